@@ -1,0 +1,96 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// One settings array for every Swift target (Hummingbird's way), so the language mode and the
+// upcoming features are the same everywhere.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "gatehouse",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "gatehouse", targets: ["gatehouse"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", exact: "3.12.3"),
+        .package(url: "https://github.com/jpsim/Yams.git", exact: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
+    ],
+    targets: [
+        // Layer 0: C libraries from Debian, reached through pkg-config.
+        .systemLibrary(
+            name: "CLibevent",
+            pkgConfig: "libevent",
+            providers: [.apt(["libevent-dev"])]
+        ),
+
+        // Layer 1: core. GatehouseIO is the only Swift module that imports C.
+        .target(
+            name: "GatehouseIO",
+            dependencies: ["CLibevent", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(name: "GatehouseHTTP", swiftSettings: swiftSettings),
+        .target(
+            name: "GatehouseConfig",
+            dependencies: [.product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings
+        ),
+
+        // Layer 3: the data path.
+        .target(
+            name: "GatehouseProxy",
+            dependencies: [
+                "GatehouseIO", "GatehouseHTTP",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // Layer 4: composition (config -> runtime snapshot, workers, echo upstream).
+        .target(
+            name: "GatehouseServer",
+            dependencies: [
+                "GatehouseIO", "GatehouseHTTP", "GatehouseConfig", "GatehouseProxy",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // Layer 5: the binary.
+        .executableTarget(
+            name: "gatehouse",
+            dependencies: [
+                "GatehouseServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // Test support: only Tests/ imports it.
+        .target(
+            name: "GatehouseTestSupport",
+            dependencies: ["GatehouseServer", "GatehouseIO", "GatehouseHTTP", "GatehouseConfig"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "GatehouseHTTPTests", dependencies: ["GatehouseHTTP"], swiftSettings: swiftSettings),
+        .testTarget(name: "GatehouseConfigTests", dependencies: ["GatehouseConfig"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "GatehouseProxyTests",
+            dependencies: ["GatehouseProxy", "GatehouseHTTP"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GatehouseIntegrationTests",
+            dependencies: ["GatehouseTestSupport", "GatehouseServer", "GatehouseConfig"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,52 @@
+package import CLibevent
+import Glibc
+
+/// One libevent `event_base`, driven by exactly one thread.
+///
+/// Bases are created with `EVENT_BASE_FLAG_NOLOCK`: nothing may call into a loop from another thread.
+/// Other threads reach a loop only through its `Mailbox`. Debug builds check confinement with
+/// `assertInLoop()` (swift-nio's `NIOLoopBound`).
+package final class EventLoop {
+    /// The libevent base; only GatehouseIO code touches it.
+    let base: OpaquePointer
+    private var ownerThread: pthread_t?
+
+    /// Creates a lock-free base.
+    /// - Throws: `IOError` when libevent cannot create one.
+    package init() throws(IOError) {
+        guard let config = event_config_new() else { throw IOError("event_config_new failed") }
+        defer { event_config_free(config) }
+        event_config_set_flag(config, Int32(EVENT_BASE_FLAG_NOLOCK.rawValue))
+        guard let base = event_base_new_with_config(config) else { throw IOError("event_base_new failed") }
+        self.base = base
+    }
+
+    deinit {
+        event_base_free(base)
+    }
+
+    /// Runs the loop on the calling thread until `stop()` is called or no events remain.
+    package func run() {
+        ownerThread = pthread_self()
+        event_base_dispatch(base)
+    }
+
+    /// Makes `run()` return after the current callbacks. Call only from the loop's own thread.
+    package func stop() {
+        event_base_loopbreak(base)
+    }
+
+    /// Traps in debug builds when called from a thread other than the loop's.
+    @inline(__always)
+    package func assertInLoop(file: StaticString = #fileID, line: UInt = #line) {
+        assert(ownerThread == nil || pthread_equal(ownerThread!, pthread_self()) != 0, "not on the loop thread",
+               file: file, line: line)
+    }
+
+    /// The loop's cached monotonic time in nanoseconds (cheap: libevent caches it per loop iteration).
+    package var nowNanoseconds: UInt64 {
+        var tv = timeval()
+        event_base_gettimeofday_cached(base, &tv)
+        return UInt64(tv.tv_sec) &* 1_000_000_000 &+ UInt64(tv.tv_usec) &* 1000
+    }
+}

@@ -1,0 +1,46 @@
+import CLibevent
+import Glibc
+
+/// A one-shot timer on one loop, re-armable, freed with its owner.
+///
+/// The timer holds its action strongly; actions capture their owner `unowned`, and the owner cancels the
+/// timer (or lets it die with itself) so the action never outlives it.
+package final class LoopTimer {
+    private var event: OpaquePointer?
+    private let action: () -> Void
+    package private(set) var isScheduled = false
+
+    /// Creates an unarmed timer on `loop`.
+    package init(loop: EventLoop, action: @escaping () -> Void) {
+        self.action = action
+        event = event_new(loop.base, -1, 0, loopTimerTrampoline, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    deinit {
+        if let event { event_free(event) }
+    }
+
+    /// Arms (or re-arms) the timer to fire once after `delay`.
+    package func schedule(after delay: Duration) {
+        let (seconds, attoseconds) = delay.components
+        var tv = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+        event_add(event, &tv)
+        isScheduled = true
+    }
+
+    /// Disarms the timer; harmless when it is not armed.
+    package func cancel() {
+        guard isScheduled else { return }
+        event_del(event)
+        isScheduled = false
+    }
+
+    func didFire() {
+        isScheduled = false
+        action()
+    }
+}
+
+private let loopTimerTrampoline: @convention(c) (Int32, Int16, UnsafeMutableRawPointer?) -> Void = { _, _, arg in
+    Unmanaged<LoopTimer>.fromOpaque(arg!).takeUnretainedValue().didFire()
+}

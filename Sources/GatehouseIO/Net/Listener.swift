@@ -1,0 +1,61 @@
+import CLibevent
+import Glibc
+
+/// A listening socket on one loop, bound with SO_REUSEPORT so every worker can own one on the same port.
+///
+/// Each accepted socket is handed to `onAccept` with its peer address; the listener keeps no state per
+/// connection.
+package final class Listener {
+    private var listener: OpaquePointer?
+    private let onAccept: (Int32, SocketAddress) -> Void
+    /// The address actually bound (port 0 in the config becomes the kernel's choice).
+    package let boundAddress: SocketAddress
+
+    /// Binds `address` on `loop` and starts accepting.
+    /// - Throws: `IOError` when the address cannot be bound.
+    package init(loop: EventLoop, address: SocketAddress, backlog: Int32 = 1024,
+                 onAccept: @escaping (Int32, SocketAddress) -> Void) throws(IOError) {
+        self.onAccept = onAccept
+        let flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC
+        let created: OpaquePointer? = address.withSockaddr { sa, length in
+            evconnlistener_new_bind(loop.base, nil, nil, UInt32(flags), backlog, sa, length)
+        }
+        guard let created else { throw IOError("cannot listen on \(address): \(String(cString: strerror(errno)))") }
+        let fd = evconnlistener_get_fd(created)
+        var ss = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        let bound = withUnsafeMutablePointer(to: &ss) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa -> SocketAddress in
+                getsockname(fd, sa, &length)
+                return SocketAddress(sockaddr: sa, length: Int(length))
+            }
+        }
+        boundAddress = bound
+        listener = created
+        evconnlistener_set_cb(created, listenerTrampoline, Unmanaged.passUnretained(self).toOpaque())
+    }
+
+    deinit {
+        close()
+    }
+
+    /// Stops accepting and closes the socket (connections already accepted are not affected).
+    package func close() {
+        if let listener {
+            evconnlistener_free(listener)
+            self.listener = nil
+        }
+    }
+
+    func didAccept(fd: Int32, address: UnsafeMutablePointer<sockaddr>, length: Int32) {
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        onAccept(fd, SocketAddress(sockaddr: address, length: Int(length)))
+    }
+}
+
+private let listenerTrampoline: @convention(c) (
+    OpaquePointer?, Int32, UnsafeMutablePointer<sockaddr>?, Int32, UnsafeMutableRawPointer?
+) -> Void = { _, fd, address, length, arg in
+    Unmanaged<Listener>.fromOpaque(arg!).takeUnretainedValue().didAccept(fd: fd, address: address!, length: length)
+}

@@ -78,6 +78,12 @@ package final class Connection {
         if let bev { bufferevent_disable(bev, Int16(EV_READ)) }
     }
 
+    /// Half-closes: no more bytes will be sent, but the peer's last bytes can still be read (lingering close).
+    package func shutdownWrite() {
+        guard let bev else { return }
+        shutdown(bufferevent_getfd(bev), Int32(SHUT_WR))
+    }
+
     /// Sets TCP_NODELAY on the socket (after a connect completes).
     package func setNoDelay() {
         guard let bev else { return }

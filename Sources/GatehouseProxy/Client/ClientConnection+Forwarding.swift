@@ -1,0 +1,379 @@
+import GatehouseHTTP
+import GatehouseIO
+
+/// The half of a client connection that talks to the upstream: connect, send the head, stream the request
+/// body, read the response, stream it back, and hand the upstream connection back to its pool.
+extension ClientConnection {
+    // MARK: Connecting
+
+    /// Takes a pooled connection or starts a new one (on another server than `excluded` after a failure).
+    func connectUpstream(excluding excluded: Int?) {
+        guard let exchange else { return }
+        let pool = exchange.pool
+        let settings = pool.settings
+        let candidate: UpstreamConnection
+        do {
+            candidate = try pool.acquire(excluding: excluded)
+        } catch {
+            failBeforeResponse(status: 502)
+            return
+        }
+        candidate.owner = self
+        upstream = candidate
+        if candidate.isConnected {
+            upstreamConnected(candidate)
+        } else {
+            candidate.arm(settings.connectTimeout)
+        }
+    }
+
+    /// The upstream is ready: send the head, then whatever body has arrived.
+    func upstreamConnected(_ upstream: UpstreamConnection) {
+        guard state == .connecting, var exchange else { return }
+        state = .forwarding
+        upstream.arm(exchange.pool.settings.responseTimeout)
+        engine.scratch.removeAll(keepingCapacity: true)
+        exchange.host.withUnsafeBytes { host in
+            HeaderRewrite.writeRequest(exchange.head, host: host, peer: peer, keepForwarded: peer.trusted,
+                                       framing: exchange.head.framing, upgrade: exchange.wantsUpgrade,
+                                       into: &engine.scratch)
+        }
+        upstream.connection.write(engine.scratch)
+        if exchange.head.expectsContinue, !exchange.retried {
+            // The gateway accepted the request, so it invites the body itself; Expect is not forwarded.
+            connection.write("HTTP/1.1 100 Continue\r\n\r\n")
+        }
+        exchange.bytesIn = Int64(exchange.head.bytes.count)
+        self.exchange = exchange
+        if clientPaused {
+            clientPaused = false
+            connection.enableReading()
+        }
+        pumpRequestBody()
+    }
+
+    // MARK: Request body
+
+    /// Moves request body bytes from the client to the upstream until the body ends, the client has sent
+    /// nothing more, or the upstream's output is full.
+    func pumpRequestBody() {
+        guard state == .forwarding, let upstream, exchange?.requestComplete == false else { return }
+        while true {
+            if upstream.connection.outputCount > Self.highWater {
+                if !clientPaused {
+                    clientPaused = true
+                    connection.disableReading()
+                }
+                return
+            }
+            switch parseRequest() {
+            case .failure(let error):
+                engine.counters.parseErrors += 1
+                if exchange?.responseStarted == false {
+                    connection.write(ErrorResponses.bytes(status: error.status, close: true))
+                    if let exchange { logExchange(exchange, status: error.status) }
+                    exchange = nil
+                    closeAfterFlush()
+                } else {
+                    abort()
+                }
+                return
+            case .success(.body(let payload)):
+                connection.discardInput(payload.lowerBound)
+                if exchange!.head.framing == .chunked {
+                    engine.scratch.removeAll(keepingCapacity: true)
+                    HeaderRewrite.appendHex(payload.count, to: &engine.scratch)
+                    HeaderRewrite.append("\r\n", to: &engine.scratch)
+                    upstream.connection.write(engine.scratch)
+                    connection.moveInput(payload.count, to: upstream.connection)
+                    upstream.connection.write("\r\n")
+                } else {
+                    connection.moveInput(payload.count, to: upstream.connection)
+                }
+                exchange!.bytesIn += Int64(payload.count)
+                exchange!.bodyBytesSent += Int64(payload.count)
+            case .success(.end(let trailers, let consumed)):
+                connection.discardInput(consumed)
+                if exchange!.head.framing == .chunked {
+                    engine.scratch.removeAll(keepingCapacity: true)
+                    HeaderRewrite.writeTrailers(trailers, into: &engine.scratch)
+                    upstream.connection.write(engine.scratch)
+                }
+                exchange!.requestComplete = true
+                if timerPurpose == .body { timer.cancel() }
+                return
+            case .success(.needMore(let consumed)):
+                connection.discardInput(consumed)
+                if connection.inputCount > 0, consumed == 0 {
+                    connection.makeInputContiguous(connection.inputCount)
+                    continue
+                }
+                startTimer(.body, snapshot.timeouts.body)
+                return
+            case .success(.requestHead), .success(.responseHead):
+                abort()
+                return
+            }
+        }
+    }
+
+    func upstreamWritable(_ upstream: UpstreamConnection) {
+        if clientPaused, state == .forwarding || state == .tunnelling, upstream.connection.outputCount == 0 {
+            clientPaused = false
+            connection.enableReading()
+            if state == .tunnelling { tunnelClientToUpstream() } else { pumpRequestBody() }
+        }
+    }
+
+    // MARK: Response
+
+    func upstreamReadable(_ upstream: UpstreamConnection) {
+        switch state {
+        case .forwarding: readResponse()
+        case .tunnelling: tunnelUpstreamToClient()
+        case .awaitingHead, .connecting, .closing, .closed: break
+        }
+    }
+
+    /// Parses what the upstream sent and streams it to the client.
+    func readResponse() {
+        guard let upstream, exchange != nil else { return }
+        upstream.arm(exchange!.pool.settings.responseTimeout)  // the timeout counts from the last progress
+        while state == .forwarding {
+            if connection.outputCount > Self.highWater {
+                if !upstreamPaused {
+                    upstreamPaused = true
+                    upstream.connection.disableReading()
+                }
+                return
+            }
+            let method = exchange!.head.method
+            let step: Result<ParseEvent, HTTPParseError> = upstream.connection.withUnsafeInputBytes { bytes in
+                do throws(HTTPParseError) {
+                    return .success(try upstream.parser.next(bytes, requestMethod: method))
+                } catch {
+                    return .failure(error)
+                }
+            }
+            switch step {
+            case .failure:
+                engine.counters.upstreamProtocolErrors += 1
+                failBeforeResponse(status: 502)
+                return
+            case .success(.responseHead(let head, let consumed)):
+                upstream.connection.discardInput(consumed)
+                if !forwardResponseHead(head) { return }
+            case .success(.body(let payload)):
+                upstream.connection.discardInput(payload.lowerBound)
+                if exchange!.rechunk {
+                    engine.scratch.removeAll(keepingCapacity: true)
+                    HeaderRewrite.appendHex(payload.count, to: &engine.scratch)
+                    HeaderRewrite.append("\r\n", to: &engine.scratch)
+                    connection.write(engine.scratch)
+                    upstream.connection.moveInput(payload.count, to: connection)
+                    connection.write("\r\n")
+                } else {
+                    upstream.connection.moveInput(payload.count, to: connection)
+                }
+                exchange!.bytesOut += Int64(payload.count)
+            case .success(.end(let trailers, let consumed)):
+                upstream.connection.discardInput(consumed)
+                if exchange!.clientFraming == .chunked {
+                    engine.scratch.removeAll(keepingCapacity: true)
+                    HeaderRewrite.writeTrailers(trailers, into: &engine.scratch)
+                    connection.write(engine.scratch)
+                }
+                finishExchange(upstreamReusable: upstream.connection.inputCount == 0)
+                return
+            case .success(.needMore(let consumed)):
+                upstream.connection.discardInput(consumed)
+                if upstream.connection.inputCount > 0, consumed == 0 {
+                    upstream.connection.makeInputContiguous(upstream.connection.inputCount)
+                    continue
+                }
+                return
+            case .success(.requestHead):
+                failBeforeResponse(status: 502)
+                return
+            }
+        }
+    }
+
+    /// Writes a response head to the client. Returns false when the exchange left the forwarding state.
+    func forwardResponseHead(_ head: ResponseHead) -> Bool {
+        guard var exchange else { return false }
+        if head.status < 200 {
+            if head.status == 101 {
+                guard exchange.wantsUpgrade else {
+                    failBeforeResponse(status: 502)
+                    return false
+                }
+                engine.scratch.removeAll(keepingCapacity: true)
+                HeaderRewrite.writeResponse(head, clientFraming: .none, close: false, upgrade: true,
+                                            into: &engine.scratch)
+                connection.write(engine.scratch)
+                exchange.status = 101
+                exchange.responseStarted = true
+                self.exchange = exchange
+                startTunnel()
+                return false
+            }
+            // 100 Continue was already sent by the gateway; other 1xx (103 Early Hints) pass through.
+            if head.status != 100, exchange.head.version == .http11 {
+                engine.scratch.removeAll(keepingCapacity: true)
+                HeaderRewrite.writeResponse(head, clientFraming: .none, close: false, upgrade: false,
+                                            into: &engine.scratch)
+                connection.write(engine.scratch)
+            }
+            return true
+        }
+        let clientKeepsAlive = exchange.head.keepAlive && !engine.draining
+        var framing = head.framing
+        if case .untilClose = framing {
+            if exchange.head.version == .http11 {
+                framing = .chunked
+                exchange.rechunk = true
+            }
+        }
+        exchange.clientFraming = framing
+        let close = !clientKeepsAlive || framing == .untilClose
+        exchange.closeAfterResponse = close
+        engine.scratch.removeAll(keepingCapacity: true)
+        HeaderRewrite.writeResponse(head, clientFraming: framing, close: close, upgrade: false, into: &engine.scratch)
+        connection.write(engine.scratch)
+        exchange.status = head.status
+        exchange.responseStarted = true
+        exchange.bytesOut = Int64(engine.scratch.count)
+        exchange.upstreamKeepAlive = head.keepAlive
+        self.exchange = exchange
+        return true
+    }
+
+    // MARK: Ending an exchange
+
+    /// The response is complete: log, return the upstream to its pool if clean, and go on with the client.
+    func finishExchange(upstreamReusable: Bool) {
+        guard let exchange else { return }
+        logExchange(exchange, status: exchange.status)
+        let reuse = upstreamReusable && exchange.requestComplete && exchange.upstreamKeepAlive
+        releaseUpstream(reuse: reuse)
+        if exchange.closeAfterResponse || !exchange.requestComplete {
+            // An early answer (the body is still arriving) ends the connection: leftover body bytes must
+            // never be parsed as a request.
+            self.exchange = nil
+            closeAfterFlush()
+        } else {
+            awaitNextRequest()
+        }
+    }
+
+    /// Gives the upstream connection back (or closes it) and forgets it.
+    func releaseUpstream(reuse: Bool) {
+        guard let upstream else { return }
+        self.upstream = nil
+        upstream.disarm()
+        upstream.owner = nil
+        if upstreamPaused {
+            upstreamPaused = false
+            upstream.connection.enableReading()
+        }
+        if reuse { upstream.pool.release(upstream) } else { upstream.close() }
+    }
+
+    /// Something failed upstream. Before the client saw any of the response: a clean error answer; after:
+    /// close the client, so a truncated response can never look complete.
+    func failBeforeResponse(status: Int) {
+        guard let exchange else {
+            abort()
+            return
+        }
+        engine.counters.upstreamErrors += 1
+        if exchange.responseStarted {
+            abort()
+            return
+        }
+        logExchange(exchange, status: status)
+        releaseUpstream(reuse: false)
+        let close = !exchange.requestComplete || !exchange.head.keepAlive || engine.draining
+        connection.write(exchange.head.method == .head ? ErrorResponses.headOnly(status: status, close: close)
+                                                       : ErrorResponses.bytes(status: status, close: close))
+        self.exchange = nil
+        if close { closeAfterFlush() } else { awaitNextRequest() }
+    }
+
+    func upstreamClosed(_ upstream: UpstreamConnection) {
+        guard let exchange else {
+            abort()
+            return
+        }
+        if state == .tunnelling {
+            tunnelUpstreamToClient()
+            logExchange(exchange, status: 101)
+            self.exchange = nil
+            closeAfterFlush()
+            return
+        }
+        if !upstream.isConnected {
+            // The connect was refused: skip this server for a while and try another one once.
+            upstream.pool.markFailed(server: upstream.serverIndex)
+            releaseUpstream(reuse: false)
+            if !exchange.retried, upstream.pool.serverCount > 1 {
+                self.exchange!.retried = true
+                state = .connecting
+                connectUpstream(excluding: upstream.serverIndex)
+            } else {
+                failBeforeResponse(status: 502)
+            }
+            return
+        }
+        // Let the parser see the end: it completes a close-delimited body or reports truncation.
+        readResponse()
+        guard state == .forwarding, self.upstream === upstream, var exchange = self.exchange else { return }
+        let step: Result<ParseEvent, HTTPParseError>
+        do throws(HTTPParseError) { step = .success(try upstream.parser.inputClosed()) } catch { step = .failure(error) }
+        if case .success(.end) = step {
+            if exchange.rechunk {
+                connection.write("0\r\n\r\n")
+            }
+            finishExchange(upstreamReusable: false)
+            return
+        }
+        // A kept-alive connection the server closed before answering: retry once on a fresh one when safe.
+        if upstream.reused, !exchange.responseStarted, !exchange.retried, exchange.bodyBytesSent == 0,
+            exchange.head.framing == .none, isIdempotent(exchange.head.method)
+        {
+            exchange.retried = true
+            self.exchange = exchange
+            releaseUpstream(reuse: false)
+            state = .connecting
+            connectUpstream(excluding: nil)
+            return
+        }
+        failBeforeResponse(status: 502)
+    }
+
+    func upstreamTimedOut(_ upstream: UpstreamConnection) {
+        if !upstream.isConnected {
+            engine.counters.upstreamConnectTimeouts += 1
+            upstream.pool.markFailed(server: upstream.serverIndex)
+            failBeforeResponse(status: 502)
+        } else {
+            engine.counters.upstreamResponseTimeouts += 1
+            failBeforeResponse(status: 504)
+        }
+    }
+
+    func isIdempotent(_ method: KnownMethod) -> Bool {
+        switch method {
+        case .get, .head, .options, .trace, .put, .delete: return true
+        case .post, .patch, .connect, .other: return false
+        }
+    }
+
+    func logExchange(_ exchange: Exchange, status: Int) {
+        let server = upstream.map { exchange.pool.settings.serverNames[$0.serverIndex] }
+        engine.log(head: exchange.head, peer: peer, status: status, bytesIn: exchange.bytesIn,
+                   bytesOut: exchange.bytesOut, startedAt: exchange.startedAt,
+                   route: snapshot.routes.routes[exchange.routeIndex].name, upstream: server)
+    }
+}

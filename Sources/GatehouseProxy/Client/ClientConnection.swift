@@ -1,0 +1,344 @@
+import GatehouseHTTP
+import GatehouseIO
+
+/// The client's address, pre-rendered once per connection for X-Forwarded-For and access logs.
+struct PeerInfo {
+    let address: SocketAddress
+    let hostBytes: [UInt8]
+    let trusted: Bool
+}
+
+/// One request/response pair on a client connection (HAProxy's "stream"): what was asked, where it went,
+/// and how far each direction has got.
+struct Exchange {
+    var head: RequestHead
+    let routeIndex: Int
+    /// The pool of the snapshot this request started with (a reload does not move it).
+    let pool: UpstreamPool
+    let startedAt: UInt64
+    /// The Host value forwarded upstream (absolute-form authority, else the Host header).
+    let host: [UInt8]
+    /// The whole request (head and body) has been read from the client.
+    var requestComplete = false
+    /// Some of the response has been written to the client, so an error can no longer become a clean 502.
+    var responseStarted = false
+    /// The response body is re-chunked toward the client (upstream delimited it by closing).
+    var rechunk = false
+    /// The framing the client sees for the response body.
+    var clientFraming: BodyFraming = .none
+    /// Close the client connection once the response is written.
+    var closeAfterResponse = false
+    /// The upstream allows another request on its connection.
+    var upstreamKeepAlive = false
+    var status = 0
+    var bytesIn: Int64 = 0
+    var bytesOut: Int64 = 0
+    /// Request body bytes already sent upstream (a retry on a fresh connection is only safe before any).
+    var bodyBytesSent: Int64 = 0
+    var retried = false
+    var wantsUpgrade: Bool { head.wantsUpgrade }
+}
+
+/// A client's TCP connection: reads requests one at a time (pipelined ones wait in the buffer, so answers
+/// leave in order), forwards each through an upstream connection, streams both bodies with backpressure.
+///
+/// States, each with what the loop is waiting for:
+final class ClientConnection: ConnectionDelegate {
+    enum State {
+        /// Waiting for (the rest of) a request head.
+        case awaitingHead
+        /// A request head was accepted; waiting for an upstream connection.
+        case connecting
+        /// The request is going upstream and/or the response is coming back.
+        case forwarding
+        /// After a 101: bytes flow both ways untouched.
+        case tunnelling
+        /// The last answer is being flushed; then the socket closes.
+        case closing
+        /// Done; the engine has forgotten this connection.
+        case closed
+    }
+
+    /// What the single client timer currently measures.
+    enum TimerPurpose {
+        case idle, header, body, linger
+    }
+
+    let connection: Connection
+    let peer: PeerInfo
+    unowned let engine: ProxyEngine
+    var snapshot: ProxySnapshot
+    var parser: RequestParser
+    var state: State = .awaitingHead
+    var exchange: Exchange?
+    var upstream: UpstreamConnection?
+    /// Client reads are paused because the upstream's output is full (or the reverse).
+    var clientPaused = false
+    var upstreamPaused = false
+    var timer: LoopTimer!
+    var timerPurpose: TimerPurpose = .idle
+    /// Backpressure threshold: stop reading a side when the other side has this much unsent.
+    static let highWater = 256 * 1024
+
+    init(fd: Int32, peer: PeerInfo, engine: ProxyEngine) {
+        connection = Connection(loop: engine.loop, fd: fd)
+        self.peer = peer
+        self.engine = engine
+        snapshot = engine.snapshot
+        parser = RequestParser(limits: engine.snapshot.limits)
+        timer = LoopTimer(loop: engine.loop) { [unowned self] in didTimeOut() }
+        connection.delegate = self
+        connection.enableReading()
+        startTimer(.idle, snapshot.timeouts.idle)
+    }
+
+    // MARK: ConnectionDelegate
+
+    func connectionReadable(_ connection: Connection) {
+        switch state {
+        case .awaitingHead: readHead()
+        case .connecting: pauseClientIfFlooding()
+        case .forwarding: if !(exchange?.requestComplete ?? true) { pumpRequestBody() } else { pauseClientIfFlooding() }
+        case .tunnelling: tunnelClientToUpstream()
+        case .closing: connection.discardInput(connection.inputCount)
+        case .closed: break
+        }
+    }
+
+    func connectionWritable(_ connection: Connection) {
+        switch state {
+        case .closing:
+            if connection.outputCount == 0 { linger() }
+        case .forwarding, .tunnelling:
+            if upstreamPaused, connection.outputCount == 0, let upstream {
+                upstreamPaused = false
+                upstream.connection.enableReading()
+                if state == .tunnelling { tunnelUpstreamToClient() } else { readResponse() }
+            }
+        case .awaitingHead, .connecting, .closed:
+            break
+        }
+    }
+
+    func connectionConnected(_ connection: Connection) {}
+
+    func connectionClosed(_ connection: Connection, eof: Bool) {
+        if state == .tunnelling, let upstream {
+            // Flush what the client sent last, then let the upstream see the end too.
+            tunnelClientToUpstream()
+            upstream.close()
+        }
+        abort()
+    }
+
+    // MARK: Reading a request head
+
+    /// Runs the parser over buffered bytes until a head is complete, more bytes are needed, or it refuses.
+    func readHead() {
+        var stalled = false
+        while state == .awaitingHead, connection.inputCount > 0 {
+            let before = connection.inputCount
+            switch parseRequest() {
+            case .failure(let error):
+                refuse(error)
+                return
+            case .success(.needMore(let consumed)):
+                connection.discardInput(consumed)
+                if timerPurpose == .idle, !parser.isBetweenMessages { startTimer(.header, snapshot.timeouts.header) }
+                if connection.inputCount == 0 { return }
+                if connection.inputCount == before {
+                    // The parser saw only part of the buffer: join the pieces once, then wait for more.
+                    if stalled { return }
+                    stalled = true
+                    connection.makeInputContiguous(connection.inputCount)
+                }
+            case .success(.requestHead(let head, let consumed)):
+                connection.discardInput(consumed)
+                begin(head, headBytes: consumed)
+                return
+            case .success(.body), .success(.end), .success(.responseHead):
+                refuse(HTTPParseError(status: 500, reason: "parser-state"))
+                return
+            }
+        }
+    }
+
+    func parseRequest() -> Result<ParseEvent, HTTPParseError> {
+        connection.withUnsafeInputBytes { bytes in
+            do throws(HTTPParseError) {
+                return .success(try parser.next(bytes))
+            } catch {
+                return .failure(error)
+            }
+        }
+    }
+
+    /// Routes a complete head and starts its exchange, or answers it locally.
+    func begin(_ head: RequestHead, headBytes: Int) {
+        timer.cancel()
+        snapshot = engine.snapshot  // each request uses the newest config; this one keeps it to the end
+        let host = hostOf(head)
+        let routeIndex: Int? = head.bytes.withUnsafeBytes { raw in
+            host.routing.withUnsafeBytes { hostBytes in
+                head.normalizedPath.withUnsafeBytes { path in
+                    snapshot.routes.match(host: hostBytes, path: path,
+                                          method: UnsafeRawBufferPointer(rebasing: raw[head.methodRange]))
+                }
+            }
+        }
+        guard let routeIndex else {
+            answerLocally(head, status: 404, headBytes: headBytes)
+            return
+        }
+        let route = snapshot.routes.routes[routeIndex]
+        var exchange = Exchange(head: head, routeIndex: routeIndex, pool: engine.pools[route.upstreamIndex],
+                                startedAt: Clocks.monotonicNanoseconds(), host: host.forwarded)
+        exchange.bytesIn = Int64(headBytes)
+        self.exchange = exchange
+        state = .connecting
+        connectUpstream(excluding: nil)
+    }
+
+    /// The host used for routing (lowercase, no port, no trailing dot) and the one forwarded upstream.
+    func hostOf(_ head: RequestHead) -> (routing: [UInt8], forwarded: [UInt8]) {
+        guard let range = head.targetAuthorityRange ?? head.hostRange else { return ([], []) }
+        let forwarded = Array(head.bytes[range])
+        var routing: [UInt8] = []
+        routing.reserveCapacity(forwarded.count)
+        var end = forwarded.count
+        if forwarded.first == UInt8(ascii: "[") {
+            if let close = forwarded.firstIndex(of: UInt8(ascii: "]")) { end = close + 1 }
+        } else if let colon = forwarded.firstIndex(of: UInt8(ascii: ":")) {
+            end = colon
+        }
+        if end > 0, forwarded[end - 1] == UInt8(ascii: ".") { end -= 1 }
+        for b in forwarded[..<end] { routing.append(asciiLower(b)) }
+        return (routing, forwarded)
+    }
+
+    // MARK: Local answers
+
+    /// Answers a request without an upstream (no route). Keeps the connection when the request had no
+    /// body; otherwise closes after the answer, since unread body bytes must never parse as a request.
+    func answerLocally(_ head: RequestHead, status: Int, headBytes: Int) {
+        let hasBody: Bool
+        switch head.framing {
+        case .none, .length(0): hasBody = false
+        case .length, .chunked, .untilClose: hasBody = true
+        }
+        let close = hasBody || !head.keepAlive || engine.draining
+        let response = head.method == .head ? ErrorResponses.headOnly(status: status, close: close)
+                                            : ErrorResponses.bytes(status: status, close: close)
+        connection.write(response)
+        engine.log(head: head, peer: peer, status: status, bytesIn: Int64(headBytes),
+                   bytesOut: Int64(response.count), startedAt: Clocks.monotonicNanoseconds(),
+                   route: nil, upstream: nil)
+        if close {
+            closeAfterFlush()
+            return
+        }
+        // Consume the (empty) end of the message so the parser is ready for the next request.
+        _ = parseRequest()
+        awaitNextRequest()
+    }
+
+    /// Answers a parse failure and closes: after a framing error nothing more on this connection can be trusted.
+    func refuse(_ error: HTTPParseError) {
+        engine.counters.parseErrors += 1
+        connection.write(ErrorResponses.bytes(status: error.status, close: true))
+        engine.logRefusal(peer: peer, status: error.status, reason: error.reason)
+        closeAfterFlush()
+    }
+
+    // MARK: Between requests and closing
+
+    /// Ready for the next request on a kept-alive connection; handles a pipelined one at once.
+    func awaitNextRequest() {
+        exchange = nil
+        state = .awaitingHead
+        if clientPaused {
+            clientPaused = false
+            connection.enableReading()
+        }
+        startTimer(.idle, snapshot.timeouts.idle)
+        if engine.draining {
+            closeAfterFlush()
+            return
+        }
+        if connection.inputCount > 0 { readHead() }
+    }
+
+    /// Stops reading requests, lets the output drain, then closes (lingering briefly so the peer reads the
+    /// answer instead of a reset).
+    func closeAfterFlush() {
+        guard state != .closing, state != .closed else { return }
+        state = .closing
+        releaseUpstream(reuse: false)
+        connection.discardInput(connection.inputCount)
+        if connection.outputCount == 0 { linger() }
+        startTimer(.linger, .seconds(5))
+    }
+
+    /// Output is flushed: half-close our side and give the client a moment to read it.
+    func linger() {
+        connection.shutdownWrite()
+        startTimer(.linger, .seconds(2))
+    }
+
+    /// Closes both sides at once (errors, timeouts, the client went away).
+    func abort() {
+        guard state != .closed else { return }
+        if let exchange, exchange.status != 0 || state == .forwarding {
+            logExchange(exchange, status: exchange.status == 0 ? 499 : exchange.status)
+        }
+        releaseUpstream(reuse: false)
+        state = .closed
+        exchange = nil
+        timer.cancel()
+        connection.close()
+        engine.forget(self)
+    }
+
+    /// Used by the engine when a graceful drain starts: idle connections close now, busy ones after their answer.
+    func drain() {
+        if state == .awaitingHead, parser.isBetweenMessages, connection.inputCount == 0 { abort() }
+    }
+
+    // MARK: Timers
+
+    func startTimer(_ purpose: TimerPurpose, _ after: Duration) {
+        timerPurpose = purpose
+        timer.schedule(after: after)
+    }
+
+    func didTimeOut() {
+        switch timerPurpose {
+        case .idle:
+            abort()
+        case .header:
+            engine.counters.headerTimeouts += 1
+            connection.write(ErrorResponses.bytes(status: 408, close: true))
+            closeAfterFlush()
+        case .body:
+            // The client stopped sending its body. If nothing was answered yet, say so; either way, close.
+            if let exchange, !exchange.responseStarted {
+                connection.write(ErrorResponses.bytes(status: 408, close: true))
+                logExchange(exchange, status: 408)
+                self.exchange = nil
+                closeAfterFlush()
+            } else {
+                abort()
+            }
+        case .linger:
+            abort()
+        }
+    }
+
+    /// Pipelined requests beyond one head's worth wait unread in the kernel rather than in our memory.
+    func pauseClientIfFlooding() {
+        if connection.inputCount > snapshot.limits.maxHead, !clientPaused {
+            clientPaused = true
+            connection.disableReading()
+        }
+    }
+}

@@ -1,0 +1,229 @@
+import GatehouseHTTP
+
+/// Re-serialises heads across the gateway: the request toward the upstream and the response toward the
+/// client. Never passes raw bytes through: every field is checked against the hop-by-hop rules, then
+/// written back one by one, then the gateway's own fields are added.
+///
+/// Order of work (SECURITY.md): drop hop-by-hop fields and every field `Connection` names; drop framing
+/// fields (the gateway writes its own); then add what the gateway injects, so a client can never remove
+/// an injected field by naming it in `Connection`.
+enum HeaderRewrite {
+    /// Fields that describe one connection and never cross the proxy (RFC 9110 7.6.1), plus the framing
+    /// and forwarding fields the gateway rewrites itself.
+    static func isHopByHop(_ fields: HeaderFields, _ index: Int) -> Bool {
+        let name = fields.fields[index].name
+        switch name.count {
+        case 2: return fields.bytesEqualIgnoringCase(name, "te")
+        case 4: return fields.bytesEqualIgnoringCase(name, "host")
+        case 6: return fields.bytesEqualIgnoringCase(name, "expect")
+        case 7: return fields.bytesEqualIgnoringCase(name, "trailer") || fields.bytesEqualIgnoringCase(name, "upgrade")
+        case 10: return fields.bytesEqualIgnoringCase(name, "connection") || fields.bytesEqualIgnoringCase(name, "keep-alive")
+        case 14: return fields.bytesEqualIgnoringCase(name, "content-length")
+        case 16: return fields.bytesEqualIgnoringCase(name, "proxy-connection")
+        case 17: return fields.bytesEqualIgnoringCase(name, "transfer-encoding")
+        case 18: return fields.bytesEqualIgnoringCase(name, "proxy-authenticate")
+        case 19: return fields.bytesEqualIgnoringCase(name, "proxy-authorization")
+        default: return false
+        }
+    }
+
+    /// Forwarding fields a client may only set when it is a trusted proxy.
+    static func isForwardingField(_ fields: HeaderFields, _ index: Int) -> Bool {
+        let name = fields.fields[index].name
+        switch name.count {
+        case 9: return fields.bytesEqualIgnoringCase(name, "forwarded")
+        case 15: return fields.bytesEqualIgnoringCase(name, "x-forwarded-for") || fields.bytesEqualIgnoringCase(name, "x-forwarded-host")
+        case 16: return fields.bytesEqualIgnoringCase(name, "x-forwarded-proto")
+        default: return false
+        }
+    }
+
+    /// True when the field's name is one of the tokens listed in `Connection`.
+    static func isNamedByConnection(_ fields: HeaderFields, _ index: Int, tokens: [Range<Int>]) -> Bool {
+        guard !tokens.isEmpty else { return false }
+        let name = fields.fields[index].name
+        let storage = fields.storage
+        for token in tokens where token.count == name.count {
+            var equal = true
+            for k in 0..<name.count
+            where asciiLower(storage[name.lowerBound + k]) != asciiLower(storage[token.lowerBound + k]) {
+                equal = false
+                break
+            }
+            if equal { return true }
+        }
+        return false
+    }
+
+    /// Writes the request head that goes to the upstream into `out`.
+    static func writeRequest(_ head: RequestHead, host: UnsafeRawBufferPointer, peer: PeerInfo, keepForwarded: Bool,
+                             framing: BodyFraming, upgrade: Bool, into out: inout [UInt8]) {
+        let bytes = head.bytes
+        out.append(contentsOf: bytes[head.methodRange])
+        out.append(UInt8(ascii: " "))
+        out.append(contentsOf: head.normalizedPath)
+        out.append(contentsOf: bytes[head.queryRange])
+        append(" HTTP/1.1\r\nHost: ", to: &out)
+        out.append(contentsOf: host)
+        append("\r\n", to: &out)
+        let fields = head.headers
+        var priorForwardedFor: Range<Int>? = nil
+        var forwardedProto: Range<Int>? = nil
+        var forwardedHost: Range<Int>? = nil
+        var upgradeValue: Range<Int>? = nil
+        for index in fields.fields.indices {
+            let field = fields.fields[index]
+            if isHopByHop(fields, index) {
+                if upgrade, fields.nameEquals(index, "upgrade") { upgradeValue = field.value }
+                continue
+            }
+            if isNamedByConnection(fields, index, tokens: head.connectionTokens) { continue }
+            if isForwardingField(fields, index) {
+                guard keepForwarded else { continue }
+                if fields.nameEquals(index, "x-forwarded-for") {
+                    priorForwardedFor = field.value  // several XFF lines: the last one wins (combined below)
+                    continue
+                }
+                if fields.nameEquals(index, "x-forwarded-proto") { forwardedProto = field.value; continue }
+                if fields.nameEquals(index, "x-forwarded-host") { forwardedHost = field.value; continue }
+            }
+            out.append(contentsOf: fields.storage[field.name])
+            append(": ", to: &out)
+            out.append(contentsOf: fields.storage[field.value])
+            append("\r\n", to: &out)
+        }
+        switch framing {
+        case .length(let n):
+            append("Content-Length: ", to: &out)
+            appendDecimal(n, to: &out)
+            append("\r\n", to: &out)
+        case .chunked:
+            append("Transfer-Encoding: chunked\r\n", to: &out)
+        case .none, .untilClose:
+            break
+        }
+        append("X-Forwarded-For: ", to: &out)
+        if let prior = priorForwardedFor {
+            out.append(contentsOf: fields.storage[prior])
+            append(", ", to: &out)
+        }
+        out.append(contentsOf: peer.hostBytes)
+        append("\r\nX-Forwarded-Proto: ", to: &out)
+        if let proto = forwardedProto { out.append(contentsOf: fields.storage[proto]) } else { append("http", to: &out) }
+        append("\r\nX-Forwarded-Host: ", to: &out)
+        if let fwdHost = forwardedHost { out.append(contentsOf: fields.storage[fwdHost]) } else { out.append(contentsOf: host) }
+        append("\r\n", to: &out)
+        if upgrade, let value = upgradeValue {
+            append("Connection: upgrade\r\nUpgrade: ", to: &out)
+            out.append(contentsOf: fields.storage[value])
+            append("\r\n", to: &out)
+        }
+        append("\r\n", to: &out)
+    }
+
+    /// Writes the response head that goes to the client into `out`.
+    /// - Parameters:
+    ///   - clientFraming: the framing the client will see (`.chunked` when the upstream's body runs until close
+    ///     and the client speaks 1.1).
+    ///   - close: add `Connection: close`.
+    static func writeResponse(_ head: ResponseHead, clientFraming: BodyFraming, close: Bool, upgrade: Bool,
+                              into out: inout [UInt8]) {
+        let bytes = head.bytes
+        append("HTTP/1.1 ", to: &out)
+        appendDecimal(Int64(head.status), to: &out)
+        out.append(UInt8(ascii: " "))
+        out.append(contentsOf: bytes[head.reasonRange])
+        append("\r\n", to: &out)
+        let fields = head.headers
+        var upgradeValue: Range<Int>? = nil
+        for index in fields.fields.indices {
+            let field = fields.fields[index]
+            if isHopByHop(fields, index) {
+                if upgrade, fields.nameEquals(index, "upgrade") { upgradeValue = field.value }
+                // A HEAD/304 response keeps the Content-Length the upstream declared.
+                if case .none = clientFraming, fields.nameEquals(index, "content-length"), head.status != 204,
+                    head.status >= 200
+                {
+                    out.append(contentsOf: fields.storage[field.name])
+                    append(": ", to: &out)
+                    out.append(contentsOf: fields.storage[field.value])
+                    append("\r\n", to: &out)
+                }
+                continue
+            }
+            if isNamedByConnection(fields, index, tokens: head.connectionTokens) { continue }
+            out.append(contentsOf: fields.storage[field.name])
+            append(": ", to: &out)
+            out.append(contentsOf: fields.storage[field.value])
+            append("\r\n", to: &out)
+        }
+        switch clientFraming {
+        case .length(let n):
+            append("Content-Length: ", to: &out)
+            appendDecimal(n, to: &out)
+            append("\r\n", to: &out)
+        case .chunked:
+            append("Transfer-Encoding: chunked\r\n", to: &out)
+        case .none, .untilClose:
+            break
+        }
+        if upgrade, let value = upgradeValue {
+            append("Connection: upgrade\r\nUpgrade: ", to: &out)
+            out.append(contentsOf: fields.storage[value])
+            append("\r\n", to: &out)
+        } else if close {
+            append("Connection: close\r\n", to: &out)
+        }
+        append("\r\n", to: &out)
+    }
+
+    /// Writes chunked trailers (already validated by the parser), minus hop-by-hop fields, then the final CRLF.
+    static func writeTrailers(_ trailers: HeaderFields, into out: inout [UInt8]) {
+        append("0\r\n", to: &out)
+        for index in trailers.fields.indices where !isHopByHop(trailers, index) {
+            let field = trailers.fields[index]
+            out.append(contentsOf: trailers.storage[field.name])
+            append(": ", to: &out)
+            out.append(contentsOf: trailers.storage[field.value])
+            append("\r\n", to: &out)
+        }
+        append("\r\n", to: &out)
+    }
+
+    static func append(_ text: StaticString, to out: inout [UInt8]) {
+        text.withUTF8Buffer { out.append(contentsOf: $0) }
+    }
+
+    static func appendDecimal(_ value: Int64, to out: inout [UInt8]) {
+        if value == 0 {
+            out.append(UInt8(ascii: "0"))
+            return
+        }
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var v = value
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { d in
+            while v > 0 {
+                d[count] = UInt8(ascii: "0") + UInt8(v % 10)
+                v /= 10
+                count += 1
+            }
+            for i in stride(from: count - 1, through: 0, by: -1) { out.append(d[i]) }
+        }
+    }
+
+    /// Appends `value` as lowercase hex (chunk sizes).
+    static func appendHex(_ value: Int, to out: inout [UInt8]) {
+        let hex: StaticString = "0123456789abcdef"
+        var shift = 60
+        while shift > 0 && (value >> shift) & 0xf == 0 { shift -= 4 }
+        hex.withUTF8Buffer { h in
+            while shift >= 0 {
+                out.append(h[(value >> shift) & 0xf])
+                shift -= 4
+            }
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import GatehouseHTTP
+package import GatehouseIO
+
+/// One worker's data path: its client connections, its upstream pools, its scratch buffers and its batch
+/// of access-log lines. Lives on, and is only touched from, one event loop.
+package final class ProxyEngine {
+    package let loop: EventLoop
+    package private(set) var snapshot: ProxySnapshot
+    /// One pool per upstream of the current snapshot (same order).
+    private(set) var pools: [UpstreamPool]
+    private var clients: [ObjectIdentifier: ClientConnection] = [:]
+    /// Reused for every head the gateway writes (HAProxy's trash chunk): no allocation per request.
+    var scratch: [UInt8] = []
+    package var counters = ProxyCounters()
+    package private(set) var draining = false
+    private var onDrained: (() -> Void)?
+    private let accessLog: AccessLogBatch?
+
+    /// Creates the engine of one worker.
+    /// - Parameter logSink: where access-log batches go; nil when access logging is off.
+    package init(loop: EventLoop, snapshot: ProxySnapshot, logSink: LogSink?) {
+        self.loop = loop
+        self.snapshot = snapshot
+        pools = snapshot.upstreams.map { UpstreamPool(settings: $0, loop: loop) }
+        scratch.reserveCapacity(4096)
+        accessLog = logSink.map { AccessLogBatch(sink: $0, loop: loop) }
+    }
+
+    /// The number of open client connections.
+    package var connectionCount: Int { clients.count }
+
+    /// Takes over an accepted socket.
+    package func accept(fd: Int32, peer address: SocketAddress) {
+        counters.connectionsAccepted += 1
+        let peer = PeerInfo(address: address, hostBytes: Array(address.host.utf8),
+                            trusted: snapshot.isTrusted(address))
+        let client = ClientConnection(fd: fd, peer: peer, engine: self)
+        clients[ObjectIdentifier(client)] = client
+    }
+
+    /// Uses `snapshot` for every request that starts from now on. Exchanges in flight keep the pool they
+    /// started with; idle pooled connections of the old snapshot are closed.
+    package func install(_ snapshot: ProxySnapshot) {
+        let old = pools
+        self.snapshot = snapshot
+        pools = snapshot.upstreams.map { UpstreamPool(settings: $0, loop: loop) }
+        for pool in old { pool.retire() }
+    }
+
+    /// Starts a graceful drain: idle connections close now, busy ones after their current answer.
+    /// `done` runs once no client connection is left.
+    package func drain(done: @escaping () -> Void) {
+        draining = true
+        onDrained = done
+        for client in Array(clients.values) { client.drain() }
+        checkDrained()
+    }
+
+    /// Closes every connection at once (drain timeout passed).
+    package func closeAll() {
+        for client in Array(clients.values) { client.abort() }
+        for pool in pools { pool.retire() }
+        accessLog?.flush()
+    }
+
+    func forget(_ client: ClientConnection) {
+        clients.removeValue(forKey: ObjectIdentifier(client))
+        if draining { checkDrained() }
+    }
+
+    private func checkDrained() {
+        guard draining, clients.isEmpty, let done = onDrained else { return }
+        onDrained = nil
+        for pool in pools { pool.retire() }
+        accessLog?.flush()
+        done()
+    }
+
+    // MARK: Access log
+
+    /// Records one finished request.
+    func log(head: RequestHead, peer: PeerInfo, status: Int, bytesIn: Int64, bytesOut: Int64, startedAt: UInt64,
+             route: String?, upstream: String?) {
+        counters.requests += 1
+        guard snapshot.accessLogEnabled, let accessLog else { return }
+        accessLog.append(head: head, peer: peer, status: status, bytesIn: bytesIn, bytesOut: bytesOut,
+                         durationNanoseconds: Clocks.monotonicNanoseconds() &- startedAt,
+                         route: route, upstream: upstream)
+    }
+
+    /// Records a request refused before it had a head (framing errors, timeouts).
+    func logRefusal(peer: PeerInfo, status: Int, reason: String) {
+        counters.requests += 1
+        guard snapshot.accessLogEnabled, let accessLog else { return }
+        accessLog.appendRefusal(peer: peer, status: status, reason: reason)
+    }
+}

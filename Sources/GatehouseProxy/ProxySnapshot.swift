@@ -1,0 +1,100 @@
+package import GatehouseHTTP
+package import GatehouseIO
+
+/// An IP network for `trusted_proxies`, compared against a peer's address bytes.
+package struct IPNetwork: Sendable, Equatable {
+    package let address: [UInt8]
+    package let prefixLength: Int
+
+    package init(address: [UInt8], prefixLength: Int) {
+        self.address = address
+        self.prefixLength = prefixLength
+    }
+
+    /// True when `bytes` (4 or 16 bytes) lies inside this network. IPv4-mapped IPv6 peers match IPv4 networks.
+    package func contains(_ bytes: [UInt8]) -> Bool {
+        var candidate = bytes
+        if address.count == 4, bytes.count == 16, bytes[0..<10].allSatisfy({ $0 == 0 }),
+            bytes[10] == 0xff, bytes[11] == 0xff
+        {
+            candidate = Array(bytes[12..<16])
+        }
+        guard candidate.count == address.count else { return false }
+        var remaining = prefixLength
+        for i in 0..<address.count where remaining > 0 {
+            let bits = min(8, remaining)
+            let mask: UInt8 = bits == 8 ? 0xff : ~(0xff >> UInt8(bits))
+            if candidate[i] & mask != address[i] & mask { return false }
+            remaining -= bits
+        }
+        return true
+    }
+}
+
+/// The settings of one upstream, as the data path uses them.
+package struct UpstreamSettings: Sendable {
+    package let name: String
+    package let servers: [SocketAddress]
+    /// Server addresses pre-rendered for access logs.
+    package let serverNames: [String]
+    package let connectTimeout: Duration
+    package let responseTimeout: Duration
+    package let keepalive: Int
+    package let keepaliveTimeout: Duration
+    package let failTimeout: Duration
+
+    package init(name: String, servers: [SocketAddress], connectTimeout: Duration, responseTimeout: Duration,
+                 keepalive: Int, keepaliveTimeout: Duration, failTimeout: Duration) {
+        self.name = name
+        self.servers = servers
+        self.serverNames = servers.map(\.description)
+        self.connectTimeout = connectTimeout
+        self.responseTimeout = responseTimeout
+        self.keepalive = keepalive
+        self.keepaliveTimeout = keepaliveTimeout
+        self.failTimeout = failTimeout
+    }
+}
+
+/// Client-side timeouts.
+package struct ClientTimeouts: Sendable {
+    package let header: Duration
+    package let idle: Duration
+    package let body: Duration
+
+    package init(header: Duration, idle: Duration, body: Duration) {
+        self.header = header
+        self.idle = idle
+        self.body = body
+    }
+}
+
+/// Everything the data path needs from the configuration, immutable and shared by all workers.
+///
+/// Built once by the server's snapshot compiler; a reload builds a new one and hands it to each worker,
+/// so a request in flight keeps the snapshot it started with.
+package final class ProxySnapshot: Sendable {
+    package let limits: HTTPLimits
+    package let timeouts: ClientTimeouts
+    package let trustedProxies: [IPNetwork]
+    package let upstreams: [UpstreamSettings]
+    package let routes: RouteTable
+    package let accessLogEnabled: Bool
+
+    package init(limits: HTTPLimits, timeouts: ClientTimeouts, trustedProxies: [IPNetwork],
+                 upstreams: [UpstreamSettings], routes: RouteTable, accessLogEnabled: Bool) {
+        self.limits = limits
+        self.timeouts = timeouts
+        self.trustedProxies = trustedProxies
+        self.upstreams = upstreams
+        self.routes = routes
+        self.accessLogEnabled = accessLogEnabled
+    }
+
+    /// True when the peer's X-Forwarded-* headers are kept.
+    package func isTrusted(_ peer: SocketAddress) -> Bool {
+        if trustedProxies.isEmpty { return false }
+        let bytes = peer.addressBytes
+        return trustedProxies.contains { $0.contains(bytes) }
+    }
+}

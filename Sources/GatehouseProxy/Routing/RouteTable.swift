@@ -1,0 +1,104 @@
+package import GatehouseHTTP
+
+/// How a route matches the request's host.
+package enum HostMatch: Sendable, Equatable {
+    /// Exactly this host (lowercase, no port).
+    case exact([UInt8])
+    /// One label followed by this suffix, which starts with "." (from `*.example.com`); the bare parent
+    /// `example.com` and deeper names (`a.b.example.com`) do not match.
+    case suffix([UInt8])
+}
+
+/// One route as the data path sees it: compiled once per snapshot, matched per request without allocating.
+package struct Route: Sendable {
+    package let name: String
+    package let host: HostMatch?
+    /// The path prefix (starts with "/"). Matching is segment-aware: `/api` matches `/api` and `/api/x`,
+    /// not `/apiary`; a prefix ending in "/" matches everything under it.
+    package let pathPrefix: [UInt8]
+    /// Allowed method tokens (exact, case-sensitive as RFC 9110 says), or nil for any.
+    package let methods: [[UInt8]]?
+    /// Index into the snapshot's upstream list.
+    package let upstreamIndex: Int
+
+    package init(name: String, host: HostMatch?, pathPrefix: [UInt8], methods: [[UInt8]]?, upstreamIndex: Int) {
+        self.name = name
+        self.host = host
+        self.pathPrefix = pathPrefix
+        self.methods = methods
+        self.upstreamIndex = upstreamIndex
+    }
+}
+
+/// The routes of one snapshot, ordered so the first match is the best one.
+///
+/// Order (as nginx picks a server block first, then a location): an exact host beats a wildcard host,
+/// which beats no host; then the longest path prefix; then a route with a method list beats one without;
+/// then file order. Sorting once at load time keeps per-request matching a linear scan with no allocation.
+package struct RouteTable: Sendable {
+    package let routes: [Route]
+
+    package init(_ routes: [Route]) {
+        func hostRank(_ r: Route) -> Int {
+            switch r.host {
+            case .exact: return 2
+            case .suffix: return 1
+            case nil: return 0
+            }
+        }
+        let indexed = routes.enumerated().sorted { a, b in
+            let (ra, rb) = (a.element, b.element)
+            if hostRank(ra) != hostRank(rb) { return hostRank(ra) > hostRank(rb) }
+            if case .suffix(let sa) = ra.host, case .suffix(let sb) = rb.host, sa.count != sb.count {
+                return sa.count > sb.count
+            }
+            if ra.pathPrefix.count != rb.pathPrefix.count { return ra.pathPrefix.count > rb.pathPrefix.count }
+            if (ra.methods != nil) != (rb.methods != nil) { return ra.methods != nil }
+            return a.offset < b.offset
+        }
+        self.routes = indexed.map(\.element)
+    }
+
+    /// The index of the best route for a request, or nil (404).
+    /// - Parameters:
+    ///   - host: the request's host, lowercase, without port (empty when the request had none).
+    ///   - path: the normalised path.
+    ///   - method: the method token as sent.
+    package func match(host: UnsafeRawBufferPointer, path: UnsafeRawBufferPointer,
+                       method: UnsafeRawBufferPointer) -> Int? {
+        for index in routes.indices {
+            let route = routes[index]
+            if let wanted = route.host, !hostMatches(wanted, host) { continue }
+            if !prefixMatches(route.pathPrefix, path) { continue }
+            if let methods = route.methods, !methods.contains(where: { bytesEqual($0, method) }) { continue }
+            return index
+        }
+        return nil
+    }
+
+    private func hostMatches(_ wanted: HostMatch, _ host: UnsafeRawBufferPointer) -> Bool {
+        switch wanted {
+        case .exact(let name):
+            return bytesEqual(name, host)
+        case .suffix(let suffix):
+            // Exactly one label in front of the suffix: `*.example.com` matches `a.example.com` only.
+            guard host.count > suffix.count else { return false }
+            let label = host[..<(host.count - suffix.count)]
+            guard !label.contains(UInt8(ascii: ".")) else { return false }
+            return bytesEqual(suffix, UnsafeRawBufferPointer(rebasing: host[(host.count - suffix.count)...]))
+        }
+    }
+
+    private func prefixMatches(_ prefix: [UInt8], _ path: UnsafeRawBufferPointer) -> Bool {
+        guard path.count >= prefix.count else { return false }
+        guard bytesEqual(prefix, UnsafeRawBufferPointer(rebasing: path[..<prefix.count])) else { return false }
+        if path.count == prefix.count || prefix.last == UInt8(ascii: "/") { return true }
+        return path[prefix.count] == UInt8(ascii: "/")
+    }
+}
+
+@inline(__always)
+func bytesEqual(_ a: [UInt8], _ b: UnsafeRawBufferPointer) -> Bool {
+    guard a.count == b.count else { return false }
+    return a.withUnsafeBytes { $0.elementsEqual(b) }
+}

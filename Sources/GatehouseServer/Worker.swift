@@ -1,0 +1,70 @@
+import GatehouseIO
+import GatehouseProxy
+
+/// What the main thread can ask of a worker (memcached's `conn_queue_item_modes`): a closed set, posted
+/// through the worker's mailbox.
+enum WorkerMessage: Sendable {
+    /// Use this snapshot for new requests.
+    case reload(ProxySnapshot)
+    /// Stop accepting; finish what is in flight; then stop the loop.
+    case drain
+    /// Close everything now and stop the loop.
+    case stop
+}
+
+/// One event loop on its own thread, with its own listening sockets (SO_REUSEPORT) and its own data path.
+final class Worker {
+    let index: Int
+    let loop: EventLoop
+    let engine: ProxyEngine
+    private var listeners: [Listener] = []
+    private(set) var mailbox: Mailbox<WorkerMessage>!
+    private var thread: LoopThread?
+    private let onDrained: @Sendable (Int) -> Void
+
+    /// Creates the worker and binds its listeners (on the calling thread, before the loop runs).
+    /// - Throws: `IOError` when a listener cannot be bound.
+    init(index: Int, plan: RuntimePlan, listen: [SocketAddress], logSink: LogSink?,
+         onDrained: @escaping @Sendable (Int) -> Void) throws(IOError) {
+        self.index = index
+        self.onDrained = onDrained
+        loop = try EventLoop()
+        engine = ProxyEngine(loop: loop, snapshot: plan.snapshot, logSink: logSink)
+        for address in listen {
+            let engine = self.engine
+            listeners.append(try Listener(loop: loop, address: address) { fd, peer in
+                engine.accept(fd: fd, peer: peer)
+            })
+        }
+        mailbox = try Mailbox(loop: loop) { [unowned self] message in handle(message) }
+    }
+
+    /// The addresses actually bound (port 0 resolved).
+    var boundAddresses: [SocketAddress] { listeners.map(\.boundAddress) }
+
+    /// Runs the loop on a new thread.
+    func start() throws(IOError) {
+        thread = try LoopThread(name: "gh-worker-\(index)") { [self] in loop.run() }
+    }
+
+    func join() { thread?.join() }
+
+    private func handle(_ message: WorkerMessage) {
+        switch message {
+        case .reload(let snapshot):
+            engine.install(snapshot)
+        case .drain:
+            for listener in listeners { listener.close() }
+            engine.drain { [unowned self] in
+                mailbox.close()
+                loop.stop()
+                onDrained(index)
+            }
+        case .stop:
+            for listener in listeners { listener.close() }
+            engine.closeAll()
+            mailbox.close()
+            loop.stop()
+        }
+    }
+}

@@ -12,6 +12,9 @@ package final class EchoServer {
     private let loop: EventLoop
     private var listener: Listener?
     private var connections: [ObjectIdentifier: EchoConnection] = [:]
+    /// One line per request received ("METHOD target"), so tests and operators can see exactly which
+    /// requests reached the upstream (and that a smuggled one never did).
+    fileprivate let requestLog = LogSink.standardOutput()
 
     /// Binds `address` (port 0 allowed) on a new loop.
     /// - Throws: `IOError` when binding fails.
@@ -29,6 +32,7 @@ package final class EchoServer {
     /// Serves until the process ends.
     package func run() {
         SignalWatcher.ignoreBrokenPipe()
+        try? requestLog.start()
         loop.run()
     }
 
@@ -89,6 +93,11 @@ private final class EchoConnection: ConnectionDelegate {
             case .success(.requestHead(let parsed, let consumed)):
                 connection.discardInput(consumed)
                 head = parsed
+                var line = Array(parsed.bytes[parsed.methodRange])
+                line.append(UInt8(ascii: " "))
+                line.append(contentsOf: parsed.bytes[parsed.targetRange])
+                line.append(UInt8(ascii: "\n"))
+                server.requestLog.submit(line)
                 hasher = SHA256()
                 bodyLength = 0
                 if parsed.expectsContinue { connection.write("HTTP/1.1 100 Continue\r\n\r\n") }

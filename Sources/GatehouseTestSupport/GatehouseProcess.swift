@@ -1,0 +1,107 @@
+package import Foundation
+
+/// Runs a `gatehouse` subcommand as a real child process (the binary built beside the tests), and reads the
+/// address it printed when it started listening.
+///
+/// Tests drive the real binary, not an in-process copy, so signals, exit codes, the CLI and the config
+/// loader are exercised exactly as an operator would.
+package final class GatehouseProcess: @unchecked Sendable {
+    // `@unchecked`: the output buffers are guarded by `lock`; Process itself is thread-safe for these uses.
+    package let process = Process()
+    private let lock = NSLock()
+    private var stderrText = ""
+    private var stdoutText = ""
+    package private(set) var port: UInt16 = 0
+
+    /// The `gatehouse` binary next to the test bundle (`.build/<triple>/debug/gatehouse`).
+    package static var binaryPath: String {
+        if let explicit = ProcessInfo.processInfo.environment["GATEHOUSE_BINARY"] { return explicit }
+        var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        while url.path != "/" {
+            url.deleteLastPathComponent()
+            let candidate = url.appendingPathComponent("gatehouse").path
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: candidate, isDirectory: &isDirectory), !isDirectory.boolValue {
+                return candidate
+            }
+        }
+        return ".build/debug/gatehouse"
+    }
+
+    /// Starts `gatehouse <arguments>` and waits until it prints "listening on HOST:PORT".
+    /// - Throws: when the process exits or prints nothing within `timeout`.
+    package init(_ arguments: [String], environment: [String: String] = [:], waitForListening: Bool = true,
+                 timeout: Double = 20) throws {
+        process.executableURL = URL(fileURLWithPath: Self.binaryPath)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        let errPipe = Pipe()
+        let outPipe = Pipe()
+        process.standardError = errPipe
+        process.standardOutput = outPipe
+        errPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.withLock { self.stderrText += String(decoding: data, as: UTF8.self) }
+        }
+        outPipe.fileHandleForReading.readabilityHandler = { [weak self] handle in
+            let data = handle.availableData
+            guard let self, !data.isEmpty else { return }
+            self.lock.withLock { self.stdoutText += String(decoding: data, as: UTF8.self) }
+        }
+        try process.run()
+        guard waitForListening else { return }
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let port = Self.listeningPort(in: stderr) {
+                self.port = port
+                return
+            }
+            if !process.isRunning { break }
+            usleep(20_000)
+        }
+        let text = stderr
+        terminate()
+        throw TestFailure("gatehouse \(arguments.joined(separator: " ")) did not start listening:\n\(text)")
+    }
+
+    /// Everything the process wrote to stderr so far.
+    package var stderr: String { lock.withLock { stderrText } }
+    /// Everything the process wrote to stdout so far (the access log by default).
+    package var stdout: String { lock.withLock { stdoutText } }
+
+    /// Sends a signal.
+    package func signal(_ number: Int32) { kill(process.processIdentifier, number) }
+
+    /// Waits for the process to exit; returns its status, or nil on timeout.
+    package func waitForExit(timeout: Double = 20) -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning, Date() < deadline { usleep(20_000) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    /// Stops the process (SIGKILL if SIGTERM is not enough).
+    package func terminate() {
+        guard process.isRunning else { return }
+        process.terminate()
+        if waitForExit(timeout: 5) == nil { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    deinit { terminate() }
+
+    static func listeningPort(in text: String) -> UInt16? {
+        guard let range = text.range(of: "listening on ") else { return nil }
+        let rest = text[range.upperBound...]
+        guard let line = rest.split(separator: "\n").first, let colon = line.lastIndex(of: ":") else { return nil }
+        return UInt16(line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+    }
+}
+
+/// An error thrown by test support with a readable message.
+package struct TestFailure: Error, CustomStringConvertible {
+    package let description: String
+    package init(_ description: String) { self.description = description }
+}

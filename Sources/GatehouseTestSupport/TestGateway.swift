@@ -1,0 +1,58 @@
+package import Foundation
+
+/// A real gateway in front of a real echo upstream, both on ephemeral loopback ports, with a config file
+/// written for the test. Stops both when released.
+package final class TestGateway: @unchecked Sendable {
+    // `@unchecked`: immutable after init except for the processes, which are themselves thread-safe.
+    package let echo: GatehouseProcess
+    package private(set) var gateway: GatehouseProcess
+    package let directory: URL
+    package let configPath: String
+
+    /// Starts an echo upstream and a gateway whose config is `configYAML` with `@UPSTREAM@` replaced by the
+    /// echo's address (a config with `{...}` pieces the test fills in itself is fine too).
+    /// - Parameter configYAML: full YAML; `listen` should be `127.0.0.1:0`.
+    package init(configYAML: String, extraUpstreams: Int = 0, environment: [String: String] = [:]) throws {
+        echo = try GatehouseProcess(["echo", "--listen", "127.0.0.1:0"])
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        configPath = directory.appendingPathComponent("gatehouse.yaml").path
+        let yaml = configYAML.replacingOccurrences(of: "@UPSTREAM@", with: "127.0.0.1:\(echo.port)")
+        try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
+        gateway = try GatehouseProcess(["run", "--config", configPath], environment: environment)
+    }
+
+    /// The gateway's port.
+    package var port: UInt16 { gateway.port }
+
+    /// A minimal config: one upstream (the echo server), one route for everything, given server settings.
+    package static func simpleConfig(server: String = "", upstream: String = "", routes: String? = nil,
+                                     accessLog: String = "stdout") -> String {
+        """
+        server:
+          listen: ["127.0.0.1:0"]
+          workers: 2
+        \(server)
+        access_log:
+          path: \(accessLog)
+        upstreams:
+          app:
+            servers: ["@UPSTREAM@"]
+        \(upstream)
+        routes:
+        \(routes ?? "  - name: all\n    match: { path_prefix: / }\n    upstream: app")
+        """
+    }
+
+    /// Rewrites the config file (for reload tests).
+    package func rewriteConfig(_ yaml: String) throws {
+        try yaml.replacingOccurrences(of: "@UPSTREAM@", with: "127.0.0.1:\(echo.port)")
+            .write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    deinit {
+        gateway.terminate()
+        echo.terminate()
+        try? FileManager.default.removeItem(at: directory)
+    }
+}

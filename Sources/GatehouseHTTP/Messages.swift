@@ -40,16 +40,23 @@ package struct RequestHead: Sendable {
     /// The whole request-target as sent.
     package var targetRange: Range<Int>
     /// Absolute-form only: the authority (host[:port]) inside the target.
+    ///
+    /// When present it is THE authority of the request (RFC 9112 3.2.2): routing, policy and logs
+    /// use it and ignore `hostRange`, even when the Host field names another host (which the
+    /// parser allows).
     package var targetAuthorityRange: Range<Int>?
-    /// Path and query of the target as sent (absolute-form: the part after the authority;
-    /// `*` for asterisk-form). Empty path in absolute-form is reported as "/".
+    /// The path of the target, normalised by `PathNormalizer` (unreserved escapes decoded, other
+    /// escapes uppercased, `//`, `.` and `..` resolved); the router, the policy and the upstream all
+    /// use this one. The query is not part of it (see `queryRange`). Absolute-form: the path after
+    /// the authority, "/" when empty; asterisk-form: `*`.
     package var normalizedPath: [UInt8]
     /// The query including its leading "?", or an empty range.
     package var queryRange: Range<Int>
     package var version: HTTPVersion
     /// The header fields; their storage is `bytes`.
     package var headers: HeaderFields
-    /// The Host header value's range (nil only for HTTP/1.0 requests without Host).
+    /// The Host header value's range (nil only for HTTP/1.0 requests without Host). Ignored by
+    /// callers when `targetAuthorityRange` is set.
     package var hostRange: Range<Int>?
     package var framing: BodyFraming
     /// Keep the connection open after this exchange (version default, adjusted by `Connection`).

@@ -1,0 +1,74 @@
+/// Parses the field lines of a complete head or trailer section (RFC 9112 section 5).
+///
+/// `HeadScanner` has already checked that every line ends in CRLF and holds no other CR or LF; this
+/// pass checks the grammar of each line (`field-name ":" OWS field-value OWS`) and hands the fields
+/// that the codec itself interprets to `FieldFacts` through the per-header rule table.
+enum FieldSection {
+    /// Where the section is: headers may carry framing and routing fields, trailers may not.
+    enum Kind {
+        case headers
+        case trailers
+    }
+
+    /// Parses field lines starting at `start` (the first byte after the start line's CRLF) up to the
+    /// empty line that ends the section.
+    ///
+    /// - Parameters:
+    ///   - bytes: The whole section; ranges in the result index it.
+    ///   - start: Offset of the first field line.
+    ///   - expectedCount: The scanner's field count, used to size the result once.
+    ///   - kind: Headers or trailers.
+    ///   - facts: Collects what the interpreted fields say.
+    /// - Returns: The fields in arrival order, OWS excluded from values.
+    /// - Throws: The refusal for the first malformed line.
+    static func parse(
+        _ bytes: [UInt8], from start: Int, expectedCount: Int, kind: Kind, facts: inout FieldFacts
+    ) throws(HTTPParseError) -> [HeaderFields.Field] {
+        var fields: [HeaderFields.Field] = []
+        fields.reserveCapacity(expectedCount)
+        var p = start
+        while bytes[p] != ASCII.cr {
+            let field = try parseLine(bytes, at: p)
+            fields.append(field.field)
+            if let rule = FieldRule.lookup(field.field.name, in: bytes) {
+                guard case .headers = kind else { throw .forbiddenTrailerField }
+                try facts.apply(rule, value: field.field.value, in: bytes)
+            }
+            p = field.lineEnd + 2
+        }
+        return fields
+    }
+
+    /// Parses the field line at `p`; returns the field and the offset of the CR ending it.
+    private static func parseLine(
+        _ bytes: [UInt8], at p: Int
+    ) throws(HTTPParseError) -> (field: HeaderFields.Field, lineEnd: Int) {
+        let classes = TokenTables.classes  // one lookup of the table per line, not per byte
+        let first = bytes[p]
+        if first == ASCII.space || first == ASCII.tab { throw .obsFold }
+        if first == ASCII.colon { throw .emptyFieldName }
+        var q = p
+        while classes[Int(bytes[q])].contains(.tchar) { q += 1 }
+        let name = p..<q
+        switch bytes[q] {
+        case ASCII.colon: break
+        case ASCII.space, ASCII.tab: throw .whitespaceBeforeColon
+        case ASCII.cr: throw .missingColon
+        default: throw .invalidFieldName
+        }
+        q += 1
+        while classes[Int(bytes[q])].contains(.whitespace) { q += 1 }
+        let valueStart = q
+        var valueEnd = q
+        while bytes[q] != ASCII.cr {
+            let byteClass = classes[Int(bytes[q])]
+            if byteClass.contains(.fieldVChar) {
+                valueEnd = q + 1
+            } else if !byteClass.contains(.whitespace) {
+                throw .invalidFieldValue
+            }
+            q += 1
+        }
+        return (HeaderFields.Field(name: name, value: valueStart..<valueEnd), q)
+    }
+}

@@ -1,0 +1,161 @@
+/// Finds the end of a head (or of a trailer section) in input that arrives in pieces, and keeps the
+/// bytes of an unfinished one.
+///
+/// It sees every byte exactly once and enforces, as soon as they are crossed, the rules that need no
+/// grammar: CRLF only (a CR not followed by LF, or an LF not preceded by CR, is refused), the
+/// start-line limit, the total size limit and the field count. So memory stays bounded by
+/// `Limits.maxBytes` whatever the peer sends, and the full parse that follows may assume that every
+/// line ends in CRLF and contains neither CR nor LF.
+///
+/// ```
+/// [empty lines skipped] start-line CRLF field-line CRLF ... field-line CRLF CRLF
+///                       ^ head bytes begin here                              ^ complete
+/// ```
+struct HeadScanner {
+    /// The bounds of one kind of section and the refusal for crossing each.
+    struct Limits {
+        /// Whether the section begins with a start line (heads) or directly with field lines (trailers).
+        var hasStartLine: Bool
+        /// Longest start line, CRLF excluded.
+        var maxStartLine: Int
+        /// Most bytes in the section, counted from the start line to the final CRLF included.
+        var maxBytes: Int
+        /// Most field lines.
+        var maxFields: Int
+        /// Empty lines tolerated before the start line (RFC 9112 section 2.2).
+        var maxLeadingEmptyLines: Int
+        var startLineTooLong: HTTPParseError
+        var tooLarge: HTTPParseError
+        var tooManyFields: HTTPParseError
+    }
+
+    /// What one scan found.
+    enum Outcome {
+        /// The section is not complete; every input byte was consumed (and kept if it belongs to it).
+        case needMore(consumed: Int)
+        /// The section is complete: its bytes (start line through final CRLF), and how much input it took.
+        case complete(bytes: [UInt8], fieldCount: Int, consumed: Int)
+    }
+
+    /// Where the scanner is inside the current line.
+    enum State {
+        /// Inside a line (possibly at its first byte).
+        case inLine
+        /// A CR was just seen; only LF may follow.
+        case afterCR
+    }
+
+    let limits: Limits
+    private var state = State.inLine
+    /// The bytes of the section consumed in earlier calls; capacity is reused across messages.
+    private var buffer: [UInt8] = []
+    private var lineIndex = 0
+    private var lineLength = 0
+    private var totalBytes = 0
+    private var fieldCount = 0
+    private var emptyLinesSkipped = 0
+    /// Whether any byte (even a skipped empty line) has been consumed since the last section ended.
+    private(set) var hasConsumedBytes = false
+
+    init(limits: Limits) {
+        self.limits = limits
+    }
+
+    /// Forgets the current section but keeps the buffer's capacity.
+    mutating func reset() {
+        state = .inLine
+        buffer.removeAll(keepingCapacity: true)
+        lineIndex = 0
+        lineLength = 0
+        totalBytes = 0
+        fieldCount = 0
+        emptyLinesSkipped = 0
+        hasConsumedBytes = false
+    }
+
+    /// Consumes `input` until the section ends or the input does.
+    mutating func scan(_ input: UnsafeRawBufferPointer) throws(HTTPParseError) -> Outcome {
+        var sectionStart = 0
+        var i = 0
+        let n = input.count
+        while i < n {
+            if case .afterCR = state {
+                guard input[i] == ASCII.lf else { throw .bareCR }
+                i += 1
+                state = .inLine
+                try count(1)
+                if lineLength > 0 {
+                    lineIndex += 1
+                    lineLength = 0
+                } else if limits.hasStartLine && lineIndex == 0 {
+                    try skipEmptyLine()
+                    sectionStart = i
+                } else {
+                    return finish(input, from: sectionStart, to: i)
+                }
+                continue
+            }
+            // Fast path: the run of ordinary bytes up to the next CR or LF, stopping one byte past
+            // the first limit it would cross so that a flood is refused without being read through.
+            let runStart = i
+            let room = max(0, budget())
+            let runEnd = room < n - i ? i + room + 1 : n
+            while i < runEnd, input[i] != ASCII.cr, input[i] != ASCII.lf { i += 1 }
+            if i > runStart { try extendLine(by: i - runStart) }
+            if i < n {
+                guard input[i] == ASCII.cr else { throw .bareLF }
+                i += 1
+                try count(1)
+                state = .afterCR
+            }
+        }
+        if n > 0 {
+            hasConsumedBytes = true
+            buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[sectionStart..<n]))
+        }
+        return .needMore(consumed: n)
+    }
+
+    /// How many more line bytes fit under the size limits.
+    private func budget() -> Int {
+        let left = limits.maxBytes - totalBytes
+        guard limits.hasStartLine && lineIndex == 0 else { return left }
+        return min(left, limits.maxStartLine - lineLength)
+    }
+
+    private mutating func count(_ bytes: Int) throws(HTTPParseError) {
+        totalBytes += bytes
+        if totalBytes > limits.maxBytes { throw limits.tooLarge }
+    }
+
+    private mutating func extendLine(by run: Int) throws(HTTPParseError) {
+        let isStartLine = limits.hasStartLine && lineIndex == 0
+        if lineLength == 0 && !isStartLine {
+            fieldCount += 1
+            if fieldCount > limits.maxFields { throw limits.tooManyFields }
+        }
+        lineLength += run
+        if isStartLine && lineLength > limits.maxStartLine { throw limits.startLineTooLong }
+        try count(run)
+    }
+
+    /// An empty line before the start line: not part of the head, tolerated a few times.
+    private mutating func skipEmptyLine() throws(HTTPParseError) {
+        emptyLinesSkipped += 1
+        if emptyLinesSkipped > limits.maxLeadingEmptyLines { throw .tooManyEmptyLines }
+        hasConsumedBytes = true
+        buffer.removeAll(keepingCapacity: true)  // a CR kept from an earlier call
+        totalBytes = 0
+    }
+
+    private mutating func finish(_ input: UnsafeRawBufferPointer, from start: Int, to end: Int) -> Outcome {
+        let piece = UnsafeRawBufferPointer(rebasing: input[start..<end])
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(buffer.count + piece.count)
+        bytes.append(contentsOf: buffer)
+        bytes.append(contentsOf: piece)
+        let fields = fieldCount
+        reset()
+        return .complete(bytes: bytes, fieldCount: fields, consumed: end)
+    }
+}

@@ -84,7 +84,7 @@ let package = Package(
         .testTarget(name: "GatehouseConfigTests", dependencies: ["GatehouseConfig"], swiftSettings: swiftSettings),
         .testTarget(
             name: "GatehouseProxyTests",
-            dependencies: ["GatehouseProxy", "GatehouseHTTP"],
+            dependencies: ["GatehouseProxy", "GatehouseHTTP", "GatehouseIO"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -14,9 +14,11 @@ package enum ConfigLoader {
     /// The largest configuration file accepted; anything bigger is not a hand-written config.
     static let maximumFileSize = 4 << 20
 
-    /// The top-level keys of this build. Sessions, tokens, login, identity headers and
-    /// per-route auth are not part of it yet, so they are refused like any unknown key.
-    static let rootKeys = ["server", "access_log", "upstreams", "routes"]
+    /// The top-level keys of this build. Sessions, the admin listener and TLS are not part of
+    /// it yet, so they are refused like any unknown key.
+    static let rootKeys = [
+        "server", "access_log", "upstreams", "tokens", "login", "identity_headers", "strip_header_prefixes", "routes",
+    ]
 
     /// Reads, parses and validates a configuration file.
     ///
@@ -77,10 +79,32 @@ package enum ConfigLoader {
         let server = ServerSection.read(fields.entries["server"], reader: reader)
         let accessLog = AccessLogSection.read(fields.entries["access_log"], reader: reader)
         let upstreams = UpstreamSection.readAll(fields, reader: reader)
-        let routes = RouteSection.readAll(fields, upstreamNames: upstreams.declaredNames, reader: reader)
-        guard let server, let accessLog, let upstreamList = upstreams.upstreams, let routes else { return nil }
+        let tokens = TokensSection.read(fields.entries["tokens"], reader: reader)
+        let login = LoginSection.read(fields.entries["login"], reader: reader)
+        let identityHeaders = IdentityHeaderSection.readRoot(fields, reader: reader)
+        let stripHeaderPrefixes = IdentityHeaderSection.readStripPrefixes(fields, reader: reader)
+        let context = RouteContext(
+            upstreamNames: upstreams.declaredNames, tokensDeclared: tokens.isDeclared, loginDeclared: login.isDeclared)
+        let routes = RouteSection.readAll(fields, context: context, reader: reader)
+        guard let server, let accessLog, let upstreamList = upstreams.upstreams, let identityHeaders,
+            let stripHeaderPrefixes, let routes
+        else { return nil }
+        let tokensSection: TokensSection?
+        switch tokens {
+        case .absent: tokensSection = nil
+        case .present(let section): tokensSection = section
+        case .invalid: return nil
+        }
+        let loginSection: LoginSection?
+        switch login {
+        case .absent: loginSection = nil
+        case .present(let section): loginSection = section
+        case .invalid: return nil
+        }
         return GatewayConfig(
-            server: server, accessLog: accessLog, upstreams: upstreamList, routes: routes, sourcePath: path)
+            server: server, accessLog: accessLog, upstreams: upstreamList, routes: routes, sourcePath: path,
+            tokens: tokensSection, identityHeaders: identityHeaders, stripHeaderPrefixes: stripHeaderPrefixes,
+            login: loginSection)
     }
 
     /// Orders problems as the file does (file-level problems first); ties keep discovery order.

@@ -16,6 +16,17 @@ package struct GatewayConfig: Sendable, Equatable {
     package let routes: [RouteSection]
     /// The path the configuration was read from (as given), for messages and reloads.
     package let sourcePath: String
+    /// The outside issuers whose JWTs are accepted; `nil` if `tokens` is absent (then no route
+    /// accepts a token).
+    package let tokens: TokensSection?
+    /// The identity headers injected on every route that does not give its own map; the
+    /// built-in default (`X-Auth-User`, `X-Auth-Email`, `X-Auth-Groups`) when absent.
+    package let identityHeaders: [IdentityHeaderSection]
+    /// Prefixes of client header names removed on every route (compared ignoring case, with
+    /// `_` read as `-`), as written; default `["X-Auth-"]`. See ``strippedHeaderNames``.
+    package let stripHeaderPrefixes: [String]
+    /// Where browsers sign in; `nil` if `login` is absent (then no route uses `unauthenticated: login`).
+    package let login: LoginSection?
 
     /// Creates a configuration from validated sections (the loader is the usual way in).
     ///
@@ -25,15 +36,50 @@ package struct GatewayConfig: Sendable, Equatable {
     ///   - upstreams: The upstreams, in file order.
     ///   - routes: The routes, in file order.
     ///   - sourcePath: The file the configuration came from.
+    ///   - tokens: The token issuers, if any.
+    ///   - identityHeaders: The default identity headers; `nil` gives the built-in map
+    ///     (``IdentityHeaderSection/defaults(file:)``).
+    ///   - stripHeaderPrefixes: Client header prefixes to strip.
+    ///   - login: The login section, if any.
     package init(
         server: ServerSection, accessLog: AccessLogSection, upstreams: [UpstreamSection], routes: [RouteSection],
-        sourcePath: String
+        sourcePath: String, tokens: TokensSection? = nil, identityHeaders: [IdentityHeaderSection]? = nil,
+        stripHeaderPrefixes: [String] = IdentityHeaderSection.defaultStripPrefixes, login: LoginSection? = nil
     ) {
         self.server = server
         self.accessLog = accessLog
         self.upstreams = upstreams
         self.routes = routes
         self.sourcePath = sourcePath
+        self.tokens = tokens
+        self.identityHeaders = identityHeaders ?? IdentityHeaderSection.defaults(file: sourcePath)
+        self.stripHeaderPrefixes = stripHeaderPrefixes
+        self.login = login
+    }
+
+    /// The identity headers injected on `route`: its own map if it has one, else the top-level one.
+    ///
+    /// - Parameter route: One of ``routes``.
+    /// - Returns: The headers, in file order.
+    package func identityHeaders(for route: RouteSection) -> [IdentityHeaderSection] {
+        route.identityHeaders ?? identityHeaders
+    }
+
+    /// Every header name that some identity-header map injects (the top-level map and every
+    /// route's), first spelling kept, in file order; names equal ignoring case (with `_` read
+    /// as `-`) appear once.
+    ///
+    /// Client-sent headers with these names are removed on *every* route, in addition to those
+    /// matching ``stripHeaderPrefixes``, so that no upstream can be handed a client-forged
+    /// value for a header that another route injects.
+    package var strippedHeaderNames: [String] {
+        var seen: Set<String> = []
+        var names: [String] = []
+        for header in identityHeaders + routes.flatMap({ $0.identityHeaders ?? [] })
+        where seen.insert(IdentityHeaderSection.folded(header.name)).inserted {
+            names.append(header.name)
+        }
+        return names
     }
 
     /// The upstream with the given name, if any.

@@ -1,10 +1,14 @@
 import Yams
 
-/// One entry of `routes`: which requests it matches, and which upstream serves them.
+/// One entry of `routes`: which requests it matches, which upstream serves them, and what
+/// credential and identity it needs.
 ///
 /// Invariants: `name` is unique among routes; `upstream` names an entry of `upstreams`;
 /// `pathPrefix` starts with `/`; `methods`, when present, is a non-empty list of distinct
-/// method tokens (case-sensitive, as in RFC 9110).
+/// method tokens (case-sensitive, as in RFC 9110). For a route read from a file: `accept` is
+/// empty exactly when `auth` is `.none`, never holds `.session`, and is non-empty only if
+/// `tokens` is configured; `require` is `nil` unless `auth` is `.required`; `unauthenticated`
+/// is `.login` only if `login` is configured.
 package struct RouteSection: Sendable, Equatable {
     /// The route's unique name (for logs, metrics and `explain`).
     package let name: String
@@ -18,6 +22,21 @@ package struct RouteSection: Sendable, Equatable {
     package let upstream: String
     /// Where the route's entry starts in the file, for messages about it.
     package let location: SourceLocation
+    /// Whether a request needs a credential; the file's default is `.required`.
+    package let auth: AuthMode
+    /// Where the route looks for a credential, in the order given; empty for `auth: none`.
+    package let accept: [CredentialSourceSpec]
+    /// What the verified identity must satisfy (403 otherwise); `nil` for none.
+    package let require: RequirementSpec?
+    /// The answer to a request without a valid credential; default `.status` (401).
+    package let unauthenticated: UnauthenticatedAction
+    /// The identity headers injected on this route, replacing the top-level map; `nil` uses it.
+    package let identityHeaders: [IdentityHeaderSection]?
+    /// Whether the client's `Authorization` header is forwarded upstream; default `false`.
+    package let forwardAuthorization: Bool
+    /// Whether the cookies named by `cookie:NAME` sources are removed from the `Cookie` header
+    /// sent upstream; default `true`.
+    package let stripCredentialCookies: Bool
 
     /// Creates a route section.
     ///
@@ -28,9 +47,20 @@ package struct RouteSection: Sendable, Equatable {
     ///   - methods: Accepted methods, or `nil` for all.
     ///   - upstream: The upstream name.
     ///   - location: The entry's location.
+    ///   - auth: Whether a credential is needed; `.none` here (a public route), although the
+    ///     file's default is `.required`.
+    ///   - accept: Credential sources.
+    ///   - require: The policy, if any.
+    ///   - unauthenticated: The answer without a credential.
+    ///   - identityHeaders: This route's identity headers, or `nil` for the top-level map.
+    ///   - forwardAuthorization: Whether `Authorization` goes upstream.
+    ///   - stripCredentialCookies: Whether credential cookies are removed from `Cookie` upstream.
     package init(
         name: String, host: HostPattern?, pathPrefix: String, methods: [String]?, upstream: String,
-        location: SourceLocation
+        location: SourceLocation, auth: AuthMode = .none, accept: [CredentialSourceSpec] = [],
+        require: RequirementSpec? = nil, unauthenticated: UnauthenticatedAction = .status,
+        identityHeaders: [IdentityHeaderSection]? = nil, forwardAuthorization: Bool = false,
+        stripCredentialCookies: Bool = true
     ) {
         self.name = name
         self.host = host
@@ -38,10 +68,20 @@ package struct RouteSection: Sendable, Equatable {
         self.methods = methods
         self.upstream = upstream
         self.location = location
+        self.auth = auth
+        self.accept = accept
+        self.require = require
+        self.unauthenticated = unauthenticated
+        self.identityHeaders = identityHeaders
+        self.forwardAuthorization = forwardAuthorization
+        self.stripCredentialCookies = stripCredentialCookies
     }
 
     /// The keys a route accepts.
-    static let keys = ["name", "match", "upstream"]
+    static let keys = [
+        "name", "match", "upstream", "auth", "accept", "require", "unauthenticated", "identity_headers",
+        "forward_authorization", "strip_credential_cookies",
+    ]
     /// The keys `match` accepts.
     static let matchKeys = ["host", "path_prefix", "methods"]
 
@@ -49,11 +89,12 @@ package struct RouteSection: Sendable, Equatable {
     ///
     /// - Parameters:
     ///   - root: The root fields.
-    ///   - upstreamNames: Every upstream name declared, or `nil` if `upstreams` itself was
-    ///     unreadable (then references are not checked, to avoid one error per route).
+    ///   - context: What the rest of the file declares: upstream names (`nil` if `upstreams`
+    ///     itself was unreadable; then references are not checked, to avoid one error per
+    ///     route), and whether `tokens` and `login` are present.
     ///   - reader: Collects problems.
     /// - Returns: The routes in file order, or `nil` if any problem was reported.
-    static func readAll(_ root: YAMLFields, upstreamNames: [String]?, reader: ConfigReader) -> [RouteSection]? {
+    static func readAll(_ root: YAMLFields, context: RouteContext, reader: ConfigReader) -> [RouteSection]? {
         guard let node = reader.required(root, "routes") else { return nil }
         guard case .sequence(let sequence) = node else {
             reader.report(
@@ -69,7 +110,7 @@ package struct RouteSection: Sendable, Equatable {
         var firstLine: [String: Int] = [:]
         for (index, element) in sequence.enumerated() {
             let path = "routes[\(index)]"
-            let result = read(element, path: path, upstreamNames: upstreamNames, reader: reader)
+            let result = read(element, path: path, context: context, reader: reader)
             // Names are checked for uniqueness even when the rest of the route is invalid.
             if let name = result.name, let nameNode = result.nameNode {
                 if let line = firstLine[name] {
@@ -98,7 +139,7 @@ package struct RouteSection: Sendable, Equatable {
     }
 
     /// Reads one route.
-    private static func read(_ node: Node, path: String, upstreamNames: [String]?, reader: ConfigReader) -> ReadResult {
+    private static func read(_ node: Node, path: String, context: RouteContext, reader: ConfigReader) -> ReadResult {
         var result = ReadResult()
         guard let fields = reader.fields(of: node, path: path, allowed: keys, near: reader.location(of: node)) else {
             return result
@@ -119,14 +160,18 @@ package struct RouteSection: Sendable, Equatable {
             let text = reader.text(upstreamNode, path: fields.path("upstream"), expected: "an upstream name")
         {
             upstream = checkReference(
-                text, node: upstreamNode, path: fields.path("upstream"), in: upstreamNames, reader)
+                text, node: upstreamNode, path: fields.path("upstream"), in: context.upstreamNames, reader)
         }
-        guard let name = result.name, let match, let upstream, let location = reader.location(of: node) else {
+        let auth = readAuth(fields, context: context, reader: reader)
+        guard let name = result.name, let match, let upstream, let auth, let location = reader.location(of: node)
+        else {
             return result
         }
         result.route = RouteSection(
             name: name, host: match.host, pathPrefix: match.pathPrefix, methods: match.methods, upstream: upstream,
-            location: location)
+            location: location, auth: auth.auth, accept: auth.accept, require: auth.require,
+            unauthenticated: auth.unauthenticated, identityHeaders: auth.identityHeaders,
+            forwardAuthorization: auth.forwardAuthorization, stripCredentialCookies: auth.stripCredentialCookies)
         return result
     }
 
@@ -207,8 +252,9 @@ package struct RouteSection: Sendable, Equatable {
         "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
     ]
 
-    /// Reads `match.methods`: a non-empty list of distinct method tokens.
-    private static func readMethods(_ node: Node, path: String, reader: ConfigReader) -> [String]? {
+    /// Reads a list of methods (`match.methods`, `require.methods`): a non-empty list of
+    /// distinct method tokens.
+    static func readMethods(_ node: Node, path: String, reader: ConfigReader) -> [String]? {
         guard let elements = reader.list(node, path: path, expected: "method names") else { return nil }
         if elements.isEmpty {
             reader.report(

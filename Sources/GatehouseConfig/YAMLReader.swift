@@ -18,6 +18,8 @@ struct YAMLFields {
     let location: SourceLocation?
     /// The known keys, first occurrence only.
     let entries: [String: YAMLEntry]
+    /// The known keys in file order (for readers whose result follows the file's order).
+    let keys: [String]
 
     /// The dotted path of one of this mapping's keys.
     func path(_ key: String) -> String {
@@ -134,17 +136,25 @@ final class ConfigReader {
     ///   - path: The section's dotted path.
     ///   - allowed: The keys the schema knows, in documentation order (used for suggestions).
     ///   - near: Where "missing key" should point if the section is absent or null.
+    ///   - refused: Keys that are recognised only to be refused, with the reason (e.g. a literal
+    ///     `secret`); they are never offered as suggestions.
     /// - Returns: The known fields, or `nil` (reported) if `node` is not a mapping.
-    func fields(of node: Node?, path: String, allowed: [String], near: SourceLocation?) -> YAMLFields? {
+    func fields(
+        of node: Node?, path: String, allowed: [String], near: SourceLocation?, refused: [String: String] = [:]
+    ) -> YAMLFields? {
         guard let node, !Self.isNull(node) else {
-            return YAMLFields(path: path, location: near, entries: [:])
+            return YAMLFields(path: path, location: near, entries: [:], keys: [])
         }
         guard let pairs = entries(of: node, path: path) else { return nil }
         var known: [String: YAMLEntry] = [:]
+        var order: [String] = []
         for entry in pairs {
             let keyPath = path.isEmpty ? entry.key : "\(path).\(entry.key)"
             if allowed.contains(entry.key) {
                 known[entry.key] = entry
+                order.append(entry.key)
+            } else if let reason = refused[entry.key] {
+                report(.invalidValue, at: entry.keyNode, key: keyPath, reason)
             } else if let suggestion = KeySuggestion.nearest(to: entry.key, among: allowed) {
                 report(.unknownKey, at: entry.keyNode, key: keyPath, "unknown key; did you mean \"\(suggestion)\"?")
             } else {
@@ -152,7 +162,7 @@ final class ConfigReader {
                 report(.unknownKey, at: entry.keyNode, key: keyPath, "unknown key; expected one of \(list)")
             }
         }
-        return YAMLFields(path: path, location: location(of: node), entries: known)
+        return YAMLFields(path: path, location: location(of: node), entries: known, keys: order)
     }
 
     /// The value of a key the schema requires; reports it if absent or null.
@@ -267,5 +277,83 @@ final class ConfigReader {
             }
         }
         return valid ? addresses : nil
+    }
+}
+
+extension ConfigReader {
+    // MARK: Booleans and string lists
+
+    /// The YAML 1.1 spellings that other tools read as booleans, with the word to write instead.
+    private static let yaml11Booleans: [String: Bool] = [
+        "yes": true, "no": false, "on": true, "off": false, "y": true, "n": false,
+    ]
+
+    /// Reads a boolean: exactly `true` or `false`.
+    ///
+    /// YAML 1.1's `yes`/`no`/`on`/`off` (and other spellings such as `True`) are refused with a
+    /// hint rather than guessed: a flag that turns a check off must be unmistakable.
+    ///
+    /// - Parameters:
+    ///   - node: The value.
+    ///   - path: Its dotted path.
+    /// - Returns: The boolean, or `nil` (reported).
+    func boolean(_ node: Node, path: String) -> Bool? {
+        guard let text = text(node, path: path, expected: "true or false") else { return nil }
+        switch text {
+        case "true":
+            return true
+        case "false":
+            return false
+        default:
+            let lowered = text.lowercased()
+            if let meant = lowered == "true" ? true : (lowered == "false" ? false : Self.yaml11Booleans[lowered]) {
+                report(.invalidValue, at: node, key: path, "expected true or false, got \"\(text)\"; write \(meant)")
+            } else {
+                report(.invalidValue, at: node, key: path, "expected true or false, got \(Self.describe(node))")
+            }
+            return nil
+        }
+    }
+
+    /// Reads a non-empty list of distinct, non-empty strings; a single string is a one-element list.
+    ///
+    /// - Parameters:
+    ///   - node: The value.
+    ///   - path: Its dotted path; elements get `path[i]`.
+    ///   - one: What one element is, e.g. `a group name`.
+    ///   - many: What the elements are, e.g. `group names`.
+    ///   - empty: The message for an empty list.
+    ///   - check: Further checks on one element; returns why it is refused, or `nil`.
+    /// - Returns: The strings in file order, or `nil` if any problem was reported.
+    func strings(
+        _ node: Node, path: String, one expected: String, many: String, empty: String,
+        check: (String) -> String? = { _ in nil }
+    ) -> [String]? {
+        guard let elements = list(node, path: path, expected: many) else { return nil }
+        if elements.isEmpty {
+            report(.invalidValue, at: node, key: path, empty)
+            return nil
+        }
+        var values: [String] = []
+        var valid = true
+        for element in elements {
+            guard let text = text(element.node, path: element.path, expected: expected) else {
+                valid = false
+                continue
+            }
+            if text.isEmpty {
+                report(.invalidValue, at: element.node, key: element.path, "expected \(expected), got an empty string")
+                valid = false
+            } else if let problem = check(text) {
+                report(.invalidValue, at: element.node, key: element.path, problem)
+                valid = false
+            } else if values.contains(text) {
+                report(.invalidValue, at: element.node, key: element.path, "\"\(text)\" is listed twice")
+                valid = false
+            } else {
+                values.append(text)
+            }
+        }
+        return valid ? values : nil
     }
 }

@@ -80,9 +80,17 @@ package final class ProxySnapshot: Sendable {
     package let upstreams: [UpstreamSettings]
     package let routes: RouteTable
     package let accessLogEnabled: Bool
+    /// Client-sent headers whose names start with one of these (lowercase, `_` read as `-`) never reach an
+    /// upstream: the identity namespace belongs to the gateway, on every route, public ones too.
+    package let strippedHeaderPrefixes: [[UInt8]]
+
+    /// The prefix stripped when the config names none.
+    package static let defaultStrippedPrefixes: [[UInt8]] = [Array("x-auth-".utf8)]
 
     package init(limits: HTTPLimits, timeouts: ClientTimeouts, trustedProxies: [IPNetwork],
-                 upstreams: [UpstreamSettings], routes: RouteTable, accessLogEnabled: Bool) {
+                 upstreams: [UpstreamSettings], routes: RouteTable, accessLogEnabled: Bool,
+                 strippedHeaderPrefixes: [[UInt8]] = ProxySnapshot.defaultStrippedPrefixes) {
+        self.strippedHeaderPrefixes = strippedHeaderPrefixes
         self.limits = limits
         self.timeouts = timeouts
         self.trustedProxies = trustedProxies

@@ -49,6 +49,7 @@ struct ConfigErrorTests {
                 match:
                   path_prefx: /
                 upstram: app
+                auth: none
             """
         let errors = ConfigFixtures.errors(yaml)
         #expect(
@@ -65,14 +66,18 @@ struct ConfigErrorTests {
         let yaml = """
             sessions:
               store: embedded
-            tokens: {}
-            """ + "\n" + ConfigFixtures.minimal + "\n    auth: none"
+            admin: {}
+            server:
+              tls: {}
+            """ + "\n" + ConfigFixtures.minimal
         let errors = ConfigFixtures.errors(yaml)
         #expect(errors.map(\.code) == [.unknownKey, .unknownKey, .unknownKey])
-        #expect(errors.map(\.key) == ["sessions", "tokens", "routes[0].auth"])
-        #expect(errors.map { $0.location?.line } == [1, 3, 10])
+        #expect(errors.map(\.key) == ["sessions", "admin", "server.tls"])
+        #expect(errors.map { $0.location?.line } == [1, 3, 5])
         #expect(
-            errors[0].message == "unknown key; expected one of \"server\", \"access_log\", \"upstreams\", \"routes\"")
+            errors[0].message
+                == "unknown key; expected one of \"server\", \"access_log\", \"upstreams\", \"tokens\", \"login\", "
+                + "\"identity_headers\", \"strip_header_prefixes\", \"routes\"")
     }
 
     @Test("a wrong type is reported at the value's line")
@@ -130,9 +135,10 @@ struct ConfigErrorTests {
               app:
                 connect_timeout: 1s
             routes:
-              - match: { path_prefix: / }
+              - { match: { path_prefix: / }, auth: none }
               - name: second
                 upstream:
+                auth: none
             """
         let errors = ConfigFixtures.errors(yaml)
         #expect(
@@ -164,7 +170,7 @@ struct ConfigErrorTests {
                 "test.yaml:2: routes: at least one route is required",
             ])
         let noServers = ConfigFixtures.errors(
-            "upstreams:\n  a:\n    servers: []\nroutes:\n  - { name: a, upstream: a }\n")
+            "upstreams:\n  a:\n    servers: []\nroutes:\n  - { name: a, upstream: a, auth: none }\n")
         #expect(noServers.map(\.description) == ["test.yaml:3: upstreams.a.servers: at least one address is required"])
     }
 
@@ -191,7 +197,7 @@ struct ConfigErrorTests {
               app:
                 servers: 127.0.0.1:2
             routes:
-              - { name: app, upstream: app }
+              - { name: app, upstream: app, auth: none }
             routes: []
             """
         let errors = ConfigFixtures.errors(yaml)
@@ -208,10 +214,11 @@ struct ConfigErrorTests {
                   - name: app
                     match: { path_prefix: /other }
                     upstream: app
+                    auth: none
                 """
         let error = try #require(ConfigFixtures.singleError(yaml))
         #expect(error.code == .duplicateName)
-        #expect(error.location?.line == 7)
+        #expect(error.location?.line == 8)
         #expect(error.key == "routes[1].name")
         #expect(error.message == "duplicate route name \"app\"; first defined at line 5")
     }
@@ -227,15 +234,17 @@ struct ConfigErrorTests {
             routes:
               - name: one
                 upstream: backnd
+                auth: none
               - name: two
                 upstream: nowhere
+                auth: none
             """
         let errors = ConfigFixtures.errors(yaml)
         #expect(errors.map(\.code) == [.unknownReference, .unknownReference])
         #expect(
             errors.map(\.description) == [
                 "test.yaml:8: routes[0].upstream: unknown upstream \"backnd\"; did you mean \"backend\"?",
-                "test.yaml:10: routes[1].upstream: unknown upstream \"nowhere\"; "
+                "test.yaml:11: routes[1].upstream: unknown upstream \"nowhere\"; "
                     + "defined upstreams: \"backend\", \"static\"",
             ])
     }
@@ -249,6 +258,7 @@ struct ConfigErrorTests {
             routes:
               - name: app
                 upstream: app
+                auth: none
             """
         let errors = ConfigFixtures.errors(yaml)
         #expect(errors.map(\.key) == ["upstreams.app.servers[0]"])
@@ -266,7 +276,7 @@ struct ConfigErrorTests {
                   spare:
                     servers: 127.0.0.1:9001
                 routes:
-                  - { name: app, upstream: app }
+                  - { name: app, upstream: app, auth: none }
                 """))
         #expect(config.upstreams.map(\.name) == ["app", "spare"])
     }
@@ -280,6 +290,7 @@ struct ConfigErrorTests {
             routes:
               - name: a.b
                 upstream: "my app"
+                auth: none
             """
         let errors = ConfigFixtures.errors(yaml)
         #expect(errors.map(\.code) == [.invalidValue, .invalidValue])
@@ -320,7 +331,7 @@ struct ConfigErrorTests {
     func twoDocuments() throws {
         let error = try #require(ConfigFixtures.singleError(ConfigFixtures.minimal + "\n---\nserver: {}\n"))
         #expect(error.code == .syntax)
-        #expect(error.location?.line == 7)
+        #expect(error.location?.line == 8)
         #expect(error.message == "invalid YAML: the file holds more than one document (a second \"---\"); keep one")
     }
 
@@ -364,6 +375,7 @@ struct ConfigErrorTests {
               - name: app
                 match: { host: "app.example.com:443", path_prefix: api, methods: [get] }
                 upstream: app
+                auth: none
             """
         let errors = ConfigFixtures.errors(yaml)
         let expected = [

@@ -5,7 +5,7 @@ import Testing
 
 /// Shared inputs and helpers for the configuration tests.
 enum ConfigFixtures {
-    /// The smallest valid file: one upstream, one route; everything else defaulted.
+    /// The smallest valid file: one upstream, one public route; everything else defaulted.
     static let minimal = """
         upstreams:
           app:
@@ -13,6 +13,7 @@ enum ConfigFixtures {
         routes:
           - name: app
             upstream: app
+            auth: none
         """
 
     /// The repository root, found from this file's real path (the test directory may be reached

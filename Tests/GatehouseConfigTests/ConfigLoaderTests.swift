@@ -24,6 +24,14 @@ struct ConfigLoaderTests {
         #expect(config.routes[0].upstream == "demo")
         #expect(config.routes[0].host == nil)
         #expect(config.routes[0].methods == nil)
+        #expect(config.routes[0].auth == AuthMode.none)
+        #expect(config.routes[0].accept.isEmpty)
+        #expect(config.routes[0].forwardAuthorization == false)
+        #expect(config.tokens == nil)
+        #expect(config.login == nil)
+        #expect(config.identityHeaders.map(\.name) == ["X-Auth-User", "X-Auth-Email", "X-Auth-Groups"])
+        #expect(config.identityHeaders.map(\.template) == ["{sub}", "{email}", "{groups}"])
+        #expect(config.stripHeaderPrefixes == ["X-Auth-"])
     }
 
     @Test("the default file spells out every default, so it equals the minimal file")
@@ -35,6 +43,19 @@ struct ConfigLoaderTests {
         #expect(file.server == minimal.server)
         #expect(file.accessLog == minimal.accessLog)
         #expect(file.upstreams == minimal.upstreams)
+        #expect(file.tokens == minimal.tokens)
+        #expect(file.login == minimal.login)
+        // Locations differ (the file writes the map out; the default is at line 0).
+        #expect(file.identityHeaders.map(\.name) == minimal.identityHeaders.map(\.name))
+        #expect(file.identityHeaders.map(\.template) == minimal.identityHeaders.map(\.template))
+        #expect(file.stripHeaderPrefixes == minimal.stripHeaderPrefixes)
+        let route = file.routes[0]
+        let defaultRoute = minimal.routes[0]
+        #expect(route.auth == defaultRoute.auth)
+        #expect(route.accept == defaultRoute.accept)
+        #expect(route.unauthenticated == defaultRoute.unauthenticated)
+        #expect(route.forwardAuthorization == defaultRoute.forwardAuthorization)
+        #expect(route.stripCredentialCookies == defaultRoute.stripCredentialCookies)
     }
 
     @Test("every default of the schema")
@@ -85,6 +106,7 @@ struct ConfigLoaderTests {
               - name: app
                 match:
                 upstream: app
+                auth: none
             """
         let config = try #require(ConfigFixtures.config(yaml))
         let defaults = try #require(ConfigFixtures.config(ConfigFixtures.minimal))
@@ -126,10 +148,12 @@ struct ConfigLoaderTests {
               - name: api
                 match: { host: API.Example.com, path_prefix: /api/, methods: [GET, POST] }
                 upstream: web
+                auth: none
               - name: tenants
                 match:
                   host: "*.Example.COM"
                 upstream: web
+                auth: none
             """
         let config = try #require(ConfigFixtures.config(yaml))
         let server = config.server
@@ -160,7 +184,7 @@ struct ConfigLoaderTests {
         #expect(config.routes[0].methods == ["GET", "POST"])
         #expect(config.routes[0].location.line == 27)
         #expect(config.routes[1].host == .wildcard(suffix: ".example.com"))
-        #expect(config.routes[1].location.line == 30)
+        #expect(config.routes[1].location.line == 31)
     }
 
     @Test("access_log.path: stdout, off, or a file; off stays a string despite YAML 1.1")
@@ -191,8 +215,8 @@ struct ConfigLoaderTests {
               b:
                 servers: *pool
             routes:
-              - { name: a, upstream: a }
-              - { name: b, match: { path_prefix: /b }, upstream: b }
+              - { name: a, upstream: a, auth: none }
+              - { name: b, match: { path_prefix: /b }, upstream: b, auth: none }
             """
         let config = try #require(ConfigFixtures.config(yaml))
         #expect(config.upstreams[0].servers == config.upstreams[1].servers)
@@ -250,5 +274,84 @@ struct ConfigLoaderTests {
                     "\(path):2: server.listn: unknown key; did you mean \"listen\"?",
                 ])
         }
+    }
+}
+
+@Suite("docs/configuration.md")
+struct DocumentationTests {
+    /// The YAML blocks of the reference that are whole files (they have `upstreams` and `routes`).
+    static func wholeFiles() throws -> [String] {
+        try yamlBlocks().filter { block in
+            let keys = topLevelKeys(block)
+            return keys.contains("upstreams") && keys.contains("routes")
+        }
+    }
+
+    /// The keys at column 1 of a YAML block.
+    static func topLevelKeys(_ block: String) -> [String] {
+        block.split(separator: "\n").filter { !$0.hasPrefix(" ") && !$0.hasPrefix("#") && !$0.hasPrefix("-") }
+            .compactMap { $0.split(separator: ":", maxSplits: 1).first.map(String.init) }
+    }
+
+    /// Every YAML block of the reference.
+    static func yamlBlocks() throws -> [String] {
+        let path = ConfigFixtures.repositoryRoot.appendingPathComponent("docs/configuration.md").path
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        var blocks: [String] = []
+        var current: [Substring]?
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if current == nil, line == "```yaml" {
+                current = []
+            } else if let lines = current, line == "```" {
+                blocks.append(lines.joined(separator: "\n"))
+                current = nil
+            } else {
+                current?.append(line)
+            }
+        }
+        return blocks
+    }
+
+    @Test("every whole file in the reference loads")
+    func examplesLoad() throws {
+        let files = try Self.wholeFiles()
+        #expect(files.count >= 4)
+        for file in files {
+            _ = ConfigFixtures.config(file)
+        }
+    }
+
+    @Test("every example of an optional section loads beside a minimal file")
+    func sectionExamplesLoad() throws {
+        let optional: Set = ["server", "access_log", "tokens", "login", "identity_headers", "strip_header_prefixes"]
+        let fragments = try Self.yamlBlocks().filter { block in
+            let keys = Self.topLevelKeys(block)
+            return !keys.isEmpty && keys.allSatisfy(optional.contains)
+        }
+        #expect(fragments.count >= 6)
+        for fragment in fragments {
+            _ = ConfigFixtures.config(fragment + "\n" + ConfigFixtures.minimal)
+        }
+    }
+
+    @Test("the worked example means what the reference says")
+    func workedExample() throws {
+        let file = try #require(try Self.wholeFiles().first { $0.contains("name: web") })
+        let config = try #require(ConfigFixtures.config(file))
+        #expect(config.routes.map(\.name) == ["static", "api", "web"])
+        #expect(config.routes.map(\.auth) == [AuthMode.none, .required, .required])
+        #expect(config.routes[1].accept == [.bearer])
+        #expect(
+            config.routes[1].require
+                == .any([
+                    .all([.methods(["GET", "HEAD"]), .scopes(["read"])]),
+                    .all([.scopes(["write"]), .groupsAny(["ops"])]),
+                ]))
+        #expect(config.identityHeaders(for: config.routes[1]).map(\.name) == ["X-Auth-User", "X-Auth-Client"])
+        #expect(config.routes[2].accept == [.cookie("access_token")])
+        #expect(config.routes[2].unauthenticated == .login)
+        #expect(config.routes[2].stripCredentialCookies)
+        #expect(config.login?.url == "https://idp.example.com/login")
+        #expect(config.strippedHeaderNames == ["X-Auth-User", "X-Auth-Email", "X-Auth-Groups", "X-Auth-Client"])
     }
 }

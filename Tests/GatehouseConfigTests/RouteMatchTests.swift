@@ -105,7 +105,7 @@ struct RouteMatchTests {
     func methodsThroughTheLoader() throws {
         func route(_ methods: String) -> String {
             "upstreams:\n  a:\n    servers: 127.0.0.1:1\nroutes:\n  - name: a\n    upstream: a\n"
-                + "    match:\n      methods: \(methods)\n"
+                + "    match:\n      methods: \(methods)\n    auth: none\n"
         }
         #expect(ConfigFixtures.config(route("[GET, HEAD]"))?.routes[0].methods == ["GET", "HEAD"])
         #expect(ConfigFixtures.config(route("DELETE"))?.routes[0].methods == ["DELETE"])

@@ -35,7 +35,7 @@ extension ClientConnection {
         engine.scratch.removeAll(keepingCapacity: true)
         exchange.host.withUnsafeBytes { host in
             HeaderRewrite.writeRequest(exchange.head, host: host, peer: peer, keepForwarded: peer.trusted,
-                                       framing: exchange.head.framing, upgrade: exchange.wantsUpgrade,
+                                       strippedPrefixes: snapshot.strippedHeaderPrefixes, framing: exchange.head.framing, upgrade: exchange.wantsUpgrade,
                                        into: &engine.scratch)
         }
         upstream.connection.write(engine.scratch)

@@ -32,10 +32,31 @@ enum HeaderRewrite {
         let name = fields.fields[index].name
         switch name.count {
         case 9: return fields.bytesEqualIgnoringCase(name, "forwarded")
-        case 15: return fields.bytesEqualIgnoringCase(name, "x-forwarded-for") || fields.bytesEqualIgnoringCase(name, "x-forwarded-host")
-        case 16: return fields.bytesEqualIgnoringCase(name, "x-forwarded-proto")
+        case 15: return fields.bytesEqualIgnoringCase(name, "x-forwarded-for")
+        case 16: return fields.bytesEqualIgnoringCase(name, "x-forwarded-host")
+        case 17: return fields.bytesEqualIgnoringCase(name, "x-forwarded-proto")
         default: return false
         }
+    }
+
+    /// True when the field's name starts with one of `prefixes` (lowercase, `-` separated), ignoring case
+    /// and treating `_` as `-`: several legacy stacks read `X_Auth_User` as `X-Auth-User`, so a client must
+    /// not be able to smuggle an identity header through either spelling.
+    static func hasStrippedPrefix(_ fields: HeaderFields, _ index: Int, prefixes: [[UInt8]]) -> Bool {
+        let name = fields.fields[index].name
+        for prefix in prefixes where name.count >= prefix.count {
+            var equal = true
+            for k in 0..<prefix.count {
+                var b = asciiLower(fields.storage[name.lowerBound + k])
+                if b == UInt8(ascii: "_") { b = UInt8(ascii: "-") }
+                if b != prefix[k] {
+                    equal = false
+                    break
+                }
+            }
+            if equal { return true }
+        }
+        return false
     }
 
     /// True when the field's name is one of the tokens listed in `Connection`.
@@ -57,7 +78,8 @@ enum HeaderRewrite {
 
     /// Writes the request head that goes to the upstream into `out`.
     static func writeRequest(_ head: RequestHead, host: UnsafeRawBufferPointer, peer: PeerInfo, keepForwarded: Bool,
-                             framing: BodyFraming, upgrade: Bool, into out: inout [UInt8]) {
+                             strippedPrefixes: [[UInt8]], framing: BodyFraming, upgrade: Bool,
+                             into out: inout [UInt8]) {
         let bytes = head.bytes
         out.append(contentsOf: bytes[head.methodRange])
         out.append(UInt8(ascii: " "))
@@ -78,6 +100,7 @@ enum HeaderRewrite {
                 continue
             }
             if isNamedByConnection(fields, index, tokens: head.connectionTokens) { continue }
+            if hasStrippedPrefix(fields, index, prefixes: strippedPrefixes) { continue }
             if isForwardingField(fields, index) {
                 guard keepForwarded else { continue }
                 if fields.nameEquals(index, "x-forwarded-for") {

@@ -42,11 +42,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Layer 2: credentials and policy.
+        .target(
+            name: "GatehouseAuth",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // Layer 3: the data path.
         .target(
             name: "GatehouseProxy",
             dependencies: [
-                "GatehouseIO", "GatehouseHTTP",
+                "GatehouseIO", "GatehouseHTTP", "GatehouseAuth",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -56,7 +66,7 @@ let package = Package(
         .target(
             name: "GatehouseServer",
             dependencies: [
-                "GatehouseIO", "GatehouseHTTP", "GatehouseConfig", "GatehouseProxy",
+                "GatehouseIO", "GatehouseHTTP", "GatehouseConfig", "GatehouseAuth", "GatehouseProxy",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -77,10 +87,23 @@ let package = Package(
         // Test support: only Tests/ imports it.
         .target(
             name: "GatehouseTestSupport",
-            dependencies: ["GatehouseServer", "GatehouseIO", "GatehouseHTTP", "GatehouseConfig"],
+            dependencies: [
+                "GatehouseServer", "GatehouseIO", "GatehouseHTTP", "GatehouseConfig",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "GatehouseHTTPTests", dependencies: ["GatehouseHTTP"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "GatehouseAuthTests",
+            dependencies: [
+                "GatehouseAuth",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "GatehouseConfigTests", dependencies: ["GatehouseConfig"], swiftSettings: swiftSettings),
         .testTarget(
             name: "GatehouseProxyTests",

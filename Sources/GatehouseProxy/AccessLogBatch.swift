@@ -22,7 +22,7 @@ final class AccessLogBatch {
     }
 
     func append(head: RequestHead, peer: PeerInfo, status: Int, bytesIn: Int64, bytesOut: Int64,
-                durationNanoseconds: UInt64, route: String?, upstream: String?) {
+                durationNanoseconds: UInt64, route: String?, upstream: String?, error: String?) {
         startLine(peer: peer)
         key("method")
         string(head.bytes[head.methodRange])
@@ -57,6 +57,10 @@ final class AccessLogBatch {
         if let upstream {
             key("upstream")
             string(upstream.utf8)
+        }
+        if let error {
+            key("error")
+            string(error.utf8)
         }
         endLine()
     }

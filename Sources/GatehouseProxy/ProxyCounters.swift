@@ -10,6 +10,10 @@ package struct ProxyCounters: Sendable {
     package var upstreamConnectTimeouts = 0
     package var upstreamResponseTimeouts = 0
     package var tunnels = 0
+    package var authNoCredential = 0
+    package var authInvalid = 0
+    package var authForbidden = 0
+    package var authBadRequest = 0
 
     package init() {}
 }

@@ -1,3 +1,4 @@
+import GatehouseAuth
 import GatehouseHTTP
 package import GatehouseIO
 
@@ -12,6 +13,8 @@ package final class ProxyEngine {
     /// Reused for every head the gateway writes (HAProxy's trash chunk): no allocation per request.
     var scratch: [UInt8] = []
     package var counters = ProxyCounters()
+    /// Verified JWTs of this worker (keys change with a reload, so the cache is replaced with the snapshot).
+    private(set) var tokenCache: VerifiedTokenCache?
     package private(set) var draining = false
     private var onDrained: (() -> Void)?
     private let accessLog: AccessLogBatch?
@@ -22,6 +25,7 @@ package final class ProxyEngine {
         self.loop = loop
         self.snapshot = snapshot
         pools = snapshot.upstreams.map { UpstreamPool(settings: $0, loop: loop) }
+        tokenCache = Self.makeCache(snapshot)
         scratch.reserveCapacity(4096)
         accessLog = logSink.map { AccessLogBatch(sink: $0, loop: loop) }
     }
@@ -44,7 +48,13 @@ package final class ProxyEngine {
         let old = pools
         self.snapshot = snapshot
         pools = snapshot.upstreams.map { UpstreamPool(settings: $0, loop: loop) }
+        tokenCache = Self.makeCache(snapshot)
         for pool in old { pool.retire() }
+    }
+
+    private static func makeCache(_ snapshot: ProxySnapshot) -> VerifiedTokenCache? {
+        guard let tokens = snapshot.tokens, tokens.cacheSize > 0 else { return nil }
+        return VerifiedTokenCache(capacity: tokens.cacheSize)
     }
 
     /// Starts a graceful drain: idle connections close now, busy ones after their current answer.
@@ -80,12 +90,12 @@ package final class ProxyEngine {
 
     /// Records one finished request.
     func log(head: RequestHead, peer: PeerInfo, status: Int, bytesIn: Int64, bytesOut: Int64, startedAt: UInt64,
-             route: String?, upstream: String?) {
+             route: String?, upstream: String?, error: String? = nil) {
         counters.requests += 1
         guard snapshot.accessLogEnabled, let accessLog else { return }
         accessLog.append(head: head, peer: peer, status: status, bytesIn: bytesIn, bytesOut: bytesOut,
                          durationNanoseconds: Clocks.monotonicNanoseconds() &- startedAt,
-                         route: route, upstream: upstream)
+                         route: route, upstream: upstream, error: error)
     }
 
     /// Records a request refused before it had a head (framing errors, timeouts).

@@ -87,10 +87,22 @@ package final class ProxySnapshot: Sendable {
     /// The prefix stripped when the config names none.
     package static let defaultStrippedPrefixes: [[UInt8]] = [Array("x-auth-".utf8)]
 
+    /// Client-sent headers with exactly these names (lowercase, `-`) are removed too: every name an identity
+    /// template injects on any route.
+    package let strippedHeaderNames: [[UInt8]]
+    /// How JWTs are verified; nil when no issuer is configured.
+    package let tokens: TokenSettings?
+    /// Where `unauthenticated: login` sends browsers.
+    package let loginURL: [UInt8]?
+
     package init(limits: HTTPLimits, timeouts: ClientTimeouts, trustedProxies: [IPNetwork],
                  upstreams: [UpstreamSettings], routes: RouteTable, accessLogEnabled: Bool,
-                 strippedHeaderPrefixes: [[UInt8]] = ProxySnapshot.defaultStrippedPrefixes) {
+                 strippedHeaderPrefixes: [[UInt8]] = ProxySnapshot.defaultStrippedPrefixes,
+                 strippedHeaderNames: [[UInt8]] = [], tokens: TokenSettings? = nil, loginURL: [UInt8]? = nil) {
         self.strippedHeaderPrefixes = strippedHeaderPrefixes
+        self.strippedHeaderNames = strippedHeaderNames
+        self.tokens = tokens
+        self.loginURL = loginURL
         self.limits = limits
         self.timeouts = timeouts
         self.trustedProxies = trustedProxies

@@ -43,10 +43,13 @@ package enum SnapshotCompiler {
                 responseTimeout: section.responseTimeout, keepalive: section.keepalive,
                 keepaliveTimeout: section.keepaliveTimeout, failTimeout: section.failTimeout))
         }
+        let tokens = try compileTokens(config)
+        let groupsClaim = config.tokens?.groupsClaim ?? "groups"
         let routes = config.routes.map { section in
             Route(name: section.name, host: section.host.map(hostMatch), pathPrefix: Array(section.pathPrefix.utf8),
                   methods: section.methods.map { $0.map { Array($0.utf8) } },
-                  upstreamIndex: config.upstreams.firstIndex { $0.name == section.upstream } ?? 0)
+                  upstreamIndex: config.upstreams.firstIndex { $0.name == section.upstream } ?? 0,
+                  policy: compilePolicy(section, config: config, groupsClaim: groupsClaim))
         }
         var listen: [SocketAddress] = []
         for spec in config.server.listen {
@@ -61,7 +64,10 @@ package enum SnapshotCompiler {
             timeouts: ClientTimeouts(header: l.headerTimeout, idle: l.idleTimeout, body: l.bodyTimeout),
             trustedProxies: config.server.trustedProxies.map { IPNetwork(address: $0.address, prefixLength: $0.prefixLength) },
             upstreams: upstreams, routes: RouteTable(routes),
-            accessLogEnabled: config.accessLog.destination != .off)
+            accessLogEnabled: config.accessLog.destination != .off,
+            strippedHeaderPrefixes: folded(config.stripHeaderPrefixes),
+            strippedHeaderNames: folded(config.strippedHeaderNames),
+            tokens: tokens, loginURL: config.login.map { Array($0.url.utf8) })
         return RuntimePlan(snapshot: snapshot, listen: listen, workers: config.server.workers ?? defaultWorkers(),
                            drainTimeout: config.server.drainTimeout, accessLog: config.accessLog.destination,
                            sourcePath: config.sourcePath)

@@ -13,7 +13,7 @@ struct Gatehouse: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gatehouse",
         abstract: "A reverse-proxy authentication gateway configured by one YAML file.",
-        subcommands: [Run.self, CheckConfig.self, Echo.self],
+        subcommands: [Run.self, CheckConfig.self, Explain.self, Echo.self],
         defaultSubcommand: Run.self
     )
 }
@@ -54,6 +54,37 @@ struct CheckConfig: ParsableCommand {
         } catch {
             printError("\(error)")
             throw ExitCode(1)
+        }
+    }
+}
+
+struct Explain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show what the gateway would do with one request: route, checks, and the exact upstream head.")
+
+    @Option(name: .shortAndLong, help: "The YAML configuration file.")
+    var config: String = "Config/gatehouse.yaml"
+
+    @Option(name: .long, help: "METHOD URL, e.g. \"GET https://app.example.com/path\".")
+    var request: String
+
+    @Option(name: .customShort("H"), help: "A request header, \"Name: value\" (repeatable).")
+    var header: [String] = []
+
+    @Option(name: .long, help: "The client address the gateway sees.")
+    var peer: String = "127.0.0.1"
+
+    @Option(name: .long, help: "Evaluate at this unix time instead of now (for expired-token questions).")
+    var at: Int64?
+
+    func run() throws {
+        do {
+            let now = at ?? Int64(Clocks.wallClock().seconds)
+            print(try GatehouseServer.Explain.run(configPath: config, request: request, headers: header, peer: peer,
+                                                  now: now), terminator: "")
+        } catch {
+            printError("\(error)")
+            throw ExitCode(2)
         }
     }
 }

@@ -9,13 +9,20 @@ package struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
     /// Parses a numeric "ip:port" or "[ipv6]:port".
     /// - Throws: `IOError` when the text is not a numeric address with a port.
     package init(parsing text: String) throws(IOError) {
+        // libevent refuses port 0, which means "any free port" to us: parse with port 1, then set it to 0.
+        let anyPort = text.hasSuffix(":0")
+        let parsed = anyPort ? String(text.dropLast()) + "1" : text
         var ss = sockaddr_storage()
         var length = Int32(MemoryLayout<sockaddr_storage>.size)
         let rc = withUnsafeMutablePointer(to: &ss) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { evutil_parse_sockaddr_port(text, $0, &length) }
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { evutil_parse_sockaddr_port(parsed, $0, &length) }
         }
         guard rc == 0 else { throw IOError("\(text): not a numeric address with a port") }
         storage = withUnsafeBytes(of: &ss) { Array($0.prefix(Int(length))) }
+        if anyPort {
+            storage[2] = 0
+            storage[3] = 0
+        }
     }
 
     /// Resolves "host:port" where host may be a name (getaddrinfo; blocking, so only at load time).

@@ -34,9 +34,10 @@ extension ClientConnection {
         upstream.arm(exchange.pool.settings.responseTimeout)
         engine.scratch.removeAll(keepingCapacity: true)
         exchange.host.withUnsafeBytes { host in
-            HeaderRewrite.writeRequest(exchange.head, host: host, peer: peer, keepForwarded: peer.trusted,
-                                       strippedPrefixes: snapshot.strippedHeaderPrefixes, framing: exchange.head.framing, upgrade: exchange.wantsUpgrade,
-                                       into: &engine.scratch)
+            HeaderRewrite.writeRequest(exchange.head, host: host, peer: peer, snapshot: snapshot,
+                                       policy: snapshot.routes.routes[exchange.routeIndex].policy,
+                                       identity: exchange.identity, framing: exchange.head.framing,
+                                       upgrade: exchange.wantsUpgrade, into: &engine.scratch)
         }
         upstream.connection.write(engine.scratch)
         if exchange.head.expectsContinue, !exchange.retried {

@@ -1,3 +1,4 @@
+import GatehouseAuth
 import GatehouseHTTP
 import GatehouseIO
 
@@ -36,6 +37,8 @@ struct Exchange {
     /// Request body bytes already sent upstream (a retry on a fresh connection is only safe before any).
     var bodyBytesSent: Int64 = 0
     var retried = false
+    /// Who the request is from, when the route authenticated it.
+    var identity: Identity?
     var wantsUpgrade: Bool { head.wantsUpgrade }
 }
 
@@ -177,43 +180,39 @@ final class ClientConnection: ConnectionDelegate {
     func begin(_ head: RequestHead, headBytes: Int) {
         timer.cancel()
         snapshot = engine.snapshot  // each request uses the newest config; this one keeps it to the end
-        let host = hostOf(head)
-        let routeIndex: Int? = head.bytes.withUnsafeBytes { raw in
-            host.routing.withUnsafeBytes { hostBytes in
-                head.normalizedPath.withUnsafeBytes { path in
-                    snapshot.routes.match(host: hostBytes, path: path,
-                                          method: UnsafeRawBufferPointer(rebasing: raw[head.methodRange]))
-                }
-            }
-        }
-        guard let routeIndex else {
+        guard let routeIndex = snapshot.routes.match(head) else {
             answerLocally(head, status: 404, headBytes: headBytes)
             return
         }
         let route = snapshot.routes.routes[routeIndex]
+        var trace: DecisionTrace? = nil
+        let decision = RequestPipeline.decide(head, policy: route.policy, tokens: snapshot.tokens,
+                                              cache: engine.tokenCache, now: Int64(Clocks.wallClock().seconds),
+                                              trace: &trace)
+        let identity: Identity?
+        switch decision {
+        case .forward(let verified):
+            identity = verified
+        case .unauthenticated(let reason, let invalidToken):
+            if invalidToken { engine.counters.authInvalid += 1 } else { engine.counters.authNoCredential += 1 }
+            refuseAuth(head, route: route, headBytes: headBytes, reason: reason, status: 401, invalidToken: invalidToken)
+            return
+        case .badRequest(let reason):
+            engine.counters.authBadRequest += 1
+            refuseAuth(head, route: route, headBytes: headBytes, reason: reason, status: 400, invalidToken: false)
+            return
+        case .forbidden(let reason):
+            engine.counters.authForbidden += 1
+            refuseAuth(head, route: route, headBytes: headBytes, reason: reason, status: 403, invalidToken: false)
+            return
+        }
         var exchange = Exchange(head: head, routeIndex: routeIndex, pool: engine.pools[route.upstreamIndex],
-                                startedAt: Clocks.monotonicNanoseconds(), host: host.forwarded)
+                                startedAt: Clocks.monotonicNanoseconds(), host: RouteTable.hosts(of: head).forwarded)
         exchange.bytesIn = Int64(headBytes)
+        exchange.identity = identity
         self.exchange = exchange
         state = .connecting
         connectUpstream(excluding: nil)
-    }
-
-    /// The host used for routing (lowercase, no port, no trailing dot) and the one forwarded upstream.
-    func hostOf(_ head: RequestHead) -> (routing: [UInt8], forwarded: [UInt8]) {
-        guard let range = head.targetAuthorityRange ?? head.hostRange else { return ([], []) }
-        let forwarded = Array(head.bytes[range])
-        var routing: [UInt8] = []
-        routing.reserveCapacity(forwarded.count)
-        var end = forwarded.count
-        if forwarded.first == UInt8(ascii: "[") {
-            if let close = forwarded.firstIndex(of: UInt8(ascii: "]")) { end = close + 1 }
-        } else if let colon = forwarded.firstIndex(of: UInt8(ascii: ":")) {
-            end = colon
-        }
-        if end > 0, forwarded[end - 1] == UInt8(ascii: ".") { end -= 1 }
-        for b in forwarded[..<end] { routing.append(asciiLower(b)) }
-        return (routing, forwarded)
     }
 
     // MARK: Local answers
@@ -221,18 +220,49 @@ final class ClientConnection: ConnectionDelegate {
     /// Answers a request without an upstream (no route). Keeps the connection when the request had no
     /// body; otherwise closes after the answer, since unread body bytes must never parse as a request.
     func answerLocally(_ head: RequestHead, status: Int, headBytes: Int) {
+        let close = mustCloseAfterLocalAnswer(head)
+        let response = head.method == .head ? ErrorResponses.headOnly(status: status, close: close)
+                                            : ErrorResponses.bytes(status: status, close: close)
+        finishLocalAnswer(head, response: response, status: status, headBytes: headBytes, route: nil, error: nil,
+                          close: close)
+    }
+
+    /// A local answer ends the connection when a request body would otherwise be left unread (it must never be
+    /// parsed as a request), and of course when the client or a drain asks for it.
+    func mustCloseAfterLocalAnswer(_ head: RequestHead) -> Bool {
         let hasBody: Bool
         switch head.framing {
         case .none, .length(0): hasBody = false
         case .length, .chunked, .untilClose: hasBody = true
         }
-        let close = hasBody || !head.keepAlive || engine.draining
-        let response = head.method == .head ? ErrorResponses.headOnly(status: status, close: close)
-                                            : ErrorResponses.bytes(status: status, close: close)
+        return hasBody || !head.keepAlive || engine.draining
+    }
+
+    /// Answers 401 (or a login redirect for browsers), 400 or 403 for the route's auth decision.
+    /// `Expect: 100-continue` gets this answer, never a 100: the body is not invited.
+    func refuseAuth(_ head: RequestHead, route: Route, headBytes: Int, reason: String, status: Int,
+                    invalidToken: Bool) {
+        let close = mustCloseAfterLocalAnswer(head)
+        let browser = AuthResponses.isBrowserNavigation(head)
+        let login = status == 401 && route.policy.redirectsBrowsersToLogin && browser ? snapshot.loginURL : nil
+        var response: [UInt8]
+        if let login {
+            response = AuthResponses.loginRedirect(head, loginURL: login, close: close)
+        } else {
+            response = AuthResponses.refusal(status: status, bearer: route.policy.acceptsBearer,
+                                             invalidToken: invalidToken, html: browser, close: close)
+        }
+        if head.method == .head { response = AuthResponses.stripBody(response) }
+        finishLocalAnswer(head, response: response, status: login == nil ? status : 302, headBytes: headBytes,
+                          route: route.name, error: reason, close: close)
+    }
+
+    private func finishLocalAnswer(_ head: RequestHead, response: [UInt8], status: Int, headBytes: Int,
+                                   route: String?, error: String?, close: Bool) {
         connection.write(response)
         engine.log(head: head, peer: peer, status: status, bytesIn: Int64(headBytes),
                    bytesOut: Int64(response.count), startedAt: Clocks.monotonicNanoseconds(),
-                   route: nil, upstream: nil)
+                   route: route, upstream: nil, error: error)
         if close {
             closeAfterFlush()
             return

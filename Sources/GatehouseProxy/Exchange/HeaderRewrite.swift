@@ -1,3 +1,4 @@
+import GatehouseAuth
 import GatehouseHTTP
 
 /// Re-serialises heads across the gateway: the request toward the upstream and the response toward the
@@ -77,9 +78,10 @@ enum HeaderRewrite {
     }
 
     /// Writes the request head that goes to the upstream into `out`.
-    static func writeRequest(_ head: RequestHead, host: UnsafeRawBufferPointer, peer: PeerInfo, keepForwarded: Bool,
-                             strippedPrefixes: [[UInt8]], framing: BodyFraming, upgrade: Bool,
-                             into out: inout [UInt8]) {
+    static func writeRequest(_ head: RequestHead, host: UnsafeRawBufferPointer, peer: PeerInfo,
+                             snapshot: ProxySnapshot, policy: RoutePolicy, identity: Identity?,
+                             framing: BodyFraming, upgrade: Bool, into out: inout [UInt8]) {
+        let keepForwarded = peer.trusted
         let bytes = head.bytes
         out.append(contentsOf: bytes[head.methodRange])
         out.append(UInt8(ascii: " "))
@@ -100,7 +102,18 @@ enum HeaderRewrite {
                 continue
             }
             if isNamedByConnection(fields, index, tokens: head.connectionTokens) { continue }
-            if hasStrippedPrefix(fields, index, prefixes: strippedPrefixes) { continue }
+            if hasStrippedPrefix(fields, index, prefixes: snapshot.strippedHeaderPrefixes)
+                || hasStrippedName(fields, index, names: snapshot.strippedHeaderNames)
+            {
+                continue
+            }
+            if policy.acceptsBearer, !policy.forwardsAuthorization, fields.nameEquals(index, "authorization") {
+                continue
+            }
+            if policy.stripsCredentialCookies, !policy.tokenCookies.isEmpty, fields.nameEquals(index, "cookie") {
+                writeCookie(fields, index, removing: policy.tokenCookies, into: &out)
+                continue
+            }
             if isForwardingField(fields, index) {
                 guard keepForwarded else { continue }
                 if fields.nameEquals(index, "x-forwarded-for") {
@@ -136,12 +149,51 @@ enum HeaderRewrite {
         append("\r\nX-Forwarded-Host: ", to: &out)
         if let fwdHost = forwardedHost { out.append(contentsOf: fields.storage[fwdHost]) } else { out.append(contentsOf: host) }
         append("\r\n", to: &out)
+        if let identity {
+            for template in policy.identityHeaders { template.render(identity, into: &out) }
+        }
         if upgrade, let value = upgradeValue {
             append("Connection: upgrade\r\nUpgrade: ", to: &out)
             out.append(contentsOf: fields.storage[value])
             append("\r\n", to: &out)
         }
         append("\r\n", to: &out)
+    }
+
+    /// True when the field's name is exactly one of `names` (lowercase, `-`), `_` read as `-`.
+    static func hasStrippedName(_ fields: HeaderFields, _ index: Int, names: [[UInt8]]) -> Bool {
+        let name = fields.fields[index].name
+        for candidate in names where candidate.count == name.count {
+            if hasStrippedPrefix(fields, index, prefixes: [candidate]) { return true }
+        }
+        return false
+    }
+
+    /// Writes a `Cookie` field without the credential cookies (the upstream has no use for the gateway's
+    /// tokens); drops the field when nothing is left.
+    static func writeCookie(_ fields: HeaderFields, _ index: Int, removing names: [[UInt8]], into out: inout [UInt8]) {
+        let field = fields.fields[index]
+        let start = out.count
+        out.append(contentsOf: fields.storage[field.name])
+        append(": ", to: &out)
+        let valueStart = out.count
+        var rest = fields.storage[field.value]
+        while !rest.isEmpty {
+            let end = rest.firstIndex(of: UInt8(ascii: ";")) ?? rest.endIndex
+            var pair = rest[..<end]
+            rest = end < rest.endIndex ? rest[(end + 1)...] : rest[rest.endIndex...]
+            while pair.first == UInt8(ascii: " ") { pair = pair.dropFirst() }
+            if pair.isEmpty { continue }
+            let nameEnd = pair.firstIndex(of: UInt8(ascii: "=")) ?? pair.endIndex
+            if names.contains(where: { $0.elementsEqual(pair[..<nameEnd]) }) { continue }
+            if out.count > valueStart { append("; ", to: &out) }
+            out.append(contentsOf: pair)
+        }
+        if out.count == valueStart {
+            out.removeSubrange(start...)
+        } else {
+            append("\r\n", to: &out)
+        }
     }
 
     /// Writes the response head that goes to the client into `out`.

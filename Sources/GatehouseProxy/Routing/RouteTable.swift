@@ -20,8 +20,12 @@ package struct Route: Sendable {
     package let methods: [[UInt8]]?
     /// Index into the snapshot's upstream list.
     package let upstreamIndex: Int
+    /// Authentication, requirement and identity headers.
+    package let policy: RoutePolicy
 
-    package init(name: String, host: HostMatch?, pathPrefix: [UInt8], methods: [[UInt8]]?, upstreamIndex: Int) {
+    package init(name: String, host: HostMatch?, pathPrefix: [UInt8], methods: [[UInt8]]?, upstreamIndex: Int,
+                 policy: RoutePolicy = .open) {
+        self.policy = policy
         self.name = name
         self.host = host
         self.pathPrefix = pathPrefix
@@ -74,6 +78,36 @@ package struct RouteTable: Sendable {
             return index
         }
         return nil
+    }
+
+    /// The host used for routing (lowercase, no port, no trailing dot) and the one forwarded upstream: the
+    /// absolute-form authority when the target has one (Host is then ignored, RFC 9112 3.2.2), else Host.
+    package static func hosts(of head: RequestHead) -> (routing: [UInt8], forwarded: [UInt8]) {
+        guard let range = head.targetAuthorityRange ?? head.hostRange else { return ([], []) }
+        let forwarded = Array(head.bytes[range])
+        var routing: [UInt8] = []
+        routing.reserveCapacity(forwarded.count)
+        var end = forwarded.count
+        if forwarded.first == UInt8(ascii: "[") {
+            if let close = forwarded.firstIndex(of: UInt8(ascii: "]")) { end = close + 1 }
+        } else if let colon = forwarded.firstIndex(of: UInt8(ascii: ":")) {
+            end = colon
+        }
+        if end > 0, forwarded[end - 1] == UInt8(ascii: ".") { end -= 1 }
+        for b in forwarded[..<end] { routing.append(asciiLower(b)) }
+        return (routing, forwarded)
+    }
+
+    /// The best route for a parsed head (what the data path and `explain` both use).
+    package func match(_ head: RequestHead) -> Int? {
+        let host = Self.hosts(of: head)
+        return head.bytes.withUnsafeBytes { raw in
+            host.routing.withUnsafeBytes { hostBytes in
+                head.normalizedPath.withUnsafeBytes { path in
+                    match(host: hostBytes, path: path, method: UnsafeRawBufferPointer(rebasing: raw[head.methodRange]))
+                }
+            }
+        }
     }
 
     private func hostMatches(_ wanted: HostMatch, _ host: UnsafeRawBufferPointer) -> Bool {

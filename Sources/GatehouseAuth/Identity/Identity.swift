@@ -1,0 +1,70 @@
+/// Who the gateway authenticated for this request, whatever the credential was (a JWT now; a session later):
+/// the claims the policy checks and the header templates read.
+package struct Identity: Sendable {
+    /// Where the identity came from.
+    package enum Source: Sendable, Equatable, CustomStringConvertible {
+        case bearer
+        case cookie(String)
+        case session
+
+        package var description: String {
+            switch self {
+            case .bearer: return "bearer"
+            case .cookie(let name): return "cookie \(name)"
+            case .session: return "session"
+            }
+        }
+    }
+
+    package let source: Source
+    /// The claims, top-level members in order (`sub`, `email`, `groups`, ...).
+    package let claims: [(String, ClaimValue)]
+    /// Which claim holds the groups list.
+    package let groupsClaim: String
+    /// Unix time after which the identity must not be used (the token's `exp`), if any.
+    package let expiresAt: Int64?
+
+    package init(source: Source, claims: [(String, ClaimValue)], groupsClaim: String, expiresAt: Int64?) {
+        self.source = source
+        self.claims = claims
+        self.groupsClaim = groupsClaim
+        self.expiresAt = expiresAt
+    }
+
+    /// The claim at a dotted path (`realm_access.roles`), or nil.
+    package func claim(_ path: String) -> ClaimValue? {
+        var members = claims
+        var value: ClaimValue? = nil
+        for segment in path.split(separator: ".", omittingEmptySubsequences: false) {
+            guard let found = members.first(where: { $0.0 == segment })?.1 else { return nil }
+            value = found
+            if case .object(let inner) = found { members = inner } else { members = [] }
+        }
+        return value
+    }
+
+    /// The subject (`sub`) as text, if it is a string.
+    package var subject: String? {
+        if case .string(let s)? = claim("sub") { return s }
+        return nil
+    }
+
+    /// The groups: an array of strings, or one string.
+    package var groups: [String] { Self.strings(claim(groupsClaim)) }
+
+    /// The granted scopes: the space-separated `scope` claim, or an array `scope`/`scp`.
+    package var scopes: [String] {
+        if case .string(let s)? = claim("scope") { return s.split(separator: " ").map(String.init) }
+        let array = Self.strings(claim("scope"))
+        return array.isEmpty ? Self.strings(claim("scp")) : array
+    }
+
+    private static func strings(_ value: ClaimValue?) -> [String] {
+        switch value {
+        case .string(let s)?: return [s]
+        case .array(let items)?:
+            return items.compactMap { if case .string(let s) = $0 { return s } else { return nil } }
+        default: return []
+        }
+    }
+}

@@ -1,0 +1,107 @@
+/// One identity header as configured: its name and a template of literal text and `{claim}` placeholders,
+/// parsed once at load time and rendered per request straight into the outgoing head.
+///
+/// Encoding rule (documented in docs/configuration.md): a rendered value never carries a byte that could end
+/// or split a header. Control characters (0x00-0x1F, 0x7F) and `%` are percent-encoded in every value; in
+/// arrays, each element is encoded the same way plus `,`, and elements are joined with `,` — so a group
+/// named `admin,ops` arrives as `admin%2Cops`, one value, never two. A template whose claim is missing (or
+/// is an object or null) is not sent at all.
+package struct IdentityTemplate: Sendable {
+    enum Part: Sendable {
+        case literal([UInt8])
+        case claim(String)
+    }
+
+    /// The header name as configured.
+    package let name: String
+    let nameBytes: [UInt8]
+    let parts: [Part]
+
+    /// A template from its parsed parts (the config loader parsed and validated the syntax).
+    /// - Parameters:
+    ///   - name: the header name.
+    ///   - parts: literal text and claim paths, in order.
+    package init(name: String, parts: [TemplatePart]) {
+        self.name = name
+        nameBytes = Array(name.utf8)
+        self.parts = parts.map { part in
+            switch part {
+            case .literal(let text): return .literal(Array(text.utf8))
+            case .claim(let path): return .claim(path)
+            }
+        }
+    }
+
+    /// One piece of a template, as the composition layer hands it over.
+    package enum TemplatePart: Sendable {
+        case literal(String)
+        case claim(String)
+    }
+
+    /// Appends `Name: value\r\n` to `out`, or nothing when a claim the template needs is missing.
+    package func render(_ identity: Identity, into out: inout [UInt8]) {
+        let start = out.count
+        out.append(contentsOf: nameBytes)
+        out.append(UInt8(ascii: ":"))
+        out.append(UInt8(ascii: " "))
+        for part in parts {
+            switch part {
+            case .literal(let bytes):
+                out.append(contentsOf: bytes)
+            case .claim(let path):
+                guard let value = identity.claim(path), Self.append(value, into: &out) else {
+                    out.removeSubrange(start...)
+                    return
+                }
+            }
+        }
+        out.append(13)
+        out.append(10)
+    }
+
+    /// Appends a claim value; false for values that cannot be a header (objects, null).
+    private static func append(_ value: ClaimValue, into out: inout [UInt8]) -> Bool {
+        switch value {
+        case .string(let s):
+            encode(s.utf8, listElement: false, into: &out)
+        case .integer(let n):
+            out.append(contentsOf: String(n).utf8)
+        case .number(let d):
+            out.append(contentsOf: d.description.utf8)
+        case .bool(let b):
+            out.append(contentsOf: (b ? "true" : "false").utf8)
+        case .array(let items):
+            var first = true
+            for item in items {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
+                switch item {
+                case .string(let s): encode(s.utf8, listElement: true, into: &out)
+                case .integer(let n): out.append(contentsOf: String(n).utf8)
+                case .number(let d): out.append(contentsOf: d.description.utf8)
+                case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+                case .array, .object, .null: return false
+                }
+            }
+        case .object, .null:
+            return false
+        }
+        return true
+    }
+
+    private static func encode(_ bytes: String.UTF8View, listElement: Bool, into out: inout [UInt8]) {
+        let hex: StaticString = "0123456789ABCDEF"
+        for b in bytes {
+            let unsafe = b < 0x20 || b == 0x7f || b == UInt8(ascii: "%") || (listElement && b == UInt8(ascii: ","))
+            if unsafe {
+                out.append(UInt8(ascii: "%"))
+                hex.withUTF8Buffer { h in
+                    out.append(h[Int(b >> 4)])
+                    out.append(h[Int(b & 0xf)])
+                }
+            } else {
+                out.append(b)
+            }
+        }
+    }
+}

@@ -1,0 +1,116 @@
+import GatehouseHTTP
+
+/// The gateway's answers to requests it does not let through: 401 with `WWW-Authenticate` (RFC 6750), 400
+/// `invalid_request`, 403 `insufficient_scope`, and the 302 that sends a browser to the login page.
+///
+/// Bodies are small JSON for API clients and a small HTML page for browsers; none echoes the request or the
+/// credential. Refusals are not the hot path, so these are rendered per answer.
+enum AuthResponses {
+    static let found = Array("HTTP/1.1 302".utf8)
+
+    /// A browser navigation: GET/HEAD asking for HTML (what `unauthenticated: login` redirects).
+    static func isBrowserNavigation(_ head: RequestHead) -> Bool {
+        guard head.method == .get || head.method == .head else { return false }
+        let fields = head.headers
+        for index in fields.fields.indices where fields.nameEquals(index, "accept") {
+            let value = fields.storage[fields.fields[index].value]
+            if contains(value, "text/html") { return true }
+        }
+        return false
+    }
+
+    static func refusal(status: Int, bearer: Bool, invalidToken: Bool, html: Bool, close: Bool) -> [UInt8] {
+        let (reason, code): (String, String)
+        var challenge: String? = nil
+        switch status {
+        case 400:
+            (reason, code) = ("Bad Request", "invalid_request")
+            if bearer { challenge = "Bearer realm=\"gatehouse\", error=\"invalid_request\"" }
+        case 403:
+            (reason, code) = ("Forbidden", bearer ? "insufficient_scope" : "forbidden")
+            if bearer { challenge = "Bearer realm=\"gatehouse\", error=\"insufficient_scope\"" }
+        default:
+            (reason, code) = ("Unauthorized", invalidToken ? "invalid_token" : "unauthorized")
+            // RFC 6750 3.1: no error code when the request carried no credential at all.
+            challenge = invalidToken ? "Bearer realm=\"gatehouse\", error=\"invalid_token\"" : "Bearer realm=\"gatehouse\""
+        }
+        let body: String
+        let type: String
+        if html {
+            type = "text/html; charset=utf-8"
+            body = "<!doctype html><html><head><meta charset=\"utf-8\"><title>\(status) \(reason)</title></head>"
+                + "<body><h1>\(status) \(reason)</h1></body></html>\n"
+        } else {
+            type = "application/json"
+            body = "{\"status\":\(status),\"error\":\"\(code)\"}\n"
+        }
+        var head = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(type)\r\nContent-Length: \(body.utf8.count)\r\n"
+        head += "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+        if let challenge { head += "WWW-Authenticate: \(challenge)\r\n" }
+        if close { head += "Connection: close\r\n" }
+        return Array((head + "\r\n" + body).utf8)
+    }
+
+    /// 302 to `loginURL` with `rd` = the path and query the browser asked for (percent-encoded, so it stays
+    /// one parameter and always a relative path on this site).
+    static func loginRedirect(_ head: RequestHead, loginURL: [UInt8], close: Bool) -> [UInt8] {
+        var location = loginURL
+        location.append(loginURL.contains(UInt8(ascii: "?")) ? UInt8(ascii: "&") : UInt8(ascii: "?"))
+        location.append(contentsOf: "rd=".utf8)
+        percentEncode(head.normalizedPath, into: &location)
+        percentEncode(head.bytes[head.queryRange], into: &location)
+        var out = Array("HTTP/1.1 302 Found\r\nLocation: ".utf8)
+        out.append(contentsOf: location)
+        out.append(contentsOf: "\r\nContent-Length: 0\r\nCache-Control: no-store\r\n".utf8)
+        if close { out.append(contentsOf: "Connection: close\r\n".utf8) }
+        out.append(contentsOf: "\r\n".utf8)
+        return out
+    }
+
+    /// The same answer without its body (for HEAD requests; Content-Length stays as it would be for GET).
+    static func stripBody(_ response: [UInt8]) -> [UInt8] {
+        var i = 0
+        while i + 3 < response.count {
+            if response[i] == 13, response[i + 1] == 10, response[i + 2] == 13, response[i + 3] == 10 {
+                return Array(response[..<(i + 4)])
+            }
+            i += 1
+        }
+        return response
+    }
+
+    private static func percentEncode(_ bytes: some Sequence<UInt8>, into out: inout [UInt8]) {
+        let hex: StaticString = "0123456789ABCDEF"
+        for b in bytes {
+            switch b {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"), UInt8(ascii: "/"):
+                out.append(b)
+            default:
+                out.append(UInt8(ascii: "%"))
+                hex.withUTF8Buffer { h in
+                    out.append(h[Int(b >> 4)])
+                    out.append(h[Int(b & 0xf)])
+                }
+            }
+        }
+    }
+
+    private static func contains(_ haystack: ArraySlice<UInt8>, _ needle: StaticString) -> Bool {
+        needle.withUTF8Buffer { n in
+            guard haystack.count >= n.count else { return false }
+            var i = haystack.startIndex
+            while i + n.count <= haystack.endIndex {
+                var match = true
+                for k in 0..<n.count where asciiLower(haystack[i + k]) != n[k] {
+                    match = false
+                    break
+                }
+                if match { return true }
+                i += 1
+            }
+            return false
+        }
+    }
+}

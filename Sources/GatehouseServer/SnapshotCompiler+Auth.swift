@@ -1,0 +1,129 @@
+import GatehouseAuth
+import GatehouseConfig
+import GatehouseIO
+import GatehouseProxy
+import Glibc
+
+/// The auth half of compiling a snapshot: key material loaded from the files and environment the config
+/// names, route policies built once, identity templates parsed once.
+extension SnapshotCompiler {
+    /// Loads every issuer's keys. Errors name the config file, line and key entry that failed.
+    static func compileTokens(_ config: GatewayConfig) throws(IOError) -> TokenSettings? {
+        guard let tokens = config.tokens else { return nil }
+        var issuers: [IssuerPolicy] = []
+        for issuer in tokens.issuers {
+            var keys: [VerificationKey] = []
+            for entry in issuer.keys {
+                do {
+                    keys.append(contentsOf: try loadKeys(entry.source, relativeTo: config.sourcePath))
+                } catch {
+                    throw IOError("\(entry.location): \(entry.keyPath): \(error.message)")
+                }
+            }
+            issuers.append(IssuerPolicy(issuer: issuer.issuer, audiences: issuer.audiences, keys: keys,
+                                        requireExpiry: issuer.requireExpiry))
+        }
+        let leeway = tokens.leeway.components.seconds
+        return TokenSettings(
+            verifier: TokenVerifier(issuers: issuers, leewaySeconds: leeway, maxTokenBytes: tokens.maxTokenSize),
+            leewaySeconds: leeway, cacheSize: tokens.cacheSize, groupsClaim: tokens.groupsClaim)
+    }
+
+    private static func loadKeys(_ source: KeySource, relativeTo configPath: String) throws(KeyError) -> [VerificationKey] {
+        switch source {
+        case .jwksFile(let path):
+            return try KeyLoader.jwks(try readText(path))
+        case .pemFile(let path, let algorithm, let kid):
+            return [try KeyLoader.pem(try readText(path), algorithm: try parseAlgorithm(algorithm), kid: kid)]
+        case .secretEnv(let name, let algorithm, let kid):
+            guard let value = getenv(name) else { throw KeyError("environment variable \(name) is not set") }
+            let secret = Array(String(cString: value).utf8)
+            guard let alg = try parseAlgorithm(algorithm) else { throw KeyError("algorithm required") }
+            return [try KeyLoader.hmac(secret: secret, algorithm: alg, kid: kid)]
+        case .secretFile(let path, let algorithm, let kid):
+            var secret = Array(try readText(path).utf8)
+            // A trailing newline is what editors and `echo` leave; it is not part of the secret.
+            while let last = secret.last, last == 10 || last == 13 { secret.removeLast() }
+            guard let alg = try parseAlgorithm(algorithm) else { throw KeyError("algorithm required") }
+            return [try KeyLoader.hmac(secret: secret, algorithm: alg, kid: kid)]
+        }
+    }
+
+    private static func parseAlgorithm(_ text: String?) throws(KeyError) -> JWSAlgorithm? {
+        guard let text else { return nil }
+        guard let algorithm = JWSAlgorithm(rawValue: text) else { throw KeyError("unknown algorithm \(text)") }
+        return algorithm
+    }
+
+    /// Reads a key file (at load time only; never on a loop).
+    private static func readText(_ path: String) throws(KeyError) -> String {
+        guard let file = fopen(path, "rb") else {
+            throw KeyError("\(path): cannot read: \(String(cString: strerror(errno)))")
+        }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = fread(&buffer, 1, buffer.count, file)
+            if n <= 0 { break }
+            bytes.append(contentsOf: buffer[..<n])
+            if bytes.count > 1 << 20 { throw KeyError("\(path): larger than 1 MiB") }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The route's policy: accepted credentials, requirement tree, identity templates.
+    static func compilePolicy(_ route: RouteSection, config: GatewayConfig, groupsClaim: String) -> RoutePolicy {
+        let mode: GatehouseProxy.AuthMode
+        switch route.auth {
+        case .none: return .open
+        case .required: mode = .required
+        case .optional: mode = .optional
+        }
+        var bearer = false
+        var cookies: [[UInt8]] = []
+        for source in route.accept {
+            switch source {
+            case .bearer: bearer = true
+            case .cookie(let name): cookies.append(Array(name.utf8))
+            case .session: break  // refused by the config loader until sessions exist
+            }
+        }
+        let templates = config.identityHeaders(for: route).map { section in
+            IdentityTemplate(name: section.name, parts: section.parts.map { part in
+                switch part {
+                case .literal(let text): return .literal(text)
+                case .claim(let path): return .claim(path == "groups" ? groupsClaim : path)
+                }
+            })
+        }
+        return RoutePolicy(
+            mode: mode, acceptsBearer: bearer, tokenCookies: cookies, requirement: route.require.map(requirement),
+            redirectsBrowsersToLogin: route.unauthenticated == .login, identityHeaders: templates,
+            forwardsAuthorization: route.forwardAuthorization, stripsCredentialCookies: route.stripCredentialCookies)
+    }
+
+    private static func requirement(_ spec: RequirementSpec) -> Requirement {
+        switch spec {
+        case .claims(let pairs):
+            let checks = pairs.map { Requirement.claim(path: $0.path, anyOf: $0.values) }
+            return checks.count == 1 ? checks[0] : .all(checks)
+        case .groupsAny(let groups): return .groupsAny(groups)
+        case .groupsAll(let groups): return .groupsAll(groups)
+        case .scopes(let scopes): return .scopes(scopes)
+        case .methods(let methods): return .methods(methods.map { Array($0.utf8) })
+        case .any(let children): return .any(children.map(requirement))
+        case .all(let children): return .all(children.map(requirement))
+        }
+    }
+
+    /// Header names to strip, folded (lowercase, `_` as `-`).
+    static func folded(_ names: [String]) -> [[UInt8]] {
+        names.map { name in
+            name.utf8.map { b in
+                let lower = (b >= 65 && b <= 90) ? b | 0x20 : b
+                return lower == UInt8(ascii: "_") ? UInt8(ascii: "-") : lower
+            }
+        }
+    }
+}

@@ -97,7 +97,7 @@ extension ClientConnection {
                 connection.discardInput(consumed)
                 if exchange!.head.framing == .chunked {
                     engine.scratch.removeAll(keepingCapacity: true)
-                    HeaderRewrite.writeTrailers(trailers, into: &engine.scratch)
+                    HeaderRewrite.writeTrailers(trailers, strippedBy: snapshot, into: &engine.scratch)
                     upstream.connection.write(engine.scratch)
                 }
                 exchange!.requestComplete = true
@@ -181,7 +181,7 @@ extension ClientConnection {
                 upstream.connection.discardInput(consumed)
                 if exchange!.clientFraming == .chunked {
                     engine.scratch.removeAll(keepingCapacity: true)
-                    HeaderRewrite.writeTrailers(trailers, into: &engine.scratch)
+                    HeaderRewrite.writeTrailers(trailers, strippedBy: nil, into: &engine.scratch)
                     connection.write(engine.scratch)
                 }
                 finishExchange(upstreamReusable: upstream.connection.inputCount == 0)

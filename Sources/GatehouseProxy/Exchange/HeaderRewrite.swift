@@ -252,10 +252,18 @@ enum HeaderRewrite {
         append("\r\n", to: &out)
     }
 
-    /// Writes chunked trailers (already validated by the parser), minus hop-by-hop fields, then the final CRLF.
-    static func writeTrailers(_ trailers: HeaderFields, into out: inout [UInt8]) {
+    /// Writes chunked trailers (already validated by the parser), minus hop-by-hop fields (and, for requests,
+    /// identity fields), then the final CRLF.
+    static func writeTrailers(_ trailers: HeaderFields, strippedBy snapshot: ProxySnapshot?, into out: inout [UInt8]) {
         append("0\r\n", to: &out)
         for index in trailers.fields.indices where !isHopByHop(trailers, index) {
+            // Request trailers pass the same identity stripping as headers: a trailer is a header too for
+            // some upstream stacks.
+            if let snapshot, hasStrippedPrefix(trailers, index, prefixes: snapshot.strippedHeaderPrefixes)
+                || hasStrippedName(trailers, index, names: snapshot.strippedHeaderNames)
+            {
+                continue
+            }
             let field = trailers.fields[index]
             out.append(contentsOf: trailers.storage[field.name])
             append(": ", to: &out)

@@ -133,6 +133,20 @@ spawn "$PROXY_CPU" "$GATEHOUSE" run --config "$WORK/gatehouse/gatehouse.yaml" >/
 GATEHOUSE_PID=$!
 sleep 1
 
+# CPU time a target's proxy process spends per request: robust against a noisy neighbour, unlike req/s.
+# For nginx the worker processes (children of the master) are summed.
+declare -A PROC=(
+  [direct]=$(pgrep -P "${PIDS[0]}" | tr '\n' ' ')
+  [nginx-proxy]=$(pgrep -P "${PIDS[1]}" | tr '\n' ' ')
+  [gatehouse]=$GATEHOUSE_PID
+)
+cpu_ticks() {
+  local total=0 pid
+  for pid in $1; do
+    total=$((total + $(awk '{ print $14 + $15 }' "/proc/$pid/stat")))
+  done
+  echo "$total"
+}
 declare -A URL=(
   [direct]="http://127.0.0.1:$UPSTREAM_PORT/"
   [nginx-proxy]="http://127.0.0.1:$NGINX_PORT/"
@@ -152,12 +166,14 @@ for ((round = 0; round < ROUNDS; round++)); do
   for ((i = 0; i < ${#TARGETS[@]}; i++)); do
     t=${TARGETS[$(((i + round) % ${#TARGETS[@]}))]}
     pin "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$WARMUP" "${URL[$t]}" >/dev/null
+    before=$(cpu_ticks "${PROC[$t]}")
     line=$(pin "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$DURATION" -s "$HERE/report.lua" "${URL[$t]}" | grep '^RESULT')
-    printf '%s\t%s\t%s\n' "$round" "$t" "$line" >> "$RAW"
+    after=$(cpu_ticks "${PROC[$t]}")
+    printf '%s\t%s\t%s ticks=%s\n' "$round" "$t" "$line" "$((after - before))" >> "$RAW"
   done
 done
 
-python3 - "$RAW" <<'PY'
+DURATION_S=${DURATION%s} python3 - "$RAW" <<'PY'
 import sys, statistics, collections
 rows = collections.defaultdict(list)
 for line in open(sys.argv[1]):
@@ -166,12 +182,21 @@ for line in open(sys.argv[1]):
     rows[target].append({k: float(v) for k, v in kv.items()})
 med = {t: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for t, rs in rows.items()}
 base = med["nginx-proxy"]["rps"]
-print(f"{'target':<12} {'req/s':>9} {'spread':>7} {'p50 ms':>7} {'p99 ms':>7} {'x direct':>9} {'x nginx':>8} {'errors':>6}")
+import os
+hz = os.sysconf("SC_CLK_TCK")
+dur = float(os.environ.get("DURATION_S", "4"))
+def cpu_us(r):  # CPU microseconds of the target's own process per request
+    return r["ticks"] / hz * 1e6 / (r["rps"] * dur) if r["rps"] else 0
+print(f"{'target':<12} {'req/s':>9} {'spread':>7} {'p50 ms':>7} {'p99 ms':>7} {'x direct':>9} {'x nginx':>8} "
+      f"{'cpu us/req':>10} {'errors':>6}")
 for t in ["direct", "nginx-proxy", "gatehouse"]:
     rs = rows[t]; m = med[t]
     spread = (max(r["rps"] for r in rs) - min(r["rps"] for r in rs)) / m["rps"]
+    cpu = statistics.median(cpu_us(r) for r in rs)
     print(f"{t:<12} {m['rps']:>9.0f} {spread:>6.0%} {m['p50_us']/1000:>7.2f} {m['p99_us']/1000:>7.2f} "
-          f"{m['rps']/med['direct']['rps']:>9.2f} {m['rps']/base:>8.2f} {sum(r['errors'] for r in rs):>6.0f}")
+          f"{m['rps']/med['direct']['rps']:>9.2f} {m['rps']/base:>8.2f} {cpu:>10.1f} {sum(r['errors'] for r in rs):>6.0f}")
+print("cpu us/req: CPU time of the target's own process (upstream nginx for direct) per request, from "
+      "/proc/<pid>/stat; less sensitive to a noisy machine than req/s.")
 PY
 
 # Idle keep-alive connections: RSS before and after opening IDLE_CONNS of them.

@@ -10,6 +10,10 @@ package final class EventLoop {
     /// The libevent base; only GatehouseIO code touches it.
     let base: OpaquePointer
     private var ownerThread: pthread_t?
+    /// Connections with output queued during the current callback; flushed when it returns, so several
+    /// writes to one socket leave in one `writev`.
+    var pendingFlush: [Connection] = []
+    private var flushing: [Connection] = []
 
     /// Creates a lock-free base.
     /// - Throws: `IOError` when libevent cannot create one.
@@ -34,6 +38,16 @@ package final class EventLoop {
     /// Makes `run()` return after the current callbacks. Call only from the loop's own thread.
     package func stop() {
         event_base_loopbreak(base)
+    }
+
+    /// Writes out every connection that queued output during the callback that just ran. A flush may
+    /// notify a delegate that writes again; that output goes out in the next pass of this loop.
+    package func flushPending() {
+        while !pendingFlush.isEmpty {
+            swap(&pendingFlush, &flushing)
+            for connection in flushing { connection.flush() }
+            flushing.removeAll(keepingCapacity: true)
+        }
     }
 
     /// Traps in debug builds when called from a thread other than the loop's.

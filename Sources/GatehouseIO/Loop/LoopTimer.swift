@@ -7,11 +7,13 @@ import Glibc
 /// timer (or lets it die with itself) so the action never outlives it.
 package final class LoopTimer {
     private var event: OpaquePointer?
+    private unowned let loop: EventLoop
     private let action: () -> Void
     package private(set) var isScheduled = false
 
     /// Creates an unarmed timer on `loop`.
     package init(loop: EventLoop, action: @escaping () -> Void) {
+        self.loop = loop
         self.action = action
         event = event_new(loop.base, -1, 0, loopTimerTrampoline, Unmanaged.passUnretained(self).toOpaque())
     }
@@ -37,7 +39,9 @@ package final class LoopTimer {
 
     func didFire() {
         isScheduled = false
+        let loop = self.loop
         action()
+        loop.flushPending()
     }
 }
 

@@ -12,12 +12,14 @@ package final class Mailbox<Message: Sendable>: MailboxWaker, @unchecked Sendabl
     private let fd: Int32
     private var event: OpaquePointer?
     private let deliver: (Message) -> Void
+    private unowned let loop: EventLoop
 
     /// Creates the mailbox of `loop`; `deliver` runs on that loop for every posted message, in order.
     package init(loop: EventLoop, deliver: @escaping (Message) -> Void) throws(IOError) {
         fd = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
         guard fd >= 0 else { throw IOError("eventfd failed: errno \(errno)") }
         self.deliver = deliver
+        self.loop = loop
         super.init()
         event = event_new(
             loop.base, fd, Int16(EV_READ | EV_PERSIST), mailboxTrampoline, Unmanaged.passUnretained(self).toOpaque())
@@ -53,6 +55,7 @@ package final class Mailbox<Message: Sendable>: MailboxWaker, @unchecked Sendabl
             return taken
         }
         for message in messages { deliver(message) }
+        loop.flushPending()
     }
 }
 

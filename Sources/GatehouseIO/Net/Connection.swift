@@ -1,105 +1,147 @@
 import CLibevent
 import Glibc
 
-/// What a connection reports to its owner. All calls happen on the connection's loop.
+/// What a connection reports to its owner. All calls happen on the connection's loop, never from inside
+/// one of the connection's own methods (so a delegate can write, close or move bytes freely).
 package protocol ConnectionDelegate: AnyObject {
     /// New bytes are in the input buffer.
     func connectionReadable(_ connection: Connection)
-    /// The output buffer has been flushed to the kernel (below the low watermark, which is 0).
+    /// The output buffer, which held bytes, has been fully written to the kernel.
     func connectionWritable(_ connection: Connection)
     /// An outgoing connect finished.
     func connectionConnected(_ connection: Connection)
-    /// The peer closed (`eof`) or the socket failed; `timedOut` is never set (timeouts are our own timers).
+    /// The peer closed (`eof`) or the socket failed.
     func connectionClosed(_ connection: Connection, eof: Bool)
 }
 
-/// One TCP connection as a libevent bufferevent: bytes stay in evbuffers and move between connections
-/// without passing through Swift arrays.
+/// One non-blocking TCP socket with an input and an output evbuffer: bytes stay in evbuffers and move
+/// between connections without passing through Swift arrays.
+///
+/// Why not bufferevents: a bufferevent registers its write event with epoll whenever output is queued and
+/// removes it once drained (two `epoll_ctl` per response), asks the kernel how many bytes are readable
+/// before every read (`FIONREAD`), and defers callbacks by a loop pass. Here writes are coalesced and
+/// attempted directly once the current callback returns (`EventLoop.flushPending`); the write event is
+/// registered only when the kernel pushes back (EAGAIN), as nginx does. Reads use one `read(2)` into
+/// reserved evbuffer space.
 ///
 /// Ownership: the owner holds the `Connection` strongly and sets `delegate`; `close()` frees the socket and
-/// drops the delegate, breaking the cycle. Bufferevents use `BEV_OPT_DEFER_CALLBACKS`, so writing never
-/// re-enters the delegate from inside a call.
+/// drops the delegate, breaking the cycle.
 package final class Connection {
-    private var bev: OpaquePointer?
-    private var input: OpaquePointer?
-    private var output: OpaquePointer?
+    private unowned let loop: EventLoop
+    private var fd: Int32
+    private let input: OpaquePointer
+    private let output: OpaquePointer
+    private var readEvent: OpaquePointer?
+    private var writeEvent: OpaquePointer?
+    private var reading = false
+    private var writeArmed = false
+    private var connecting = false
+    /// A write failed; the next read pass reports the close.
+    private var failed = false
+    /// Queued in the loop's pending-flush list.
+    var isPendingFlush = false
     /// Receives this connection's events; cleared by `close()`.
     package var delegate: (any ConnectionDelegate)?
     /// Whether the socket is still open.
-    package var isOpen: Bool { bev != nil }
+    package var isOpen: Bool { fd >= 0 }
 
-    /// Wraps an accepted socket on `loop`. Reading starts when `enableReading()` is called.
+    /// Wraps an accepted (non-blocking) socket on `loop`. Reading starts when `enableReading()` is called.
     package init(loop: EventLoop, fd: Int32) {
-        setup(bufferevent_socket_new(loop.base, fd, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue | BEV_OPT_DEFER_CALLBACKS.rawValue)))
+        self.loop = loop
+        self.fd = fd
+        input = evbuffer_new()
+        output = evbuffer_new()
+        makeEvents()
     }
 
     /// Starts a non-blocking connect to `address`; `connectionConnected` or `connectionClosed` follows.
-    /// - Throws: `IOError` when the connect fails at once.
+    /// - Throws: `IOError` when no socket can be created.
     package init(loop: EventLoop, connectingTo address: SocketAddress) throws(IOError) {
-        setup(bufferevent_socket_new(loop.base, -1, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue | BEV_OPT_DEFER_CALLBACKS.rawValue)))
-        let rc = address.withSockaddr { sa, length in
-            bufferevent_socket_connect(bev, UnsafeMutablePointer(mutating: sa), length)
+        self.loop = loop
+        input = evbuffer_new()
+        output = evbuffer_new()
+        fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
+                    | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else {
+            evbuffer_free(input)
+            evbuffer_free(output)
+            throw IOError("socket() failed: \(String(cString: strerror(errno)))")
         }
-        if rc != 0 {
-            close()
-            throw IOError("connect to \(address) failed")
+        makeEvents()
+        connecting = true
+        let rc = address.withSockaddr { sa, length in Glibc.connect(fd, sa, socklen_t(length)) }
+        if rc != 0, errno != EINPROGRESS {
+            // Reported from the loop like any other failure, never from inside this initialiser.
+            failed = true
+            event_active(readEvent, Int32(EV_READ), 0)
+            return
         }
+        // Completion (or refusal) shows up as writability.
+        event_add(writeEvent, nil)
+        writeArmed = true
     }
 
-    private func setup(_ created: OpaquePointer?) {
-        bev = created
-        input = bufferevent_get_input(created)
-        output = bufferevent_get_output(created)
-        bufferevent_setcb(created, readTrampoline, writeTrampoline, eventTrampoline,
-                          Unmanaged.passUnretained(self).toOpaque())
+    private func makeEvents() {
+        let me = Unmanaged.passUnretained(self).toOpaque()
+        readEvent = event_new(loop.base, fd, Int16(EV_READ | EV_PERSIST), connectionReadTrampoline, me)
+        writeEvent = event_new(loop.base, fd, Int16(EV_WRITE | EV_PERSIST), connectionWriteTrampoline, me)
     }
 
     deinit {
         close()
+        evbuffer_free(input)
+        evbuffer_free(output)
     }
 
     /// Closes the socket at once (unsent output is dropped) and forgets the delegate.
     package func close() {
-        if let bev {
-            bufferevent_free(bev)
-            self.bev = nil
-            input = nil
-            output = nil
+        if let readEvent { event_free(readEvent) }
+        if let writeEvent { event_free(writeEvent) }
+        readEvent = nil
+        writeEvent = nil
+        if fd >= 0 {
+            Glibc.close(fd)
+            fd = -1
         }
+        reading = false
+        writeArmed = false
         delegate = nil
     }
 
     package func enableReading() {
-        if let bev { bufferevent_enable(bev, Int16(EV_READ | EV_WRITE)) }
+        guard fd >= 0, !reading else { return }
+        reading = true
+        event_add(readEvent, nil)
     }
 
-    /// Stops reading from the socket (backpressure); bytes already buffered stay in `input`.
+    /// Stops reading from the socket (backpressure); bytes already buffered stay in the input.
     package func disableReading() {
-        if let bev { bufferevent_disable(bev, Int16(EV_READ)) }
+        guard fd >= 0, reading else { return }
+        reading = false
+        event_del(readEvent)
+    }
+
+    /// Sets TCP_NODELAY (after a connect completes).
+    package func setNoDelay() {
+        guard fd >= 0 else { return }
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
     }
 
     /// Half-closes: no more bytes will be sent, but the peer's last bytes can still be read (lingering close).
     package func shutdownWrite() {
-        guard let bev else { return }
-        shutdown(bufferevent_getfd(bev), Int32(SHUT_WR))
-    }
-
-    /// Sets TCP_NODELAY on the socket (after a connect completes).
-    package func setNoDelay() {
-        guard let bev else { return }
-        var one: Int32 = 1
-        setsockopt(bufferevent_getfd(bev), Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+        guard fd >= 0 else { return }
+        shutdown(fd, Int32(SHUT_WR))
     }
 
     // MARK: Input
 
     /// Bytes waiting in the input buffer.
-    package var inputCount: Int { input.map { evbuffer_get_length($0) } ?? 0 }
+    package var inputCount: Int { evbuffer_get_length(input) }
 
     /// Calls `body` with the first contiguous run of input bytes (possibly fewer than `inputCount`),
     /// without copying. The pointer is valid only inside `body`.
     package func withUnsafeInputBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
-        guard let input else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
         var extent = iovec()
         let n = evbuffer_peek(input, -1, nil, &extent, 1)
         guard n > 0 else { return body(UnsafeRawBufferPointer(start: nil, count: 0)) }
@@ -108,35 +150,38 @@ package final class Connection {
 
     /// Makes the first `count` input bytes contiguous (used when a parser needs more than one run).
     package func makeInputContiguous(_ count: Int) {
-        if let input { evbuffer_pullup(input, count) }
+        evbuffer_pullup(input, count)
     }
 
     /// Discards the first `count` input bytes.
     package func discardInput(_ count: Int) {
-        if let input, count > 0 { evbuffer_drain(input, count) }
+        if count > 0 { evbuffer_drain(input, count) }
     }
 
     /// Moves the first `count` input bytes to the output of `other`, without copying the data.
     package func moveInput(_ count: Int, to other: Connection) {
-        guard let input, let out = other.output, count > 0 else { return }
-        evbuffer_remove_buffer(input, out, count)
+        guard count > 0, other.fd >= 0 else { return }
+        evbuffer_remove_buffer(input, other.output, count)
+        other.scheduleFlush()
     }
 
     /// Moves every input byte to the output of `other`.
     package func moveAllInput(to other: Connection) {
-        guard let input, let out = other.output else { return }
-        evbuffer_add_buffer(out, input)
+        guard other.fd >= 0 else { return }
+        evbuffer_add_buffer(other.output, input)
+        other.scheduleFlush()
     }
 
     // MARK: Output
 
     /// Bytes queued but not yet written to the socket.
-    package var outputCount: Int { output.map { evbuffer_get_length($0) } ?? 0 }
+    package var outputCount: Int { evbuffer_get_length(output) }
 
-    /// Queues bytes for writing (copied into the output buffer).
+    /// Queues bytes for writing (copied into the output buffer); they go out when the current callback ends.
     package func write(_ bytes: UnsafeRawBufferPointer) {
-        guard let output, bytes.count > 0 else { return }
+        guard fd >= 0, bytes.count > 0 else { return }
         evbuffer_add(output, bytes.baseAddress, bytes.count)
+        scheduleFlush()
     }
 
     /// Queues the bytes of an array.
@@ -149,15 +194,105 @@ package final class Connection {
         text.withUTF8Buffer { write(UnsafeRawBufferPointer($0)) }
     }
 
-    // MARK: Callbacks
+    private func scheduleFlush() {
+        guard !isPendingFlush, !writeArmed else { return }  // an armed write event flushes by itself
+        isPendingFlush = true
+        loop.pendingFlush.append(self)
+    }
 
-    func didRead() { delegate?.connectionReadable(self) }
-    func didWrite() { delegate?.connectionWritable(self) }
-    func didEvent(_ what: Int16) {
-        if what & Int16(BEV_EVENT_CONNECTED) != 0 {
-            delegate?.connectionConnected(self)
-        } else if what & Int16(BEV_EVENT_EOF | BEV_EVENT_ERROR) != 0 {
-            delegate?.connectionClosed(self, eof: what & Int16(BEV_EVENT_EOF) != 0)
+    /// Writes as much output as the kernel takes. Arms the write event when it pushes back; tells the
+    /// delegate when the output has drained. Called by the loop after a callback, and on writability.
+    func flush() {
+        isPendingFlush = false
+        guard fd >= 0, !connecting else { return }
+        var wrote = false
+        while evbuffer_get_length(output) > 0 {
+            let n = evbuffer_write(output, fd)
+            if n > 0 {
+                wrote = true
+                continue
+            }
+            if n < 0, errno == EINTR { continue }
+            if n < 0, errno != EAGAIN {
+                // The peer is gone; report it from the read side, as a normal loop event.
+                failed = true
+                evbuffer_drain(output, evbuffer_get_length(output))
+                event_active(readEvent, Int32(EV_READ), 0)
+                return
+            }
+            if !writeArmed {
+                writeArmed = true
+                event_add(writeEvent, nil)
+            }
+            return
+        }
+        if writeArmed {
+            writeArmed = false
+            event_del(writeEvent)
+        }
+        if wrote { delegate?.connectionWritable(self) }
+    }
+
+    // MARK: Events
+
+    func didBecomeReadable() {
+        guard fd >= 0 else { return }
+        if failed {
+            disableReading()
+            delegate?.connectionClosed(self, eof: false)
+            return
+        }
+        var space = iovec()
+        guard evbuffer_reserve_space(input, 16384, &space, 1) >= 1 else { return }
+        let n = read(fd, space.iov_base, space.iov_len)
+        if n > 0 {
+            space.iov_len = n
+            evbuffer_commit_space(input, &space, 1)
+            delegate?.connectionReadable(self)
+        } else if n == 0 {
+            disableReading()
+            delegate?.connectionClosed(self, eof: true)
+        } else if errno != EAGAIN, errno != EINTR {
+            disableReading()
+            delegate?.connectionClosed(self, eof: false)
         }
     }
+
+    func didBecomeWritable() {
+        guard fd >= 0 else { return }
+        if connecting {
+            connecting = false
+            var error: Int32 = 0
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
+            if error != 0 {
+                writeArmed = false
+                event_del(writeEvent)
+                delegate?.connectionClosed(self, eof: false)
+                return
+            }
+            delegate?.connectionConnected(self)
+            guard fd >= 0 else { return }
+        }
+        flush()
+    }
+}
+
+private let connectionReadTrampoline: @convention(c) (Int32, Int16, UnsafeMutableRawPointer?) -> Void = { _, _, arg in
+    let connection = Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue()
+    let loop = connection.loopForTrampoline
+    connection.didBecomeReadable()
+    loop.flushPending()
+}
+
+private let connectionWriteTrampoline: @convention(c) (Int32, Int16, UnsafeMutableRawPointer?) -> Void = { _, _, arg in
+    let connection = Unmanaged<Connection>.fromOpaque(arg!).takeUnretainedValue()
+    let loop = connection.loopForTrampoline
+    connection.didBecomeWritable()
+    loop.flushPending()
+}
+
+extension Connection {
+    /// The loop, kept alive across a callback that may release this connection.
+    fileprivate var loopForTrampoline: EventLoop { loop }
 }

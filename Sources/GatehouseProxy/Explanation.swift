@@ -33,7 +33,8 @@ package struct Explanation: Sendable {
         case .forward(let identity):
             var out: [UInt8] = []
             let peerInfo = PeerInfo(address: peer, hostBytes: Array(peer.host.utf8), trusted: snapshot.isTrusted(peer))
-            RouteTable.hosts(of: head).forwarded.withUnsafeBytes { host in
+            head.bytes.withUnsafeBytes { raw in
+                let host = UnsafeRawBufferPointer(rebasing: raw[RouteTable.hostRange(of: head) ?? 0..<0])
                 HeaderRewrite.writeRequest(head, host: host, peer: peerInfo, snapshot: snapshot, policy: route.policy,
                                            identity: identity, framing: head.framing, upgrade: head.wantsUpgrade,
                                            into: &out)

@@ -21,9 +21,11 @@ struct HeaderRewriteTests {
         let host = Array("app.test".utf8)
         let peer = PeerInfo(address: try .init(parsing: "192.0.2.7:5555"), hostBytes: Array("192.0.2.7".utf8),
                             trusted: trusted)
+        let snapshot = ProxySnapshot(
+            limits: HTTPLimits(), timeouts: ClientTimeouts(header: .seconds(1), idle: .seconds(1), body: .seconds(1)),
+            trustedProxies: [], upstreams: [], routes: RouteTable([]), accessLogEnabled: false)
         host.withUnsafeBytes { h in
-            HeaderRewrite.writeRequest(head, host: h, peer: peer, keepForwarded: trusted,
-                                       strippedPrefixes: ProxySnapshot.defaultStrippedPrefixes,
+            HeaderRewrite.writeRequest(head, host: h, peer: peer, snapshot: snapshot, policy: .open, identity: nil,
                                        framing: head.framing, upgrade: head.wantsUpgrade, into: &out)
         }
         return String(decoding: out, as: UTF8.self)

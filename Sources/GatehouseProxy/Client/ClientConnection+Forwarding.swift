@@ -33,7 +33,8 @@ extension ClientConnection {
         state = .forwarding
         upstream.arm(exchange.pool.settings.responseTimeout)
         engine.scratch.removeAll(keepingCapacity: true)
-        exchange.host.withUnsafeBytes { host in
+        exchange.head.bytes.withUnsafeBytes { raw in
+            let host = UnsafeRawBufferPointer(rebasing: raw[exchange.host ?? 0..<0])
             HeaderRewrite.writeRequest(exchange.head, host: host, peer: peer, snapshot: snapshot,
                                        policy: snapshot.routes.routes[exchange.routeIndex].policy,
                                        identity: exchange.identity, framing: exchange.head.framing,

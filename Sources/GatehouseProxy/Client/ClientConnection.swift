@@ -17,8 +17,8 @@ struct Exchange {
     /// The pool of the snapshot this request started with (a reload does not move it).
     let pool: UpstreamPool
     let startedAt: UInt64
-    /// The Host value forwarded upstream (absolute-form authority, else the Host header).
-    let host: [UInt8]
+    /// Where the Host value forwarded upstream is in `head.bytes` (absolute-form authority, else Host).
+    let host: Range<Int>?
     /// The whole request (head and body) has been read from the client.
     var requestComplete = false
     /// Some of the response has been written to the client, so an error can no longer become a clean 502.
@@ -207,7 +207,7 @@ final class ClientConnection: ConnectionDelegate {
             return
         }
         var exchange = Exchange(head: head, routeIndex: routeIndex, pool: engine.pools[route.upstreamIndex],
-                                startedAt: Clocks.monotonicNanoseconds(), host: RouteTable.hosts(of: head).forwarded)
+                                startedAt: Clocks.monotonicNanoseconds(), host: RouteTable.hostRange(of: head))
         exchange.bytesIn = Int64(headBytes)
         exchange.identity = identity
         self.exchange = exchange
@@ -305,8 +305,9 @@ final class ClientConnection: ConnectionDelegate {
         state = .closing
         releaseUpstream(reuse: false)
         connection.discardInput(connection.inputCount)
-        if connection.outputCount == 0 { linger() }
+        // Bounded: a client that never reads its answer does not keep the connection forever.
         startTimer(.linger, .seconds(5))
+        if connection.outputCount == 0 { linger() }
     }
 
     /// Output is flushed: half-close our side and give the client a moment to read it.

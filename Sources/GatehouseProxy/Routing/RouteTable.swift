@@ -65,7 +65,7 @@ package struct RouteTable: Sendable {
 
     /// The index of the best route for a request, or nil (404).
     /// - Parameters:
-    ///   - host: the request's host, lowercase, without port (empty when the request had none).
+    ///   - host: the request's host without port, any case (empty when the request had none).
     ///   - path: the normalised path.
     ///   - method: the method token as sent.
     package func match(host: UnsafeRawBufferPointer, path: UnsafeRawBufferPointer,
@@ -80,32 +80,33 @@ package struct RouteTable: Sendable {
         return nil
     }
 
-    /// The host used for routing (lowercase, no port, no trailing dot) and the one forwarded upstream: the
-    /// absolute-form authority when the target has one (Host is then ignored, RFC 9112 3.2.2), else Host.
-    package static func hosts(of head: RequestHead) -> (routing: [UInt8], forwarded: [UInt8]) {
-        guard let range = head.targetAuthorityRange ?? head.hostRange else { return ([], []) }
-        let forwarded = Array(head.bytes[range])
-        var routing: [UInt8] = []
-        routing.reserveCapacity(forwarded.count)
-        var end = forwarded.count
-        if forwarded.first == UInt8(ascii: "[") {
-            if let close = forwarded.firstIndex(of: UInt8(ascii: "]")) { end = close + 1 }
-        } else if let colon = forwarded.firstIndex(of: UInt8(ascii: ":")) {
-            end = colon
-        }
-        if end > 0, forwarded[end - 1] == UInt8(ascii: ".") { end -= 1 }
-        for b in forwarded[..<end] { routing.append(asciiLower(b)) }
-        return (routing, forwarded)
+    /// Where the request's host is in `head.bytes`: the absolute-form authority when the target has one
+    /// (Host is then ignored, RFC 9112 3.2.2), else the Host header. This is what is forwarded upstream.
+    package static func hostRange(of head: RequestHead) -> Range<Int>? {
+        head.targetAuthorityRange ?? head.hostRange
     }
 
-    /// The best route for a parsed head (what the data path and `explain` both use).
+    /// The part of the host used for routing: without port and trailing dot (compared ignoring case).
+    static func routingHostRange(of head: RequestHead) -> Range<Int> {
+        guard let range = hostRange(of: head) else { return 0..<0 }
+        let bytes = head.bytes
+        var end = range.upperBound
+        if bytes[range.lowerBound] == UInt8(ascii: "[") {
+            if let close = bytes[range].firstIndex(of: UInt8(ascii: "]")) { end = close + 1 }
+        } else if let colon = bytes[range].firstIndex(of: UInt8(ascii: ":")) {
+            end = colon
+        }
+        if end > range.lowerBound, bytes[end - 1] == UInt8(ascii: ".") { end -= 1 }
+        return range.lowerBound..<end
+    }
+
+    /// The best route for a parsed head (what the data path and `explain` both use). Allocates nothing.
     package func match(_ head: RequestHead) -> Int? {
-        let host = Self.hosts(of: head)
+        let host = Self.routingHostRange(of: head)
         return head.bytes.withUnsafeBytes { raw in
-            host.routing.withUnsafeBytes { hostBytes in
-                head.normalizedPath.withUnsafeBytes { path in
-                    match(host: hostBytes, path: path, method: UnsafeRawBufferPointer(rebasing: raw[head.methodRange]))
-                }
+            head.normalizedPath.withUnsafeBytes { path in
+                match(host: UnsafeRawBufferPointer(rebasing: raw[host]), path: path,
+                      method: UnsafeRawBufferPointer(rebasing: raw[head.methodRange]))
             }
         }
     }
@@ -113,13 +114,13 @@ package struct RouteTable: Sendable {
     private func hostMatches(_ wanted: HostMatch, _ host: UnsafeRawBufferPointer) -> Bool {
         switch wanted {
         case .exact(let name):
-            return bytesEqual(name, host)
+            return bytesEqualIgnoringCase(name, host)
         case .suffix(let suffix):
             // Exactly one label in front of the suffix: `*.example.com` matches `a.example.com` only.
             guard host.count > suffix.count else { return false }
             let label = host[..<(host.count - suffix.count)]
             guard !label.contains(UInt8(ascii: ".")) else { return false }
-            return bytesEqual(suffix, UnsafeRawBufferPointer(rebasing: host[(host.count - suffix.count)...]))
+            return bytesEqualIgnoringCase(suffix, UnsafeRawBufferPointer(rebasing: host[(host.count - suffix.count)...]))
         }
     }
 
@@ -135,4 +136,12 @@ package struct RouteTable: Sendable {
 func bytesEqual(_ a: [UInt8], _ b: UnsafeRawBufferPointer) -> Bool {
     guard a.count == b.count else { return false }
     return a.withUnsafeBytes { $0.elementsEqual(b) }
+}
+
+/// `lowercase` (already lowercase) equals `b` ignoring ASCII case.
+@inline(__always)
+func bytesEqualIgnoringCase(_ lowercase: [UInt8], _ b: UnsafeRawBufferPointer) -> Bool {
+    guard lowercase.count == b.count else { return false }
+    for i in 0..<b.count where asciiLower(b[i]) != lowercase[i] { return false }
+    return true
 }

@@ -51,7 +51,7 @@ package final class GatehouseProcess: @unchecked Sendable {
             guard let self, !data.isEmpty else { return }
             self.lock.withLock { self.stdoutText += String(decoding: data, as: UTF8.self) }
         }
-        try process.run()
+        try Self.runWithSignalsUnblocked(process)
         guard waitForListening else { return }
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
@@ -65,6 +65,22 @@ package final class GatehouseProcess: @unchecked Sendable {
         let text = stderr
         terminate()
         throw TestFailure("gatehouse \(arguments.joined(separator: " ")) did not start listening:\n\(text)")
+    }
+
+    /// Starts `process` with SIGTERM, SIGINT, SIGHUP and SIGQUIT unblocked in the spawning thread.
+    ///
+    /// A child inherits the signal mask of the thread that spawns it, and the test runner's worker threads
+    /// (Dispatch/cooperative pool) block nearly every signal. Without this, the gateway and the echo server
+    /// never see SIGTERM or SIGHUP: `terminate()` always waited 5 s and fell back to SIGKILL, and graceful
+    /// drain and reload could not be tested at all.
+    private static func runWithSignalsUnblocked(_ process: Process) throws {
+        var unblock = sigset_t()
+        sigemptyset(&unblock)
+        for number in [SIGTERM, SIGINT, SIGHUP, SIGQUIT] { sigaddset(&unblock, number) }
+        var previous = sigset_t()
+        pthread_sigmask(SIG_UNBLOCK, &unblock, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+        try process.run()
     }
 
     /// Everything the process wrote to stderr so far.

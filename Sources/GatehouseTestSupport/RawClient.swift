@@ -140,7 +140,8 @@ package struct RawResponse {
             var body: [UInt8] = []
             while true {
                 guard let lineEnd = find([13, 10], in: bytes, from: position) else { return nil }
-                let sizeText = String(decoding: bytes[position..<lineEnd], as: UTF8.self).split(separator: ";")[0]
+                let sizeText = String(decoding: bytes[position..<lineEnd], as: UTF8.self)
+                    .split(separator: ";", omittingEmptySubsequences: false)[0]
                 guard let size = Int(sizeText, radix: 16) else { return nil }
                 position = lineEnd + 2
                 if size == 0 {

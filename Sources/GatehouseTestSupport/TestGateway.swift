@@ -5,19 +5,25 @@ package import Foundation
 package final class TestGateway: @unchecked Sendable {
     // `@unchecked`: immutable after init except for the processes, which are themselves thread-safe.
     package let echo: GatehouseProcess
+    /// The echo upstreams started for `extraUpstreams`; the first one replaces `@UPSTREAM2@`, the next
+    /// `@UPSTREAM3@`, and so on.
+    package let extraEchoes: [GatehouseProcess]
     package private(set) var gateway: GatehouseProcess
     package let directory: URL
     package let configPath: String
 
     /// Starts an echo upstream and a gateway whose config is `configYAML` with `@UPSTREAM@` replaced by the
     /// echo's address (a config with `{...}` pieces the test fills in itself is fine too).
-    /// - Parameter configYAML: full YAML; `listen` should be `127.0.0.1:0`.
+    /// - Parameters:
+    ///   - configYAML: full YAML; `listen` should be `127.0.0.1:0`.
+    ///   - extraUpstreams: how many more echo upstreams to start, reachable as `@UPSTREAM2@`, `@UPSTREAM3@`, ...
     package init(configYAML: String, extraUpstreams: Int = 0, environment: [String: String] = [:]) throws {
-        echo = try GatehouseProcess(["echo", "--listen", "127.0.0.1:0"])
+        echo = try GatehouseProcess.startEcho()
+        extraEchoes = try (0..<extraUpstreams).map { _ in try GatehouseProcess.startEcho() }
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         configPath = directory.appendingPathComponent("gatehouse.yaml").path
-        let yaml = configYAML.replacingOccurrences(of: "@UPSTREAM@", with: "127.0.0.1:\(echo.port)")
+        let yaml = Self.substitute(configYAML, echoPorts: ([echo] + extraEchoes).map(\.port))
         try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
         gateway = try GatehouseProcess(["run", "--config", configPath], environment: environment)
     }
@@ -40,19 +46,31 @@ package final class TestGateway: @unchecked Sendable {
             servers: ["@UPSTREAM@"]
         \(upstream)
         routes:
-        \(routes ?? "  - name: all\n    match: { path_prefix: / }\n    upstream: app")
+        \(routes ?? "  - name: all\n    match: { path_prefix: / }\n    upstream: app\n    auth: none")
         """
     }
 
     /// Rewrites the config file (for reload tests).
     package func rewriteConfig(_ yaml: String) throws {
-        try yaml.replacingOccurrences(of: "@UPSTREAM@", with: "127.0.0.1:\(echo.port)")
-            .write(toFile: configPath, atomically: true, encoding: .utf8)
+        try Self.substitute(yaml, echoPorts: echoes.map(\.port)).write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    /// Every echo process: `echo` first, then `extraEchoes`.
+    package var echoes: [GatehouseProcess] { [echo] + extraEchoes }
+
+    private static func substitute(_ yaml: String, echoPorts: [UInt16]) -> String {
+        var text = yaml
+        for (index, port) in echoPorts.enumerated() {
+            let placeholder = index == 0 ? "@UPSTREAM@" : "@UPSTREAM\(index + 1)@"
+            text = text.replacingOccurrences(of: placeholder, with: "127.0.0.1:\(port)")
+        }
+        return text
     }
 
     deinit {
         gateway.terminate()
         echo.terminate()
+        for extra in extraEchoes { extra.terminate() }
         try? FileManager.default.removeItem(at: directory)
     }
 }

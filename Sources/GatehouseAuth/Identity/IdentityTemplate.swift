@@ -3,8 +3,9 @@
 ///
 /// Encoding rule (documented in docs/configuration.md): a rendered value never carries a byte that could end
 /// or split a header. Control characters (0x00-0x1F, 0x7F) and `%` are percent-encoded in every value; in
-/// arrays, each element is encoded the same way plus `,`, and elements are joined with `,` — so a group
-/// named `admin,ops` arrives as `admin%2Cops`, one value, never two. A template whose claim is missing (or
+/// arrays (and in the groups claim when the token gives it as one string), each element is encoded the same
+/// way plus `,`, and elements are joined with `,` — so a group named `admin,ops` arrives as `admin%2Cops`, one
+/// value, never two. A template whose claim is missing (or
 /// is an object or null) is not sent at all.
 package struct IdentityTemplate: Sendable {
     enum Part: Sendable {
@@ -49,7 +50,10 @@ package struct IdentityTemplate: Sendable {
             case .literal(let bytes):
                 out.append(contentsOf: bytes)
             case .claim(let path):
-                guard let value = identity.claim(path), Self.append(value, into: &out) else {
+                // The groups claim is a list even when the token gives one string (`Identity.groups` reads it as
+                // one group): its `,` is encoded, so the upstream cannot read "admin,ops" as two groups.
+                let isList = path == identity.groupsClaim
+                guard let value = identity.claim(path), Self.append(value, asList: isList, into: &out) else {
                     out.removeSubrange(start...)
                     return
                 }
@@ -60,10 +64,11 @@ package struct IdentityTemplate: Sendable {
     }
 
     /// Appends a claim value; false for values that cannot be a header (objects, null).
-    private static func append(_ value: ClaimValue, into out: inout [UInt8]) -> Bool {
+    /// - Parameter asList: the claim is a list claim (groups): a lone string is a one-element list.
+    private static func append(_ value: ClaimValue, asList: Bool, into out: inout [UInt8]) -> Bool {
         switch value {
         case .string(let s):
-            encode(s.utf8, listElement: false, into: &out)
+            encode(s.utf8, listElement: asList, into: &out)
         case .integer(let n):
             out.append(contentsOf: String(n).utf8)
         case .number(let d):

@@ -253,7 +253,7 @@ enum HeaderRewrite {
     }
 
     /// Writes chunked trailers (already validated by the parser), minus hop-by-hop fields (and, for requests,
-    /// identity fields), then the final CRLF.
+    /// identity fields and credentials), then the final CRLF.
     static func writeTrailers(_ trailers: HeaderFields, strippedBy snapshot: ProxySnapshot?, into out: inout [UInt8]) {
         append("0\r\n", to: &out)
         for index in trailers.fields.indices where !isHopByHop(trailers, index) {
@@ -262,6 +262,13 @@ enum HeaderRewrite {
             if let snapshot, hasStrippedPrefix(trailers, index, prefixes: snapshot.strippedHeaderPrefixes)
                 || hasStrippedName(trailers, index, names: snapshot.strippedHeaderNames)
             {
+                continue
+            }
+            // Credentials never cross in request trailers (RFC 9110 6.5.1 keeps authentication and request
+            // modifiers out of trailers): the gateway judged the header section, and a bearer token sent as an
+            // `Authorization` trailer would otherwise reach the upstream despite `forward_authorization: false`
+            // (and a token cookie despite `strip_credential_cookies`).
+            if snapshot != nil, trailers.nameEquals(index, "authorization") || trailers.nameEquals(index, "cookie") {
                 continue
             }
             let field = trailers.fields[index]

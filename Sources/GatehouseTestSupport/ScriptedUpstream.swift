@@ -1,0 +1,122 @@
+import Foundation
+
+/// A misbehaving upstream for tests: a loopback TCP server that answers every request head it reads with the
+/// same scripted bytes, exactly as given (so it can send what no real server library would: conflicting
+/// framing, bad chunk sizes, trailing bytes after a response, an unsolicited 101).
+///
+/// Request bodies are not read; scripts are meant for body-less requests. Runs on its own threads; stops
+/// (closing the listening socket) when released.
+package final class ScriptedUpstream: @unchecked Sendable {
+    /// One step of the answer to a request.
+    package enum Step: Sendable {
+        /// Send these bytes.
+        case send([UInt8])
+        /// Pause (milliseconds).
+        case pause(Int)
+        /// Close the connection (the remaining requests on it get nothing).
+        case close
+    }
+
+    // `@unchecked`: `requestLines` is guarded by `lock`; the rest is immutable.
+    private let listenFD: Int32
+    package let port: UInt16
+    private let script: [Step]
+    private let lock = NSLock()
+    private var lines: [String] = []
+    private var connections = 0
+
+    /// Listens on 127.0.0.1 (ephemeral port); answers each request head with `script`.
+    package init(_ script: [Step]) throws {
+        self.script = script
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0, listen(fd, 64) == 0 else {
+            close(fd)
+            throw TestFailure("scripted upstream: bind/listen failed: errno \(errno)")
+        }
+        var bound = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &bound) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        listenFD = fd
+        port = UInt16(bigEndian: bound.sin_port)
+        let thread = Thread { [weak self, fd] in
+            while true {
+                let client = accept(fd, nil, nil)
+                if client < 0 { return }
+                guard let self else {
+                    close(client)
+                    return
+                }
+                self.lock.withLock { self.connections += 1 }
+                Thread { self.serve(client) }.start()
+            }
+        }
+        thread.start()
+    }
+
+    /// A script that sends `text` (UTF-8, write `\r\n` explicitly) and keeps the connection open.
+    package convenience init(answer text: String) throws {
+        try self.init([.send(Array(text.utf8))])
+    }
+
+    deinit {
+        shutdown(listenFD, Int32(SHUT_RDWR))
+        close(listenFD)
+    }
+
+    /// "127.0.0.1:PORT".
+    package var address: String { "127.0.0.1:\(port)" }
+
+    /// The request lines received so far ("GET /x HTTP/1.1"), in order.
+    package var requestLines: [String] { lock.withLock { lines } }
+
+    /// How many connections were accepted so far.
+    package var connectionCount: Int { lock.withLock { connections } }
+
+    private func serve(_ fd: Int32) {
+        defer { close(fd) }
+        var buffer: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 16384)
+        while true {
+            // Read one request head.
+            var headEnd: Int?
+            while headEnd == nil {
+                var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                guard poll(&poller, 1, 10_000) > 0 else { return }
+                let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if n <= 0 { return }
+                buffer.append(contentsOf: chunk[..<n])
+                headEnd = RawResponse.find([13, 10, 13, 10], in: buffer, from: 0)
+            }
+            let head = String(decoding: buffer[..<headEnd!], as: UTF8.self)
+            buffer.removeFirst(headEnd! + 4)
+            let line = head.components(separatedBy: "\r\n").first ?? ""
+            lock.withLock { lines.append(line) }
+            for step in script {
+                switch step {
+                case .send(let bytes):
+                    var offset = 0
+                    while offset < bytes.count {
+                        let n = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                        if n <= 0 { return }
+                        offset += n
+                    }
+                case .pause(let milliseconds):
+                    usleep(UInt32(milliseconds) * 1000)
+                case .close:
+                    return
+                }
+            }
+        }
+    }
+}

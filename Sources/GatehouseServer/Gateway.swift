@@ -47,10 +47,12 @@ package final class Gateway {
             case .workerDrained: workerDrained()
             }
         }
-        try startWorkers()
+        // Signal handlers before the listeners: a SIGTERM that arrives as soon as "listening on" is printed
+        // must drain, not kill the process.
         signals.append(SignalWatcher(loop: mainLoop, signal: SIGTERM) { [unowned self] in beginShutdown("SIGTERM") })
         signals.append(SignalWatcher(loop: mainLoop, signal: SIGINT) { [unowned self] in beginShutdown("SIGINT") })
         signals.append(SignalWatcher(loop: mainLoop, signal: SIGHUP) { [unowned self] in reload() })
+        try startWorkers()
         mainLoop.run()
         for worker in workers { worker.join() }
         logSink?.close()

@@ -1,4 +1,4 @@
-import Foundation
+package import Foundation
 
 // Small helpers for the integration tests: starting echo upstreams, waiting on a process's output,
 // reading a process's memory, reserving a port nobody listens on, and running one-shot CLI commands.
@@ -150,6 +150,43 @@ package func runGatehouse(_ arguments: [String], timeout: Double = 30) throws ->
     let err = errBox.wait(timeout: timeout)
     return CommandResult(status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
                          stderr: String(decoding: err, as: UTF8.self))
+}
+
+/// Starts `gatehouse <arguments>`, sends `signal` the moment "listening on" appears on its stderr (no
+/// polling delay), and waits for it to exit. Returns how it ended.
+package func signalAsSoonAsListening(_ arguments: [String], signal: Int32,
+                                     timeout: Double = 10) throws -> (reason: Process.TerminationReason, status: Int32) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: GatehouseProcess.binaryPath)
+    process.arguments = arguments
+    let errPipe = Pipe()
+    process.standardError = errPipe
+    process.standardOutput = FileHandle.nullDevice
+    var unblock = sigset_t()
+    sigemptyset(&unblock)
+    for number in [SIGTERM, SIGINT, SIGHUP, SIGQUIT] { sigaddset(&unblock, number) }
+    var previous = sigset_t()
+    pthread_sigmask(SIG_UNBLOCK, &unblock, &previous)
+    do {
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+        try process.run()
+    }
+    var text = ""
+    let handle = errPipe.fileHandleForReading
+    while !text.contains("listening on") {
+        let data = handle.availableData  // blocks until the child writes or exits
+        if data.isEmpty { break }
+        text += String(decoding: data, as: UTF8.self)
+    }
+    kill(process.processIdentifier, signal)
+    let deadline = Date().addingTimeInterval(timeout)
+    while process.isRunning, Date() < deadline { usleep(5_000) }
+    if process.isRunning {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        throw TestFailure("gatehouse \(arguments.joined(separator: " ")) did not exit after signal \(signal)")
+    }
+    return (process.terminationReason, process.terminationStatus)
 }
 
 private final class ResultBox: @unchecked Sendable {

@@ -182,7 +182,11 @@ private final class EchoConnection: ConnectionDelegate {
     }
 
     func connectionWritable(_ connection: Connection) {
-        if remainingStream > 0 { pumpStream() } else if closing { finish() }
+        if remainingStream > 0 {
+            pumpStream()
+        } else if closing, connection.outputCount == 0 {
+            finish()
+        }
     }
 
     var closing = false

@@ -3,8 +3,14 @@
 #   direct       the upstream itself (the ceiling)
 #   nginx-proxy  nginx proxy_pass with an upstream keep-alive pool
 #   gatehouse    gatehouse on a route with no authentication (release build)
-# and reports each as a median over rounds and as a ratio to nginx-proxy. Then it opens
-# IDLE_CONNS idle keep-alive connections to gatehouse and reports RSS per connection.
+# and, with JWT=1 (default), bearer-token targets on the same tokens:
+#   haproxy-jwt-es256         HAProxy jwt_verify ES256 + exp/iss/aud checks + header injection
+#   gatehouse-jwt-es256       gatehouse, ES256, verified-token cache on (the same token repeated)
+#   gatehouse-jwt-es256-nocache, -hs256-nocache, -rs256-nocache, -eddsa-nocache
+#                             gatehouse with the cache off: every request verifies a signature
+# and reports each as a median over rounds and as ratios to nginx-proxy and to gatehouse
+# (auth: none). Then `openssl speed` on the proxy core (raw verifications per second), and
+# IDLE_CONNS idle keep-alive connections to gatehouse with its RSS per connection.
 #
 #   bench/run.sh                 (installs wrk and nginx if missing; builds release)
 #   ROUNDS=5 DURATION=4s CONNS=64 IDLE_CONNS=10000 PIN=1 bench/run.sh
@@ -24,14 +30,18 @@ PIN=${PIN:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 PROXY_CPU=${PROXY_CPU:-1}
 BASE_PORT=${BASE_PORT:-19400}
+JWT=${JWT:-1}
 GATEHOUSE=${GATEHOUSE:-}
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
-  log "installing wrk and nginx"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx >/dev/null
+if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null || ! command -v haproxy >/dev/null; then
+  log "installing wrk, nginx and haproxy"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx haproxy >/dev/null
+fi
+if [[ $JWT == 1 ]] && ! python3 -c 'import joserfc, cryptography' 2>/dev/null; then
+  pip install -q joserfc cryptography
 fi
 if [[ -z $GATEHOUSE ]]; then
   log "building gatehouse (release)"
@@ -128,18 +138,129 @@ routes:
 CONF
 
 spawn "$LOAD_CPU" nginx -p "$WORK/upstream" -c "$WORK/upstream/nginx.conf" -e "$WORK/upstream/error.log" & PIDS+=($!)
+UPSTREAM_PID=$!
 spawn "$PROXY_CPU" nginx -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -e "$WORK/nginx/error.log" & PIDS+=($!)
+NGINX_PID=$!
 spawn "$PROXY_CPU" "$GATEHOUSE" run --config "$WORK/gatehouse/gatehouse.yaml" >/dev/null 2>"$WORK/gatehouse/stderr" & PIDS+=($!)
 GATEHOUSE_PID=$!
+
+# Targets: name -> URL, credential header (may be empty), and the PIDs whose CPU time is the proxy's.
+declare -A URL=() HEADER=() PROC=()
+TARGETS=()
+add_target() { TARGETS+=("$1"); URL[$1]=$2; HEADER[$1]=$3; PROC[$1]=$4; }
+
+if [[ $JWT == 1 ]]; then
+  ISS=https://idp.bench.local AUD=legacy-app
+  mkdir -p "$WORK/keys"
+  python3 - "$WORK/keys" "$ISS" "$AUD" <<'PY'
+import json, os, sys
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa, ed25519
+from joserfc import jwt
+from joserfc.jwk import ECKey, RSAKey, OKPKey, OctKey
+out, iss, aud = sys.argv[1:4]
+claims = {"iss": iss, "aud": aud, "sub": "bench-user", "email": "bench-user@bench.local",
+          "groups": ["staff"], "iat": 1700000000, "exp": 4102444800}
+def pem(public):
+    return public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+keys = {
+    "es256": (ec.generate_private_key(ec.SECP256R1()), "ES256"),
+    "rs256": (rsa.generate_private_key(public_exponent=65537, key_size=2048), "RS256"),
+    "eddsa": (ed25519.Ed25519PrivateKey.generate(), "EdDSA"),
+}
+for name, (private, alg) in keys.items():
+    open(f"{out}/{name}.pub.pem", "wb").write(pem(private.public_key()))
+    priv = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption())
+    key = {"es256": ECKey, "rs256": RSAKey, "eddsa": OKPKey}[name].import_key(priv)
+    open(f"{out}/{name}.jwt", "w").write(jwt.encode({"alg": alg}, claims, key, algorithms=[alg]))
+secret = os.urandom(32).hex()
+open(f"{out}/hs256.secret", "w").write(secret)
+open(f"{out}/hs256.jwt", "w").write(jwt.encode({"alg": "HS256"}, claims, OctKey.import_key(secret.encode())))
+PY
+  gatehouse_jwt() {  # NAME ALG KEYLINE CACHE
+    local port; port=$(free_port $((BASE_PORT + 20 + ${#TARGETS[@]})))
+    mkdir -p "$WORK/$1"
+    cat > "$WORK/$1/gatehouse.yaml" <<CONF
+server:
+  listen: ["127.0.0.1:$port"]
+  workers: 1
+  limits: { idle_timeout: 300s }
+access_log:
+  path: "off"
+tokens:
+  cache_size: $4
+  issuers:
+    - issuer: "$ISS"
+      audiences: ["$AUD"]
+      keys:
+        - $3
+upstreams:
+  app:
+    servers: ["127.0.0.1:$UPSTREAM_PORT"]
+    keepalive: 128
+    keepalive_timeout: 300s
+routes:
+  - name: app
+    match: { path_prefix: / }
+    upstream: app
+    accept: [bearer]
+CONF
+    spawn "$PROXY_CPU" "$GATEHOUSE" run --config "$WORK/$1/gatehouse.yaml" >/dev/null 2>"$WORK/$1/stderr" & PIDS+=($!)
+    add_target "$1" "http://127.0.0.1:$port/" "Authorization: Bearer $(cat "$WORK/keys/$2.jwt")" "$!"
+  }
+fi
+
+add_target direct "http://127.0.0.1:$UPSTREAM_PORT/" "" "$UPSTREAM_PID"
+add_target nginx-proxy "http://127.0.0.1:$NGINX_PORT/" "" "$NGINX_PID"
+add_target gatehouse "http://127.0.0.1:$GATEHOUSE_PORT/" "" "$GATEHOUSE_PID"
+if [[ $JWT == 1 ]]; then
+  HAPROXY_PORT=$(free_port $((BASE_PORT + 19)))
+  mkdir -p "$WORK/haproxy"
+  cat > "$WORK/haproxy/haproxy.cfg" <<CONF
+global
+    nbthread 1
+    maxconn 4096
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout http-keep-alive 300s
+    http-reuse always
+frontend fe
+    bind 127.0.0.1:$HAPROXY_PORT
+    http-request del-header X-Auth-User
+    http-request del-header X-Auth-Email
+    http-request set-var(txn.bearer) http_auth_bearer
+    http-request deny deny_status 401 unless { var(txn.bearer) -m found }
+    http-request deny deny_status 401 unless { var(txn.bearer),jwt_header_query('\$.alg') -m str ES256 }
+    http-request deny deny_status 401 unless { var(txn.bearer),jwt_verify("ES256","$WORK/keys/es256.pub.pem") -m int 1 }
+    http-request set-var(txn.now) date()
+    http-request set-var(txn.exp) var(txn.bearer),jwt_payload_query('\$.exp','int')
+    http-request deny deny_status 401 unless { var(txn.exp),sub(txn.now) -m int gt 0 }
+    http-request deny deny_status 401 unless { var(txn.bearer),jwt_payload_query('\$.iss') -m str $ISS }
+    http-request deny deny_status 401 unless { var(txn.bearer),jwt_payload_query('\$.aud') -m str $AUD }
+    http-request set-header X-Auth-User %[var(txn.bearer),jwt_payload_query('\$.sub')]
+    http-request set-header X-Auth-Email %[var(txn.bearer),jwt_payload_query('\$.email')]
+    default_backend app
+backend app
+    server up1 127.0.0.1:$UPSTREAM_PORT pool-max-conn 256
+CONF
+  spawn "$PROXY_CPU" haproxy -db -f "$WORK/haproxy/haproxy.cfg" >/dev/null 2>"$WORK/haproxy/stderr" & PIDS+=($!)
+  add_target haproxy-jwt-es256 "http://127.0.0.1:$HAPROXY_PORT/" "Authorization: Bearer $(cat "$WORK/keys/es256.jwt")" "$!"
+  gatehouse_jwt gatehouse-jwt-es256 es256 "{ pem_file: $WORK/keys/es256.pub.pem }" 10000
+  gatehouse_jwt gatehouse-jwt-es256-nocache es256 "{ pem_file: $WORK/keys/es256.pub.pem }" 0
+  gatehouse_jwt gatehouse-jwt-hs256-nocache hs256 "{ secret_file: $WORK/keys/hs256.secret, algorithm: HS256 }" 0
+  gatehouse_jwt gatehouse-jwt-rs256-nocache rs256 "{ pem_file: $WORK/keys/rs256.pub.pem, algorithm: RS256 }" 0
+  gatehouse_jwt gatehouse-jwt-eddsa-nocache eddsa "{ pem_file: $WORK/keys/eddsa.pub.pem }" 0
+fi
 sleep 1
+# nginx does its work in worker processes (children of the master): count their CPU time.
+PROC[direct]=$(pgrep -P "$UPSTREAM_PID" | tr '\n' ' ')
+PROC[nginx-proxy]=$(pgrep -P "$NGINX_PID" | tr '\n' ' ')
 
 # CPU time a target's proxy process spends per request: robust against a noisy neighbour, unlike req/s.
-# For nginx the worker processes (children of the master) are summed.
-declare -A PROC=(
-  [direct]=$(pgrep -P "${PIDS[0]}" | tr '\n' ' ')
-  [nginx-proxy]=$(pgrep -P "${PIDS[1]}" | tr '\n' ' ')
-  [gatehouse]=$GATEHOUSE_PID
-)
 cpu_ticks() {
   local total=0 pid
   for pid in $1; do
@@ -147,27 +268,42 @@ cpu_ticks() {
   done
   echo "$total"
 }
-declare -A URL=(
-  [direct]="http://127.0.0.1:$UPSTREAM_PORT/"
-  [nginx-proxy]="http://127.0.0.1:$NGINX_PORT/"
-  [gatehouse]="http://127.0.0.1:$GATEHOUSE_PORT/"
-)
-TARGETS=(direct nginx-proxy gatehouse)
+wrk_run() {  # TARGET DURATION [extra wrk args]
+  local t=$1 d=$2
+  shift 2
+  if [[ -n ${HEADER[$t]} ]]; then
+    pin "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$d" -H "${HEADER[$t]}" "$@" "${URL[$t]}"
+  else
+    pin "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$d" "$@" "${URL[$t]}"
+  fi
+}
+
+# Pre-flight: each target answers the upstream's body, with its credential; spoofed identity headers never
+# pass; the auth targets refuse a request without a credential and one with a forged signature.
 for t in "${TARGETS[@]}"; do
-  body=$(curl -fsS -m 5 -H 'X-Auth-User: spoofed' "${URL[$t]}") || die "$t: pre-flight request failed"
+  args=(-fsS -m 5 -H 'X-Auth-User: spoofed')
+  [[ -n ${HEADER[$t]} ]] && args+=(-H "${HEADER[$t]}")
+  body=$(curl "${args[@]}" "${URL[$t]}") || die "$t: pre-flight request failed"
   [[ $body == "hello from the upstream" ]] || die "$t: unexpected body: $body"
+  if [[ -n ${HEADER[$t]} ]]; then
+    code=$(curl -s -o /dev/null -w '%{http_code}' -m 5 "${URL[$t]}")
+    [[ $code == 401 ]] || die "$t: a request without a token got $code, not 401"
+    forged="${HEADER[$t]%?}A"; [[ $forged == "${HEADER[$t]}" ]] && forged="${HEADER[$t]%?}B"
+    code=$(curl -s -o /dev/null -w '%{http_code}' -m 5 -H "$forged" "${URL[$t]}")
+    [[ $code == 401 ]] || die "$t: a token with a forged signature got $code, not 401"
+  fi
 done
-log "pre-flight ok; $ROUNDS rounds of wrk -t1 -c$CONNS -d$DURATION per target"
+log "pre-flight ok (${#TARGETS[@]} targets); $ROUNDS rounds of wrk -t1 -c$CONNS -d$DURATION per target"
 
 RAW="$WORK/raw.tsv"
 : > "$RAW"
-for t in "${TARGETS[@]}"; do pin "$LOAD_CPU" wrk -t1 -c"$CONNS" -d2s "${URL[$t]}" >/dev/null; done
+for t in "${TARGETS[@]}"; do wrk_run "$t" 2s >/dev/null; done
 for ((round = 0; round < ROUNDS; round++)); do
   for ((i = 0; i < ${#TARGETS[@]}; i++)); do
     t=${TARGETS[$(((i + round) % ${#TARGETS[@]}))]}
-    pin "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$WARMUP" "${URL[$t]}" >/dev/null
+    wrk_run "$t" "$WARMUP" >/dev/null
     before=$(cpu_ticks "${PROC[$t]}")
-    line=$(pin "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$DURATION" -s "$HERE/report.lua" "${URL[$t]}" | grep '^RESULT')
+    line=$(wrk_run "$t" "$DURATION" -s "$HERE/report.lua" | grep '^RESULT')
     after=$(cpu_ticks "${PROC[$t]}")
     printf '%s\t%s\t%s ticks=%s\n' "$round" "$t" "$line" "$((after - before))" >> "$RAW"
   done
@@ -187,17 +323,31 @@ hz = os.sysconf("SC_CLK_TCK")
 dur = float(os.environ.get("DURATION_S", "4"))
 def cpu_us(r):  # CPU microseconds of the target's own process per request
     return r["ticks"] / hz * 1e6 / (r["rps"] * dur) if r["rps"] else 0
-print(f"{'target':<12} {'req/s':>9} {'spread':>7} {'p50 ms':>7} {'p99 ms':>7} {'x direct':>9} {'x nginx':>8} "
-      f"{'cpu us/req':>10} {'errors':>6}")
-for t in ["direct", "nginx-proxy", "gatehouse"]:
+gh = med["gatehouse"]["rps"]
+print(f"{'target':<28} {'req/s':>9} {'spread':>7} {'p50 ms':>7} {'p99 ms':>7} {'x direct':>9} {'x nginx':>8} "
+      f"{'x gh':>6} {'cpu us/req':>10} {'errors':>6}")
+for t in rows:
     rs = rows[t]; m = med[t]
     spread = (max(r["rps"] for r in rs) - min(r["rps"] for r in rs)) / m["rps"]
     cpu = statistics.median(cpu_us(r) for r in rs)
-    print(f"{t:<12} {m['rps']:>9.0f} {spread:>6.0%} {m['p50_us']/1000:>7.2f} {m['p99_us']/1000:>7.2f} "
-          f"{m['rps']/med['direct']['rps']:>9.2f} {m['rps']/base:>8.2f} {cpu:>10.1f} {sum(r['errors'] for r in rs):>6.0f}")
+    print(f"{t:<28} {m['rps']:>9.0f} {spread:>6.0%} {m['p50_us']/1000:>7.2f} {m['p99_us']/1000:>7.2f} "
+          f"{m['rps']/med['direct']['rps']:>9.2f} {m['rps']/base:>8.2f} {m['rps']/gh:>6.2f} {cpu:>10.1f} "
+          f"{sum(r['errors'] for r in rs):>6.0f}")
+if "haproxy-jwt-es256" in med and "gatehouse-jwt-es256-nocache" in med:
+    h = med["haproxy-jwt-es256"]["rps"]
+    print(f"ES256 uncached gatehouse / haproxy jwt_verify: {med['gatehouse-jwt-es256-nocache']['rps']/h:.2f}; "
+          f"cached gatehouse / gatehouse auth:none: {med['gatehouse-jwt-es256']['rps']/gh:.2f}")
 print("cpu us/req: CPU time of the target's own process (upstream nginx for direct) per request, from "
       "/proc/<pid>/stat; less sensitive to a noisy machine than req/s.")
 PY
+
+if [[ $JWT == 1 ]]; then
+  log "openssl speed on the proxy core (raw verifications per second, one core)"
+  pin "$PROXY_CPU" openssl speed -seconds 2 rsa2048 ecdsap256 ed25519 2>/dev/null \
+    | grep -E 'verify/s|rsa 2048|ecdsa \(nistp256\)|EdDSA \(Ed25519\)' || true
+  # HMAC-SHA256 over a token-sized input (300 bytes): thousands of bytes/s, so verifications/s = value*1000/300.
+  pin "$PROXY_CPU" openssl speed -seconds 2 -bytes 300 -hmac sha256 2>/dev/null | grep '^hmac' || true
+fi
 
 # Idle keep-alive connections: RSS before and after opening IDLE_CONNS of them.
 ulimit -n $((IDLE_CONNS + 1024)) 2>/dev/null || log "cannot raise the fd limit; IDLE_CONNS may fail"

@@ -186,9 +186,9 @@ final class ClientConnection: ConnectionDelegate {
         }
         let route = snapshot.routes.routes[routeIndex]
         var trace: DecisionTrace? = nil
+        let now = route.policy.mode == .none ? 0 : Int64(Clocks.wallClock().seconds)  // public routes need no clock
         let decision = RequestPipeline.decide(head, policy: route.policy, tokens: snapshot.tokens,
-                                              cache: engine.tokenCache, now: Int64(Clocks.wallClock().seconds),
-                                              trace: &trace)
+                                              cache: engine.tokenCache, now: now, trace: &trace)
         let identity: Identity?
         switch decision {
         case .forward(let verified):

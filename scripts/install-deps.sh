@@ -14,3 +14,14 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# Python's joserfc and cryptography: the auth tests mint tokens with them as an independent JOSE implementation
+# (Tests/Fixtures/make_tokens.py, run with the `python3` on PATH). Installed only when the import fails;
+# Debian's own python3 refuses plain pip installs (PEP 668), hence the second attempt.
+if ! command -v python3 >/dev/null 2>&1; then
+  echo "warning: python3 not found; the auth tests need python3 with joserfc and cryptography" >&2
+elif ! python3 -c 'import joserfc, cryptography' >/dev/null 2>&1; then
+  echo "installing: joserfc cryptography (pip)" >&2
+  python3 -m pip install --quiet --disable-pip-version-check joserfc cryptography >/dev/null 2>&1 \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages joserfc cryptography >/dev/null
+fi

@@ -46,12 +46,18 @@ package enum ErrorResponses {
 
     /// The status line and headers of `status` only (for HEAD requests: same headers, no body).
     static func headOnly(status: Int, close: Bool) -> [UInt8] {
-        let full = bytes(status: status, close: close)
+        withoutBody(bytes(status: status, close: close))
+    }
+
+    /// A rendered answer cut after its head (HEAD requests keep the Content-Length a GET would get).
+    static func withoutBody(_ response: [UInt8]) -> [UInt8] {
         var i = 0
-        while i + 3 < full.count {
-            if full[i] == 13, full[i + 1] == 10, full[i + 2] == 13, full[i + 3] == 10 { return Array(full[..<(i + 4)]) }
+        while i + 3 < response.count {
+            if response[i] == 13, response[i + 1] == 10, response[i + 2] == 13, response[i + 3] == 10 {
+                return Array(response[..<(i + 4)])
+            }
             i += 1
         }
-        return full
+        return response
     }
 }

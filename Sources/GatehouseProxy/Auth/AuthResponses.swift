@@ -67,18 +67,6 @@ enum AuthResponses {
         return out
     }
 
-    /// The same answer without its body (for HEAD requests; Content-Length stays as it would be for GET).
-    static func stripBody(_ response: [UInt8]) -> [UInt8] {
-        var i = 0
-        while i + 3 < response.count {
-            if response[i] == 13, response[i + 1] == 10, response[i + 2] == 13, response[i + 3] == 10 {
-                return Array(response[..<(i + 4)])
-            }
-            i += 1
-        }
-        return response
-    }
-
     private static func percentEncode(_ bytes: some Sequence<UInt8>, into out: inout [UInt8]) {
         let hex: StaticString = "0123456789ABCDEF"
         for b in bytes {

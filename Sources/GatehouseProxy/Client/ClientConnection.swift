@@ -252,7 +252,7 @@ final class ClientConnection: ConnectionDelegate {
             response = AuthResponses.refusal(status: status, bearer: route.policy.acceptsBearer,
                                              invalidToken: invalidToken, html: browser, close: close)
         }
-        if head.method == .head { response = AuthResponses.stripBody(response) }
+        if head.method == .head { response = ErrorResponses.withoutBody(response) }
         finishLocalAnswer(head, response: response, status: login == nil ? status : 302, headBytes: headBytes,
                           route: route.name, error: reason, close: close)
     }

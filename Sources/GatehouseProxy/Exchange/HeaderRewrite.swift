@@ -123,21 +123,9 @@ enum HeaderRewrite {
                 if fields.nameEquals(index, "x-forwarded-proto") { forwardedProto = field.value; continue }
                 if fields.nameEquals(index, "x-forwarded-host") { forwardedHost = field.value; continue }
             }
-            out.append(contentsOf: fields.storage[field.name])
-            append(": ", to: &out)
-            out.append(contentsOf: fields.storage[field.value])
-            append("\r\n", to: &out)
+            appendField(fields, field, to: &out)
         }
-        switch framing {
-        case .length(let n):
-            append("Content-Length: ", to: &out)
-            appendDecimal(n, to: &out)
-            append("\r\n", to: &out)
-        case .chunked:
-            append("Transfer-Encoding: chunked\r\n", to: &out)
-        case .none, .untilClose:
-            break
-        }
+        appendFraming(framing, to: &out)
         append("X-Forwarded-For: ", to: &out)
         if let prior = priorForwardedFor {
             out.append(contentsOf: fields.storage[prior])
@@ -219,29 +207,14 @@ enum HeaderRewrite {
                 if case .none = clientFraming, fields.nameEquals(index, "content-length"), head.status != 204,
                     head.status >= 200
                 {
-                    out.append(contentsOf: fields.storage[field.name])
-                    append(": ", to: &out)
-                    out.append(contentsOf: fields.storage[field.value])
-                    append("\r\n", to: &out)
+                    appendField(fields, field, to: &out)
                 }
                 continue
             }
             if isNamedByConnection(fields, index, tokens: head.connectionTokens) { continue }
-            out.append(contentsOf: fields.storage[field.name])
-            append(": ", to: &out)
-            out.append(contentsOf: fields.storage[field.value])
-            append("\r\n", to: &out)
+            appendField(fields, field, to: &out)
         }
-        switch clientFraming {
-        case .length(let n):
-            append("Content-Length: ", to: &out)
-            appendDecimal(n, to: &out)
-            append("\r\n", to: &out)
-        case .chunked:
-            append("Transfer-Encoding: chunked\r\n", to: &out)
-        case .none, .untilClose:
-            break
-        }
+        appendFraming(clientFraming, to: &out)
         if upgrade, let value = upgradeValue {
             append("Connection: upgrade\r\nUpgrade: ", to: &out)
             out.append(contentsOf: fields.storage[value])
@@ -272,12 +245,31 @@ enum HeaderRewrite {
                 continue
             }
             let field = trailers.fields[index]
-            out.append(contentsOf: trailers.storage[field.name])
-            append(": ", to: &out)
-            out.append(contentsOf: trailers.storage[field.value])
-            append("\r\n", to: &out)
+            appendField(trailers, field, to: &out)
         }
         append("\r\n", to: &out)
+    }
+
+    /// Writes one field as received: `Name: value` CRLF.
+    static func appendField(_ fields: HeaderFields, _ field: HeaderFields.Field, to out: inout [UInt8]) {
+        out.append(contentsOf: fields.storage[field.name])
+        append(": ", to: &out)
+        out.append(contentsOf: fields.storage[field.value])
+        append("\r\n", to: &out)
+    }
+
+    /// Writes the gateway's own framing field for a body: Content-Length or Transfer-Encoding, or nothing.
+    static func appendFraming(_ framing: BodyFraming, to out: inout [UInt8]) {
+        switch framing {
+        case .length(let n):
+            append("Content-Length: ", to: &out)
+            appendDecimal(n, to: &out)
+            append("\r\n", to: &out)
+        case .chunked:
+            append("Transfer-Encoding: chunked\r\n", to: &out)
+        case .none, .untilClose:
+            break
+        }
     }
 
     static func append(_ text: StaticString, to out: inout [UInt8]) {

@@ -29,7 +29,7 @@ extension ClientConnection {
 
     /// The upstream is ready: send the head, then whatever body has arrived.
     func upstreamConnected(_ upstream: UpstreamConnection) {
-        guard state == .connecting, var exchange else { return }
+        guard state == .connecting, let exchange else { return }
         state = .forwarding
         upstream.arm(exchange.pool.settings.responseTimeout)
         engine.scratch.removeAll(keepingCapacity: true)
@@ -46,7 +46,6 @@ extension ClientConnection {
             connection.write("HTTP/1.1 100 Continue\r\n\r\n")
         }
         exchange.bytesIn = Int64(exchange.head.bytes.count)
-        self.exchange = exchange
         if clientPaused {
             clientPaused = false
             connection.enableReading()
@@ -203,7 +202,7 @@ extension ClientConnection {
 
     /// Writes a response head to the client. Returns false when the exchange left the forwarding state.
     func forwardResponseHead(_ head: ResponseHead) -> Bool {
-        guard var exchange else { return false }
+        guard let exchange else { return false }
         if head.status < 200 {
             if head.status == 101 {
                 guard exchange.wantsUpgrade else {
@@ -216,7 +215,6 @@ extension ClientConnection {
                 connection.write(engine.scratch)
                 exchange.status = 101
                 exchange.responseStarted = true
-                self.exchange = exchange
                 startTunnel()
                 return false
             }
@@ -247,7 +245,6 @@ extension ClientConnection {
         exchange.responseStarted = true
         exchange.bytesOut = Int64(engine.scratch.count)
         exchange.upstreamKeepAlive = head.keepAlive
-        self.exchange = exchange
         return true
     }
 
@@ -330,7 +327,7 @@ extension ClientConnection {
         }
         // Let the parser see the end: it completes a close-delimited body or reports truncation.
         readResponse()
-        guard state == .forwarding, self.upstream === upstream, var exchange = self.exchange else { return }
+        guard state == .forwarding, self.upstream === upstream, let exchange = self.exchange else { return }
         let step: Result<ParseEvent, HTTPParseError>
         do throws(HTTPParseError) { step = .success(try upstream.parser.inputClosed()) } catch { step = .failure(error) }
         if case .success(.end) = step {
@@ -345,7 +342,6 @@ extension ClientConnection {
             exchange.head.framing == .none, isIdempotent(exchange.head.method)
         {
             exchange.retried = true
-            self.exchange = exchange
             releaseUpstream(reuse: false)
             state = .connecting
             connectUpstream(excluding: nil)

@@ -11,8 +11,11 @@ struct PeerInfo {
 
 /// One request/response pair on a client connection (HAProxy's "stream"): what was asked, where it went,
 /// and how far each direction has got.
-struct Exchange {
-    var head: RequestHead
+///
+/// A class, not a struct: it is read and updated from many callbacks, and every copy of a struct holding a
+/// parsed head retains each of the head's arrays; one allocation per request is cheaper than that traffic.
+final class Exchange {
+    let head: RequestHead
     let routeIndex: Int
     /// The pool of the snapshot this request started with (a reload does not move it).
     let pool: UpstreamPool
@@ -40,6 +43,14 @@ struct Exchange {
     /// Who the request is from, when the route authenticated it.
     var identity: Identity?
     var wantsUpgrade: Bool { head.wantsUpgrade }
+
+    init(head: RequestHead, routeIndex: Int, pool: UpstreamPool, startedAt: UInt64, host: Range<Int>?) {
+        self.head = head
+        self.routeIndex = routeIndex
+        self.pool = pool
+        self.startedAt = startedAt
+        self.host = host
+    }
 }
 
 /// A client's TCP connection: reads requests one at a time (pipelined ones wait in the buffer, so answers
@@ -206,7 +217,7 @@ final class ClientConnection: ConnectionDelegate {
             refuseAuth(head, route: route, headBytes: headBytes, reason: reason, status: 403, invalidToken: false)
             return
         }
-        var exchange = Exchange(head: head, routeIndex: routeIndex, pool: engine.pools[route.upstreamIndex],
+        let exchange = Exchange(head: head, routeIndex: routeIndex, pool: engine.pools[route.upstreamIndex],
                                 startedAt: Clocks.monotonicNanoseconds(), host: RouteTable.hostRange(of: head))
         exchange.bytesIn = Int64(headBytes)
         exchange.identity = identity

@@ -83,6 +83,8 @@ final class ClientConnection: ConnectionDelegate {
     unowned let engine: ProxyEngine
     var snapshot: ProxySnapshot
     var parser: RequestParser
+    /// The snapshot whose limits `parser` enforces (held, so identity comparison is sound).
+    var parserSnapshot: ProxySnapshot
     var state: State = .awaitingHead
     var exchange: Exchange?
     var upstream: UpstreamConnection?
@@ -100,6 +102,7 @@ final class ClientConnection: ConnectionDelegate {
         self.engine = engine
         snapshot = engine.snapshot
         parser = RequestParser(limits: engine.snapshot.limits)
+        parserSnapshot = engine.snapshot
         timer = LoopTimer(loop: engine.loop) { [unowned self] in didTimeOut() }
         connection.delegate = self
         connection.enableReading()
@@ -297,6 +300,13 @@ final class ClientConnection: ConnectionDelegate {
     func awaitNextRequest() {
         exchange = nil
         state = .awaitingHead
+        if parserSnapshot !== engine.snapshot {
+            // A reload happened: the next request is parsed with the new limits (the parser sits between
+            // messages here, so nothing of a request is lost).
+            snapshot = engine.snapshot
+            parser = RequestParser(limits: snapshot.limits)
+            parserSnapshot = snapshot
+        }
         if clientPaused {
             clientPaused = false
             connection.enableReading()

@@ -13,25 +13,9 @@ package final class AuthCaptureUpstream: @unchecked Sendable {
     private var captured: [String] = []
 
     package init() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0, listen(fd, 64) == 0 else {
-            close(fd)
-            throw TestFailure("capture upstream: bind/listen failed: errno \(errno)")
-        }
-        var bound = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &bound) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
+        let (fd, port) = try LoopbackSocket.bind(listening: 64, name: "capture upstream")
         listenFD = fd
-        port = UInt16(bigEndian: bound.sin_port)
+        self.port = port
         Thread { [weak self, fd] in
             while true {
                 let client = accept(fd, nil, nil)

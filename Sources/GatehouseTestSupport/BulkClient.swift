@@ -11,22 +11,8 @@ package final class BulkClient {
 
     /// Connects to 127.0.0.1:`port`; sends block at most `sendTimeout` seconds without progress.
     package init(port: UInt16, sendTimeout: Int = 30) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        fd = try LoopbackSocket.connect(port: port)
         readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 16)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard rc == 0 else {
-            close(fd)
-            readBuffer.deallocate()
-            throw TestFailure("connect to port \(port) failed: errno \(errno)")
-        }
         var timeout = timeval(tv_sec: sendTimeout, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
     }

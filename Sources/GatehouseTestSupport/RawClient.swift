@@ -9,20 +9,7 @@ package final class RawClient {
 
     /// Connects to 127.0.0.1:`port`.
     package init(port: UInt16) throws {
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard rc == 0 else {
-            close(fd)
-            throw TestFailure("connect to port \(port) failed: errno \(errno)")
-        }
+        fd = try LoopbackSocket.connect(port: port)
     }
 
     deinit { close(fd) }

@@ -148,3 +148,14 @@ struct BodyDecoder {
         }
     }
 }
+
+extension BodyDecoder {
+    /// One body step as the parsers report it (both parsers share this; each resets its own state on `.end`).
+    mutating func nextEvent(_ input: UnsafeRawBufferPointer) throws(HTTPParseError) -> ParseEvent {
+        switch try decode(input) {
+        case .payload(let range): return .body(payload: range)
+        case .needMore(let consumed): return .needMore(consumed: consumed)
+        case .end(let trailers, let consumed): return .end(trailers: trailers, consumed: consumed)
+        }
+    }
+}

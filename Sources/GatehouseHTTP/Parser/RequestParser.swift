@@ -88,15 +88,9 @@ package struct RequestParser {
                     return .requestHead(head, consumed: consumed)
                 }
             case .body:
-                switch try body.decode(input) {
-                case .payload(let range):
-                    return .body(payload: range)
-                case .needMore(let consumed):
-                    return .needMore(consumed: consumed)
-                case .end(let trailers, let consumed):
-                    state = .head
-                    return .end(trailers: trailers, consumed: consumed)
-                }
+                let event = try body.nextEvent(input)
+                if case .end = event { state = .head }
+                return event
             }
         } catch {
             state = .failed(error)

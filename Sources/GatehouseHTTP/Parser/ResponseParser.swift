@@ -77,15 +77,9 @@ package struct ResponseParser {
                     return .responseHead(head, consumed: consumed)
                 }
             case .body:
-                switch try body.decode(input) {
-                case .payload(let range):
-                    return .body(payload: range)
-                case .needMore(let consumed):
-                    return .needMore(consumed: consumed)
-                case .end(let trailers, let consumed):
-                    state = .head
-                    return .end(trailers: trailers, consumed: consumed)
-                }
+                let event = try body.nextEvent(input)
+                if case .end = event { state = .head }
+                return event
             }
         } catch {
             let upstreamError = error.asUpstream

@@ -32,7 +32,7 @@ package struct Explanation: Sendable {
         switch decision {
         case .forward(let identity):
             var out: [UInt8] = []
-            let peerInfo = PeerInfo(address: peer, hostBytes: Array(peer.host.utf8), trusted: snapshot.isTrusted(peer))
+            let peerInfo = PeerInfo(peer, under: snapshot)
             head.bytes.withUnsafeBytes { raw in
                 let host = UnsafeRawBufferPointer(rebasing: raw[RouteTable.hostRange(of: head) ?? 0..<0])
                 HeaderRewrite.writeRequest(head, host: host, peer: peerInfo, snapshot: snapshot, policy: route.policy,

@@ -36,8 +36,7 @@ package final class ProxyEngine {
     /// Takes over an accepted socket.
     package func accept(fd: Int32, peer address: SocketAddress) {
         counters.connectionsAccepted += 1
-        let peer = PeerInfo(address: address, hostBytes: Array(address.host.utf8),
-                            trusted: snapshot.isTrusted(address))
+        let peer = PeerInfo(address, under: snapshot)
         let client = ClientConnection(fd: fd, peer: peer, engine: self)
         clients[ObjectIdentifier(client)] = client
     }

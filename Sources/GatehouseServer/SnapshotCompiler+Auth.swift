@@ -117,13 +117,8 @@ extension SnapshotCompiler {
         }
     }
 
-    /// Header names to strip, folded (lowercase, `_` as `-`).
+    /// Header names to strip, folded as the config folds them (lowercase, `_` as `-`).
     static func folded(_ names: [String]) -> [[UInt8]] {
-        names.map { name in
-            name.utf8.map { b in
-                let lower = (b >= 65 && b <= 90) ? b | 0x20 : b
-                return lower == UInt8(ascii: "_") ? UInt8(ascii: "-") : lower
-            }
-        }
+        names.map { Array(IdentityHeaderSection.folded($0).utf8) }
     }
 }

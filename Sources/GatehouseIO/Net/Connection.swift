@@ -195,6 +195,7 @@ package final class Connection {
     }
 
     private func scheduleFlush() {
+        loop.assertInLoop()  // debug builds: connections are confined to their loop
         guard !isPendingFlush, !writeArmed else { return }  // an armed write event flushes by itself
         isPendingFlush = true
         loop.pendingFlush.append(self)

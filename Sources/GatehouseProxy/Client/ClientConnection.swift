@@ -7,6 +7,17 @@ struct PeerInfo {
     let address: SocketAddress
     let hostBytes: [UInt8]
     let trusted: Bool
+
+    init(address: SocketAddress, hostBytes: [UInt8], trusted: Bool) {
+        self.address = address
+        self.hostBytes = hostBytes
+        self.trusted = trusted
+    }
+
+    /// The peer as `snapshot` sees it (trusted or not).
+    init(_ address: SocketAddress, under snapshot: ProxySnapshot) {
+        self.init(address: address, hostBytes: Array(address.host.utf8), trusted: snapshot.isTrusted(address))
+    }
 }
 
 /// One request/response pair on a client connection (HAProxy's "stream"): what was asked, where it went,

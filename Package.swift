@@ -11,7 +11,7 @@ let swiftSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "gatehouse",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "gatehouse", targets: ["gatehouse"])
     ],
@@ -28,6 +28,8 @@ let package = Package(
             pkgConfig: "libevent",
             providers: [.apt(["libevent-dev"])]
         ),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CCrypt", pkgConfig: "libcrypt", providers: [.apt(["libcrypt-dev"])]),
 
         // Layer 1: core. GatehouseIO is the only Swift module that imports C.
         .target(
@@ -52,11 +54,24 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Layer 2: who is signed in. Users, password checks, the session store (one protocol; the embedded
+        // SQLite backend here), the gateway's own token signer, the revocation list. SQLite and libcrypt are
+        // reached only from the thin files under Storage/ and Passwords/.
+        .target(
+            name: "GatehouseSessions",
+            dependencies: [
+                "GatehouseIO", "GatehouseAuth", "CSQLite", "CCrypt",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // Layer 3: the data path.
         .target(
             name: "GatehouseProxy",
             dependencies: [
-                "GatehouseIO", "GatehouseHTTP", "GatehouseAuth",
+                "GatehouseIO", "GatehouseHTTP", "GatehouseAuth", "GatehouseSessions",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -67,6 +82,7 @@ let package = Package(
             name: "GatehouseServer",
             dependencies: [
                 "GatehouseIO", "GatehouseHTTP", "GatehouseConfig", "GatehouseAuth", "GatehouseProxy",
+                "GatehouseSessions",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -77,7 +93,7 @@ let package = Package(
         .executableTarget(
             name: "gatehouse",
             dependencies: [
-                "GatehouseServer",
+                "GatehouseServer", "GatehouseSessions",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -105,6 +121,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "GatehouseConfigTests", dependencies: ["GatehouseConfig"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "GatehouseSessionsTests",
+            dependencies: ["GatehouseSessions", "GatehouseAuth", "GatehouseIO"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "GatehouseProxyTests",
             dependencies: ["GatehouseProxy", "GatehouseHTTP", "GatehouseIO"],

@@ -52,6 +52,9 @@ package struct Explanation: Sendable {
         case .forbidden(let reason):
             return Explanation(route: route.name, steps: steps + ["refused: \(reason)"], localStatus: 403,
                                upstreamHead: nil)
+        case .unavailable(let reason):
+            return Explanation(route: route.name, steps: steps + ["refused: \(reason)"], localStatus: 503,
+                               upstreamHead: nil)
         }
     }
 }

@@ -14,6 +14,12 @@ package struct ProxyCounters: Sendable {
     package var authInvalid = 0
     package var authForbidden = 0
     package var authBadRequest = 0
+    package var sessionStoreErrors = 0
+    package var signIns = 0
+    package var signInFailures = 0
+    package var signInThrottled = 0
+    package var signOuts = 0
+    package var refreshReuse = 0
 
     package init() {}
 }

@@ -1,6 +1,7 @@
 import GatehouseAuth
 import GatehouseHTTP
 package import GatehouseIO
+import GatehouseSessions
 
 /// One worker's data path: its client connections, its upstream pools, its scratch buffers and its batch
 /// of access-log lines. Lives on, and is only touched from, one event loop.
@@ -18,26 +19,47 @@ package final class ProxyEngine {
     package private(set) var draining = false
     private var onDrained: (() -> Void)?
     private let accessLog: AccessLogBatch?
+    /// Sign-in and sessions, shared with the other workers; nil when the gateway signs nobody in.
+    package let services: SessionServices?
+    /// This worker's handle on the session backend.
+    private(set) var sessionStore: (any SessionStore)?
+    /// What the auth pipeline needs for session cookies and the gateway's own tokens (per snapshot).
+    private(set) var sessionContext: SessionContext?
+    /// Runs completions from other threads (password hashes) on this loop.
+    private(set) var executor: LoopExecutor?
 
     /// Creates the engine of one worker.
     /// - Parameter logSink: where access-log batches go; nil when access logging is off.
-    package init(loop: EventLoop, snapshot: ProxySnapshot, logSink: LogSink?) {
+    package init(loop: EventLoop, snapshot: ProxySnapshot, logSink: LogSink?,
+                 services: SessionServices? = nil) throws(IOError) {
         self.loop = loop
         self.snapshot = snapshot
+        self.services = services
         pools = snapshot.upstreams.map { UpstreamPool(settings: $0, loop: loop) }
         tokenCache = Self.makeCache(snapshot)
         scratch.reserveCapacity(4096)
         accessLog = logSink.map { AccessLogBatch(sink: $0, loop: loop) }
+        if let services {
+            sessionStore = services.backend.store(for: loop)
+            executor = try LoopExecutor(loop: loop)
+        }
+        sessionContext = makeSessionContext(snapshot)
+    }
+
+    private func makeSessionContext(_ snapshot: ProxySnapshot) -> SessionContext? {
+        guard let services, let store = sessionStore, let signIn = snapshot.signIn else { return nil }
+        return SessionContext(store: store, cookieName: signIn.cookieName, revocations: services.revocations,
+                              ownIssuer: signIn.ownIssuer)
     }
 
     /// The number of open client connections.
     package var connectionCount: Int { clients.count }
 
     /// Takes over an accepted socket.
-    package func accept(fd: Int32, peer address: SocketAddress) {
+    package func accept(fd: Int32, peer address: SocketAddress, role: ListenerRole = .proxy) {
         counters.connectionsAccepted += 1
         let peer = PeerInfo(address, under: snapshot)
-        let client = ClientConnection(fd: fd, peer: peer, engine: self)
+        let client = ClientConnection(fd: fd, peer: peer, role: role, engine: self)
         clients[ObjectIdentifier(client)] = client
     }
 
@@ -48,6 +70,7 @@ package final class ProxyEngine {
         self.snapshot = snapshot
         pools = snapshot.upstreams.map { UpstreamPool(settings: $0, loop: loop) }
         tokenCache = Self.makeCache(snapshot)
+        sessionContext = makeSessionContext(snapshot)
         for pool in old { pool.retire() }
     }
 
@@ -70,6 +93,7 @@ package final class ProxyEngine {
         for client in Array(clients.values) { client.abort() }
         for pool in pools { pool.retire() }
         accessLog?.flush()
+        executor?.close()
     }
 
     func forget(_ client: ClientConnection) {
@@ -82,6 +106,7 @@ package final class ProxyEngine {
         onDrained = nil
         for pool in pools { pool.retire() }
         accessLog?.flush()
+        executor?.close()
         done()
     }
 

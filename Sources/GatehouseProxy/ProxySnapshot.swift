@@ -94,11 +94,15 @@ package final class ProxySnapshot: Sendable {
     package let tokens: TokenSettings?
     /// Where `unauthenticated: login` sends browsers.
     package let loginURL: [UInt8]?
+    /// The gateway's own sign-in (`login.users_file`); nil when it signs nobody in.
+    package let signIn: SignInSettings?
 
     package init(limits: HTTPLimits, timeouts: ClientTimeouts, trustedProxies: [IPNetwork],
                  upstreams: [UpstreamSettings], routes: RouteTable, accessLogEnabled: Bool,
                  strippedHeaderPrefixes: [[UInt8]] = ProxySnapshot.defaultStrippedPrefixes,
-                 strippedHeaderNames: [[UInt8]] = [], tokens: TokenSettings? = nil, loginURL: [UInt8]? = nil) {
+                 strippedHeaderNames: [[UInt8]] = [], tokens: TokenSettings? = nil, loginURL: [UInt8]? = nil,
+                 signIn: SignInSettings? = nil) {
+        self.signIn = signIn
         self.strippedHeaderPrefixes = strippedHeaderPrefixes
         self.strippedHeaderNames = strippedHeaderNames
         self.tokens = tokens

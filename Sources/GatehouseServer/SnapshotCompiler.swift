@@ -12,6 +12,10 @@ package struct RuntimePlan: Sendable {
     package let drainTimeout: Duration
     package let accessLog: AccessLogSection.Destination
     package let sourcePath: String
+    /// The admin listener, if configured.
+    package var admin: SocketAddress? = nil
+    /// The gateway's own sign-in, if configured.
+    package var signIn: SignInRuntime? = nil
 }
 
 /// Turns a validated `GatewayConfig` into the immutable structures the workers use (Envoy's
@@ -43,13 +47,15 @@ package enum SnapshotCompiler {
                 responseTimeout: section.responseTimeout, keepalive: section.keepalive,
                 keepaliveTimeout: section.keepaliveTimeout, failTimeout: section.failTimeout))
         }
-        let tokens = try compileTokens(config)
+        let signIn = try compileSignIn(config)
+        let tokens = try compileTokens(config, ownSigner: signIn?.0.signer)
         let groupsClaim = config.tokens?.groupsClaim ?? "groups"
         let routes = config.routes.map { section in
             Route(name: section.name, host: section.host.map(hostMatch), pathPrefix: Array(section.pathPrefix.utf8),
                   methods: section.methods.map { $0.map { Array($0.utf8) } },
                   upstreamIndex: config.upstreams.firstIndex { $0.name == section.upstream } ?? 0,
-                  policy: compilePolicy(section, config: config, groupsClaim: groupsClaim))
+                  policy: compilePolicy(section, config: config, groupsClaim: groupsClaim,
+                                        sessionCookie: signIn?.0.cookieName))
         }
         var listen: [SocketAddress] = []
         for spec in config.server.listen {
@@ -67,10 +73,18 @@ package enum SnapshotCompiler {
             accessLogEnabled: config.accessLog.destination != .off,
             strippedHeaderPrefixes: folded(config.stripHeaderPrefixes),
             strippedHeaderNames: folded(config.strippedHeaderNames),
-            tokens: tokens, loginURL: config.login.map { Array($0.url.utf8) })
+            tokens: tokens, loginURL: config.login.map { Array($0.url.utf8) }, signIn: signIn?.0)
+        var admin: SocketAddress? = nil
+        if let spec = config.admin?.listen {
+            do {
+                admin = try SocketAddress.resolve(host: spec.host, port: spec.port)
+            } catch {
+                throw IOError("\(config.sourcePath): admin.listen: \(error.message)")
+            }
+        }
         return RuntimePlan(snapshot: snapshot, listen: listen, workers: config.server.workers ?? defaultWorkers(),
                            drainTimeout: config.server.drainTimeout, accessLog: config.accessLog.destination,
-                           sourcePath: config.sourcePath)
+                           sourcePath: config.sourcePath, admin: admin, signIn: signIn?.1)
     }
 
     private static func hostMatch(_ pattern: HostPattern) -> HostMatch {

@@ -18,23 +18,31 @@ final class Worker {
     let loop: EventLoop
     let engine: ProxyEngine
     private var listeners: [Listener] = []
+    /// The admin listener (worker 0 only): its own socket, never shared with another process.
+    private(set) var adminListener: Listener?
     private(set) var mailbox: Mailbox<WorkerMessage>!
     private var thread: LoopThread?
     private let onDrained: @Sendable (Int) -> Void
 
     /// Creates the worker and binds its listeners (on the calling thread, before the loop runs).
     /// - Throws: `IOError` when a listener cannot be bound.
-    init(index: Int, plan: RuntimePlan, listen: [SocketAddress], logSink: LogSink?,
-         onDrained: @escaping @Sendable (Int) -> Void) throws(IOError) {
+    init(index: Int, plan: RuntimePlan, listen: [SocketAddress], admin: SocketAddress?, logSink: LogSink?,
+         services: SessionServices?, onDrained: @escaping @Sendable (Int) -> Void) throws(IOError) {
         self.index = index
         self.onDrained = onDrained
         loop = try EventLoop()
-        engine = ProxyEngine(loop: loop, snapshot: plan.snapshot, logSink: logSink)
+        engine = try ProxyEngine(loop: loop, snapshot: plan.snapshot, logSink: logSink, services: services)
         for address in listen {
             let engine = self.engine
             listeners.append(try Listener(loop: loop, address: address) { fd, peer in
                 engine.accept(fd: fd, peer: peer)
             })
+        }
+        if let admin {
+            let engine = self.engine
+            adminListener = try Listener(loop: loop, address: admin, reusePort: false) { fd, peer in
+                engine.accept(fd: fd, peer: peer, role: .admin)
+            }
         }
         mailbox = try Mailbox(loop: loop) { [unowned self] message in handle(message) }
     }
@@ -55,6 +63,7 @@ final class Worker {
             engine.install(snapshot)
         case .drain:
             for listener in listeners { listener.close() }
+            adminListener?.close()
             engine.drain { [unowned self] in
                 mailbox.close()
                 loop.stop()
@@ -62,6 +71,7 @@ final class Worker {
             }
         case .stop:
             for listener in listeners { listener.close() }
+            adminListener?.close()
             engine.closeAll()
             mailbox.close()
             loop.stop()

@@ -7,17 +7,28 @@ struct PeerInfo {
     let address: SocketAddress
     let hostBytes: [UInt8]
     let trusted: Bool
+    /// The connection arrived on a TLS listener.
+    let tls: Bool
 
-    init(address: SocketAddress, hostBytes: [UInt8], trusted: Bool) {
+    init(address: SocketAddress, hostBytes: [UInt8], trusted: Bool, tls: Bool = false) {
         self.address = address
         self.hostBytes = hostBytes
         self.trusted = trusted
+        self.tls = tls
     }
 
     /// The peer as `snapshot` sees it (trusted or not).
-    init(_ address: SocketAddress, under snapshot: ProxySnapshot) {
-        self.init(address: address, hostBytes: Array(address.host.utf8), trusted: snapshot.isTrusted(address))
+    init(_ address: SocketAddress, under snapshot: ProxySnapshot, tls: Bool = false) {
+        self.init(address: address, hostBytes: Array(address.host.utf8), trusted: snapshot.isTrusted(address), tls: tls)
     }
+}
+
+/// Which listener a connection came in on.
+package enum ListenerRole: Sendable {
+    /// A public listener: requests are routed and forwarded (but `/.gatehouse/...`).
+    case proxy
+    /// The admin listener: health and session administration, never forwarded.
+    case admin
 }
 
 /// One request/response pair on a client connection (HAProxy's "stream"): what was asked, where it went,
@@ -78,6 +89,9 @@ final class ClientConnection: ConnectionDelegate {
         case forwarding
         /// After a 101: bytes flow both ways untouched.
         case tunnelling
+        /// The gateway answers this request itself (its own endpoints): reading its body, or waiting for a
+        /// password hash or a store call.
+        case answering
         /// The last answer is being flushed; then the socket closes.
         case closing
         /// Done; the engine has forgotten this connection.
@@ -91,6 +105,7 @@ final class ClientConnection: ConnectionDelegate {
 
     let connection: Connection
     let peer: PeerInfo
+    let role: ListenerRole
     unowned let engine: ProxyEngine
     var snapshot: ProxySnapshot
     var parser: RequestParser
@@ -98,6 +113,8 @@ final class ClientConnection: ConnectionDelegate {
     var parserSnapshot: ProxySnapshot
     var state: State = .awaitingHead
     var exchange: Exchange?
+    /// The request being answered locally (state `.answering`).
+    var local: LocalRequest?
     var upstream: UpstreamConnection?
     /// Client reads are paused because the upstream's output is full (or the reverse).
     var clientPaused = false
@@ -107,9 +124,10 @@ final class ClientConnection: ConnectionDelegate {
     /// Backpressure threshold: stop reading a side when the other side has this much unsent.
     static let highWater = 256 * 1024
 
-    init(fd: Int32, peer: PeerInfo, engine: ProxyEngine) {
+    init(fd: Int32, peer: PeerInfo, role: ListenerRole, engine: ProxyEngine) {
         connection = Connection(loop: engine.loop, fd: fd)
         self.peer = peer
+        self.role = role
         self.engine = engine
         snapshot = engine.snapshot
         parser = RequestParser(limits: engine.snapshot.limits)
@@ -128,6 +146,7 @@ final class ClientConnection: ConnectionDelegate {
         case .connecting: pauseClientIfFlooding()
         case .forwarding: if !(exchange?.requestComplete ?? true) { pumpRequestBody() } else { pauseClientIfFlooding() }
         case .tunnelling: tunnelClientToUpstream()
+        case .answering: if local?.bodyComplete == false { collectLocalBody() } else { pauseClientIfFlooding() }
         case .closing: connection.discardInput(connection.inputCount)
         case .closed: break
         }
@@ -143,7 +162,7 @@ final class ClientConnection: ConnectionDelegate {
                 upstream.connection.enableReading()
                 if state == .tunnelling { tunnelUpstreamToClient() } else { readResponse() }
             }
-        case .awaitingHead, .connecting, .closed:
+        case .awaitingHead, .connecting, .answering, .closed:
             break
         }
     }
@@ -205,6 +224,15 @@ final class ClientConnection: ConnectionDelegate {
     func begin(_ head: RequestHead, headBytes: Int) {
         timer.cancel()
         snapshot = engine.snapshot  // each request uses the newest config; this one keeps it to the end
+        if role == .admin {
+            beginLocal(head, headBytes: headBytes, endpoint: OwnEndpoint.adminEndpoint(head))
+            return
+        }
+        if OwnEndpoint.isReserved(head.normalizedPath) {
+            // The gateway's own prefix is answered here on every host and never forwarded.
+            beginLocal(head, headBytes: headBytes, endpoint: OwnEndpoint.publicEndpoint(head))
+            return
+        }
         guard let routeIndex = snapshot.routes.match(head) else {
             answerLocally(head, status: 404, headBytes: headBytes)
             return
@@ -213,7 +241,8 @@ final class ClientConnection: ConnectionDelegate {
         var trace: DecisionTrace? = nil
         let now = route.policy.mode == .none ? 0 : Int64(Clocks.wallClock().seconds)  // public routes need no clock
         let decision = RequestPipeline.decide(head, policy: route.policy, tokens: snapshot.tokens,
-                                              cache: engine.tokenCache, now: now, trace: &trace)
+                                              cache: engine.tokenCache, sessions: engine.sessionContext, now: now,
+                                              trace: &trace)
         let identity: Identity?
         switch decision {
         case .forward(let verified):
@@ -229,6 +258,15 @@ final class ClientConnection: ConnectionDelegate {
         case .forbidden(let reason):
             engine.counters.authForbidden += 1
             refuseAuth(head, route: route, headBytes: headBytes, reason: reason, status: 403, invalidToken: false)
+            return
+        case .unavailable(let reason):
+            engine.counters.sessionStoreErrors += 1
+            let close = mustCloseAfterLocalAnswer(head)
+            var response = LocalResponse.error(503, "temporarily_unavailable", headers: [("Retry-After", "1")])
+                .serialize(close: close, headOnly: head.method == .head)
+            if head.method == .head { response = ErrorResponses.withoutBody(response) }
+            finishLocalAnswer(head, response: response, status: 503, headBytes: headBytes, route: route.name,
+                              error: reason, close: close)
             return
         }
         let exchange = Exchange(head: head, routeIndex: routeIndex, pool: engine.pools[route.upstreamIndex],
@@ -335,6 +373,7 @@ final class ClientConnection: ConnectionDelegate {
     func closeAfterFlush() {
         guard state != .closing, state != .closed else { return }
         state = .closing
+        local = nil
         releaseUpstream(reuse: false)
         connection.discardInput(connection.inputCount)
         // Bounded: a client that never reads its answer does not keep the connection forever.
@@ -357,6 +396,7 @@ final class ClientConnection: ConnectionDelegate {
         releaseUpstream(reuse: false)
         state = .closed
         exchange = nil
+        local = nil
         timer.cancel()
         connection.close()
         engine.forget(self)
@@ -384,7 +424,9 @@ final class ClientConnection: ConnectionDelegate {
             closeAfterFlush()
         case .body:
             // The client stopped sending its body. If nothing was answered yet, say so; either way, close.
-            if let exchange, !exchange.responseStarted {
+            if let local {
+                finishLocal(local, response: .error(408, "request_timeout"), error: "body-timeout", forceClose: true)
+            } else if let exchange, !exchange.responseStarted {
                 connection.write(ErrorResponses.bytes(status: 408, close: true))
                 logExchange(exchange, status: 408)
                 self.exchange = nil

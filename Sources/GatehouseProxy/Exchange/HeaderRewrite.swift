@@ -110,8 +110,8 @@ enum HeaderRewrite {
             if policy.acceptsBearer, !policy.forwardsAuthorization, fields.nameEquals(index, "authorization") {
                 continue
             }
-            if policy.stripsCredentialCookies, !policy.tokenCookies.isEmpty, fields.nameEquals(index, "cookie") {
-                writeCookie(fields, index, removing: policy.tokenCookies, into: &out)
+            if policy.stripsCredentialCookies, !policy.credentialCookies.isEmpty, fields.nameEquals(index, "cookie") {
+                writeCookie(fields, index, removing: policy.credentialCookies, into: &out)
                 continue
             }
             if isForwardingField(fields, index) {

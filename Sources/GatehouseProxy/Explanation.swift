@@ -55,6 +55,9 @@ package struct Explanation: Sendable {
         case .unavailable(let reason):
             return Explanation(route: route.name, steps: steps + ["refused: \(reason)"], localStatus: 503,
                                upstreamHead: nil)
+        case .fetchSession:
+            return Explanation(route: route.name, steps: steps + ["the session store would be asked"],
+                               localStatus: nil, upstreamHead: nil)
         }
     }
 }

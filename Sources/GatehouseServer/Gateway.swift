@@ -161,7 +161,8 @@ package final class Gateway {
         }
         sessionBackend = store
         // Queue bound: a storm of sign-ins waits here briefly; past it, 503 rather than unbounded memory.
-        let pool = try BlockingPool(name: "gh-hash", threads: signIn.hashThreads, queueLimit: 256)
+        // Niceness 10: hashes yield the CPU to the event loops (signed-in traffic keeps its latency in a storm).
+        let pool = try BlockingPool(name: "gh-hash", threads: signIn.hashThreads, queueLimit: 256, niceness: 10)
         services = SessionServices(
             backend: store, revocations: revocations,
             throttle: SignInThrottle(maxFailures: signIn.maxFailures, window: signIn.failureWindow),

@@ -21,7 +21,10 @@ package final class BlockingPool: Sendable {
     ///   - queueLimit: How many jobs may wait for a thread (running ones not counted); at least 1.
     /// - Throws: `IOError` for counts below 1, or when the eventfd or a thread cannot be created; threads
     ///   already started are stopped.
-    package init(name: String, threads: Int, queueLimit: Int) throws(IOError) {
+    /// - Parameter niceness: added to each pool thread's scheduling niceness (Linux threads have their own): a
+    ///   storm of password hashes then yields the CPU to the event loops, so requests already signed in keep
+    ///   their latency while sign-ins queue.
+    package init(name: String, threads: Int, queueLimit: Int, niceness: Int32 = 0) throws(IOError) {
         guard threads >= 1, queueLimit >= 1 else {
             throw IOError("\(name): a blocking pool needs at least one thread and a queue limit of at least 1")
         }
@@ -31,7 +34,11 @@ package final class BlockingPool: Sendable {
         var started: [LoopThread] = []
         for index in 0..<threads {
             do throws(IOError) {
-                started.append(try LoopThread(name: "\(name)-\(index)") { shared.work() })
+                started.append(try LoopThread(name: "\(name)-\(index)") {
+                    // On Linux, PRIO_PROCESS with who = 0 sets the calling thread's own nice value (setpriority(2) NOTES).
+                    if niceness != 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness) }
+                    shared.work()
+                })
             } catch {
                 shared.stop(wakingThreads: started.count)
                 for thread in started { thread.join() }

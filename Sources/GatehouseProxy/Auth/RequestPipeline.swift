@@ -14,6 +14,15 @@ enum AuthDecision {
     case forbidden(reason: String)
     /// The session store cannot answer: 503 with `Retry-After`, never a skipped check.
     case unavailable(reason: String)
+    /// The session is not known locally (a remote store's cache missed): ask the store, then decide again with
+    /// its answer. The request waits; other requests on the loop do not.
+    case fetchSession(SessionKey)
+}
+
+/// A session lookup the store answered asynchronously, handed back to the pipeline for the same request.
+struct FetchedSession {
+    let key: SessionKey
+    let answer: SessionLookup
 }
 
 /// What the pipeline needs for the gateway's own credentials: the session store (session cookies) and the
@@ -39,7 +48,8 @@ struct DecisionTrace {
 /// credentials are present (a bearer token and a token cookie), all of them must verify.
 enum RequestPipeline {
     static func decide(_ head: RequestHead, policy: RoutePolicy, tokens: TokenSettings?, cache: VerifiedTokenCache?,
-                       sessions: SessionContext? = nil, now: Int64, trace: inout DecisionTrace?) -> AuthDecision {
+                       sessions: SessionContext? = nil, fetched: FetchedSession? = nil, now: Int64,
+                       trace: inout DecisionTrace?) -> AuthDecision {
         if policy.mode == .none {
             trace?.add("route is public (auth: none): no credential is checked")
             return .forward(nil)
@@ -47,7 +57,7 @@ enum RequestPipeline {
         var identity: Identity? = nil
         var sawCredential = false
         if policy.acceptsSession {
-            switch session(head, context: sessions, now: now, trace: &trace) {
+            switch session(head, context: sessions, fetched: fetched, now: now, trace: &trace) {
             case .absent:
                 break
             case .found(let found):
@@ -155,7 +165,7 @@ enum RequestPipeline {
     }
 
     /// The session cookie: absent, the session's identity, or the refusal.
-    private static func session(_ head: RequestHead, context: SessionContext?, now: Int64,
+    private static func session(_ head: RequestHead, context: SessionContext?, fetched: FetchedSession?, now: Int64,
                                 trace: inout DecisionTrace?) -> SessionOutcome {
         guard let context else {
             trace?.add("session: not checked here (needs the running gateway's store)")
@@ -174,7 +184,8 @@ enum RequestPipeline {
                 trace?.add("session: not a session ID")
                 return .refused(.unauthenticated(reason: "session-malformed", invalidToken: false))
             }
-            switch context.store.lookup(key, now: now) {
+            let answer = fetched?.key == key ? fetched!.answer : context.store.lookup(key, now: now)
+            switch answer {
             case .active(let session):
                 trace?.add("session: valid (user \(session.user))")
                 return .found(session.identity)
@@ -184,8 +195,10 @@ enum RequestPipeline {
             case .unavailable(let error):
                 return .refused(.unavailable(reason: "session-store-\(error.reason)"))
             case .needsFetch:
-                // Remote backends answer from their cache here; a miss they cannot answer now fails closed.
-                return .refused(.unavailable(reason: "session-store-miss"))
+                // A remote backend's cache missed: the caller asks the store and decides again with the answer.
+                if fetched != nil { return .refused(.unavailable(reason: "session-store-miss")) }
+                trace?.add("session: not cached; asking the store")
+                return .refused(.fetchSession(key))
             }
         }
     }

@@ -1,6 +1,7 @@
 import GatehouseAuth
 import GatehouseHTTP
 import GatehouseIO
+import GatehouseSessions
 
 /// The client's address, pre-rendered once per connection for X-Forwarded-For and access logs.
 struct PeerInfo {
@@ -75,6 +76,19 @@ final class Exchange {
     }
 }
 
+/// A request head waiting for the session store before its auth decision.
+final class PendingAuth {
+    let head: RequestHead
+    let headBytes: Int
+    let routeIndex: Int
+
+    init(head: RequestHead, headBytes: Int, routeIndex: Int) {
+        self.head = head
+        self.headBytes = headBytes
+        self.routeIndex = routeIndex
+    }
+}
+
 /// A client's TCP connection: reads requests one at a time (pipelined ones wait in the buffer, so answers
 /// leave in order), forwards each through an upstream connection, streams both bodies with backpressure.
 ///
@@ -92,6 +106,8 @@ final class ClientConnection: ConnectionDelegate {
         /// The gateway answers this request itself (its own endpoints): reading its body, or waiting for a
         /// password hash or a store call.
         case answering
+        /// Waiting for the session store to answer for this request's cookie (a remote store's cache missed).
+        case authorizing
         /// The last answer is being flushed; then the socket closes.
         case closing
         /// Done; the engine has forgotten this connection.
@@ -115,6 +131,8 @@ final class ClientConnection: ConnectionDelegate {
     var exchange: Exchange?
     /// The request being answered locally (state `.answering`).
     var local: LocalRequest?
+    /// The request waiting for the session store (state `.authorizing`).
+    var pendingAuth: PendingAuth?
     var upstream: UpstreamConnection?
     /// Client reads are paused because the upstream's output is full (or the reverse).
     var clientPaused = false
@@ -147,6 +165,7 @@ final class ClientConnection: ConnectionDelegate {
         case .forwarding: if !(exchange?.requestComplete ?? true) { pumpRequestBody() } else { pauseClientIfFlooding() }
         case .tunnelling: tunnelClientToUpstream()
         case .answering: if local?.bodyComplete == false { collectLocalBody() } else { pauseClientIfFlooding() }
+        case .authorizing: pauseClientIfFlooding()
         case .closing: connection.discardInput(connection.inputCount)
         case .closed: break
         }
@@ -162,7 +181,7 @@ final class ClientConnection: ConnectionDelegate {
                 upstream.connection.enableReading()
                 if state == .tunnelling { tunnelUpstreamToClient() } else { readResponse() }
             }
-        case .awaitingHead, .connecting, .answering, .closed:
+        case .awaitingHead, .connecting, .answering, .authorizing, .closed:
             break
         }
     }
@@ -237,12 +256,17 @@ final class ClientConnection: ConnectionDelegate {
             answerLocally(head, status: 404, headBytes: headBytes)
             return
         }
+        authorize(head, headBytes: headBytes, routeIndex: routeIndex, fetched: nil)
+    }
+
+    /// Decides and acts: forward, refuse, or (a remote store's cache missed) wait for the store and decide again.
+    func authorize(_ head: RequestHead, headBytes: Int, routeIndex: Int, fetched: FetchedSession?) {
         let route = snapshot.routes.routes[routeIndex]
         var trace: DecisionTrace? = nil
         let now = route.policy.mode == .none ? 0 : Int64(Clocks.wallClock().seconds)  // public routes need no clock
         let decision = RequestPipeline.decide(head, policy: route.policy, tokens: snapshot.tokens,
-                                              cache: engine.tokenCache, sessions: engine.sessionContext, now: now,
-                                              trace: &trace)
+                                              cache: engine.tokenCache, sessions: engine.sessionContext,
+                                              fetched: fetched, now: now, trace: &trace)
         let identity: Identity?
         switch decision {
         case .forward(let verified):
@@ -267,6 +291,20 @@ final class ClientConnection: ConnectionDelegate {
             if head.method == .head { response = ErrorResponses.withoutBody(response) }
             finishLocalAnswer(head, response: response, status: 503, headBytes: headBytes, route: route.name,
                               error: reason, close: close)
+            return
+        case .fetchSession(let key):
+            guard let store = engine.sessionContext?.store else { return }
+            let pending = PendingAuth(head: head, headBytes: headBytes, routeIndex: routeIndex)
+            pendingAuth = pending
+            state = .authorizing
+            store.fetch(key, now: now) { [weak self] answer in
+                // The client may have gone, or (never twice) the answer may be for an older request.
+                guard let self, self.state == .authorizing, self.pendingAuth === pending else { return }
+                self.pendingAuth = nil
+                self.state = .awaitingHead
+                self.authorize(pending.head, headBytes: pending.headBytes, routeIndex: pending.routeIndex,
+                               fetched: FetchedSession(key: key, answer: answer))
+            }
             return
         }
         let exchange = Exchange(head: head, routeIndex: routeIndex, pool: engine.pools[route.upstreamIndex],
@@ -374,6 +412,7 @@ final class ClientConnection: ConnectionDelegate {
         guard state != .closing, state != .closed else { return }
         state = .closing
         local = nil
+        pendingAuth = nil
         releaseUpstream(reuse: false)
         connection.discardInput(connection.inputCount)
         // Bounded: a client that never reads its answer does not keep the connection forever.
@@ -397,6 +436,7 @@ final class ClientConnection: ConnectionDelegate {
         state = .closed
         exchange = nil
         local = nil
+        pendingAuth = nil
         timer.cancel()
         connection.close()
         engine.forget(self)

@@ -30,6 +30,7 @@ let package = Package(
         ),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CCrypt", pkgConfig: "libcrypt", providers: [.apt(["libcrypt-dev"])]),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
 
         // Layer 1: core. GatehouseIO is the only Swift module that imports C.
         .target(
@@ -60,10 +61,11 @@ let package = Package(
         .target(
             name: "GatehouseSessions",
             dependencies: [
-                "GatehouseIO", "GatehouseAuth", "CSQLite", "CCrypt",
+                "GatehouseIO", "GatehouseAuth", "CSQLite", "CCrypt", "CHiredis",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            exclude: ["Redis"],  // TEMPORARY while the Redis backend is written
             swiftSettings: swiftSettings
         ),
 
@@ -124,6 +126,7 @@ let package = Package(
         .testTarget(
             name: "GatehouseSessionsTests",
             dependencies: ["GatehouseSessions", "GatehouseAuth", "GatehouseIO"],
+            exclude: ["RedisSessionStoreTests.swift"],  // TEMPORARY while the Redis backend is written
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -14,8 +14,17 @@ package final class ProxyEngine {
     /// Reused for every head the gateway writes (HAProxy's trash chunk): no allocation per request.
     var scratch: [UInt8] = []
     package var counters = ProxyCounters()
+    /// Requests and latency by route name ("-" for requests no route took: local answers, 404s).
+    var routeStats: [String: RouteStats] = [:]
+    /// Auth refusals by reason (`expired`, `bad-signature`, `no-credential`, `requirement-not-met`, ...).
+    var authRefusals: [String: Int] = [:]
+    /// Session-store lookups by this worker's pipeline.
+    let sessionCalls = SessionCallCount()
     /// Verified JWTs of this worker (keys change with a reload, so the cache is replaced with the snapshot).
     private(set) var tokenCache: VerifiedTokenCache?
+    /// Hits and misses of caches replaced by reloads (counters never go back).
+    private var tokenCacheHitsRetired = 0
+    private var tokenCacheMissesRetired = 0
     package private(set) var draining = false
     private var onDrained: (() -> Void)?
     private let accessLog: AccessLogBatch?
@@ -25,31 +34,32 @@ package final class ProxyEngine {
     private(set) var sessionStore: (any SessionStore)?
     /// What the auth pipeline needs for session cookies and the gateway's own tokens (per snapshot).
     private(set) var sessionContext: SessionContext?
-    /// Runs completions from other threads (password hashes) on this loop.
-    private(set) var executor: LoopExecutor?
+    /// Runs completions from other threads (password hashes, metrics scrapes) on this loop.
+    package private(set) var executor: LoopExecutor!
+    /// Every worker and the process-level actions, for the admin listener.
+    package let control: GatewayControl?
 
     /// Creates the engine of one worker.
     /// - Parameter logSink: where access-log batches go; nil when access logging is off.
     package init(loop: EventLoop, snapshot: ProxySnapshot, logSink: LogSink?,
-                 services: SessionServices? = nil) throws(IOError) {
+                 services: SessionServices? = nil, control: GatewayControl? = nil) throws(IOError) {
         self.loop = loop
         self.snapshot = snapshot
         self.services = services
+        self.control = control
         pools = snapshot.upstreams.map { UpstreamPool(settings: $0, loop: loop) }
         tokenCache = Self.makeCache(snapshot)
         scratch.reserveCapacity(4096)
         accessLog = logSink.map { AccessLogBatch(sink: $0, loop: loop) }
-        if let services {
-            sessionStore = services.backend.store(for: loop)
-            executor = try LoopExecutor(loop: loop)
-        }
+        executor = try LoopExecutor(loop: loop)
+        if let services { sessionStore = services.backend.store(for: loop) }
         sessionContext = makeSessionContext(snapshot)
     }
 
     private func makeSessionContext(_ snapshot: ProxySnapshot) -> SessionContext? {
         guard let services, let store = sessionStore, let signIn = snapshot.signIn else { return nil }
         return SessionContext(store: store, cookieName: signIn.cookieName, revocations: services.revocations,
-                              ownIssuer: signIn.ownIssuer)
+                              ownIssuer: signIn.ownIssuer, calls: sessionCalls)
     }
 
     /// The number of open client connections.
@@ -69,6 +79,8 @@ package final class ProxyEngine {
         let old = pools
         self.snapshot = snapshot
         pools = snapshot.upstreams.map { UpstreamPool(settings: $0, loop: loop) }
+        tokenCacheHitsRetired += tokenCache?.hits ?? 0
+        tokenCacheMissesRetired += tokenCache?.misses ?? 0
         tokenCache = Self.makeCache(snapshot)
         sessionContext = makeSessionContext(snapshot)
         for pool in old { pool.retire() }
@@ -116,10 +128,24 @@ package final class ProxyEngine {
     func log(head: RequestHead, peer: PeerInfo, status: Int, bytesIn: Int64, bytesOut: Int64, startedAt: UInt64,
              route: String?, upstream: String?, error: String? = nil) {
         counters.requests += 1
+        let duration = Clocks.monotonicNanoseconds() &- startedAt
+        routeStats[route ?? "-", default: RouteStats()].record(status: status, nanoseconds: duration)
         guard snapshot.accessLogEnabled, let accessLog else { return }
         accessLog.append(head: head, peer: peer, status: status, bytesIn: bytesIn, bytesOut: bytesOut,
-                         durationNanoseconds: Clocks.monotonicNanoseconds() &- startedAt,
-                         route: route, upstream: upstream, error: error)
+                         durationNanoseconds: duration, route: route, upstream: upstream, error: error)
+    }
+
+    /// This worker's metrics now (called on its loop).
+    package func metricsSnapshot() -> MetricsSnapshot {
+        var snapshot = MetricsSnapshot()
+        snapshot.counters = counters
+        snapshot.counters.sessionLookups = sessionCalls.lookups
+        snapshot.routes = routeStats
+        snapshot.authRefusals = authRefusals
+        snapshot.activeConnections = clients.count
+        snapshot.tokenCacheHits = tokenCacheHitsRetired + (tokenCache?.hits ?? 0)
+        snapshot.tokenCacheMisses = tokenCacheMissesRetired + (tokenCache?.misses ?? 0)
+        return snapshot
     }
 
     /// Records a request refused before it had a head (framing errors, timeouts).

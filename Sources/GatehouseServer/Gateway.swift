@@ -11,6 +11,8 @@ import Glibc
 package final class Gateway {
     private enum MainMessage: Sendable {
         case workerDrained(Int)
+        /// `POST /reload` on the admin listener: reload, then tell the worker (nil = reloaded, else the errors).
+        case reload(@Sendable (String?) -> Void)
     }
 
     private let configPath: String
@@ -54,6 +56,7 @@ package final class Gateway {
         mainMailbox = try Mailbox(loop: mainLoop) { [unowned self] message in
             switch message {
             case .workerDrained: workerDrained()
+            case .reload(let reply): reply(reload())
             }
         }
         // Signal handlers before the listeners: a SIGTERM that arrives as soon as "listening on" is printed
@@ -74,9 +77,14 @@ package final class Gateway {
     private func startWorkers() throws {
         var listen = plan.listen
         let mailboxBox = mainMailbox!
+        let backend = sessionBackend
+        let control = GatewayControl(
+            expectedWorkers: plan.workers,
+            reload: { reply in mailboxBox.post(.reload(reply)) },
+            storeReachable: { backend?.isReachable ?? true })
         for index in 0..<plan.workers {
             let worker = try Worker(index: index, plan: plan, listen: listen, admin: index == 0 ? plan.admin : nil,
-                                    logSink: logSink, services: services) { index in
+                                    logSink: logSink, services: services, control: control) { index in
                 mailboxBox.post(.workerDrained(index))
             }
             if index == 0 {
@@ -118,7 +126,10 @@ package final class Gateway {
     }
 
     /// Re-reads the config; a valid one reaches every worker at once, an invalid one changes nothing.
-    private func reload() {
+    /// Returns nil when reloaded, else the errors (also logged).
+    @discardableResult
+    private func reload() -> String? {
+        defer { reloadUsers(force: true) }
         do {
             let config = try ConfigLoader.load(path: configPath)
             let next = try SnapshotCompiler.compile(config)
@@ -137,10 +148,11 @@ package final class Gateway {
                                admin: plan.admin, signIn: plan.signIn)
             for worker in workers { worker.mailbox.post(.reload(next.snapshot)) }
             logger.info("reloaded \(configPath)")
+            return nil
         } catch {
             logger.error("reload refused, keeping the running config:\n\(error)")
+            return "\(error)"
         }
-        reloadUsers(force: true)
     }
 
     // MARK: Sign-in and sessions

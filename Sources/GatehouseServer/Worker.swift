@@ -27,11 +27,13 @@ final class Worker {
     /// Creates the worker and binds its listeners (on the calling thread, before the loop runs).
     /// - Throws: `IOError` when a listener cannot be bound.
     init(index: Int, plan: RuntimePlan, listen: [SocketAddress], admin: SocketAddress?, logSink: LogSink?,
-         services: SessionServices?, onDrained: @escaping @Sendable (Int) -> Void) throws(IOError) {
+         services: SessionServices?, control: GatewayControl?,
+         onDrained: @escaping @Sendable (Int) -> Void) throws(IOError) {
         self.index = index
         self.onDrained = onDrained
         loop = try EventLoop()
-        engine = try ProxyEngine(loop: loop, snapshot: plan.snapshot, logSink: logSink, services: services)
+        engine = try ProxyEngine(loop: loop, snapshot: plan.snapshot, logSink: logSink, services: services,
+                                 control: control)
         for address in listen {
             let engine = self.engine
             listeners.append(try Listener(loop: loop, address: address) { fd, peer in
@@ -45,6 +47,7 @@ final class Worker {
             }
         }
         mailbox = try Mailbox(loop: loop) { [unowned self] message in handle(message) }
+        control?.register(engine, executor: engine.executor)
     }
 
     /// The addresses actually bound (port 0 resolved).

@@ -334,7 +334,7 @@ struct DocumentationTests {
 
     @Test("every example of an optional section loads beside a minimal file")
     func sectionExamplesLoad() throws {
-        let optional: Set = ["server", "access_log", "tokens", "login", "identity_headers", "strip_header_prefixes"]
+        let optional: Set = ["server", "access_log", "tokens", "login", "identity_headers", "strip_header_prefixes", "admin"]
         let fragments = try Self.yamlBlocks().filter { block in
             let keys = Self.topLevelKeys(block)
             return !keys.isEmpty && keys.allSatisfy(optional.contains)

@@ -33,6 +33,13 @@ struct SessionContext {
     let revocations: RevocationList
     /// `iss` of the gateway's own access tokens (token mode); their `sid` is checked against `revocations`.
     let ownIssuer: String?
+    /// The worker's count of store lookups (metrics).
+    let calls: SessionCallCount
+}
+
+/// Store lookups made by one worker's pipeline (a class: the pipeline is a pure function of values).
+final class SessionCallCount {
+    var lookups = 0
 }
 
 /// Steps of a decision, for `gatehouse explain` (nil on the data path: no strings are built there).
@@ -184,6 +191,7 @@ enum RequestPipeline {
                 trace?.add("session: not a session ID")
                 return .refused(.unauthenticated(reason: "session-malformed", invalidToken: false))
             }
+            context.calls.lookups += 1
             let answer = fetched?.key == key ? fetched!.answer : context.store.lookup(key, now: now)
             switch answer {
             case .active(let session):

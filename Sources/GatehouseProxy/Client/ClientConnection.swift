@@ -271,6 +271,7 @@ final class ClientConnection: ConnectionDelegate {
         switch decision {
         case .forward(let verified):
             identity = verified
+            if verified != nil { engine.counters.authAccepted += 1 }
         case .unauthenticated(let reason, let invalidToken):
             if invalidToken { engine.counters.authInvalid += 1 } else { engine.counters.authNoCredential += 1 }
             refuseAuth(head, route: route, headBytes: headBytes, reason: reason, status: 401, invalidToken: invalidToken)
@@ -285,6 +286,7 @@ final class ClientConnection: ConnectionDelegate {
             return
         case .unavailable(let reason):
             engine.counters.sessionStoreErrors += 1
+            engine.authRefusals[reason, default: 0] += 1
             let close = mustCloseAfterLocalAnswer(head)
             var response = LocalResponse.error(503, "temporarily_unavailable", headers: [("Retry-After", "1")])
                 .serialize(close: close, headOnly: head.method == .head)
@@ -294,6 +296,7 @@ final class ClientConnection: ConnectionDelegate {
             return
         case .fetchSession(let key):
             guard let store = engine.sessionContext?.store else { return }
+            engine.counters.sessionFetches += 1
             let pending = PendingAuth(head: head, headBytes: headBytes, routeIndex: routeIndex)
             pendingAuth = pending
             state = .authorizing
@@ -343,6 +346,7 @@ final class ClientConnection: ConnectionDelegate {
     /// `Expect: 100-continue` gets this answer, never a 100: the body is not invited.
     func refuseAuth(_ head: RequestHead, route: Route, headBytes: Int, reason: String, status: Int,
                     invalidToken: Bool) {
+        engine.authRefusals[reason, default: 0] += 1
         let close = mustCloseAfterLocalAnswer(head)
         let browser = AuthResponses.isBrowserNavigation(head)
         let login = status == 401 && route.policy.redirectsBrowsersToLogin && browser ? snapshot.loginURL : nil

@@ -15,6 +15,9 @@ enum OwnEndpoint: Equatable {
     case adminDisable(user: String)
     case adminEnable(user: String)
     case health
+    case ready
+    case metrics
+    case reload
     case notFound
     case methodNotAllowed(allow: String)
 
@@ -49,12 +52,20 @@ enum OwnEndpoint: Equatable {
         }
     }
 
-    /// Which admin endpoint `head` asks for: `/healthz`, `/admin/users/{user}/sessions` (GET lists, DELETE signs
-    /// out everywhere), `/admin/users/{user}/disable` and `/enable` (POST).
+    /// Which admin endpoint `head` asks for: `/healthz`, `/readyz`, `/metrics`, `POST /reload`,
+    /// `/admin/users/{user}/sessions` (GET lists, DELETE signs out everywhere), `/admin/users/{user}/disable` and
+    /// `/enable` (POST).
     static func adminEndpoint(_ head: RequestHead) -> OwnEndpoint {
         let path = String(decoding: head.normalizedPath, as: UTF8.self)
         let method = head.method
-        if path == "/healthz" { return method == .get || method == .head ? .health : .methodNotAllowed(allow: "GET, HEAD") }
+        let readable = method == .get || method == .head
+        switch path {
+        case "/healthz": return readable ? .health : .methodNotAllowed(allow: "GET, HEAD")
+        case "/readyz": return readable ? .ready : .methodNotAllowed(allow: "GET, HEAD")
+        case "/metrics": return readable ? .metrics : .methodNotAllowed(allow: "GET, HEAD")
+        case "/reload": return method == .post ? .reload : .methodNotAllowed(allow: "POST")
+        default: break
+        }
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         // "", "admin", "users", user, action
         guard parts.count == 5, parts[0].isEmpty, parts[1] == "admin", parts[2] == "users",

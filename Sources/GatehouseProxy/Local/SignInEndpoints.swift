@@ -108,7 +108,7 @@ struct SignInEndpoints {
             SignInEndpoints(client: client, request: request)
                 .passwordChecked(ok && account != nil && account?.disabled == false, account: account, user: user,
                                  rd: rd, isForm: isForm)
-        }, on: engine.executor!)
+        }, on: engine.executor)
         if !queued {
             finish(.error(503, "temporarily_unavailable", description: "too many sign-ins in progress",
                           headers: [("Retry-After", "1")]), error: "login-pool-full")
@@ -282,11 +282,9 @@ struct SignInEndpoints {
                 return .anonymous
             }
             var trace: DecisionTrace? = nil
-            let context = SessionContext(store: store, cookieName: settings.cookieName,
-                                         revocations: engine.services!.revocations, ownIssuer: ownIssuer)
             guard case .success(let identity) = RequestPipeline.verify(
-                token, source: .bearer, tokens: snapshot.tokens, cache: engine.tokenCache, sessions: context, now: now,
-                trace: &trace),
+                token, source: .bearer, tokens: snapshot.tokens, cache: engine.tokenCache,
+                sessions: engine.sessionContext, now: now, trace: &trace),
                 case .string(let issuer)? = identity.claim("iss"), issuer == ownIssuer,
                 let user = identity.subject, case .string(let sid)? = identity.claim("sid")
             else { return .anonymous }

@@ -1,5 +1,5 @@
 import CHiredis
-import GatehouseIO
+package import GatehouseIO
 import Glibc
 import Logging
 
@@ -55,9 +55,9 @@ package struct RedisError: Error, Sendable, Equatable, CustomStringConvertible {
 ///   hiredis's libevent adapter (`redisLibeventAttach`), and pipelines the handshake: `AUTH [user] password` when
 ///   there is a password, `SELECT db` when the database is not 0, then `PING` (commands) or `SUBSCRIBE channel`
 ///   (subscriber). The connection is ready when the last handshake reply arrives; an error reply drops it.
-/// - Calls made while the first attempt (or a reconnect after a healthy connection) is in progress wait in a
-///   Swift queue until ready, so nothing ever runs before `SELECT`; calls made while the connection is known to
-///   be down fail at once with `unreachable`.
+/// - Calls made while the very first attempt is in progress (a worker that just started) wait in a Swift queue
+///   until ready, so nothing ever runs before `SELECT`. Once a connection has failed or been lost, calls fail at
+///   once with `unreachable` until a handshake succeeds again: a store that is down answers 503 without a wait.
 /// - Each call has a deadline. When one passes, that call and every other unanswered one fail with `timeout` and
 ///   the connection is dropped: with a reply missing, the order of the later replies can no longer be trusted.
 /// - A lost or dropped connection is re-made after a backoff: 100 ms, doubling to 5 s (±20% jitter), back to
@@ -116,8 +116,10 @@ package final class RedisConnection {
     private var sent: [UInt: Call] = [:]
     private var waiting: [Waiting] = []
     private var nextID: UInt = 1
-    /// The id of the subscription's callback (hiredis keeps calling it, once per message).
+    /// The id of the subscription's callback (hiredis keeps calling it, once per message); 0 when none.
     private var subscriptionID: UInt = 0
+    /// When the attempt in progress (resolve, connect, handshake) must be done.
+    private var handshakeDeadline: UInt64 = .max
     /// Failed attempts since the last successful handshake.
     private var failureStreak = 0
     private var lastFailure = "not connected yet"
@@ -163,7 +165,6 @@ package final class RedisConnection {
             context.pointee.data = nil
             redisAsyncFree(context)
         }
-        executor?.close()
     }
 
     /// True when the handshake is done and the connection answers calls.
@@ -225,13 +226,15 @@ package final class RedisConnection {
                 return
             }
             commandsSent += 1
-        case .idle, .resolving, .connecting where failureStreak == 0:
-            waiting.append(Waiting(id: takeID(), args: args, call: call))
-            arm(call.deadline)
         case .closed:
             completion(.failure(RedisError(.closed, "closed")))
-        default:
-            completion(.failure(RedisError(.unreachable, lastFailure)))
+        case .idle, .resolving, .connecting, .backoff:
+            guard acceptsCalls else {
+                completion(.failure(RedisError(.unreachable, lastFailure)))
+                return
+            }
+            waiting.append(Waiting(id: takeID(), args: args, call: call))
+            arm(call.deadline)
         }
     }
 
@@ -240,6 +243,8 @@ package final class RedisConnection {
     private func startAttempt() {
         guard !isClosed else { return }
         attempt &+= 1
+        handshakeDeadline = Self.deadline(after: settings.connectTimeout)
+        arm(handshakeDeadline)
         if let address = Self.numericAddress(settings.host) {
             connect(to: address)
             return
@@ -296,7 +301,7 @@ package final class RedisConnection {
 
     /// Pipelines AUTH / SELECT / PING (or SUBSCRIBE); ready when the last one answers as expected.
     private func handshake() {
-        let deadline = Self.deadline(after: settings.connectTimeout)
+        let deadline = handshakeDeadline
         var steps: [([[UInt8]], (RedisReply) -> Bool)] = []
         if let password = settings.password {
             var auth = [Array("AUTH".utf8)]
@@ -331,13 +336,11 @@ package final class RedisConnection {
         }
         if case .subscriber(let channel) = role {
             subscriptionID = takeID()
-            sent[subscriptionID] = Call(deadline: deadline) { _ in }
             guard issue([Array("SUBSCRIBE".utf8), channel], id: subscriptionID) else {
                 lost(RedisError(.unreachable, "hiredis refused SUBSCRIBE"), dropContext: true)
                 return
             }
         }
-        arm(deadline)
     }
 
     private var isSubscriber: Bool { if case .subscriber = role { true } else { false } }
@@ -345,6 +348,7 @@ package final class RedisConnection {
     private func becomeReady() {
         guard case .connecting = phase else { return }
         phase = .ready
+        handshakeDeadline = .max
         if failureStreak > 0 {
             logger.notice("redis \(name): connected to \(endpoint) after \(failureStreak) failed attempt(s)")
         }
@@ -384,6 +388,7 @@ package final class RedisConnection {
         failureStreak += 1
         lastFailure = error.detail
         phase = .backoff
+        handshakeDeadline = .max
         if wasReady || failureStreak == 1 {
             logger.warning("redis \(name): \(endpoint): \(error); reconnecting")
         }
@@ -479,13 +484,12 @@ package final class RedisConnection {
         armedDeadline = .max
         // A timer may fire a little early on a coarse clock: treat "within 1 ms" as passed.
         let now = Clocks.monotonicNanoseconds() + 1_000_000
-        if sent.contains(where: { $0.key != subscriptionID && $0.value.deadline <= now })
-            || (subscriptionID != 0 && !isReady && (sent[subscriptionID]?.deadline ?? .max) <= now)
-        {
-            let connecting = !isReady
-            lost(RedisError(.timeout, connecting ? "no handshake within \(settings.connectTimeout)"
-                                                 : "no reply within \(settings.timeout)"),
-                 dropContext: true)
+        if handshakeDeadline <= now {
+            lost(RedisError(.timeout, "no connection within \(settings.connectTimeout)"), dropContext: true)
+            return
+        }
+        if sent.contains(where: { $0.value.deadline <= now }) {
+            lost(RedisError(.timeout, "no reply within the call's timeout"), dropContext: true)
             return
         }
         if waiting.contains(where: { $0.call.deadline <= now }) {
@@ -496,8 +500,8 @@ package final class RedisConnection {
             }
             loop.flushPending()
         }
-        var next = UInt64.max
-        for (id, call) in sent where id != subscriptionID || !isReady { next = min(next, call.deadline) }
+        var next = handshakeDeadline
+        for call in sent.values { next = min(next, call.deadline) }
         for entry in waiting { next = min(next, entry.call.deadline) }
         if next != .max { arm(next) }
     }
@@ -592,6 +596,10 @@ package final class RedisConnection {
         }
     }
 
+    private static func string(_ chars: [CChar]) -> String {
+        String(decoding: chars.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// The address itself when `host` is an IPv4 or IPv6 literal.
     static func numericAddress(_ host: String) -> String? {
         var v4 = in_addr()
@@ -622,13 +630,13 @@ package final class RedisConnection {
                     var addr = sin.pointee.sin_addr
                     _ = inet_ntop(AF_INET, &addr, &text, socklen_t(text.count))
                 }
-                candidates.append((AF_INET, String(cString: text)))
+                candidates.append((AF_INET, Self.string(text)))
             } else if entry.pointee.ai_family == AF_INET6, let sa = entry.pointee.ai_addr {
                 sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin6 in
                     var addr = sin6.pointee.sin6_addr
                     _ = inet_ntop(AF_INET6, &addr, &text, socklen_t(text.count))
                 }
-                candidates.append((AF_INET6, String(cString: text)))
+                candidates.append((AF_INET6, Self.string(text)))
             }
             node = entry.pointee.ai_next
         }

@@ -112,4 +112,11 @@ package protocol SessionBackend: AnyObject, Sendable {
     func purgeExpired(now: Int64) -> Int
     /// Writes out what is pending and releases the backend (at shutdown).
     func close()
+    /// Whether the store can answer now (readiness, metrics). Callable from any thread.
+    var isReachable: Bool { get }
+}
+
+extension SessionBackend {
+    /// A local store is reachable while it runs.
+    package var isReachable: Bool { true }
 }

@@ -3,6 +3,10 @@
 #   public        route with auth: none (the proxy alone)
 #   jwt-cached    ES256 bearer token from an outside issuer, verified-token cache on (the same token repeated)
 #   session       the gateway's session cookie (embedded store: hash + in-memory lookup per request)
+#   redis-cache   the same on the Redis store with the per-worker cache (a second gatehouse process)
+#   redis-nocache the same with cache_ttl: 0 (one Redis command per request; commands counted)
+# plus redis-benchmark -t get on the same Redis, and the propagation time of a sign-out between two
+# gateways sharing the Redis (p50/p99 over PROPAGATION rounds),
 # then the sign-in storm: p50/p99 of session-cookie requests (wrk --latency, CONNS_STORM connections) without
 # and with STORM concurrent sign-in loops (bcrypt cost 10, htpasswd-made hash) against the same gateway.
 #
@@ -19,6 +23,7 @@ CONNS=${CONNS:-64}
 CONNS_STORM=${CONNS_STORM:-16}
 STORM=${STORM:-20}
 STORM_DURATION=${STORM_DURATION:-10s}
+PROPAGATION=${PROPAGATION:-200}
 PIN=${PIN:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 PROXY_CPU=${PROXY_CPU:-1}
@@ -35,6 +40,10 @@ build_gatehouse
 start_work ghsess
 UPSTREAM_PORT=$(free_port "$BASE_PORT")
 PORT=$(free_port $((UPSTREAM_PORT + 1)))
+REDIS_PORT=$(free_port $((PORT + 1)))
+PORT_RC=$(free_port $((REDIS_PORT + 1)))
+PORT_RN=$(free_port $((PORT_RC + 1)))
+PORT_RB=$(free_port $((PORT_RN + 1)))
 mkdir -p "$WORK/upstream" "$WORK/gh"
 chmod 755 "$WORK" "$WORK/upstream"
 cat > "$WORK/upstream/nginx.conf" <<CONF
@@ -112,20 +121,43 @@ routes:
   - { name: jwt, match: { path_prefix: /jwt }, upstream: app, accept: [bearer] }
   - { name: public, match: { path_prefix: / }, upstream: app, auth: none }
 CONF
+# The same gateway on the Redis store: with the cache, without it, and a second cached one (propagation).
+redis_gateway() {  # DIR PORT CACHE_TTL
+  mkdir -p "$WORK/$1"
+  sed -e "s|127.0.0.1:$PORT\"|127.0.0.1:$2\"|" \
+      -e "s|  embedded: { path: .* }|  store: redis\n  redis: { url: \"redis://127.0.0.1:$REDIS_PORT/0\", cache_ttl: $3 }|" \
+      "$WORK/gh/gatehouse.yaml" > "$WORK/$1/gatehouse.yaml"
+  spawn "$PROXY_CPU" "$GATEHOUSE" run --config "$WORK/$1/gatehouse.yaml" >/dev/null 2>"$WORK/$1/stderr" & PIDS+=($!)
+}
 spawn "$LOAD_CPU" nginx -p "$WORK/upstream" -c "$WORK/upstream/nginx.conf" -e "$WORK/upstream/error.log" & PIDS+=($!)
+spawn "$LOAD_CPU" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >/dev/null & PIDS+=($!)
 spawn "$PROXY_CPU" "$GATEHOUSE" run --config "$WORK/gh/gatehouse.yaml" >/dev/null 2>"$WORK/gh/stderr" & PIDS+=($!)
 GH_PID=$!
-for _ in $(seq 50); do curl -fs -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.1; done
-COOKIE=$(curl -s -D - -o /dev/null --data-urlencode username=bench --data-urlencode "password=$PASSWORD" \
-  "http://127.0.0.1:$PORT/.gatehouse/login" | tr -d '\r' | awk -F': ' 'tolower($1)=="set-cookie" {split($2,a,";"); print a[1]}')
+redis_gateway rc "$PORT_RC" 5s; RC_PID=$!
+redis_gateway rn "$PORT_RN" 0; RN_PID=$!
+redis_gateway rb "$PORT_RB" 5s
+for p in "$PORT" "$PORT_RC" "$PORT_RN" "$PORT_RB"; do
+  for _ in $(seq 50); do curl -fs -o /dev/null "http://127.0.0.1:$p/" && break; sleep 0.1; done
+done
+sign_in() {  # PORT -> the session cookie
+  curl -s -D - -o /dev/null --data-urlencode username=bench --data-urlencode "password=$PASSWORD" \
+    "http://127.0.0.1:$1/.gatehouse/login" | tr -d '\r' | awk -F': ' 'tolower($1)=="set-cookie" {split($2,a,";"); print a[1]}'
+}
+COOKIE=$(sign_in "$PORT")
 [[ $COOKIE == gatehouse_session=* ]] || die "sign-in failed: $(cat "$WORK/gh/stderr")"
+COOKIE_REDIS=$(sign_in "$PORT_RC")
+[[ $COOKIE_REDIS == gatehouse_session=* ]] || die "sign-in on Redis failed: $(cat "$WORK/rc/stderr")"
 TOKEN=$(cat "$WORK/gh/es256.jwt")
 
-declare -A URL=() HEADER=()
-TARGETS=(public jwt-cached session)
+declare -A URL=() HEADER=() PID_OF=()
+TARGETS=(public jwt-cached session redis-cache redis-nocache)
 URL[public]="http://127.0.0.1:$PORT/"; HEADER[public]="X-Bench: 1"
 URL[jwt-cached]="http://127.0.0.1:$PORT/jwt/"; HEADER[jwt-cached]="Authorization: Bearer $TOKEN"
 URL[session]="http://127.0.0.1:$PORT/session/"; HEADER[session]="Cookie: $COOKIE"
+URL[redis-cache]="http://127.0.0.1:$PORT_RC/session/"; HEADER[redis-cache]="Cookie: $COOKIE_REDIS"
+URL[redis-nocache]="http://127.0.0.1:$PORT_RN/session/"; HEADER[redis-nocache]="Cookie: $COOKIE_REDIS"
+for t in public jwt-cached session; do PID_OF[$t]=$GH_PID; done
+PID_OF[redis-cache]=$RC_PID; PID_OF[redis-nocache]=$RN_PID
 for t in "${TARGETS[@]}"; do
   body=$(curl -fsS -m 5 -H "${HEADER[$t]}" "${URL[$t]}") || die "$t: pre-flight failed"
   [[ $body == "hello from the upstream" ]] || die "$t: unexpected body"
@@ -141,9 +173,9 @@ for t in "${TARGETS[@]}"; do wrk_run "$t" "$CONNS" 2s >/dev/null; done
 for ((round = 0; round < ROUNDS; round++)); do
   for ((i = 0; i < ${#TARGETS[@]}; i++)); do
     t=${TARGETS[$(((i + round) % ${#TARGETS[@]}))]}
-    before=$(cpu_ticks "$GH_PID")
+    before=$(cpu_ticks "${PID_OF[$t]}")
     line=$(wrk_run "$t" "$CONNS" "$DURATION" -s "$HERE/report.lua" | grep '^RESULT')
-    after=$(cpu_ticks "$GH_PID")
+    after=$(cpu_ticks "${PID_OF[$t]}")
     printf '%s\t%s\t%s ticks=%s\n' "$round" "$t" "$line" "$((after - before))" >> "$RAW"
   done
 done
@@ -163,6 +195,47 @@ for t, rs in rows.items():
           f"{sum(r['errors'] for r in rs):>6.0f}")
 print(f"session / jwt-cached: {med['session']['rps']/med['jwt-cached']['rps']:.2f} (goal >= 0.95); "
       f"session / public: {med['session']['rps']/med['public']['rps']:.2f}")
+print(f"redis-cache / session (embedded): {med['redis-cache']['rps']/med['session']['rps']:.2f} (goal >= 0.9); "
+      f"redis-nocache / session: {med['redis-nocache']['rps']/med['session']['rps']:.2f}")
+PY
+
+# Redis commands per request with the cache off, and Redis's own GET rate on the same machine. Counted: the
+# commands the gateway sends (INFO commandstats also counts what a script runs inside itself: the fetch is one
+# EVALSHA whose script reads the session hash with one HGETALL, so both are shown).
+stat() { redis-cli -p "$REDIS_PORT" INFO commandstats | tr -d '\r' | awk -F'[:=,]' -v c="cmdstat_$1" '$1==c {print $3}'; }
+sent() {  # every command but those run inside scripts (hgetall only happens inside the fetch script) and INFO
+  redis-cli -p "$REDIS_PORT" INFO commandstats | tr -d '\r' \
+    | awk -F'[:=,]' '$1 ~ /^cmdstat_/ && $1 != "cmdstat_hgetall" && $1 != "cmdstat_info" {s+=$3} END {print s+0}'
+}
+c0=$(sent); h0=$(stat hgetall)
+n=$(wrk_run redis-nocache "$CONNS" 3s | awk '/requests in/ {print $1}' | tr -d ,)
+c1=$(sent); h1=$(stat hgetall)
+echo "redis-nocache: $(( c1 - c0 )) commands sent for $n requests = $(python3 -c "print(f'{($c1-$c0)/$n:.3f}')") per request (goal 1); $(( h1 - h0 )) HGETALL run inside the script"
+rb=$(pin "$LOAD_CPU" redis-benchmark -p "$REDIS_PORT" -t get -c "$CONNS" -n 300000 -q | tr '\r' '\n' | awk '/GET:/ {print $2}' | tail -1)
+echo "redis-benchmark -t get -c $CONNS: $rb GET/s"
+
+# Propagation: sign in on the cached Redis gateway A, warm gateway B's cache, sign out on A, time until B refuses.
+python3 - "$PORT_RC" "$PORT_RB" "$PASSWORD" "$PROPAGATION" <<'PY'
+import http.client, sys, time, urllib.parse, statistics
+a, b, password, rounds = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+ca, cb = http.client.HTTPConnection("127.0.0.1", a), http.client.HTTPConnection("127.0.0.1", b)
+def req(conn, method, path, headers={}, body=None):
+    conn.request(method, path, body, headers); r = conn.getresponse(); r.read(); return r
+body = urllib.parse.urlencode({"username": "bench", "password": password})
+form = {"Content-Type": "application/x-www-form-urlencoded"}
+delays = []
+for _ in range(rounds):
+    r = req(ca, "POST", "/.gatehouse/login", form, body)
+    cookie = r.getheader("Set-Cookie").split(";")[0]
+    assert req(cb, "GET", "/session/", {"Cookie": cookie}).status == 200
+    t0 = time.monotonic()
+    assert req(ca, "POST", "/.gatehouse/logout", {"Cookie": cookie, "Content-Length": "0"}).status == 204
+    while req(cb, "GET", "/session/", {"Cookie": cookie}).status != 401:
+        pass
+    delays.append((time.monotonic() - t0) * 1000)
+delays.sort()
+print(f"sign-out on A refused on B (includes A's logout round trip): p50 {statistics.median(delays):.2f} ms, "
+      f"p99 {delays[int(len(delays) * 0.99) - 1]:.2f} ms, max {delays[-1]:.2f} ms over {rounds} (goal p99 <= 100 ms)")
 PY
 
 # The storm: STORM clients signing in back to back (form POST, bcrypt cost 10) while wrk measures the session route.

@@ -349,8 +349,11 @@ def hermetic_copy(config_path, scratch, label, hosts=()):
     return path
 
 
+HANDOVER_SED = 'sed "s/127.0.0.1:9901/127.0.0.1:9902/" /etc/gatehouse/gatehouse.yaml'
+
+
 def handover_sed(text):
-    """What gatehouse-handover.service's ExecStartPre does to the config."""
+    """What gatehouse-handover.service's ExecStartPre (HANDOVER_SED) does to the config."""
     return text.replace("127.0.0.1:9901", "127.0.0.1:9902")
 
 
@@ -364,7 +367,10 @@ def check_configs(report, binary, scratch):
         handover_text = handover_sed(f.read())
     with open(handover_copy, "w") as f:
         f.write(handover_text)
-    report.check("127.0.0.1:9902" in handover_text, "configs: the handover unit's sed moves the admin listener")
+    with open(os.path.join(DEPLOY, "systemd", "gatehouse-handover.service")) as f:
+        report.check(HANDOVER_SED in f.read(),
+                     "configs: gatehouse-handover.service rewrites the config as checked here")
+    report.check('listen: "127.0.0.1:9902"' in handover_text, "configs: the handover copy's admin listener moved")
     with open(os.path.join(DEPLOY, "compose.yaml")) as f:
         service_names = list((yaml.safe_load(f).get("services") or {}).keys())
     compose_copy = hermetic_copy(os.path.join(DEPLOY, "compose", "gatehouse.yaml"), scratch, "compose",

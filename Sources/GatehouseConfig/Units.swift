@@ -36,7 +36,8 @@ enum Units {
     ///
     /// - Parameters:
     ///   - text: The scalar's text.
-    ///   - allowZero: Whether `0s` is meaningful for this key (no key in this build allows it).
+    ///   - allowZero: Whether zero is meaningful for this key ("off": `idle_ttl`, `cache_ttl`); a bare `0` is
+    ///     then accepted too, since zero needs no unit.
     /// - Returns: The duration, or why it was refused.
     static func duration(_ text: String, allowZero: Bool = false) -> ParseOutcome<Duration> {
         let example = "a duration such as 500ms, 10s, 2m or 1h"
@@ -47,6 +48,7 @@ enum Units {
         case .parsed(let parts): (number, unit) = parts
         }
         if unit.isEmpty {
+            if number == 0 && allowZero { return .parsed(.zero) }
             return .invalid("add a unit: \"\(number)s\" for seconds or \"\(number)ms\" for milliseconds")
         }
         guard let factor = durationUnits.first(where: { $0.name == unit })?.milliseconds else {

@@ -50,6 +50,19 @@ struct UnitsTests {
             return
         }
         #expect(value == .zero)
+        guard case .parsed(let bare) = Units.duration("0", allowZero: true) else {
+            Issue.record("a bare 0 refused with allowZero")
+            return
+        }
+        #expect(bare == .zero)
+        guard case .invalid = Units.duration("0") else {
+            Issue.record("a bare 0 accepted where zero is not allowed")
+            return
+        }
+        guard case .invalid = Units.duration("5", allowZero: true) else {
+            Issue.record("a bare 5 accepted")
+            return
+        }
     }
 
     @Test(

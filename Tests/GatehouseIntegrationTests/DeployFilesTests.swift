@@ -45,8 +45,10 @@ struct DeployFilesTests {
             text = text.replacingOccurrences(of: prefix, with: base.path + prefix)
         }
         for host in hosts {
-            for opener in ["\"", "[", " ", ","] {
-                text = text.replacingOccurrences(of: opener + host + ":", with: opener + "127.0.0.1:")
+            // "echo:9000" as a list element, not the key `redis:` nor the URL redis://redis:6379.
+            let address = try Regex("([\"\\[ ,])\(NSRegularExpression.escapedPattern(for: host)):([0-9]+)")
+            text = text.replacing(address) { match in
+                "\(match.output[1].substring ?? "")127.0.0.1:\(match.output[2].substring ?? "")"
             }
         }
         let path = base.appendingPathComponent("etc/gatehouse/gatehouse.yaml").path
@@ -120,7 +122,8 @@ struct DeployFilesTests {
         let config = try Self.read("deploy/compose/gatehouse.yaml")
         #expect(config.contains("store: redis"))
         #expect(config.contains("url: \"redis://redis:6379/0\""))
-        let path = try Self.hermeticCopy(of: config, label: "compose", hosts: ["echo", "redis", "gateway-a", "gateway-b"])
+        let path = try Self.hermeticCopy(of: config, label: "compose",
+                                         hosts: ["echo", "redis", "gateway-a", "gateway-b"])
         try Self.expectConfigLoads(path, "deploy/compose/gatehouse.yaml")
     }
 
@@ -196,7 +199,7 @@ struct DeployFilesTests {
             guard let owner else { continue }
             checked += 1
             #expect(installed.contains(owner) || essential.contains(owner),
-                    "\(fields[0]) comes from \(owner), which deploy/container/Containerfile's runtime stage does not install")
+                    "\(fields[0]) comes from \(owner), which the Containerfile's runtime stage does not install")
         }
         #expect(checked >= 4, "ldd named too few Debian libraries: \(ldd.output)")
     }

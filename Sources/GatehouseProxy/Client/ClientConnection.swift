@@ -133,6 +133,8 @@ final class ClientConnection: ConnectionDelegate {
     var local: LocalRequest?
     /// The request waiting for the session store (state `.authorizing`).
     var pendingAuth: PendingAuth?
+    /// Requests answered on this connection so far (a drain closes idle ones that served at least one).
+    var requestsServed = 0
     var upstream: UpstreamConnection?
     /// Client reads are paused because the upstream's output is full (or the reverse).
     var clientPaused = false
@@ -389,6 +391,7 @@ final class ClientConnection: ConnectionDelegate {
 
     /// Ready for the next request on a kept-alive connection; handles a pipelined one at once.
     func awaitNextRequest() {
+        requestsServed += 1
         exchange = nil
         state = .awaitingHead
         if parserSnapshot !== engine.snapshot {
@@ -447,8 +450,12 @@ final class ClientConnection: ConnectionDelegate {
     }
 
     /// Used by the engine when a graceful drain starts: idle connections close now, busy ones after their answer.
+    ///
+    /// A connection that has not yet sent a whole request is left alone: it was just accepted and its request may
+    /// be in the kernel, unread; closing now would answer it with a reset. It gets its answer (with
+    /// `Connection: close`) or its header timeout.
     func drain() {
-        if state == .awaitingHead, parser.isBetweenMessages, connection.inputCount == 0 { abort() }
+        if state == .awaitingHead, requestsServed > 0, parser.isBetweenMessages, connection.inputCount == 0 { abort() }
     }
 
     // MARK: Timers

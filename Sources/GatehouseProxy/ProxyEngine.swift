@@ -1,6 +1,7 @@
 import GatehouseAuth
 import GatehouseHTTP
 package import GatehouseIO
+import Glibc
 
 /// One worker's data path: its client connections, its upstream pools, its scratch buffers and its batch
 /// of access-log lines. Lives on, and is only touched from, one event loop.
@@ -33,11 +34,22 @@ package final class ProxyEngine {
     /// The number of open client connections.
     package var connectionCount: Int { clients.count }
 
-    /// Takes over an accepted socket.
-    package func accept(fd: Int32, peer address: SocketAddress) {
+    /// Takes over an accepted socket; `tls`: it came from a TLS listener, so it is served with the current
+    /// snapshot's certificates.
+    package func accept(fd: Int32, peer address: SocketAddress, tls: Bool = false) {
         counters.connectionsAccepted += 1
-        let peer = PeerInfo(address, under: snapshot)
-        let client = ClientConnection(fd: fd, peer: peer, engine: self)
+        var context: TLSServerContext? = nil
+        if tls {
+            // The gateway refuses a reload that drops the certificates of running TLS listeners, so this
+            // holds; never serve plain HTTP on a TLS port.
+            guard let certificates = snapshot.tls else {
+                close(fd)
+                return
+            }
+            context = certificates
+        }
+        let peer = PeerInfo(address, under: snapshot, isTLS: tls)
+        let client = ClientConnection(fd: fd, peer: peer, engine: self, tls: context)
         clients[ObjectIdentifier(client)] = client
     }
 

@@ -94,11 +94,15 @@ package final class ProxySnapshot: Sendable {
     package let tokens: TokenSettings?
     /// Where `unauthenticated: login` sends browsers.
     package let loginURL: [UInt8]?
+    /// The certificates TLS listeners present (new handshakes use the newest snapshot's); nil without TLS.
+    package let tls: TLSServerContext?
 
     package init(limits: HTTPLimits, timeouts: ClientTimeouts, trustedProxies: [IPNetwork],
                  upstreams: [UpstreamSettings], routes: RouteTable, accessLogEnabled: Bool,
                  strippedHeaderPrefixes: [[UInt8]] = ProxySnapshot.defaultStrippedPrefixes,
-                 strippedHeaderNames: [[UInt8]] = [], tokens: TokenSettings? = nil, loginURL: [UInt8]? = nil) {
+                 strippedHeaderNames: [[UInt8]] = [], tokens: TokenSettings? = nil, loginURL: [UInt8]? = nil,
+                 tls: TLSServerContext? = nil) {
+        self.tls = tls
         self.strippedHeaderPrefixes = strippedHeaderPrefixes
         self.strippedHeaderNames = strippedHeaderNames
         self.tokens = tokens

@@ -62,15 +62,20 @@ package final class Gateway {
 
     private func startWorkers() throws {
         var listen = plan.listen
+        var tlsListen = plan.tlsListen
         let mailboxBox = mainMailbox!
         for index in 0..<plan.workers {
-            let worker = try Worker(index: index, plan: plan, listen: listen, logSink: logSink) { index in
+            let worker = try Worker(index: index, plan: plan, listen: listen, tlsListen: tlsListen,
+                                    logSink: logSink) { index in
                 mailboxBox.post(.workerDrained(index))
             }
             if index == 0 {
                 // Port 0 means "any": every other worker must share the port the kernel gave the first one.
                 listen = worker.boundAddresses
+                tlsListen = worker.boundTLSAddresses
                 for address in listen { logger.info("listening on \(address)") }
+                for address in tlsListen { logger.info("listening on \(address) (TLS)") }
+                if let tls = plan.snapshot.tls { logTLS(tls) }
             }
             workers.append(worker)
         }
@@ -103,18 +108,31 @@ package final class Gateway {
         mainLoop.stop()
     }
 
+    /// Names the certificates new TLS handshakes use.
+    private func logTLS(_ tls: TLSServerContext) {
+        logger.info("TLS certificates: \(tls.subjects.map { $0.isEmpty ? "(no subject)" : $0 }.joined(separator: ", "))")
+    }
+
     /// Re-reads the config; a valid one reaches every worker at once, an invalid one changes nothing.
     private func reload() {
         do {
             let config = try ConfigLoader.load(path: configPath)
             let next = try SnapshotCompiler.compile(config)
-            if next.listen != plan.listen || next.workers != plan.workers {
-                logger.warning("reload: server.listen and server.workers changes take effect after a restart")
+            if !plan.tlsListen.isEmpty, next.snapshot.tls == nil {
+                // The running TLS listeners would have no certificate to present (and must never fall back to
+                // plain HTTP).
+                throw IOError("server.tls is gone but TLS listeners are running; removing TLS needs a restart")
             }
-            plan = RuntimePlan(snapshot: next.snapshot, listen: plan.listen, workers: plan.workers,
-                               drainTimeout: next.drainTimeout, accessLog: plan.accessLog, sourcePath: plan.sourcePath)
+            if next.listen != plan.listen || next.tlsListen != plan.tlsListen || next.workers != plan.workers {
+                logger.warning(
+                    "reload: server.listen, server.tls.listen and server.workers changes take effect after a restart")
+            }
+            plan = RuntimePlan(snapshot: next.snapshot, listen: plan.listen, tlsListen: plan.tlsListen,
+                               workers: plan.workers, drainTimeout: next.drainTimeout, accessLog: plan.accessLog,
+                               sourcePath: plan.sourcePath)
             for worker in workers { worker.mailbox.post(.reload(next.snapshot)) }
             logger.info("reloaded \(configPath)")
+            if !plan.tlsListen.isEmpty, let tls = next.snapshot.tls { logTLS(tls) }
         } catch {
             logger.error("reload refused, keeping the running config:\n\(error)")
         }

@@ -18,13 +18,14 @@ final class Worker {
     let loop: EventLoop
     let engine: ProxyEngine
     private var listeners: [Listener] = []
+    private var tlsListeners: [Listener] = []
     private(set) var mailbox: Mailbox<WorkerMessage>!
     private var thread: LoopThread?
     private let onDrained: @Sendable (Int) -> Void
 
     /// Creates the worker and binds its listeners (on the calling thread, before the loop runs).
     /// - Throws: `IOError` when a listener cannot be bound.
-    init(index: Int, plan: RuntimePlan, listen: [SocketAddress], logSink: LogSink?,
+    init(index: Int, plan: RuntimePlan, listen: [SocketAddress], tlsListen: [SocketAddress], logSink: LogSink?,
          onDrained: @escaping @Sendable (Int) -> Void) throws(IOError) {
         self.index = index
         self.onDrained = onDrained
@@ -36,11 +37,19 @@ final class Worker {
                 engine.accept(fd: fd, peer: peer)
             })
         }
+        for address in tlsListen {
+            let engine = self.engine
+            tlsListeners.append(try Listener(loop: loop, address: address) { fd, peer in
+                engine.accept(fd: fd, peer: peer, tls: true)
+            })
+        }
         mailbox = try Mailbox(loop: loop) { [unowned self] message in handle(message) }
     }
 
     /// The addresses actually bound (port 0 resolved).
     var boundAddresses: [SocketAddress] { listeners.map(\.boundAddress) }
+    /// The TLS addresses actually bound.
+    var boundTLSAddresses: [SocketAddress] { tlsListeners.map(\.boundAddress) }
 
     /// Runs the loop on a new thread.
     func start() throws(IOError) {
@@ -54,14 +63,14 @@ final class Worker {
         case .reload(let snapshot):
             engine.install(snapshot)
         case .drain:
-            for listener in listeners { listener.close() }
+            for listener in listeners + tlsListeners { listener.close() }
             engine.drain { [unowned self] in
                 mailbox.close()
                 loop.stop()
                 onDrained(index)
             }
         case .stop:
-            for listener in listeners { listener.close() }
+            for listener in listeners + tlsListeners { listener.close() }
             engine.closeAll()
             mailbox.close()
             loop.stop()

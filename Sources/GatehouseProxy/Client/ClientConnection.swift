@@ -7,16 +7,20 @@ struct PeerInfo {
     let address: SocketAddress
     let hostBytes: [UInt8]
     let trusted: Bool
+    /// The client connected over TLS (`X-Forwarded-Proto: https`; what `Secure` cookies depend on).
+    let isTLS: Bool
 
-    init(address: SocketAddress, hostBytes: [UInt8], trusted: Bool) {
+    init(address: SocketAddress, hostBytes: [UInt8], trusted: Bool, isTLS: Bool = false) {
         self.address = address
         self.hostBytes = hostBytes
         self.trusted = trusted
+        self.isTLS = isTLS
     }
 
-    /// The peer as `snapshot` sees it (trusted or not).
-    init(_ address: SocketAddress, under snapshot: ProxySnapshot) {
-        self.init(address: address, hostBytes: Array(address.host.utf8), trusted: snapshot.isTrusted(address))
+    /// The peer as `snapshot` sees it (trusted or not), on a TLS listener or not.
+    init(_ address: SocketAddress, under snapshot: ProxySnapshot, isTLS: Bool = false) {
+        self.init(address: address, hostBytes: Array(address.host.utf8), trusted: snapshot.isTrusted(address),
+                  isTLS: isTLS)
     }
 }
 
@@ -107,8 +111,13 @@ final class ClientConnection: ConnectionDelegate {
     /// Backpressure threshold: stop reading a side when the other side has this much unsent.
     static let highWater = 256 * 1024
 
-    init(fd: Int32, peer: PeerInfo, engine: ProxyEngine) {
-        connection = Connection(loop: engine.loop, fd: fd)
+    /// Takes over an accepted socket; `tls` is the certificate set of a TLS listener (nil for plain HTTP).
+    init(fd: Int32, peer: PeerInfo, engine: ProxyEngine, tls: TLSServerContext? = nil) {
+        if let tls {
+            connection = Connection(loop: engine.loop, fd: fd, tls: tls)
+        } else {
+            connection = Connection(loop: engine.loop, fd: fd)
+        }
         self.peer = peer
         self.engine = engine
         snapshot = engine.snapshot
@@ -117,7 +126,13 @@ final class ClientConnection: ConnectionDelegate {
         timer = LoopTimer(loop: engine.loop) { [unowned self] in didTimeOut() }
         connection.delegate = self
         connection.enableReading()
-        startTimer(.idle, snapshot.timeouts.idle)
+        // A TLS handshake is part of getting the first request: it runs under the header timeout (a client
+        // that opens connections and stalls the handshake is a slowloris too).
+        if connection.isTLS {
+            startTimer(.header, snapshot.timeouts.header)
+        } else {
+            startTimer(.idle, snapshot.timeouts.idle)
+        }
     }
 
     // MARK: ConnectionDelegate

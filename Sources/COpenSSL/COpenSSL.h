@@ -114,15 +114,14 @@ static inline int gh_ssl_ctx_set_groups(SSL_CTX *ctx, const char *list) {
     return (int)SSL_CTX_set1_groups_list(ctx, list);
 }
 
-/// The last error on this thread's queue as text ("" when there is none); clears the queue.
-static inline void gh_ssl_last_error(char *buffer, size_t size) {
+/// The oldest error on this thread's queue (usually the cause) as text ("" when there is none); clears the
+/// queue. Returns 1 when that error says a private key does not match its certificate.
+static inline int gh_ssl_last_error(char *buffer, size_t size) {
     unsigned long code = ERR_get_error();
     unsigned long next;
-    // The oldest error is usually the cause; drain the rest.
     while ((next = ERR_get_error()) != 0) { (void)next; }
-    if (code == 0) {
-        if (size > 0) buffer[0] = 0;
-        return;
-    }
+    if (size > 0) buffer[0] = 0;
+    if (code == 0) return 0;
     ERR_error_string_n(code, buffer, size);
+    return ERR_GET_LIB(code) == ERR_LIB_X509 && ERR_GET_REASON(code) == X509_R_KEY_VALUES_MISMATCH;
 }

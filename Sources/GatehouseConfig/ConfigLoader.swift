@@ -14,8 +14,8 @@ package enum ConfigLoader {
     /// The largest configuration file accepted; anything bigger is not a hand-written config.
     static let maximumFileSize = 4 << 20
 
-    /// The top-level keys of this build. Sessions, the admin listener and TLS are not part of
-    /// it yet, so they are refused like any unknown key.
+    /// The top-level keys of this build. Sessions and the admin listener are not part of it
+    /// yet, so they are refused like any unknown key.
     static let rootKeys = [
         "server", "access_log", "upstreams", "tokens", "login", "identity_headers", "strip_header_prefixes", "routes",
     ]

@@ -124,7 +124,11 @@ package final class TLSServerContext: @unchecked Sendable {
             throw LoadError(message: "\(files.certificate): not a PEM certificate chain (\(lastError()))")
         }
         guard SSL_CTX_use_PrivateKey_file(context, files.privateKey, SSL_FILETYPE_PEM) == 1 else {
-            throw LoadError(message: "\(files.privateKey): not an unencrypted PEM private key (\(lastError()))")
+            let (text, mismatch) = lastErrorAndMismatch()
+            if mismatch {
+                throw LoadError(message: "\(files.privateKey) is not the private key of \(files.certificate)")
+            }
+            throw LoadError(message: "\(files.privateKey): not an unencrypted PEM private key (\(text))")
         }
         guard SSL_CTX_check_private_key(context) == 1 else {
             throw LoadError(message: "\(files.privateKey) is not the private key of \(files.certificate)")
@@ -154,9 +158,16 @@ package final class TLSServerContext: @unchecked Sendable {
 
     /// The oldest error on this thread's OpenSSL error queue, as text; clears the queue.
     static func lastError() -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        gh_ssl_last_error(&buffer, buffer.count)
-        let text = String(cString: buffer)
-        return text.isEmpty ? "unknown error" : text
+        lastErrorAndMismatch().text
+    }
+
+    /// `lastError()`, and whether that error is a key that does not match its certificate.
+    private static func lastErrorAndMismatch() -> (text: String, mismatch: Bool) {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let mismatch = buffer.withUnsafeMutableBufferPointer { raw in
+            raw.baseAddress!.withMemoryRebound(to: CChar.self, capacity: raw.count) { gh_ssl_last_error($0, raw.count) }
+        }
+        let text = String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
+        return (text.isEmpty ? "unknown error" : text, mismatch == 1)
     }
 }

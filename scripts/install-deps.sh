@@ -2,7 +2,8 @@
 # Installs the Debian packages Gatehouse builds and tests against (idempotent: skips apt when
 # everything is already there). Needs root, as on a fresh Debian 12 machine or CI.
 set -euo pipefail
-PACKAGES=(libevent-dev libsqlite3-dev libhiredis-dev libcrypt-dev pkg-config redis-server curl)
+# libssl-dev: TLS termination (COpenSSL); openssl: the TLS tests make certificates and connect with it.
+PACKAGES=(libevent-dev libssl-dev openssl libsqlite3-dev libhiredis-dev libcrypt-dev pkg-config redis-server curl)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -402,8 +402,10 @@ for t in rows:
           f"{m['rps']/med['direct']['rps']:>9.2f} {m['rps']/base:>8.2f} {m['rps']/gh:>6.2f} {cpu:>10.1f} "
           f"{sum(r['errors'] for r in rs):>6.0f}")
 if "nginx-tls" in med and "gatehouse-tls" in med:
+    cpu_t = {t: statistics.median(cpu_us(r) for r in rows[t]) for t in ("nginx-tls", "gatehouse-tls")}
     print(f"TLS keep-alive req/s gatehouse-tls / nginx-tls: {med['gatehouse-tls']['rps']/med['nginx-tls']['rps']:.2f}; "
-          f"TLS cost on gatehouse (gatehouse-tls / gatehouse): {med['gatehouse-tls']['rps']/gh:.2f}")
+          f"CPU per request nginx-tls / gatehouse-tls: {cpu_t['nginx-tls']/cpu_t['gatehouse-tls']:.2f}; "
+          f"TLS cost on gatehouse (gatehouse-tls / gatehouse req/s): {med['gatehouse-tls']['rps']/gh:.2f}")
 if "haproxy-jwt-es256" in med and "gatehouse-jwt-es256-nocache" in med:
     h = med["haproxy-jwt-es256"]["rps"]
     print(f"ES256 uncached gatehouse / haproxy jwt_verify: {med['gatehouse-jwt-es256-nocache']['rps']/h:.2f}; "
@@ -448,7 +450,11 @@ for t, rs in rows.items():
     cpu = statistics.median(cpu_us(r) for r in rs)
     print(f"{t:<28} {med[t]:>9.0f} {spread:>6.0%} {p99:>7.2f} {cpu:>11.1f} {sum(r['errors'] for r in rs):>6.0f}")
 if "nginx-tls" in med and "gatehouse-tls" in med:
-    print(f"handshakes/s gatehouse-tls / nginx-tls: {med['gatehouse-tls']/med['nginx-tls']:.2f}")
+    cpu = {t: statistics.median(cpu_us(r) for r in rows[t]) for t in rows}
+    print(f"handshakes/s gatehouse-tls / nginx-tls: {med['gatehouse-tls']/med['nginx-tls']:.2f}; "
+          f"CPU per handshake nginx-tls / gatehouse-tls: {cpu['nginx-tls']/cpu['gatehouse-tls']:.2f}")
+print("One wrk thread does the client side of every handshake on the load core, about as much work as the "
+      "proxy's side: it is usually the limit, so conn/s is noisy; cpu us/conn is the proxy's own cost.")
 PY
   log "openssl speed on the proxy core (ECDSA P-256 signs/s, X25519 key exchanges/s)"
   pin "$PROXY_CPU" openssl speed -seconds 2 ecdsap256 ecdhx25519 2>/dev/null | grep -E 'sign/s|op/s|ecdsa \(nistp256\)|X25519' || true

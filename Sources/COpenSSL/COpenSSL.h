@@ -28,9 +28,12 @@ static inline void gh_ssl_ctx_set_server_options(SSL_CTX *ctx) {
 }
 
 /// Partial writes off (one SSL_write = one record), a moving write buffer allowed (the evbuffer may move
-/// its bytes between a WANT_WRITE and the retry), buffers released while a connection is idle.
+/// its bytes between a WANT_WRITE and the retry), buffers released while a connection is idle, and no
+/// chain building per handshake: the chain sent is exactly the certificate file's (server certificate,
+/// then its intermediates), as nginx does. Without NO_AUTO_CHAIN, OpenSSL verifies a chain through the
+/// trust store on every handshake of a certificate file without intermediates (a signature check each).
 static inline void gh_ssl_ctx_set_modes(SSL_CTX *ctx) {
-    SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
 }
 
 static inline void gh_ssl_ctx_set_read_ahead(SSL_CTX *ctx) {

@@ -128,3 +128,29 @@ static inline int gh_ssl_last_error(char *buffer, size_t size) {
     ERR_error_string_n(code, buffer, size);
     return ERR_GET_LIB(code) == ERR_LIB_X509 && ERR_GET_REASON(code) == X509_R_KEY_VALUES_MISMATCH;
 }
+
+/// Client side (TLS to upstreams): SNI, the name the certificate must carry (a DNS name, or an IP
+/// address checked against the certificate's IP entries), ALPN http/1.1. Returns 1 on success.
+static inline int gh_ssl_client_set_name(SSL *ssl, const char *name, int is_ip) {
+    if (is_ip) {
+        X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
+        return X509_VERIFY_PARAM_set1_ip_asc(param, name);
+    }
+    if (SSL_set_tlsext_host_name(ssl, name) != 1) return 0;
+    return SSL_set1_host(ssl, name);
+}
+
+static inline int gh_ssl_client_set_alpn(SSL *ssl) {
+    static const unsigned char protocols[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    return SSL_set_alpn_protos(ssl, protocols, sizeof(protocols)) == 0;
+}
+
+static inline void gh_ssl_ctx_verify_peer(SSL_CTX *ctx) {
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+}
+
+/// Client contexts: no renegotiation, no compression; an EOF without close_notify is an ordinary EOF
+/// (HTTP framing decides whether a response was complete).
+static inline void gh_ssl_ctx_set_client_options(SSL_CTX *ctx) {
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF);
+}

@@ -42,9 +42,15 @@ package struct UpstreamSettings: Sendable {
     package let keepalive: Int
     package let keepaliveTimeout: Duration
     package let failTimeout: Duration
+    /// TLS toward the servers (nil: plain HTTP), and per server the name its certificate must carry.
+    package let tls: TLSClientContext?
+    package let tlsServerNames: [String]
 
     package init(name: String, servers: [SocketAddress], connectTimeout: Duration, responseTimeout: Duration,
-                 keepalive: Int, keepaliveTimeout: Duration, failTimeout: Duration) {
+                 keepalive: Int, keepaliveTimeout: Duration, failTimeout: Duration, tls: TLSClientContext? = nil,
+                 tlsServerNames: [String] = []) {
+        self.tls = tls
+        self.tlsServerNames = tlsServerNames
         self.name = name
         self.servers = servers
         self.serverNames = servers.map(\.description)

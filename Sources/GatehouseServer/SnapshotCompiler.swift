@@ -40,10 +40,19 @@ package enum SnapshotCompiler {
                     throw IOError("\(config.sourcePath): upstreams.\(section.name).servers: \(error.message)")
                 }
             }
+            var tls: TLSClientContext? = nil
+            if let tlsSection = section.tls {
+                do {
+                    tls = try TLSClientContext(caFile: tlsSection.caFile)
+                } catch {
+                    throw IOError("\(tlsSection.location): \(tlsSection.keyPath): \(error.message)")
+                }
+            }
             upstreams.append(UpstreamSettings(
                 name: section.name, servers: servers, connectTimeout: section.connectTimeout,
                 responseTimeout: section.responseTimeout, keepalive: section.keepalive,
-                keepaliveTimeout: section.keepaliveTimeout, failTimeout: section.failTimeout))
+                keepaliveTimeout: section.keepaliveTimeout, failTimeout: section.failTimeout, tls: tls,
+                tlsServerNames: section.servers.map { section.tls?.serverName ?? $0.host }))
         }
         let tokens = try compileTokens(config)
         let groupsClaim = config.tokens?.groupsClaim ?? "groups"

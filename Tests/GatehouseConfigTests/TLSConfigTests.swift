@@ -97,4 +97,34 @@ struct TLSConfigTests {
             "test.yaml:2: server.tls.certificate: unknown key; did you mean \"certificates\"?",
         ])
     }
+
+    @Test("upstreams.NAME.tls: true, false, or { ca_file, server_name }")
+    func upstreamTLS() throws {
+        func upstream(_ tls: String) -> String {
+            """
+            upstreams:
+              app:
+                servers: ["app.internal:443"]
+                tls: \(tls)
+            routes:
+              - name: app
+                upstream: app
+                auth: none
+            """
+        }
+        let plain = try #require(ConfigFixtures.config(upstream("false")))
+        #expect(plain.upstreams[0].tls == nil)
+        let system = try #require(ConfigFixtures.config(upstream("true")))
+        #expect(system.upstreams[0].tls?.caFile == nil)
+        #expect(system.upstreams[0].tls?.serverName == nil)
+        #expect(system.upstreams[0].tls?.keyPath == "upstreams.app.tls")
+        let pinned = try #require(ConfigFixtures.config(upstream("{ ca_file: /etc/ca.pem, server_name: app.example.com }")))
+        #expect(pinned.upstreams[0].tls?.caFile == "/etc/ca.pem")
+        #expect(pinned.upstreams[0].tls?.serverName == "app.example.com")
+        #expect(ConfigFixtures.errors(upstream("yes")).map(\.description)
+                == ["test.yaml:4: upstreams.app.tls: expected true or false, got \"yes\"; write true"])
+        #expect(ConfigFixtures.errors(upstream("{ ca_fle: x }")).map(\.description)
+                == ["test.yaml:4: upstreams.app.tls.ca_fle: unknown key; did you mean \"ca_file\"?"])
+        #expect(ConfigFixtures.errors(upstream("{ server_name: \"bad name\" }")).map(\.key) == ["upstreams.app.tls.server_name"])
+    }
 }

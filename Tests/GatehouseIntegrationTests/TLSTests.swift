@@ -244,4 +244,58 @@ struct TLSTests {
         #expect(mismatch.stderr.contains("check.yaml:6: server.tls.certificates[0]: \(b.privateKey) is not the "
                                          + "private key of \(a.certificate)"), "\(mismatch.stderr)")
     }
+
+    @Test("TLS to an upstream: its certificate is verified against ca_file and server_name; a failure is a 502")
+    func upstreamTLS() throws {
+        let backend = try Fixture()  // a gateway with a TLS listener in front of an echo upstream
+        let port = try backend.tlsPort
+        let a = backend.certificates.path("a")
+        let b = backend.certificates.path("b")
+        func front(_ tls: String) throws -> TestGateway {
+            try TestGateway(configYAML: TestGateway.simpleConfig(upstream: "    tls: \(tls)")
+                .replacingOccurrences(of: "@UPSTREAM@", with: "127.0.0.1:\(port)"))
+        }
+        func status(_ tls: String, _ path: String) throws -> (Int?, RawResponse?) {
+            let response = try front(tls).exchange(
+                "GET \(path) HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n")
+            return (response?.status, response)
+        }
+        let good = try front("{ ca_file: \"\(a.certificate)\", server_name: a.test }")
+        let client = try RawClient(port: good.port)
+        try client.send("GET /upstream-tls HTTP/1.1\r\nHost: app.test\r\n\r\n")
+        let response = client.readResponse()
+        #expect(response?.status == 200)
+        #expect(response?.json?["target"] as? String == "/upstream-tls")
+        #expect(response.map { echoed($0, "X-Forwarded-Proto") } == "https")  // the backend saw TLS
+        // Bodies both ways through the TLS upstream connection, on the same client connection.
+        let body = [UInt8]((0..<(3 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 3) })
+        try client.send(Array("POST /upload HTTP/1.1\r\nHost: app.test\r\nContent-Length: \(body.count)\r\n\r\n".utf8) + body)
+        let upload = client.readResponse(timeout: 30)
+        #expect(upload?.json?["body_length"] as? Int == body.count)
+        #expect(upload?.json?["body_sha256"] as? String == sha256Hex(body))
+        try client.send("GET /__echo/stream/6000000 HTTP/1.1\r\nHost: app.test\r\n\r\n")
+        #expect(client.readResponse(timeout: 30)?.body.count == 6_000_000)
+        // A subjectAltName other than the CN; SNI picks the second certificate for b.test.
+        #expect(try status("{ ca_file: \"\(a.certificate)\", server_name: www.a.test }", "/san").0 == 200)
+        #expect(try status("{ ca_file: \"\(b.certificate)\", server_name: b.test }", "/sni").0 == 200)
+        // The certificate does not name the server, is not signed by the CA given, or by a system CA.
+        #expect(try status("{ ca_file: \"\(a.certificate)\", server_name: other.test }", "/wrong-name").0 == 502)
+        #expect(try status("{ ca_file: \"\(b.certificate)\", server_name: a.test }", "/wrong-ca").0 == 502)
+        #expect(try status("true", "/system-cas").0 == 502)
+        #expect(try backend.gateway.upstreamRequestLines()
+                == ["GET /upstream-tls", "POST /upload", "GET /__echo/stream/6000000", "GET /san", "GET /sni"])
+    }
+
+    @Test("check-config: a missing upstream CA file is reported at upstreams.NAME.tls")
+    func upstreamCAFileMissing() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("gh-up-\(UUID().uuidString).yaml").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try TestGateway.simpleConfig(upstream: "    tls: { ca_file: /nonexistent/ca.pem }")
+            .replacingOccurrences(of: "@UPSTREAM@", with: "127.0.0.1:9")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let result = try runGatehouse(["check-config", "--config", path])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains(": upstreams.app.tls: /nonexistent/ca.pem: cannot read the CA file: "
+                                       + "No such file or directory"), "\(result.stderr)")
+    }
 }

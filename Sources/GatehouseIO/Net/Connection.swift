@@ -59,6 +59,9 @@ package final class Connection {
     private var tlsPendingWrite = 0
     /// The largest plaintext written as one TLS record (the record size limit).
     private static let tlsRecordSize = 16384
+    /// This side started the TLS session (an upstream connection): `connectionConnected` follows the
+    /// handshake, and output waits for it.
+    private var tlsClient = false
     /// Whether the connection was accepted on a TLS listener (fixed for its life; true even once closed).
     package let isTLS: Bool
     /// Receives this connection's events; cleared by `close()`.
@@ -111,6 +114,40 @@ package final class Connection {
         }
         makeEvents()
         connecting = true
+        startConnect(to: address)
+    }
+
+    /// Starts a non-blocking connect to `address` and, once connected, a TLS handshake that verifies the
+    /// server's certificate for `serverName`; `connectionConnected` follows the handshake. A failed
+    /// handshake (a certificate that does not verify included) is reported as `connectionClosed`.
+    /// - Throws: `IOError` when no socket can be created.
+    package init(loop: EventLoop, connectingTo address: SocketAddress, tls context: TLSClientContext,
+                 serverName: String) throws(IOError) {
+        self.loop = loop
+        isTLS = true
+        input = evbuffer_new()
+        output = evbuffer_new()
+        fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
+                    | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else {
+            evbuffer_free(input)
+            evbuffer_free(output)
+            throw IOError("socket() failed: \(String(cString: strerror(errno)))")
+        }
+        makeEvents()
+        connecting = true
+        tlsClient = true
+        handshaking = true
+        guard let stream = TLSStream(context: context, fd: fd, serverName: serverName) else {
+            failed = true
+            event_active(readEvent, Int32(EV_READ), 0)
+            return
+        }
+        tls = stream
+        startConnect(to: address)
+    }
+
+    private func startConnect(to address: SocketAddress) {
         let rc = address.withSockaddr { sa, length in Glibc.connect(fd, sa, socklen_t(length)) }
         if rc != 0, errno != EINPROGRESS {
             // Reported from the loop like any other failure, never from inside this initialiser.
@@ -331,8 +368,14 @@ package final class Connection {
                 delegate?.connectionClosed(self, eof: false)
                 return
             }
-            delegate?.connectionConnected(self)
-            guard fd >= 0 else { return }
+            if let tls {
+                // TCP is up; the owner hears of the connection once the TLS handshake has completed.
+                readTLS(tls)
+                guard fd >= 0 else { return }
+            } else {
+                delegate?.connectionConnected(self)
+                guard fd >= 0 else { return }
+            }
         }
         if let tls, tlsReadWantsWrite {
             tlsReadWantsWrite = false
@@ -354,9 +397,16 @@ package final class Connection {
             guard fd >= 0, !failed else { return }
         }
         if handshaking {
+            guard !connecting else { return }
             switch tls.handshake() {
             case .done:
                 handshaking = false
+                if tlsClient {
+                    delegate?.connectionConnected(self)
+                    guard fd >= 0 else { return }
+                    flushTLS()
+                    guard fd >= 0, !failed else { return }
+                }
             case .wantRead:
                 return
             case .wantWrite:
@@ -424,9 +474,9 @@ package final class Connection {
         if handshaking {
             // Nothing can be sent before the handshake; output now means the owner gave up on this client
             // (a timeout): close instead.
-            if evbuffer_get_length(output) > 0 {
+            if !tlsClient, evbuffer_get_length(output) > 0 {
                 failWrite()
-            } else if writeArmed, !tlsReadWantsWrite {
+            } else if writeArmed, !tlsReadWantsWrite, !connecting {
                 writeArmed = false
                 event_del(writeEvent)
             }

@@ -171,3 +171,65 @@ package final class TLSServerContext: @unchecked Sendable {
         return (text.isEmpty ? "unknown error" : text, mismatch == 1)
     }
 }
+
+/// The client side of TLS toward one upstream: TLS 1.2 and 1.3, the server's certificate verified against
+/// a CA file (or the system's trust store) and checked for the expected name. Shared by every worker.
+package final class TLSClientContext: @unchecked Sendable {
+    // `@unchecked`: configured in `init`, then only used to create sessions.
+    private let context: OpaquePointer
+
+    /// - Parameter caFile: PEM file of trusted CA certificates; nil: the system's default trust store.
+    /// - Throws: `TLSContextError` (index 0) when the CA file cannot be loaded.
+    package init(caFile: String?) throws(TLSContextError) {
+        ERR_clear_error()
+        guard let context = SSL_CTX_new(TLS_client_method()) else {
+            throw TLSContextError(index: 0, message: "cannot create a TLS context: \(TLSServerContext.lastError())")
+        }
+        var ok = false
+        defer { if !ok { SSL_CTX_free(context) } }
+        guard gh_ssl_ctx_set_min_tls12(context) == 1,
+            SSL_CTX_set_cipher_list(context, TLSServerContext.tls12Ciphers) == 1
+        else {
+            throw TLSContextError(index: 0, message: "cannot configure TLS: \(TLSServerContext.lastError())")
+        }
+        gh_ssl_ctx_set_client_options(context)
+        gh_ssl_ctx_set_modes(context)
+        gh_ssl_ctx_set_read_ahead(context)
+        gh_ssl_ctx_verify_peer(context)
+        if let caFile {
+            guard let file = fopen(caFile, "rb") else {
+                throw TLSContextError(
+                    index: 0, message: "\(caFile): cannot read the CA file: \(String(cString: strerror(errno)))")
+            }
+            fclose(file)
+            guard SSL_CTX_load_verify_locations(context, caFile, nil) == 1 else {
+                throw TLSContextError(
+                    index: 0, message: "\(caFile): no PEM CA certificate in it (\(TLSServerContext.lastError()))")
+            }
+        } else if SSL_CTX_set_default_verify_paths(context) != 1 {
+            throw TLSContextError(
+                index: 0, message: "cannot load the system's trusted CAs: \(TLSServerContext.lastError())")
+        }
+        ERR_clear_error()
+        self.context = context
+        ok = true
+    }
+
+    deinit { SSL_CTX_free(context) }
+
+    /// A new client `SSL` on `fd` (connect state) that sends `serverName` as SNI (unless it is an IP address)
+    /// and accepts only a certificate valid for it; nil when OpenSSL refuses.
+    func makeSession(fd: Int32, serverName: String) -> OpaquePointer? {
+        guard let ssl = SSL_new(context) else { return nil }
+        let isIP = serverName.contains(":") || serverName.allSatisfy { $0 == "." || $0.isNumber }
+        guard SSL_set_fd(ssl, fd) == 1, gh_ssl_client_set_name(ssl, serverName, isIP ? 1 : 0) == 1,
+            gh_ssl_client_set_alpn(ssl) == 1
+        else {
+            SSL_free(ssl)
+            ERR_clear_error()
+            return nil
+        }
+        SSL_set_connect_state(ssl)
+        return ssl
+    }
+}

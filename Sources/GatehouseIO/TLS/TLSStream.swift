@@ -20,12 +20,19 @@ final class TLSStream {
     }
 
     private var ssl: OpaquePointer?
-    /// Keeps the certificates (and the SNI table the handshake reads) alive as long as this session.
-    private let context: TLSServerContext
+    /// Keeps the context (and, on a server, the SNI table the handshake reads) alive as long as this session.
+    private let context: AnyObject
 
     /// A server session on `fd`; nil when OpenSSL cannot allocate one.
     init?(context: TLSServerContext, fd: Int32) {
         guard let ssl = context.makeSession(fd: fd) else { return nil }
+        self.ssl = ssl
+        self.context = context
+    }
+
+    /// A client session on `fd` expecting a certificate for `serverName`; nil when OpenSSL refuses.
+    init?(context: TLSClientContext, fd: Int32, serverName: String) {
+        guard let ssl = context.makeSession(fd: fd, serverName: serverName) else { return nil }
         self.ssl = ssl
         self.context = context
     }

@@ -11,7 +11,7 @@ let swiftSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "gatehouse",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "gatehouse", targets: ["gatehouse"])
     ],
@@ -34,6 +34,9 @@ let package = Package(
             pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]
         ),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CCrypt", pkgConfig: "libcrypt", providers: [.apt(["libcrypt-dev"])]),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
 
         // Layer 1: core. GatehouseIO is the only Swift module that imports C (libevent, OpenSSL).
         .target(
@@ -58,11 +61,25 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Layer 2: who is signed in. Users, password checks, the session store (one protocol; the embedded
+        // SQLite backend here), the gateway's own token signer, the revocation list. SQLite and libcrypt are
+        // reached only from the thin files under Storage/ and Passwords/.
+        .target(
+            name: "GatehouseSessions",
+            dependencies: [
+                "GatehouseIO", "GatehouseAuth", "CSQLite", "CCrypt", "CHiredis",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["Redis"],  // TEMPORARY while the Redis backend is written
+            swiftSettings: swiftSettings
+        ),
+
         // Layer 3: the data path.
         .target(
             name: "GatehouseProxy",
             dependencies: [
-                "GatehouseIO", "GatehouseHTTP", "GatehouseAuth",
+                "GatehouseIO", "GatehouseHTTP", "GatehouseAuth", "GatehouseSessions",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -73,6 +90,7 @@ let package = Package(
             name: "GatehouseServer",
             dependencies: [
                 "GatehouseIO", "GatehouseHTTP", "GatehouseConfig", "GatehouseAuth", "GatehouseProxy",
+                "GatehouseSessions",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -83,7 +101,7 @@ let package = Package(
         .executableTarget(
             name: "gatehouse",
             dependencies: [
-                "GatehouseServer",
+                "GatehouseServer", "GatehouseSessions",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -111,6 +129,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "GatehouseConfigTests", dependencies: ["GatehouseConfig"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "GatehouseSessionsTests",
+            dependencies: ["GatehouseSessions", "GatehouseAuth", "GatehouseIO"],
+            exclude: ["RedisSessionStoreTests.swift"],  // TEMPORARY while the Redis backend is written
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "GatehouseProxyTests",
             dependencies: ["GatehouseProxy", "GatehouseHTTP", "GatehouseIO"],

@@ -41,8 +41,7 @@ JWT=${JWT:-1}
 TLS=${TLS:-0}
 GATEHOUSE=${GATEHOUSE:-}
 
-log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+source "$HERE/common.sh"
 
 if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null || ! command -v haproxy >/dev/null \
     || ! command -v openssl >/dev/null; then
@@ -52,30 +51,8 @@ fi
 if [[ $JWT == 1 ]] && ! python3 -c 'import joserfc, cryptography' 2>/dev/null; then
   pip install -q joserfc cryptography
 fi
-if [[ -z $GATEHOUSE ]]; then
-  log "building gatehouse (release)"
-  (cd "$ROOT" && swift build -c release --product gatehouse --scratch-path .build-release >/dev/null)
-  GATEHOUSE="$ROOT/.build-release/release/gatehouse"
-fi
-
-WORK=$(mktemp -d -t ghbench.XXXXXX)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  sleep 0.5
-  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap "exit 130" INT TERM
-pin() { if [[ $PIN == 1 ]]; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
-# For background servers: exec, so $! is the server's own PID (stopped by PID on exit).
-spawn() { if [[ $PIN == 1 ]]; then exec taskset -c "$1" "${@:2}"; else exec "${@:2}"; fi; }
-free_port() {
-  local p=$1
-  while ss -ltn "( sport = :$p )" | grep -q ":$p"; do p=$((p + 1)); done
-  echo "$p"
-}
+build_gatehouse
+start_work ghbench
 
 UPSTREAM_PORT=$(free_port "$BASE_PORT")
 NGINX_PORT=$(free_port $((UPSTREAM_PORT + 1)))

@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/install-deps.sh
 swift build --product gatehouse
+mkdir -p var   # the embedded session store (sessions.embedded.path) lives here
 BIN=$(swift build --show-bin-path)/gatehouse
 "$BIN" echo --listen 127.0.0.1:9000 >/dev/null &
 ECHO_PID=$!

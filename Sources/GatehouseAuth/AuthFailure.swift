@@ -24,6 +24,7 @@ package struct AuthFailure: Error, Sendable, Equatable, CustomStringConvertible 
         case badClaimType = "bad-claim-type"
         case wrongIssuer = "wrong-issuer"
         case wrongAudience = "wrong-audience"
+        case revoked
     }
 
     private let kind: Kind
@@ -81,6 +82,8 @@ package struct AuthFailure: Error, Sendable, Equatable, CustomStringConvertible 
     package static let wrongIssuer = AuthFailure(.wrongIssuer)
     /// `aud` names none of the issuer's audiences.
     package static let wrongAudience = AuthFailure(.wrongAudience)
+    /// A valid token of the gateway's own whose session was signed out (its `sid` is on the revocation list).
+    package static let revoked = AuthFailure(.revoked)
 
     /// Every reason, for counters that want one slot per reason.
     package static let allReasons: [String] = Kind.allCases.map(\.rawValue)

@@ -14,10 +14,10 @@ package enum ConfigLoader {
     /// The largest configuration file accepted; anything bigger is not a hand-written config.
     static let maximumFileSize = 4 << 20
 
-    /// The top-level keys of this build. Sessions and the admin listener are not part of it
-    /// yet, so they are refused like any unknown key.
+    /// The top-level keys of this build.
     static let rootKeys = [
-        "server", "access_log", "upstreams", "tokens", "login", "identity_headers", "strip_header_prefixes", "routes",
+        "server", "admin", "access_log", "upstreams", "sessions", "tokens", "login", "identity_headers",
+        "strip_header_prefixes", "routes",
     ]
 
     /// Reads, parses and validates a configuration file.
@@ -81,10 +81,23 @@ package enum ConfigLoader {
         let upstreams = UpstreamSection.readAll(fields, reader: reader)
         let tokens = TokensSection.read(fields.entries["tokens"], reader: reader)
         let login = LoginSection.read(fields.entries["login"], reader: reader)
+        let sessions = SessionsSection.read(fields.entries["sessions"], reader: reader)
+        let admin = AdminSection.read(fields.entries["admin"], reader: reader)
+        var signIn: LoginSection.SignIn? = nil
+        if case .present(let section) = login { signIn = section.signIn }
+        if sessions.isDeclared, case .present = login, signIn == nil {
+            reader.report(.invalidValue, at: fields.entries["sessions"]?.keyNode, key: "sessions",
+                          "sessions are made by the gateway's own sign-in; add login.users_file")
+        } else if sessions.isDeclared, case .absent = login {
+            reader.report(.invalidValue, at: fields.entries["sessions"]?.keyNode, key: "sessions",
+                          "sessions are made by the gateway's own sign-in; add login: { users_file: ... }")
+        }
         let identityHeaders = IdentityHeaderSection.readRoot(fields, reader: reader)
         let stripHeaderPrefixes = IdentityHeaderSection.readStripPrefixes(fields, reader: reader)
         let context = RouteContext(
-            upstreamNames: upstreams.declaredNames, tokensDeclared: tokens.isDeclared, loginDeclared: login.isDeclared)
+            upstreamNames: upstreams.declaredNames, tokensDeclared: tokens.isDeclared, loginDeclared: login.isDeclared,
+            sessionSignIn: signIn?.mode == .session || isInvalid(login),
+            tokenSignIn: signIn?.mode == .token || isInvalid(login))
         let routes = RouteSection.readAll(fields, context: context, reader: reader)
         guard let server, let accessLog, let upstreamList = upstreams.upstreams, let identityHeaders,
             let stripHeaderPrefixes, let routes
@@ -101,10 +114,28 @@ package enum ConfigLoader {
         case .present(let section): loginSection = section
         case .invalid: return nil
         }
+        let sessionsSection: SessionsSection?
+        switch sessions {
+        case .absent: sessionsSection = loginSection?.signIn == nil ? nil : .defaults
+        case .present(let section): sessionsSection = section
+        case .invalid: return nil
+        }
+        let adminSection: AdminSection?
+        switch admin {
+        case .absent: adminSection = nil
+        case .present(let section): adminSection = section
+        case .invalid: return nil
+        }
         return GatewayConfig(
             server: server, accessLog: accessLog, upstreams: upstreamList, routes: routes, sourcePath: path,
             tokens: tokensSection, identityHeaders: identityHeaders, stripHeaderPrefixes: stripHeaderPrefixes,
-            login: loginSection)
+            login: loginSection, sessions: sessionsSection, admin: adminSection)
+    }
+
+    /// A section that was present but refused: references to it are not reported a second time.
+    private static func isInvalid<Section>(_ outcome: SectionOutcome<Section>) -> Bool {
+        if case .invalid = outcome { return true }
+        return false
     }
 
     /// Orders problems as the file does (file-level problems first); ties keep discovery order.

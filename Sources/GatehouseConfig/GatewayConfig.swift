@@ -27,6 +27,11 @@ package struct GatewayConfig: Sendable, Equatable {
     package let stripHeaderPrefixes: [String]
     /// Where browsers sign in; `nil` if `login` is absent (then no route uses `unauthenticated: login`).
     package let login: LoginSection?
+    /// Where sessions live and how the cookie looks; present exactly when `login.signIn` is (defaults
+    /// filled in when the file has no `sessions`).
+    package let sessions: SessionsSection?
+    /// The operator's listener, if configured.
+    package let admin: AdminSection?
 
     /// Creates a configuration from validated sections (the loader is the usual way in).
     ///
@@ -44,8 +49,11 @@ package struct GatewayConfig: Sendable, Equatable {
     package init(
         server: ServerSection, accessLog: AccessLogSection, upstreams: [UpstreamSection], routes: [RouteSection],
         sourcePath: String, tokens: TokensSection? = nil, identityHeaders: [IdentityHeaderSection]? = nil,
-        stripHeaderPrefixes: [String] = IdentityHeaderSection.defaultStripPrefixes, login: LoginSection? = nil
+        stripHeaderPrefixes: [String] = IdentityHeaderSection.defaultStripPrefixes, login: LoginSection? = nil,
+        sessions: SessionsSection? = nil, admin: AdminSection? = nil
     ) {
+        self.sessions = sessions
+        self.admin = admin
         self.server = server
         self.accessLog = accessLog
         self.upstreams = upstreams

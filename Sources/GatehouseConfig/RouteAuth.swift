@@ -18,17 +18,16 @@ package enum CredentialSourceSpec: Sendable, Hashable, CustomStringConvertible {
     case bearer
     /// `cookie:NAME`: a JWT in the cookie `NAME` (a cookie-name token).
     case cookie(String)
-    /// `session`: the gateway's session cookie; refused by this build (no `sessions` section yet),
-    /// so a loaded configuration never holds it.
+    /// `session`: the gateway's own session cookie (needs `login.users_file` with `mode: session`).
     case session
 
-    /// Parses `bearer`, `cookie:NAME` or `session` (the last refused in this build).
+    /// Parses `bearer`, `cookie:NAME` or `session`.
     static func parse(_ text: String) -> ParseOutcome<CredentialSourceSpec> {
         if text == "bearer" {
             return .parsed(.bearer)
         }
         if text == "session" {
-            return .invalid("session cookies need the sessions section (not available in this version)")
+            return .parsed(.session)
         }
         if text.hasPrefix("cookie:") {
             let name = String(text.dropFirst("cookie:".count))
@@ -271,6 +270,10 @@ struct RouteContext {
     var tokensDeclared: Bool
     /// Whether `login` is in the file (valid or not).
     var loginDeclared: Bool
+    /// Whether the gateway's own sign-in gives session cookies (`login.users_file`, `mode: session`).
+    var sessionSignIn: Bool = false
+    /// Whether the gateway's own sign-in issues access tokens (`mode: token`): bearer then needs no issuer.
+    var tokenSignIn: Bool = false
 }
 
 extension RouteSection {
@@ -423,7 +426,18 @@ extension RouteSection {
                 valid = false
                 continue
             }
-            if !context.tokensDeclared && !reportedNoIssuers {
+            if source == .session {
+                if !context.sessionSignIn {
+                    reader.report(
+                        .unknownReference, at: element.node, key: element.path,
+                        "session cookies come from the gateway's own sign-in; add login: { users_file: ..., "
+                            + "mode: session }")
+                    valid = false
+                }
+                sources.append(source)
+                continue
+            }
+            if !context.tokensDeclared && !context.tokenSignIn && !reportedNoIssuers {
                 reader.report(
                     .unknownReference, at: element.node, key: element.path,
                     "no token issuers are configured (tokens.issuers)")

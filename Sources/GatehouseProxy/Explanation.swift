@@ -52,6 +52,12 @@ package struct Explanation: Sendable {
         case .forbidden(let reason):
             return Explanation(route: route.name, steps: steps + ["refused: \(reason)"], localStatus: 403,
                                upstreamHead: nil)
+        case .unavailable(let reason):
+            return Explanation(route: route.name, steps: steps + ["refused: \(reason)"], localStatus: 503,
+                               upstreamHead: nil)
+        case .fetchSession:
+            return Explanation(route: route.name, steps: steps + ["the session store would be asked"],
+                               localStatus: nil, upstreamHead: nil)
         }
     }
 }

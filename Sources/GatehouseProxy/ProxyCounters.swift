@@ -1,5 +1,5 @@
 /// The data path's counters, one instance per worker, incremented without atomics (Envoy's `stats.h`).
-/// The admin side sums them across workers on demand.
+/// The admin side sums them across workers on demand (`MetricsSnapshot`).
 package struct ProxyCounters: Sendable {
     package var connectionsAccepted = 0
     package var requests = 0
@@ -10,10 +10,72 @@ package struct ProxyCounters: Sendable {
     package var upstreamConnectTimeouts = 0
     package var upstreamResponseTimeouts = 0
     package var tunnels = 0
+    package var authAccepted = 0
     package var authNoCredential = 0
     package var authInvalid = 0
     package var authForbidden = 0
     package var authBadRequest = 0
+    package var sessionLookups = 0
+    package var sessionFetches = 0
+    package var sessionStoreErrors = 0
+    package var signIns = 0
+    package var signInFailures = 0
+    package var signInThrottled = 0
+    package var signOuts = 0
+    package var refreshReuse = 0
 
     package init() {}
+
+    /// Every counter with its Prometheus name and help text, in a stable order.
+    package var all: [(name: String, help: String, value: Int)] {
+        [
+            ("gatehouse_connections_accepted_total", "Client connections accepted.", connectionsAccepted),
+            ("gatehouse_requests_total", "Requests answered (all routes, local answers included).", requests),
+            ("gatehouse_parse_errors_total", "Requests refused by the HTTP parser.", parseErrors),
+            ("gatehouse_header_timeouts_total", "Clients that did not send a whole head in time (408).", headerTimeouts),
+            ("gatehouse_upstream_errors_total", "Upstream connections that failed (502).", upstreamErrors),
+            ("gatehouse_upstream_protocol_errors_total", "Upstream responses the parser refused.", upstreamProtocolErrors),
+            ("gatehouse_upstream_connect_timeouts_total", "Upstream connects that timed out.", upstreamConnectTimeouts),
+            ("gatehouse_upstream_response_timeouts_total", "Upstream responses that timed out (504).", upstreamResponseTimeouts),
+            ("gatehouse_tunnels_total", "Upgraded connections tunnelled.", tunnels),
+            ("gatehouse_auth_accepted_total", "Requests forwarded with a verified identity.", authAccepted),
+            ("gatehouse_auth_no_credential_total", "Requests refused for lack of a credential.", authNoCredential),
+            ("gatehouse_auth_invalid_total", "Requests refused for an invalid credential.", authInvalid),
+            ("gatehouse_auth_forbidden_total", "Requests refused by a route's requirement (403).", authForbidden),
+            ("gatehouse_auth_bad_request_total", "Requests with malformed credentials (400).", authBadRequest),
+            ("gatehouse_session_lookups_total", "Session cookies looked up in the session store (hot path).", sessionLookups),
+            ("gatehouse_session_fetches_total", "Session lookups that had to ask a remote store.", sessionFetches),
+            ("gatehouse_session_store_errors_total", "Requests answered 503 because the session store could not answer.", sessionStoreErrors),
+            ("gatehouse_sign_ins_total", "Successful sign-ins.", signIns),
+            ("gatehouse_sign_in_failures_total", "Sign-ins with a wrong user name or password.", signInFailures),
+            ("gatehouse_sign_ins_throttled_total", "Sign-ins refused by the rate limit (429).", signInThrottled),
+            ("gatehouse_sign_outs_total", "Sessions ended by logout or device revocation.", signOuts),
+            ("gatehouse_refresh_token_reuse_total", "Spent refresh tokens presented again (session revoked).", refreshReuse),
+        ]
+    }
+
+    mutating func add(_ other: ProxyCounters) {
+        connectionsAccepted += other.connectionsAccepted
+        requests += other.requests
+        parseErrors += other.parseErrors
+        headerTimeouts += other.headerTimeouts
+        upstreamErrors += other.upstreamErrors
+        upstreamProtocolErrors += other.upstreamProtocolErrors
+        upstreamConnectTimeouts += other.upstreamConnectTimeouts
+        upstreamResponseTimeouts += other.upstreamResponseTimeouts
+        tunnels += other.tunnels
+        authAccepted += other.authAccepted
+        authNoCredential += other.authNoCredential
+        authInvalid += other.authInvalid
+        authForbidden += other.authForbidden
+        authBadRequest += other.authBadRequest
+        sessionLookups += other.sessionLookups
+        sessionFetches += other.sessionFetches
+        sessionStoreErrors += other.sessionStoreErrors
+        signIns += other.signIns
+        signInFailures += other.signInFailures
+        signInThrottled += other.signInThrottled
+        signOuts += other.signOuts
+        refreshReuse += other.refreshReuse
+    }
 }

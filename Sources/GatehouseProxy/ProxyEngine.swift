@@ -2,6 +2,7 @@ import GatehouseAuth
 import GatehouseHTTP
 package import GatehouseIO
 import Glibc
+import GatehouseSessions
 
 /// One worker's data path: its client connections, its upstream pools, its scratch buffers and its batch
 /// of access-log lines. Lives on, and is only touched from, one event loop.
@@ -14,21 +15,52 @@ package final class ProxyEngine {
     /// Reused for every head the gateway writes (HAProxy's trash chunk): no allocation per request.
     var scratch: [UInt8] = []
     package var counters = ProxyCounters()
+    /// Requests and latency by route name ("-" for requests no route took: local answers, 404s).
+    var routeStats: [String: RouteStats] = [:]
+    /// Auth refusals by reason (`expired`, `bad-signature`, `no-credential`, `requirement-not-met`, ...).
+    var authRefusals: [String: Int] = [:]
+    /// Session-store lookups by this worker's pipeline.
+    let sessionCalls = SessionCallCount()
     /// Verified JWTs of this worker (keys change with a reload, so the cache is replaced with the snapshot).
     private(set) var tokenCache: VerifiedTokenCache?
+    /// Hits and misses of caches replaced by reloads (counters never go back).
+    private var tokenCacheHitsRetired = 0
+    private var tokenCacheMissesRetired = 0
     package private(set) var draining = false
     private var onDrained: (() -> Void)?
     private let accessLog: AccessLogBatch?
+    /// Sign-in and sessions, shared with the other workers; nil when the gateway signs nobody in.
+    package let services: SessionServices?
+    /// This worker's handle on the session backend.
+    private(set) var sessionStore: (any SessionStore)?
+    /// What the auth pipeline needs for session cookies and the gateway's own tokens (per snapshot).
+    private(set) var sessionContext: SessionContext?
+    /// Runs completions from other threads (password hashes, metrics scrapes) on this loop.
+    package private(set) var executor: LoopExecutor!
+    /// Every worker and the process-level actions, for the admin listener.
+    package let control: GatewayControl?
 
     /// Creates the engine of one worker.
     /// - Parameter logSink: where access-log batches go; nil when access logging is off.
-    package init(loop: EventLoop, snapshot: ProxySnapshot, logSink: LogSink?) {
+    package init(loop: EventLoop, snapshot: ProxySnapshot, logSink: LogSink?,
+                 services: SessionServices? = nil, control: GatewayControl? = nil) throws(IOError) {
         self.loop = loop
         self.snapshot = snapshot
+        self.services = services
+        self.control = control
         pools = snapshot.upstreams.map { UpstreamPool(settings: $0, loop: loop) }
         tokenCache = Self.makeCache(snapshot)
         scratch.reserveCapacity(4096)
         accessLog = logSink.map { AccessLogBatch(sink: $0, loop: loop) }
+        executor = try LoopExecutor(loop: loop)
+        if let services { sessionStore = services.backend.store(for: loop) }
+        sessionContext = makeSessionContext(snapshot)
+    }
+
+    private func makeSessionContext(_ snapshot: ProxySnapshot) -> SessionContext? {
+        guard let services, let store = sessionStore, let signIn = snapshot.signIn else { return nil }
+        return SessionContext(store: store, cookieName: signIn.cookieName, revocations: services.revocations,
+                              ownIssuer: signIn.ownIssuer, calls: sessionCalls)
     }
 
     /// The number of open client connections.
@@ -36,7 +68,7 @@ package final class ProxyEngine {
 
     /// Takes over an accepted socket; `tls`: it came from a TLS listener, so it is served with the current
     /// snapshot's certificates.
-    package func accept(fd: Int32, peer address: SocketAddress, tls: Bool = false) {
+    package func accept(fd: Int32, peer address: SocketAddress, role: ListenerRole = .proxy, tls: Bool = false) {
         counters.connectionsAccepted += 1
         var context: TLSServerContext? = nil
         if tls {
@@ -48,8 +80,8 @@ package final class ProxyEngine {
             }
             context = certificates
         }
-        let peer = PeerInfo(address, under: snapshot, isTLS: tls)
-        let client = ClientConnection(fd: fd, peer: peer, engine: self, tls: context)
+        let peer = PeerInfo(address, under: snapshot, tls: tls)
+        let client = ClientConnection(fd: fd, peer: peer, role: role, engine: self, tls: context)
         clients[ObjectIdentifier(client)] = client
     }
 
@@ -59,7 +91,10 @@ package final class ProxyEngine {
         let old = pools
         self.snapshot = snapshot
         pools = snapshot.upstreams.map { UpstreamPool(settings: $0, loop: loop) }
+        tokenCacheHitsRetired += tokenCache?.hits ?? 0
+        tokenCacheMissesRetired += tokenCache?.misses ?? 0
         tokenCache = Self.makeCache(snapshot)
+        sessionContext = makeSessionContext(snapshot)
         for pool in old { pool.retire() }
     }
 
@@ -82,6 +117,7 @@ package final class ProxyEngine {
         for client in Array(clients.values) { client.abort() }
         for pool in pools { pool.retire() }
         accessLog?.flush()
+        executor?.close()
     }
 
     func forget(_ client: ClientConnection) {
@@ -94,6 +130,7 @@ package final class ProxyEngine {
         onDrained = nil
         for pool in pools { pool.retire() }
         accessLog?.flush()
+        executor?.close()
         done()
     }
 
@@ -103,10 +140,24 @@ package final class ProxyEngine {
     func log(head: RequestHead, peer: PeerInfo, status: Int, bytesIn: Int64, bytesOut: Int64, startedAt: UInt64,
              route: String?, upstream: String?, error: String? = nil) {
         counters.requests += 1
+        let duration = Clocks.monotonicNanoseconds() &- startedAt
+        routeStats[route ?? "-", default: RouteStats()].record(status: status, nanoseconds: duration)
         guard snapshot.accessLogEnabled, let accessLog else { return }
         accessLog.append(head: head, peer: peer, status: status, bytesIn: bytesIn, bytesOut: bytesOut,
-                         durationNanoseconds: Clocks.monotonicNanoseconds() &- startedAt,
-                         route: route, upstream: upstream, error: error)
+                         durationNanoseconds: duration, route: route, upstream: upstream, error: error)
+    }
+
+    /// This worker's metrics now (called on its loop).
+    package func metricsSnapshot() -> MetricsSnapshot {
+        var snapshot = MetricsSnapshot()
+        snapshot.counters = counters
+        snapshot.counters.sessionLookups = sessionCalls.lookups
+        snapshot.routes = routeStats
+        snapshot.authRefusals = authRefusals
+        snapshot.activeConnections = clients.count
+        snapshot.tokenCacheHits = tokenCacheHitsRetired + (tokenCache?.hits ?? 0)
+        snapshot.tokenCacheMisses = tokenCacheMissesRetired + (tokenCache?.misses ?? 0)
+        return snapshot
     }
 
     /// Records a request refused before it had a head (framing errors, timeouts).

@@ -102,13 +102,16 @@ package final class ProxySnapshot: Sendable {
     package let loginURL: [UInt8]?
     /// The certificates TLS listeners present (new handshakes use the newest snapshot's); nil without TLS.
     package let tls: TLSServerContext?
+    /// The gateway's own sign-in (`login.users_file`); nil when it signs nobody in.
+    package let signIn: SignInSettings?
 
     package init(limits: HTTPLimits, timeouts: ClientTimeouts, trustedProxies: [IPNetwork],
                  upstreams: [UpstreamSettings], routes: RouteTable, accessLogEnabled: Bool,
                  strippedHeaderPrefixes: [[UInt8]] = ProxySnapshot.defaultStrippedPrefixes,
                  strippedHeaderNames: [[UInt8]] = [], tokens: TokenSettings? = nil, loginURL: [UInt8]? = nil,
-                 tls: TLSServerContext? = nil) {
+                 tls: TLSServerContext? = nil, signIn: SignInSettings? = nil) {
         self.tls = tls
+        self.signIn = signIn
         self.strippedHeaderPrefixes = strippedHeaderPrefixes
         self.strippedHeaderNames = strippedHeaderNames
         self.tokens = tokens

@@ -1,6 +1,7 @@
 import GatehouseConfig
 import GatehouseIO
 import GatehouseProxy
+import GatehouseSessions
 package import Logging
 import Glibc
 
@@ -10,6 +11,8 @@ import Glibc
 package final class Gateway {
     private enum MainMessage: Sendable {
         case workerDrained(Int)
+        /// `POST /reload` on the admin listener: reload, then tell the worker (nil = reloaded, else the errors).
+        case reload(@Sendable (String?) -> Void)
     }
 
     private let configPath: String
@@ -22,6 +25,13 @@ package final class Gateway {
     private var drainTimer: LoopTimer?
     private var drainedWorkers = 0
     private var logSink: LogSink?
+    /// Sign-in and sessions (when `login.users_file` is set): created once, shared by every worker.
+    private var services: SessionServices?
+    private var sessionBackend: (any SessionBackend)?
+    /// Polls the users file for changes and purges expired sessions.
+    private var housekeeping: LoopTimer?
+    private var usersFileStamp: FileStamp?
+    private var lastPurge: Int64 = 0
 
     /// Loads and compiles the configuration at `configPath`.
     /// - Throws: the configuration's errors (`ConfigErrors`) or an `IOError`, for the caller to print.
@@ -42,9 +52,11 @@ package final class Gateway {
         case .off: logSink = nil
         }
         try logSink?.start()
+        try startSessionServices()
         mainMailbox = try Mailbox(loop: mainLoop) { [unowned self] message in
             switch message {
             case .workerDrained: workerDrained()
+            case .reload(let reply): reply(reload())
             }
         }
         // Signal handlers before the listeners: a SIGTERM that arrives as soon as "listening on" is printed
@@ -55,6 +67,8 @@ package final class Gateway {
         try startWorkers()
         mainLoop.run()
         for worker in workers { worker.join() }
+        services?.hashing.shutdown()
+        sessionBackend?.close()
         logSink?.close()
         logger.info("stopped")
         return 0
@@ -64,9 +78,15 @@ package final class Gateway {
         var listen = plan.listen
         var tlsListen = plan.tlsListen
         let mailboxBox = mainMailbox!
+        let backend = sessionBackend
+        let control = GatewayControl(
+            expectedWorkers: plan.workers,
+            reload: { reply in mailboxBox.post(.reload(reply)) },
+            storeReachable: { backend?.isReachable ?? true })
         for index in 0..<plan.workers {
             let worker = try Worker(index: index, plan: plan, listen: listen, tlsListen: tlsListen,
-                                    logSink: logSink) { index in
+                                    admin: index == 0 ? plan.admin : nil, logSink: logSink, services: services,
+                                    control: control) { index in
                 mailboxBox.post(.workerDrained(index))
             }
             if index == 0 {
@@ -76,6 +96,7 @@ package final class Gateway {
                 for address in listen { logger.info("listening on \(address)") }
                 for address in tlsListen { logger.info("listening on \(address) (TLS)") }
                 if let tls = plan.snapshot.tls { logTLS(tls) }
+                if let admin = worker.adminListener { logger.info("admin listening on \(admin.boundAddress)") }
             }
             workers.append(worker)
         }
@@ -103,6 +124,7 @@ package final class Gateway {
 
     private func finishMainLoop() {
         drainTimer?.cancel()
+        housekeeping?.cancel()
         for watcher in signals { watcher.close() }
         mainMailbox.close()
         mainLoop.stop()
@@ -114,7 +136,10 @@ package final class Gateway {
     }
 
     /// Re-reads the config; a valid one reaches every worker at once, an invalid one changes nothing.
-    private func reload() {
+    /// Returns nil when reloaded, else the errors (also logged).
+    @discardableResult
+    private func reload() -> String? {
+        defer { reloadUsers(force: true) }
         do {
             let config = try ConfigLoader.load(path: configPath)
             let next = try SnapshotCompiler.compile(config)
@@ -123,18 +148,116 @@ package final class Gateway {
                 // plain HTTP).
                 throw IOError("server.tls is gone but TLS listeners are running; removing TLS needs a restart")
             }
-            if next.listen != plan.listen || next.tlsListen != plan.tlsListen || next.workers != plan.workers {
+            if next.listen != plan.listen || next.tlsListen != plan.tlsListen || next.workers != plan.workers
+                || next.admin != plan.admin
+            {
                 logger.warning(
-                    "reload: server.listen, server.tls.listen and server.workers changes take effect after a restart")
+                    "reload: server.listen, server.tls.listen, server.workers and admin.listen changes take effect after a restart")
+            }
+            if next.signIn != plan.signIn {
+                logger.warning(
+                    "reload: changes to login.users_file, sessions.store, login.hash_threads and login.rate_limit take effect after a restart")
+            }
+            if (next.snapshot.signIn == nil) != (plan.snapshot.signIn == nil) {
+                throw IOError("reload: turning the gateway's own sign-in on or off needs a restart")
             }
             plan = RuntimePlan(snapshot: next.snapshot, listen: plan.listen, tlsListen: plan.tlsListen,
                                workers: plan.workers, drainTimeout: next.drainTimeout, accessLog: plan.accessLog,
-                               sourcePath: plan.sourcePath)
+                               sourcePath: plan.sourcePath, admin: plan.admin, signIn: plan.signIn)
             for worker in workers { worker.mailbox.post(.reload(next.snapshot)) }
             logger.info("reloaded \(configPath)")
             if !plan.tlsListen.isEmpty, let tls = next.snapshot.tls { logTLS(tls) }
+            return nil
         } catch {
             logger.error("reload refused, keeping the running config:\n\(error)")
+            return "\(error)"
         }
+    }
+
+    // MARK: Sign-in and sessions
+
+    /// Opens the session store, loads the users, starts the hashing pool.
+    private func startSessionServices() throws {
+        guard let signIn = plan.signIn else { return }
+        let users = try SnapshotCompiler.loadUsers(signIn.usersFile)
+        usersFileStamp = FileStamp(path: signIn.usersFile)
+        let revocations = RevocationList()
+        let now = Int64(Clocks.wallClock().seconds)
+        let store: EmbeddedSessionStore
+        do {
+            store = try EmbeddedSessionStore(path: signIn.storePath, accessTokenTTL: signIn.accessTTL,
+                                             revocations: revocations, now: now)
+        } catch {
+            throw IOError("\(plan.sourcePath): sessions.embedded.path: \(signIn.storePath): \(error.reason)")
+        }
+        sessionBackend = store
+        // Queue bound: a storm of sign-ins waits here briefly; past it, 503 rather than unbounded memory.
+        // Niceness 10: hashes yield the CPU to the event loops (signed-in traffic keeps its latency in a storm).
+        let pool = try BlockingPool(name: "gh-hash", threads: signIn.hashThreads, queueLimit: 256, niceness: 10)
+        services = SessionServices(
+            backend: store, revocations: revocations,
+            throttle: SignInThrottle(maxFailures: signIn.maxFailures, window: signIn.failureWindow),
+            hashing: pool, users: users)
+        logger.info("sign-in: \(users.count) user(s) from \(signIn.usersFile), \(store.liveSessionCount) session(s) in \(signIn.storePath)")
+        let timer = LoopTimer(loop: mainLoop) { [unowned self] in housekeep() }
+        timer.schedule(after: .seconds(2))
+        housekeeping = timer
+    }
+
+    /// Every 2 s: reload the users file if it changed; every minute: purge expired sessions.
+    private func housekeep() {
+        reloadUsers(force: false)
+        let now = Int64(Clocks.wallClock().seconds)
+        if now - lastPurge >= 60, let sessionBackend, let services {
+            lastPurge = now
+            let ended = sessionBackend.purgeExpired(now: now)
+            services.revocations.purge(now: now)
+            if ended > 0 { logger.info("sessions: \(ended) expired session(s) purged") }
+        }
+        housekeeping?.schedule(after: .seconds(2))
+    }
+
+    /// Re-reads the users file when it changed (or when `force`, on SIGHUP); a broken file keeps the old users.
+    /// Users removed, disabled or with a new password are signed out everywhere.
+    private func reloadUsers(force: Bool) {
+        guard let services, let path = plan.signIn?.usersFile, let sessionBackend else { return }
+        let stamp = FileStamp(path: path)
+        guard force || stamp != usersFileStamp else { return }
+        usersFileStamp = stamp
+        let users: UserDirectory
+        do {
+            users = try SnapshotCompiler.loadUsers(path)
+        } catch {
+            logger.error("users file refused, keeping the previous users:\n\(error)")
+            return
+        }
+        let old = services.replaceUsers(users)
+        let store = sessionBackend.store(for: mainLoop)
+        for name in users.diff(from: old) {
+            store.deleteAll(of: name) { [logger] result in
+                if case .success(let count) = result, count > 0 {
+                    logger.info("users file: \(name) removed, disabled or re-keyed: \(count) session(s) ended")
+                }
+            }
+        }
+        logger.info("users file reloaded: \(users.count) user(s)")
+    }
+}
+
+/// A file's identity for change detection: modification time, size and inode (an editor's rename-replace
+/// changes the inode even within one second).
+struct FileStamp: Equatable {
+    let seconds: Int
+    let nanoseconds: Int
+    let size: Int
+    let inode: UInt64
+
+    init?(path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        seconds = info.st_mtim.tv_sec
+        nanoseconds = info.st_mtim.tv_nsec
+        size = Int(info.st_size)
+        inode = UInt64(info.st_ino)
     }
 }

@@ -2,15 +2,24 @@ import GatehouseAuth
 import GatehouseConfig
 import GatehouseIO
 import GatehouseProxy
+import GatehouseSessions
 import Glibc
 
 /// The auth half of compiling a snapshot: key material loaded from the files and environment the config
 /// names, route policies built once, identity templates parsed once.
 extension SnapshotCompiler {
     /// Loads every issuer's keys. Errors name the config file, line and key entry that failed.
-    static func compileTokens(_ config: GatewayConfig) throws(IOError) -> TokenSettings? {
-        guard let tokens = config.tokens else { return nil }
-        var issuers: [IssuerPolicy] = []
+    static func compileTokens(_ config: GatewayConfig, ownSigner: GatewayTokenSigner? = nil) throws(IOError)
+        -> TokenSettings?
+    {
+        // The gateway's own tokens verify like any issuer's (first, so a same-named outside issuer cannot shadow it).
+        let own = ownSigner.map { [ownIssuer($0)] } ?? []
+        guard let tokens = config.tokens else {
+            guard !own.isEmpty else { return nil }
+            return TokenSettings(verifier: TokenVerifier(issuers: own, leewaySeconds: 30), leewaySeconds: 30,
+                                 cacheSize: 10_000, groupsClaim: "groups")
+        }
+        var issuers: [IssuerPolicy] = own
         for issuer in tokens.issuers {
             var keys: [VerificationKey] = []
             for entry in issuer.keys {
@@ -56,7 +65,7 @@ extension SnapshotCompiler {
     }
 
     /// Reads a key file (at load time only; never on a loop).
-    private static func readText(_ path: String) throws(KeyError) -> String {
+    static func readText(_ path: String) throws(KeyError) -> String {
         guard let file = fopen(path, "rb") else {
             throw KeyError("\(path): cannot read: \(String(cString: strerror(errno)))")
         }
@@ -73,7 +82,8 @@ extension SnapshotCompiler {
     }
 
     /// The route's policy: accepted credentials, requirement tree, identity templates.
-    static func compilePolicy(_ route: RouteSection, config: GatewayConfig, groupsClaim: String) -> RoutePolicy {
+    static func compilePolicy(_ route: RouteSection, config: GatewayConfig, groupsClaim: String,
+                              sessionCookie: [UInt8]? = nil) -> RoutePolicy {
         let mode: GatehouseProxy.AuthMode
         switch route.auth {
         case .none: return .open
@@ -81,26 +91,28 @@ extension SnapshotCompiler {
         case .optional: mode = .optional
         }
         var bearer = false
+        var session = false
         var cookies: [[UInt8]] = []
         for source in route.accept {
             switch source {
             case .bearer: bearer = true
             case .cookie(let name): cookies.append(Array(name.utf8))
-            case .session: break  // refused by the config loader until sessions exist
+            case .session: session = true
             }
         }
         let templates = config.identityHeaders(for: route).map { section in
             IdentityTemplate(name: section.name, parts: section.parts.map { part in
                 switch part {
                 case .literal(let text): return .literal(text)
-                case .claim(let path): return .claim(path == "groups" ? groupsClaim : path)
+                case .claim(let path): return path == "groups" ? .groups : .claim(path)
                 }
             })
         }
         return RoutePolicy(
             mode: mode, acceptsBearer: bearer, tokenCookies: cookies, requirement: route.require.map(requirement),
             redirectsBrowsersToLogin: route.unauthenticated == .login, identityHeaders: templates,
-            forwardsAuthorization: route.forwardAuthorization, stripsCredentialCookies: route.stripCredentialCookies)
+            forwardsAuthorization: route.forwardAuthorization, stripsCredentialCookies: route.stripCredentialCookies,
+            sessionCookie: session ? sessionCookie : nil)
     }
 
     private static func requirement(_ spec: RequirementSpec) -> Requirement {

@@ -14,6 +14,10 @@ package struct RuntimePlan: Sendable {
     package let drainTimeout: Duration
     package let accessLog: AccessLogSection.Destination
     package let sourcePath: String
+    /// The admin listener, if configured.
+    package var admin: SocketAddress? = nil
+    /// The gateway's own sign-in, if configured.
+    package var signIn: SignInRuntime? = nil
 }
 
 /// Turns a validated `GatewayConfig` into the immutable structures the workers use (Envoy's
@@ -54,13 +58,15 @@ package enum SnapshotCompiler {
                 keepaliveTimeout: section.keepaliveTimeout, failTimeout: section.failTimeout, tls: tls,
                 tlsServerNames: section.servers.map { section.tls?.serverName ?? $0.host }))
         }
-        let tokens = try compileTokens(config)
+        let signIn = try compileSignIn(config)
+        let tokens = try compileTokens(config, ownSigner: signIn?.0.signer)
         let groupsClaim = config.tokens?.groupsClaim ?? "groups"
         let routes = config.routes.map { section in
             Route(name: section.name, host: section.host.map(hostMatch), pathPrefix: Array(section.pathPrefix.utf8),
                   methods: section.methods.map { $0.map { Array($0.utf8) } },
                   upstreamIndex: config.upstreams.firstIndex { $0.name == section.upstream } ?? 0,
-                  policy: compilePolicy(section, config: config, groupsClaim: groupsClaim))
+                  policy: compilePolicy(section, config: config, groupsClaim: groupsClaim,
+                                        sessionCookie: signIn?.0.cookieName))
         }
         var listen: [SocketAddress] = []
         for spec in config.server.listen {
@@ -90,11 +96,19 @@ package enum SnapshotCompiler {
             accessLogEnabled: config.accessLog.destination != .off,
             strippedHeaderPrefixes: folded(config.stripHeaderPrefixes),
             strippedHeaderNames: folded(config.strippedHeaderNames),
-            tokens: tokens, loginURL: config.login.map { Array($0.url.utf8) }, tls: tls)
+            tokens: tokens, loginURL: config.login.map { Array($0.url.utf8) }, tls: tls, signIn: signIn?.0)
+        var admin: SocketAddress? = nil
+        if let spec = config.admin?.listen {
+            do {
+                admin = try SocketAddress.resolve(host: spec.host, port: spec.port)
+            } catch {
+                throw IOError("\(config.sourcePath): admin.listen: \(error.message)")
+            }
+        }
         return RuntimePlan(snapshot: snapshot, listen: listen, tlsListen: tlsListen,
                            workers: config.server.workers ?? defaultWorkers(),
                            drainTimeout: config.server.drainTimeout, accessLog: config.accessLog.destination,
-                           sourcePath: config.sourcePath)
+                           sourcePath: config.sourcePath, admin: admin, signIn: signIn?.1)
     }
 
     /// Loads the certificates and keys (at start-up, on reload, in `check-config`): a file that is missing,

@@ -19,18 +19,22 @@ final class Worker {
     let engine: ProxyEngine
     private var listeners: [Listener] = []
     private var tlsListeners: [Listener] = []
+    /// The admin listener (worker 0 only): its own socket, never shared with another process.
+    private(set) var adminListener: Listener?
     private(set) var mailbox: Mailbox<WorkerMessage>!
     private var thread: LoopThread?
     private let onDrained: @Sendable (Int) -> Void
 
     /// Creates the worker and binds its listeners (on the calling thread, before the loop runs).
     /// - Throws: `IOError` when a listener cannot be bound.
-    init(index: Int, plan: RuntimePlan, listen: [SocketAddress], tlsListen: [SocketAddress], logSink: LogSink?,
+    init(index: Int, plan: RuntimePlan, listen: [SocketAddress], tlsListen: [SocketAddress], admin: SocketAddress?,
+         logSink: LogSink?, services: SessionServices?, control: GatewayControl?,
          onDrained: @escaping @Sendable (Int) -> Void) throws(IOError) {
         self.index = index
         self.onDrained = onDrained
         loop = try EventLoop()
-        engine = ProxyEngine(loop: loop, snapshot: plan.snapshot, logSink: logSink)
+        engine = try ProxyEngine(loop: loop, snapshot: plan.snapshot, logSink: logSink, services: services,
+                                 control: control)
         for address in listen {
             let engine = self.engine
             listeners.append(try Listener(loop: loop, address: address) { fd, peer in
@@ -43,7 +47,14 @@ final class Worker {
                 engine.accept(fd: fd, peer: peer, tls: true)
             })
         }
+        if let admin {
+            let engine = self.engine
+            adminListener = try Listener(loop: loop, address: admin, reusePort: false) { fd, peer in
+                engine.accept(fd: fd, peer: peer, role: .admin)
+            }
+        }
         mailbox = try Mailbox(loop: loop) { [unowned self] message in handle(message) }
+        control?.register(engine, executor: engine.executor)
     }
 
     /// The addresses actually bound (port 0 resolved).
@@ -64,6 +75,7 @@ final class Worker {
             engine.install(snapshot)
         case .drain:
             for listener in listeners + tlsListeners { listener.close() }
+            adminListener?.close()
             engine.drain { [unowned self] in
                 mailbox.close()
                 loop.stop()
@@ -71,6 +83,7 @@ final class Worker {
             }
         case .stop:
             for listener in listeners + tlsListeners { listener.close() }
+            adminListener?.close()
             engine.closeAll()
             mailbox.close()
             loop.stop()

@@ -11,6 +11,7 @@ package final class TestGateway: @unchecked Sendable {
     package private(set) var gateway: GatehouseProcess
     package let directory: URL
     package let configPath: String
+    private let environment: [String: String]
 
     /// Starts an echo upstream and a gateway whose config is `configYAML` with `@UPSTREAM@` replaced by the
     /// echo's address (a config with `{...}` pieces the test fills in itself is fine too).
@@ -18,6 +19,7 @@ package final class TestGateway: @unchecked Sendable {
     ///   - configYAML: full YAML; `listen` should be `127.0.0.1:0`.
     ///   - extraUpstreams: how many more echo upstreams to start, reachable as `@UPSTREAM2@`, `@UPSTREAM3@`, ...
     package init(configYAML: String, extraUpstreams: Int = 0, environment: [String: String] = [:]) throws {
+        self.environment = environment
         echo = try GatehouseProcess.startEcho()
         extraEchoes = try (0..<extraUpstreams).map { _ in try GatehouseProcess.startEcho() }
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-test-\(UUID().uuidString)")
@@ -48,6 +50,12 @@ package final class TestGateway: @unchecked Sendable {
         routes:
         \(routes ?? "  - name: all\n    match: { path_prefix: / }\n    upstream: app\n    auth: none")
         """
+    }
+
+    /// Stops the gateway (SIGTERM, drained) and starts a new one on the same config file.
+    package func restartGateway() throws {
+        gateway.terminate()
+        gateway = try GatehouseProcess(["run", "--config", configPath], environment: environment)
     }
 
     /// Rewrites the config file (for reload tests).

@@ -2,6 +2,7 @@ import ArgumentParser
 import GatehouseConfig
 import GatehouseIO
 import GatehouseServer
+import GatehouseSessions
 import Logging
 
 #if canImport(Glibc)
@@ -13,7 +14,7 @@ struct Gatehouse: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gatehouse",
         abstract: "A reverse-proxy authentication gateway configured by one YAML file.",
-        subcommands: [Run.self, CheckConfig.self, Explain.self, Echo.self],
+        subcommands: [Run.self, CheckConfig.self, Explain.self, Echo.self, HashPassword.self],
         defaultSubcommand: Run.self
     )
 }
@@ -49,7 +50,11 @@ struct CheckConfig: ParsableCommand {
     func run() throws {
         do {
             let loaded = try ConfigLoader.load(path: config)
-            _ = try SnapshotCompiler.compile(loaded)
+            let plan = try SnapshotCompiler.compile(loaded)
+            if let signIn = plan.signIn {
+                let users = try SnapshotCompiler.loadUsers(signIn.usersFile)
+                print("\(signIn.usersFile): ok (\(users.count) user(s))")
+            }
             print("\(config): ok")
         } catch {
             printError("\(error)")
@@ -116,6 +121,51 @@ func makeLogger() -> Logger {
         return handler
     }
     return Logger(label: "gatehouse")
+}
+
+struct HashPassword: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "hash-password",
+        abstract: "Read a password from standard input (one line) and print its hash for the users file.")
+
+    @Option(name: .long, help: "bcrypt (default) or yescrypt.")
+    var scheme: String = "bcrypt"
+
+    @Option(name: .long, help: "bcrypt cost, 4...31 (each step doubles the time).")
+    var cost: Int = 12
+
+    func run() throws {
+        var bytes: [UInt8] = []
+        while true {
+            let c = getchar()
+            if c == EOF || c == 10 { break }
+            bytes.append(UInt8(truncatingIfNeeded: c))
+        }
+        if bytes.last == 13 { bytes.removeLast() }
+        guard !bytes.isEmpty else {
+            printError("hash-password: no password on standard input")
+            throw ExitCode(1)
+        }
+        let chosen: PasswordHash.Scheme
+        switch scheme {
+        case "bcrypt":
+            guard (4...31).contains(cost) else {
+                printError("hash-password: --cost must be within 4...31")
+                throw ExitCode(1)
+            }
+            chosen = .bcrypt(cost: cost)
+        case "yescrypt": chosen = .yescrypt
+        default:
+            printError("hash-password: --scheme must be bcrypt or yescrypt")
+            throw ExitCode(1)
+        }
+        do {
+            print(try PasswordHash.make(bytes, scheme: chosen))
+        } catch {
+            printError("hash-password: \(error)")
+            throw ExitCode(1)
+        }
+    }
 }
 
 func printError(_ text: String) {

@@ -18,17 +18,29 @@ struct ConfigLoaderTests {
         #expect(config.accessLog.destination == .stdout)
         #expect(config.upstreams.map(\.name) == ["demo"])
         #expect(config.upstreams[0].servers.map(\.description) == ["127.0.0.1:9000"])
-        #expect(config.routes.count == 1)
-        #expect(config.routes[0].name == "demo")
-        #expect(config.routes[0].pathPrefix == "/")
-        #expect(config.routes[0].upstream == "demo")
-        #expect(config.routes[0].host == nil)
-        #expect(config.routes[0].methods == nil)
-        #expect(config.routes[0].auth == AuthMode.none)
-        #expect(config.routes[0].accept.isEmpty)
-        #expect(config.routes[0].forwardAuthorization == false)
+        #expect(config.routes.map(\.name) == ["private", "demo"])
+        #expect(config.routes[0].pathPrefix == "/private")
+        #expect(config.routes[0].accept == [.session])
+        #expect(config.routes[0].unauthenticated == .login)
+        #expect(config.routes[1].pathPrefix == "/")
+        #expect(config.routes[1].upstream == "demo")
+        #expect(config.routes[1].host == nil)
+        #expect(config.routes[1].methods == nil)
+        #expect(config.routes[1].auth == AuthMode.none)
+        #expect(config.routes[1].accept.isEmpty)
+        #expect(config.routes[1].forwardAuthorization == false)
         #expect(config.tokens == nil)
-        #expect(config.login == nil)
+        #expect(config.admin?.listen.description == "127.0.0.1:9901")
+        // The gateway's own sign-in, session mode, on the embedded store: every default written out.
+        #expect(config.login?.url == "/.gatehouse/login")
+        #expect(config.login?.signIn == LoginSection.SignIn(
+            usersFile: "Config/users.yaml", mode: .session, signingKeyFile: nil, signingKeyID: "gatehouse-1",
+            issuer: "gatehouse", accessTTL: .seconds(600), refreshTTL: .seconds(30 * 86_400),
+            rateLimit: .init(failures: 5, window: .seconds(60)), hashThreads: 2))
+        #expect(config.sessions == SessionsSection(
+            store: .embedded(path: "var/sessions.sqlite"), cookie: SessionsSection.defaults.cookie,
+            absoluteTTL: .seconds(12 * 3600), idleTTL: .seconds(3600), maxPerUser: 0))
+        #expect(config.sessions == SessionsSection.defaults)
         #expect(config.identityHeaders.map(\.name) == ["X-Auth-User", "X-Auth-Email", "X-Auth-Groups"])
         #expect(config.identityHeaders.map(\.template) == ["{sub}", "{email}", "{groups}"])
         #expect(config.stripHeaderPrefixes == ["X-Auth-"])
@@ -44,12 +56,11 @@ struct ConfigLoaderTests {
         #expect(file.accessLog == minimal.accessLog)
         #expect(file.upstreams == minimal.upstreams)
         #expect(file.tokens == minimal.tokens)
-        #expect(file.login == minimal.login)
         // Locations differ (the file writes the map out; the default is at line 0).
         #expect(file.identityHeaders.map(\.name) == minimal.identityHeaders.map(\.name))
         #expect(file.identityHeaders.map(\.template) == minimal.identityHeaders.map(\.template))
         #expect(file.stripHeaderPrefixes == minimal.stripHeaderPrefixes)
-        let route = file.routes[0]
+        let route = file.routes[1]
         let defaultRoute = minimal.routes[0]
         #expect(route.auth == defaultRoute.auth)
         #expect(route.accept == defaultRoute.accept)
@@ -323,7 +334,7 @@ struct DocumentationTests {
 
     @Test("every example of an optional section loads beside a minimal file")
     func sectionExamplesLoad() throws {
-        let optional: Set = ["server", "access_log", "tokens", "login", "identity_headers", "strip_header_prefixes"]
+        let optional: Set = ["server", "access_log", "tokens", "login", "identity_headers", "strip_header_prefixes", "admin"]
         let fragments = try Self.yamlBlocks().filter { block in
             let keys = Self.topLevelKeys(block)
             return !keys.isEmpty && keys.allSatisfy(optional.contains)

@@ -176,10 +176,17 @@ struct RouteAuthConfigTests {
                 + "route; set auth: required")
     }
 
+    @Test("accept: [session] needs the gateway's own sign-in in session mode")
+    func sessionNeedsSignIn() throws {
+        let error = try #require(AuthFixtures.routeError("accept: [bearer, session]"))
+        #expect(error.code == .unknownReference)
+        #expect(error.key == "routes[0].accept[1]")
+        #expect(error.message == "session cookies come from the gateway's own sign-in; add login: { users_file: ..., mode: session }")
+    }
+
     @Test(
         "accept entries",
         arguments: [
-            ("session", "session cookies need the sessions section (not available in this version)"),
             ("Bearer", "credential sources are lowercase; did you mean \"bearer\"?"),
             ("cookie", "name the cookie, as in cookie:access_token"),
             ("\"cookie:\"", "name the cookie after \"cookie:\", as in cookie:access_token"),
@@ -192,6 +199,7 @@ struct RouteAuthConfigTests {
             ("basic", "expected \"bearer\", \"cookie:NAME\" or \"session\", got \"basic\""),
         ])
     func acceptEntries(text: String, message: String) throws {
+        // (`session` is valid syntax; whether the gateway signs users in is checked below.)
         let error = try #require(AuthFixtures.routeError("accept: [bearer, \(text)]"))
         #expect(error.code == .invalidValue)
         #expect(error.key == "routes[0].accept[1]")

@@ -20,7 +20,7 @@ struct HeaderRewriteTests {
         var out: [UInt8] = []
         let host = Array("app.test".utf8)
         let peer = PeerInfo(address: try .init(parsing: "192.0.2.7:5555"), hostBytes: Array("192.0.2.7".utf8),
-                            trusted: trusted, isTLS: tls)
+                            trusted: trusted, tls: tls)
         let snapshot = ProxySnapshot(
             limits: HTTPLimits(), timeouts: ClientTimeouts(header: .seconds(1), idle: .seconds(1), body: .seconds(1)),
             trustedProxies: [], upstreams: [], routes: RouteTable([]), accessLogEnabled: false)

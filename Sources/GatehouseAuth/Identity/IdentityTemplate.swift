@@ -11,6 +11,9 @@ package struct IdentityTemplate: Sendable {
     enum Part: Sendable {
         case literal([UInt8])
         case claim(String)
+        /// `{groups}`: whichever claim the identity keeps its groups in (a JWT issuer's `groups_claim`, a
+        /// session's `groups`).
+        case groups
     }
 
     /// The header name as configured.
@@ -29,6 +32,7 @@ package struct IdentityTemplate: Sendable {
             switch part {
             case .literal(let text): return .literal(Array(text.utf8))
             case .claim(let path): return .claim(path)
+            case .groups: return .groups
             }
         }
     }
@@ -37,6 +41,7 @@ package struct IdentityTemplate: Sendable {
     package enum TemplatePart: Sendable {
         case literal(String)
         case claim(String)
+        case groups
     }
 
     /// Appends `Name: value\r\n` to `out`, or nothing when a claim the template needs is missing.
@@ -49,6 +54,12 @@ package struct IdentityTemplate: Sendable {
             switch part {
             case .literal(let bytes):
                 out.append(contentsOf: bytes)
+            case .groups:
+                guard let value = identity.claim(identity.groupsClaim), Self.append(value, asList: true, into: &out)
+                else {
+                    out.removeSubrange(start...)
+                    return
+                }
             case .claim(let path):
                 // The groups claim is a list even when the token gives one string (`Identity.groups` reads it as
                 // one group): its `,` is encoded, so the upstream cannot read "admin,ops" as two groups.

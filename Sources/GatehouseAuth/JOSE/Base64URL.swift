@@ -7,7 +7,7 @@
 /// downstream parser can disagree.
 ///
 /// Decoding is one linear pass over a 256-entry table; nothing is allocated but the output array.
-enum Base64URL {
+package enum Base64URL {
     /// Marks a byte outside the alphabet in the tables below.
     private static let invalid: UInt8 = 0xFF
 
@@ -31,8 +31,32 @@ enum Base64URL {
     /// - Parameter input: the encoded characters; an empty input decodes to an empty array.
     /// - Returns: the bytes, or `nil` for any character outside `A–Z a–z 0–9 - _`, a length of 4n+1, or non-zero
     ///   unused bits in the final character.
-    static func decode(_ input: ArraySlice<UInt8>) -> [UInt8]? {
+    package static func decode(_ input: ArraySlice<UInt8>) -> [UInt8]? {
         decode(input, table: urlTable)
+    }
+
+    /// Encodes unpadded base64url (the one canonical spelling `decode` accepts).
+    package static func encode(_ bytes: some Collection<UInt8>, into out: inout [UInt8]) {
+        let alphabet: StaticString = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+        alphabet.withUTF8Buffer { a in
+            var iterator = bytes.makeIterator()
+            while let b0 = iterator.next() {
+                let b1 = iterator.next()
+                let b2 = b1 == nil ? nil : iterator.next()
+                out.append(a[Int(b0 >> 2)])
+                out.append(a[Int((b0 & 0x03) << 4 | (b1 ?? 0) >> 4)])
+                if let b1 { out.append(a[Int((b1 & 0x0f) << 2 | (b2 ?? 0) >> 6)]) }
+                if let b2 { out.append(a[Int(b2 & 0x3f)]) }
+            }
+        }
+    }
+
+    /// Encodes unpadded base64url as text.
+    package static func encode(_ bytes: some Collection<UInt8>) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity((bytes.count * 4 + 2) / 3)
+        encode(bytes, into: &out)
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Decodes a PEM body: the standard alphabet with `=` padding to a multiple of four, line breaks and other

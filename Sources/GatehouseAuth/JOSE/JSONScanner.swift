@@ -12,12 +12,12 @@
 ///
 /// Cost is linear in the input: every byte is looked at a bounded number of times, and duplicate detection
 /// switches from a linear scan to a hash set once an object grows past a few members.
-struct JSONScanner {
+package struct JSONScanner {
     /// An object's members in document order.
-    typealias Members = [(String, ClaimValue)]
+    package typealias Members = [(String, ClaimValue)]
 
     /// The default nesting bound: far above any real header or claims set, far below the stack's limit.
-    static let defaultMaxDepth = 32
+    package static let defaultMaxDepth = 32
 
     /// Past this many members, an object's duplicate check uses a `Set` instead of comparing with each name.
     private static let linearDuplicateScanLimit = 16
@@ -38,7 +38,7 @@ struct JSONScanner {
     ///   - maxDepth: how many objects/arrays may nest, counting the top-level object as 1.
     /// - Returns: the top-level members in document order.
     /// - Throws: `AuthFailure.badJSON` for any deviation, `AuthFailure.duplicateMember` for a repeated name.
-    static func parseObject(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(AuthFailure) -> Members {
+    package static func parseObject(_ bytes: [UInt8], maxDepth: Int = defaultMaxDepth) throws(AuthFailure) -> Members {
         var scanner = JSONScanner(bytes: bytes, maxDepth: maxDepth)
         scanner.skipWhitespace()
         guard scanner.peek() == UInt8(ascii: "{") else { throw .badJSON }

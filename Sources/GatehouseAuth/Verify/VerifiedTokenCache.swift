@@ -51,15 +51,24 @@ package final class VerifiedTokenCache {
     /// - Returns: the verified token, or `nil` on a miss (an expired entry is removed).
     package func lookup(_ token: ArraySlice<UInt8>, now: Int64, leewaySeconds: Int64) -> VerifiedToken? {
         let key = Self.key(for: token)
-        guard let slot = index[key], let entry = slots[slot] else { return nil }
+        guard let slot = index[key], let entry = slots[slot] else {
+            misses &+= 1
+            return nil
+        }
         let (limit, overflow) = entry.expiresAt.addingReportingOverflow(leewaySeconds)
         guard overflow || now < limit else {
             index[key] = nil
             slots[slot] = nil
+            misses &+= 1
             return nil
         }
+        hits &+= 1
         return entry.verified
     }
+
+    /// Lookups answered from the cache, and not, since it was made (for metrics).
+    package private(set) var hits = 0
+    package private(set) var misses = 0
 
     /// Remembers that `token` verified as `verified`.
     ///

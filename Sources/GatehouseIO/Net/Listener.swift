@@ -13,10 +13,13 @@ package final class Listener {
 
     /// Binds `address` on `loop` and starts accepting.
     /// - Throws: `IOError` when the address cannot be bound.
-    package init(loop: EventLoop, address: SocketAddress, backlog: Int32 = 1024,
+    /// - Parameter reusePort: share the port with other sockets (every worker's listener, and a new process
+    ///   taking over); false for a socket that must be the only one (the admin listener).
+    package init(loop: EventLoop, address: SocketAddress, backlog: Int32 = 1024, reusePort: Bool = true,
                  onAccept: @escaping (Int32, SocketAddress) -> Void) throws(IOError) {
         self.onAccept = onAccept
-        let flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC
+        var flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC
+        if reusePort { flags |= LEV_OPT_REUSEABLE_PORT }
         let created: OpaquePointer? = address.withSockaddr { sa, length in
             evconnlistener_new_bind(loop.base, nil, nil, UInt32(flags), backlog, sa, length)
         }

@@ -1,5 +1,6 @@
 import GatehouseAuth
 import GatehouseHTTP
+import GatehouseSessions
 
 /// The auth decision for one request, before anything is forwarded.
 enum AuthDecision {
@@ -11,6 +12,34 @@ enum AuthDecision {
     case badRequest(reason: String)
     /// Authenticated, but the route's requirement is not met (403).
     case forbidden(reason: String)
+    /// The session store cannot answer: 503 with `Retry-After`, never a skipped check.
+    case unavailable(reason: String)
+    /// The session is not known locally (a remote store's cache missed): ask the store, then decide again with
+    /// its answer. The request waits; other requests on the loop do not.
+    case fetchSession(SessionKey)
+}
+
+/// A session lookup the store answered asynchronously, handed back to the pipeline for the same request.
+struct FetchedSession {
+    let key: SessionKey
+    let answer: SessionLookup
+}
+
+/// What the pipeline needs for the gateway's own credentials: the session store (session cookies) and the
+/// revocation list (the gateway's own access tokens). Nil when the gateway signs nobody in.
+struct SessionContext {
+    let store: any SessionStore
+    let cookieName: [UInt8]
+    let revocations: RevocationList
+    /// `iss` of the gateway's own access tokens (token mode); their `sid` is checked against `revocations`.
+    let ownIssuer: String?
+    /// The worker's count of store lookups (metrics).
+    let calls: SessionCallCount
+}
+
+/// Store lookups made by one worker's pipeline (a class: the pipeline is a pure function of values).
+final class SessionCallCount {
+    var lookups = 0
 }
 
 /// Steps of a decision, for `gatehouse explain` (nil on the data path: no strings are built there).
@@ -26,13 +55,25 @@ struct DecisionTrace {
 /// credentials are present (a bearer token and a token cookie), all of them must verify.
 enum RequestPipeline {
     static func decide(_ head: RequestHead, policy: RoutePolicy, tokens: TokenSettings?, cache: VerifiedTokenCache?,
-                       now: Int64, trace: inout DecisionTrace?) -> AuthDecision {
+                       sessions: SessionContext? = nil, fetched: FetchedSession? = nil, now: Int64,
+                       trace: inout DecisionTrace?) -> AuthDecision {
         if policy.mode == .none {
             trace?.add("route is public (auth: none): no credential is checked")
             return .forward(nil)
         }
         var identity: Identity? = nil
         var sawCredential = false
+        if policy.acceptsSession {
+            switch session(head, context: sessions, fetched: fetched, now: now, trace: &trace) {
+            case .absent:
+                break
+            case .found(let found):
+                sawCredential = true
+                identity = found
+            case .refused(let refusal):
+                return refusal
+            }
+        }
         if policy.acceptsBearer {
             switch CredentialExtractor.bearer(head) {
             case .absent:
@@ -44,7 +85,8 @@ enum RequestPipeline {
                 return .badRequest(reason: reason)
             case .token(let token):
                 sawCredential = true
-                switch verify(token, source: .bearer, tokens: tokens, cache: cache, now: now, trace: &trace) {
+                switch verify(token, source: .bearer, tokens: tokens, cache: cache, sessions: sessions, now: now,
+                              trace: &trace) {
                 case .success(let verified): identity = identity ?? verified
                 case .failure(let failure): return .unauthenticated(reason: failure.reason, invalidToken: true)
                 }
@@ -60,7 +102,8 @@ enum RequestPipeline {
                 return .unauthenticated(reason: reason, invalidToken: true)
             case .token(let token):
                 sawCredential = true
-                switch verify(token, source: .cookie(label), tokens: tokens, cache: cache, now: now, trace: &trace) {
+                switch verify(token, source: .cookie(label), tokens: tokens, cache: cache, sessions: sessions,
+                              now: now, trace: &trace) {
                 case .success(let verified): identity = identity ?? verified
                 case .failure(let failure): return .unauthenticated(reason: failure.reason, invalidToken: true)
                 }
@@ -87,22 +130,84 @@ enum RequestPipeline {
         return .forward(identity)
     }
 
-    private static func verify(_ token: ArraySlice<UInt8>, source: Identity.Source, tokens: TokenSettings?,
-                               cache: VerifiedTokenCache?, now: Int64,
-                               trace: inout DecisionTrace?) -> Result<Identity, AuthFailure> {
+    static func verify(_ token: ArraySlice<UInt8>, source: Identity.Source, tokens: TokenSettings?,
+                       cache: VerifiedTokenCache?, sessions: SessionContext?, now: Int64,
+                       trace: inout DecisionTrace?) -> Result<Identity, AuthFailure> {
         guard let tokens else { return .failure(.noKey) }
         if let cache, let hit = cache.lookup(token, now: now, leewaySeconds: tokens.leewaySeconds) {
+            if isRevoked(hit, sessions: sessions, now: now) {
+                trace?.add("\(source): the gateway's token of a signed-out session")
+                return .failure(.revoked)
+            }
             trace?.add("\(source): verified-token cache hit")
             return .success(identity(hit, source: source, tokens: tokens))
         }
         switch tokens.verifier.verify(token, now: now) {
         case .success(let verified):
             cache?.insert(token, verified, now: now)
+            if isRevoked(verified, sessions: sessions, now: now) {
+                trace?.add("\(source): the gateway's token of a signed-out session")
+                return .failure(.revoked)
+            }
             trace?.add("\(source): signature and claims valid (iss \(verified.issuer), sub \(verified.subject ?? "-"))")
             return .success(identity(verified, source: source, tokens: tokens))
         case .failure(let failure):
             trace?.add("\(source): refused (\(failure.reason))")
             return .failure(failure)
+        }
+    }
+
+    /// A gateway-issued access token whose session was signed out (its `sid` is on the revocation list). Checked
+    /// after the cache too: a revocation must hold at once, not when the cached entry expires.
+    private static func isRevoked(_ token: VerifiedToken, sessions: SessionContext?, now: Int64) -> Bool {
+        guard let sessions, let own = sessions.ownIssuer, token.issuer == own else { return false }
+        guard case .string(let sid)? = token.claim("sid") else { return true }  // ours always carry one
+        return sessions.revocations.isRevoked(sid, now: now)
+    }
+
+    private enum SessionOutcome {
+        case absent
+        case found(Identity)
+        case refused(AuthDecision)
+    }
+
+    /// The session cookie: absent, the session's identity, or the refusal.
+    private static func session(_ head: RequestHead, context: SessionContext?, fetched: FetchedSession?, now: Int64,
+                                trace: inout DecisionTrace?) -> SessionOutcome {
+        guard let context else {
+            trace?.add("session: not checked here (needs the running gateway's store)")
+            return .absent
+        }
+        switch CredentialExtractor.cookie(head, name: context.cookieName) {
+        case .absent:
+            trace?.add("session: no cookie")
+            return .absent
+        case .malformed(let reason):
+            // Two cookies with the gateway's name (cookie tossing): unauthenticated, never "pick one".
+            trace?.add("session: refused (\(reason))")
+            return .refused(.unauthenticated(reason: "session-\(reason)", invalidToken: false))
+        case .token(let value):
+            guard let key = Secrets.key(ofPresented: value) else {
+                trace?.add("session: not a session ID")
+                return .refused(.unauthenticated(reason: "session-malformed", invalidToken: false))
+            }
+            context.calls.lookups += 1
+            let answer = fetched?.key == key ? fetched!.answer : context.store.lookup(key, now: now)
+            switch answer {
+            case .active(let session):
+                trace?.add("session: valid (user \(session.user))")
+                return .found(session.identity)
+            case .absent:
+                trace?.add("session: unknown or ended")
+                return .refused(.unauthenticated(reason: "session-unknown", invalidToken: false))
+            case .unavailable(let error):
+                return .refused(.unavailable(reason: "session-store-\(error.reason)"))
+            case .needsFetch:
+                // A remote backend's cache missed: the caller asks the store and decides again with the answer.
+                if fetched != nil { return .refused(.unavailable(reason: "session-store-miss")) }
+                trace?.add("session: not cached; asking the store")
+                return .refused(.fetchSession(key))
+            }
         }
     }
 

@@ -17,6 +17,11 @@ package struct RoutePolicy: Sendable {
     package let acceptsBearer: Bool
     /// Read a JWT from these cookies.
     package let tokenCookies: [[UInt8]]
+    /// Read the gateway's session cookie (`accept: [session]`).
+    package let acceptsSession: Bool
+    /// Cookies removed from the `Cookie` header sent upstream (`tokenCookies`, plus the session cookie when the
+    /// route accepts it), unless `strip_credential_cookies: false`.
+    package let credentialCookies: [[UInt8]]
     /// What an authenticated identity must satisfy (nil: being authenticated is enough).
     package let requirement: Requirement?
     /// Send browsers to the login URL instead of answering 401.
@@ -30,10 +35,12 @@ package struct RoutePolicy: Sendable {
 
     package init(mode: AuthMode, acceptsBearer: Bool, tokenCookies: [[UInt8]], requirement: Requirement?,
                  redirectsBrowsersToLogin: Bool, identityHeaders: [IdentityTemplate], forwardsAuthorization: Bool,
-                 stripsCredentialCookies: Bool) {
+                 stripsCredentialCookies: Bool, sessionCookie: [UInt8]? = nil) {
         self.mode = mode
         self.acceptsBearer = acceptsBearer
         self.tokenCookies = tokenCookies
+        self.acceptsSession = sessionCookie != nil
+        self.credentialCookies = tokenCookies + (sessionCookie.map { [$0] } ?? [])
         self.requirement = requirement
         self.redirectsBrowsersToLogin = redirectsBrowsersToLogin
         self.identityHeaders = identityHeaders

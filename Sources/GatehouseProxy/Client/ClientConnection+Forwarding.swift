@@ -132,7 +132,7 @@ extension ClientConnection {
         switch state {
         case .forwarding: readResponse()
         case .tunnelling: tunnelUpstreamToClient()
-        case .awaitingHead, .connecting, .closing, .closed: break
+        case .awaitingHead, .connecting, .answering, .authorizing, .closing, .closed: break
         }
     }
 

@@ -1,27 +1,35 @@
 import GatehouseAuth
 import GatehouseHTTP
 import GatehouseIO
+import GatehouseSessions
 
 /// The client's address, pre-rendered once per connection for X-Forwarded-For and access logs.
 struct PeerInfo {
     let address: SocketAddress
     let hostBytes: [UInt8]
     let trusted: Bool
-    /// The client connected over TLS (`X-Forwarded-Proto: https`; what `Secure` cookies depend on).
-    let isTLS: Bool
+    /// The connection arrived on a TLS listener (`X-Forwarded-Proto: https`, `Secure` cookies).
+    let tls: Bool
 
-    init(address: SocketAddress, hostBytes: [UInt8], trusted: Bool, isTLS: Bool = false) {
+    init(address: SocketAddress, hostBytes: [UInt8], trusted: Bool, tls: Bool = false) {
         self.address = address
         self.hostBytes = hostBytes
         self.trusted = trusted
-        self.isTLS = isTLS
+        self.tls = tls
     }
 
-    /// The peer as `snapshot` sees it (trusted or not), on a TLS listener or not.
-    init(_ address: SocketAddress, under snapshot: ProxySnapshot, isTLS: Bool = false) {
-        self.init(address: address, hostBytes: Array(address.host.utf8), trusted: snapshot.isTrusted(address),
-                  isTLS: isTLS)
+    /// The peer as `snapshot` sees it (trusted or not).
+    init(_ address: SocketAddress, under snapshot: ProxySnapshot, tls: Bool = false) {
+        self.init(address: address, hostBytes: Array(address.host.utf8), trusted: snapshot.isTrusted(address), tls: tls)
     }
+}
+
+/// Which listener a connection came in on.
+package enum ListenerRole: Sendable {
+    /// A public listener: requests are routed and forwarded (but `/.gatehouse/...`).
+    case proxy
+    /// The admin listener: health and session administration, never forwarded.
+    case admin
 }
 
 /// One request/response pair on a client connection (HAProxy's "stream"): what was asked, where it went,
@@ -68,6 +76,19 @@ final class Exchange {
     }
 }
 
+/// A request head waiting for the session store before its auth decision.
+final class PendingAuth {
+    let head: RequestHead
+    let headBytes: Int
+    let routeIndex: Int
+
+    init(head: RequestHead, headBytes: Int, routeIndex: Int) {
+        self.head = head
+        self.headBytes = headBytes
+        self.routeIndex = routeIndex
+    }
+}
+
 /// A client's TCP connection: reads requests one at a time (pipelined ones wait in the buffer, so answers
 /// leave in order), forwards each through an upstream connection, streams both bodies with backpressure.
 ///
@@ -82,6 +103,11 @@ final class ClientConnection: ConnectionDelegate {
         case forwarding
         /// After a 101: bytes flow both ways untouched.
         case tunnelling
+        /// The gateway answers this request itself (its own endpoints): reading its body, or waiting for a
+        /// password hash or a store call.
+        case answering
+        /// Waiting for the session store to answer for this request's cookie (a remote store's cache missed).
+        case authorizing
         /// The last answer is being flushed; then the socket closes.
         case closing
         /// Done; the engine has forgotten this connection.
@@ -95,6 +121,7 @@ final class ClientConnection: ConnectionDelegate {
 
     let connection: Connection
     let peer: PeerInfo
+    let role: ListenerRole
     unowned let engine: ProxyEngine
     var snapshot: ProxySnapshot
     var parser: RequestParser
@@ -102,6 +129,10 @@ final class ClientConnection: ConnectionDelegate {
     var parserSnapshot: ProxySnapshot
     var state: State = .awaitingHead
     var exchange: Exchange?
+    /// The request being answered locally (state `.answering`).
+    var local: LocalRequest?
+    /// The request waiting for the session store (state `.authorizing`).
+    var pendingAuth: PendingAuth?
     var upstream: UpstreamConnection?
     /// Client reads are paused because the upstream's output is full (or the reverse).
     var clientPaused = false
@@ -112,13 +143,14 @@ final class ClientConnection: ConnectionDelegate {
     static let highWater = 256 * 1024
 
     /// Takes over an accepted socket; `tls` is the certificate set of a TLS listener (nil for plain HTTP).
-    init(fd: Int32, peer: PeerInfo, engine: ProxyEngine, tls: TLSServerContext? = nil) {
+    init(fd: Int32, peer: PeerInfo, role: ListenerRole, engine: ProxyEngine, tls: TLSServerContext? = nil) {
         if let tls {
             connection = Connection(loop: engine.loop, fd: fd, tls: tls)
         } else {
             connection = Connection(loop: engine.loop, fd: fd)
         }
         self.peer = peer
+        self.role = role
         self.engine = engine
         snapshot = engine.snapshot
         parser = RequestParser(limits: engine.snapshot.limits)
@@ -143,6 +175,8 @@ final class ClientConnection: ConnectionDelegate {
         case .connecting: pauseClientIfFlooding()
         case .forwarding: if !(exchange?.requestComplete ?? true) { pumpRequestBody() } else { pauseClientIfFlooding() }
         case .tunnelling: tunnelClientToUpstream()
+        case .answering: if local?.bodyComplete == false { collectLocalBody() } else { pauseClientIfFlooding() }
+        case .authorizing: pauseClientIfFlooding()
         case .closing: connection.discardInput(connection.inputCount)
         case .closed: break
         }
@@ -158,7 +192,7 @@ final class ClientConnection: ConnectionDelegate {
                 upstream.connection.enableReading()
                 if state == .tunnelling { tunnelUpstreamToClient() } else { readResponse() }
             }
-        case .awaitingHead, .connecting, .closed:
+        case .awaitingHead, .connecting, .answering, .authorizing, .closed:
             break
         }
     }
@@ -220,19 +254,35 @@ final class ClientConnection: ConnectionDelegate {
     func begin(_ head: RequestHead, headBytes: Int) {
         timer.cancel()
         snapshot = engine.snapshot  // each request uses the newest config; this one keeps it to the end
+        if role == .admin {
+            beginLocal(head, headBytes: headBytes, endpoint: OwnEndpoint.adminEndpoint(head))
+            return
+        }
+        if OwnEndpoint.isReserved(head.normalizedPath) {
+            // The gateway's own prefix is answered here on every host and never forwarded.
+            beginLocal(head, headBytes: headBytes, endpoint: OwnEndpoint.publicEndpoint(head))
+            return
+        }
         guard let routeIndex = snapshot.routes.match(head) else {
             answerLocally(head, status: 404, headBytes: headBytes)
             return
         }
+        authorize(head, headBytes: headBytes, routeIndex: routeIndex, fetched: nil)
+    }
+
+    /// Decides and acts: forward, refuse, or (a remote store's cache missed) wait for the store and decide again.
+    func authorize(_ head: RequestHead, headBytes: Int, routeIndex: Int, fetched: FetchedSession?) {
         let route = snapshot.routes.routes[routeIndex]
         var trace: DecisionTrace? = nil
         let now = route.policy.mode == .none ? 0 : Int64(Clocks.wallClock().seconds)  // public routes need no clock
         let decision = RequestPipeline.decide(head, policy: route.policy, tokens: snapshot.tokens,
-                                              cache: engine.tokenCache, now: now, trace: &trace)
+                                              cache: engine.tokenCache, sessions: engine.sessionContext,
+                                              fetched: fetched, now: now, trace: &trace)
         let identity: Identity?
         switch decision {
         case .forward(let verified):
             identity = verified
+            if verified != nil { engine.counters.authAccepted += 1 }
         case .unauthenticated(let reason, let invalidToken):
             if invalidToken { engine.counters.authInvalid += 1 } else { engine.counters.authNoCredential += 1 }
             refuseAuth(head, route: route, headBytes: headBytes, reason: reason, status: 401, invalidToken: invalidToken)
@@ -244,6 +294,31 @@ final class ClientConnection: ConnectionDelegate {
         case .forbidden(let reason):
             engine.counters.authForbidden += 1
             refuseAuth(head, route: route, headBytes: headBytes, reason: reason, status: 403, invalidToken: false)
+            return
+        case .unavailable(let reason):
+            engine.counters.sessionStoreErrors += 1
+            engine.authRefusals[reason, default: 0] += 1
+            let close = mustCloseAfterLocalAnswer(head)
+            var response = LocalResponse.error(503, "temporarily_unavailable", headers: [("Retry-After", "1")])
+                .serialize(close: close, headOnly: head.method == .head)
+            if head.method == .head { response = ErrorResponses.withoutBody(response) }
+            finishLocalAnswer(head, response: response, status: 503, headBytes: headBytes, route: route.name,
+                              error: reason, close: close)
+            return
+        case .fetchSession(let key):
+            guard let store = engine.sessionContext?.store else { return }
+            engine.counters.sessionFetches += 1
+            let pending = PendingAuth(head: head, headBytes: headBytes, routeIndex: routeIndex)
+            pendingAuth = pending
+            state = .authorizing
+            store.fetch(key, now: now) { [weak self] answer in
+                // The client may have gone, or (never twice) the answer may be for an older request.
+                guard let self, self.state == .authorizing, self.pendingAuth === pending else { return }
+                self.pendingAuth = nil
+                self.state = .awaitingHead
+                self.authorize(pending.head, headBytes: pending.headBytes, routeIndex: pending.routeIndex,
+                               fetched: FetchedSession(key: key, answer: answer))
+            }
             return
         }
         let exchange = Exchange(head: head, routeIndex: routeIndex, pool: engine.pools[route.upstreamIndex],
@@ -282,6 +357,7 @@ final class ClientConnection: ConnectionDelegate {
     /// `Expect: 100-continue` gets this answer, never a 100: the body is not invited.
     func refuseAuth(_ head: RequestHead, route: Route, headBytes: Int, reason: String, status: Int,
                     invalidToken: Bool) {
+        engine.authRefusals[reason, default: 0] += 1
         let close = mustCloseAfterLocalAnswer(head)
         let browser = AuthResponses.isBrowserNavigation(head)
         let login = status == 401 && route.policy.redirectsBrowsersToLogin && browser ? snapshot.loginURL : nil
@@ -350,6 +426,8 @@ final class ClientConnection: ConnectionDelegate {
     func closeAfterFlush() {
         guard state != .closing, state != .closed else { return }
         state = .closing
+        local = nil
+        pendingAuth = nil
         releaseUpstream(reuse: false)
         connection.discardInput(connection.inputCount)
         // Bounded: a client that never reads its answer does not keep the connection forever.
@@ -372,6 +450,8 @@ final class ClientConnection: ConnectionDelegate {
         releaseUpstream(reuse: false)
         state = .closed
         exchange = nil
+        local = nil
+        pendingAuth = nil
         timer.cancel()
         connection.close()
         engine.forget(self)
@@ -399,7 +479,9 @@ final class ClientConnection: ConnectionDelegate {
             closeAfterFlush()
         case .body:
             // The client stopped sending its body. If nothing was answered yet, say so; either way, close.
-            if let exchange, !exchange.responseStarted {
+            if let local {
+                finishLocal(local, response: .error(408, "request_timeout"), error: "body-timeout", forceClose: true)
+            } else if let exchange, !exchange.responseStarted {
                 connection.write(ErrorResponses.bytes(status: 408, close: true))
                 logExchange(exchange, status: 408)
                 self.exchange = nil

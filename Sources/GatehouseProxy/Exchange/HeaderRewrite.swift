@@ -110,8 +110,8 @@ enum HeaderRewrite {
             if policy.acceptsBearer, !policy.forwardsAuthorization, fields.nameEquals(index, "authorization") {
                 continue
             }
-            if policy.stripsCredentialCookies, !policy.tokenCookies.isEmpty, fields.nameEquals(index, "cookie") {
-                writeCookie(fields, index, removing: policy.tokenCookies, into: &out)
+            if policy.stripsCredentialCookies, !policy.credentialCookies.isEmpty, fields.nameEquals(index, "cookie") {
+                writeCookie(fields, index, removing: policy.credentialCookies, into: &out)
                 continue
             }
             if isForwardingField(fields, index) {
@@ -135,7 +135,7 @@ enum HeaderRewrite {
         append("\r\nX-Forwarded-Proto: ", to: &out)
         if let proto = forwardedProto {
             out.append(contentsOf: fields.storage[proto])
-        } else if peer.isTLS {
+        } else if peer.tls {
             append("https", to: &out)
         } else {
             append("http", to: &out)

@@ -1,0 +1,211 @@
+import Yams
+
+/// `sessions`: where signed-in sessions live and how the session cookie looks.
+///
+/// Used by the gateway's own sign-in (`login.users_file`), in both modes (token mode keeps one session per
+/// refresh-token family). Defaults apply when the section is absent.
+package struct SessionsSection: Sendable, Equatable {
+    /// Which backend keeps sessions.
+    package enum Store: Sendable, Equatable {
+        /// SQLite file at `path`, every read served from memory.
+        case embedded(path: String)
+    }
+
+    /// `SameSite` of the session cookie.
+    package enum SameSite: String, Sendable, Equatable, CaseIterable {
+        case lax, strict, none
+    }
+
+    /// When the cookie gets `Secure`.
+    package enum Secure: String, Sendable, Equatable, CaseIterable {
+        /// When the request came over TLS (or through a trusted proxy that says `X-Forwarded-Proto: https`).
+        case auto
+        /// Always (the gateway sits behind a TLS terminator it does not know about).
+        case always
+        /// Never (plain-HTTP development only).
+        case never
+    }
+
+    package struct Cookie: Sendable, Equatable {
+        package let name: String
+        package let secure: Secure
+        package let sameSite: SameSite
+        package init(name: String, secure: Secure, sameSite: SameSite) {
+            self.name = name
+            self.secure = secure
+            self.sameSite = sameSite
+        }
+    }
+
+    package let store: Store
+    package let cookie: Cookie
+    package let absoluteTTL: Duration
+    /// Zero: no idle expiry.
+    package let idleTTL: Duration
+    /// Zero: unlimited; otherwise the oldest session is signed out past it.
+    package let maxPerUser: Int
+
+    package static let defaults = SessionsSection(
+        store: .embedded(path: "var/sessions.sqlite"),
+        cookie: Cookie(name: "gatehouse_session", secure: .auto, sameSite: .lax),
+        absoluteTTL: .seconds(12 * 3600), idleTTL: .seconds(3600), maxPerUser: 0)
+
+    package init(store: Store, cookie: Cookie, absoluteTTL: Duration, idleTTL: Duration, maxPerUser: Int) {
+        self.store = store
+        self.cookie = cookie
+        self.absoluteTTL = absoluteTTL
+        self.idleTTL = idleTTL
+        self.maxPerUser = maxPerUser
+    }
+
+    static let keys = ["store", "embedded", "redis", "cookie", "absolute_ttl", "idle_ttl", "max_per_user"]
+
+    static func read(_ entry: YAMLEntry?, reader: ConfigReader) -> SectionOutcome<SessionsSection> {
+        guard let entry, !ConfigReader.isNull(entry.value) else { return .absent }
+        guard let fields = reader.fields(of: entry.value, path: "sessions", allowed: keys,
+                                         near: reader.location(of: entry.keyNode))
+        else { return .invalid }
+        var valid = true
+        let defaults = Self.defaults
+        var path = "var/sessions.sqlite"
+        if let node = fields.value("store") {
+            let text = reader.text(node, path: fields.path("store"), expected: "\"embedded\"")
+            if text == "redis" {
+                reader.report(.invalidValue, at: node, key: fields.path("store"),
+                              "the Redis store is not part of this build yet; use store: embedded")
+                valid = false
+            } else if text != "embedded" {
+                if text != nil {
+                    reader.report(.invalidValue, at: node, key: fields.path("store"),
+                                  "expected \"embedded\", got \"\(text!)\"")
+                }
+                valid = false
+            }
+        }
+        if let node = fields.value("embedded") {
+            if let embedded = reader.fields(of: node, path: fields.path("embedded"), allowed: ["path"],
+                                            near: reader.location(of: node)),
+                let pathNode = reader.required(embedded, "path"),
+                let text = LoginSection.readPath(pathNode, path: embedded.path("path"), reader: reader)
+            {
+                path = text
+            } else {
+                valid = false
+            }
+        }
+        if fields.value("redis") != nil {
+            reader.report(.invalidValue, at: fields.entries["redis"]?.keyNode, key: fields.path("redis"),
+                          "the Redis store is not part of this build yet; remove sessions.redis")
+            valid = false
+        }
+        var cookie = defaults.cookie
+        if let node = fields.value("cookie") {
+            if let parsed = readCookie(node, path: fields.path("cookie"), reader: reader) { cookie = parsed } else { valid = false }
+        }
+        let absolute = reader.optionalDuration(fields, "absolute_ttl", default: defaults.absoluteTTL)
+        var idle: Duration? = defaults.idleTTL
+        if let node = fields.value("idle_ttl") {
+            idle = reader.parse(node, path: fields.path("idle_ttl"), expected: "a duration such as 1h, or 0 for none") {
+                Units.duration($0, allowZero: true)
+            }
+        }
+        var maxPerUser: Int? = 0
+        if let node = fields.value("max_per_user") {
+            maxPerUser = reader.integer(node, path: fields.path("max_per_user"), in: 0...10_000)
+        }
+        guard valid, let absolute, let idle, let maxPerUser else { return .invalid }
+        return .present(SessionsSection(store: .embedded(path: path), cookie: cookie, absoluteTTL: absolute,
+                                        idleTTL: idle, maxPerUser: maxPerUser))
+    }
+
+    private static func readCookie(_ node: Node, path: String, reader: ConfigReader) -> Cookie? {
+        guard let fields = reader.fields(of: node, path: path, allowed: ["name", "secure", "same_site"],
+                                         near: reader.location(of: node))
+        else { return nil }
+        let defaults = Self.defaults.cookie
+        var valid = true
+        var name = defaults.name
+        if let n = fields.value("name") {
+            if let text = reader.text(n, path: fields.path("name"), expected: "a cookie name") {
+                if let problem = HTTPToken.problem(text, what: "cookie name") {
+                    reader.report(.invalidValue, at: n, key: fields.path("name"), problem)
+                    valid = false
+                } else {
+                    name = text
+                }
+            } else {
+                valid = false
+            }
+        }
+        var secure = defaults.secure
+        if let n = fields.value("secure") {
+            switch reader.text(n, path: fields.path("secure"), expected: "auto, true or false") {
+            case "auto"?: secure = .auto
+            case "true"?, "always"?: secure = .always
+            case "false"?, "never"?: secure = .never
+            case let other?:
+                reader.report(.invalidValue, at: n, key: fields.path("secure"), "expected auto, true or false, got \"\(other)\"")
+                valid = false
+            case nil:
+                valid = false
+            }
+        }
+        var sameSite = defaults.sameSite
+        if let n = fields.value("same_site") {
+            if let text = reader.text(n, path: fields.path("same_site"), expected: "lax, strict or none"),
+                let parsed = SameSite(rawValue: text.lowercased())
+            {
+                sameSite = parsed
+            } else {
+                reader.report(.invalidValue, at: n, key: fields.path("same_site"), "expected lax, strict or none")
+                valid = false
+            }
+        }
+        // RFC 6265bis 4.1.3: a __Host- cookie must be Secure, Path=/, without Domain; __Secure- must be Secure.
+        if (name.hasPrefix("__Host-") || name.hasPrefix("__Secure-")), secure == .never {
+            reader.report(.invalidValue, at: fields.entries["secure"]?.keyNode ?? node, key: fields.path("secure"),
+                          "a cookie named \(name.hasPrefix("__Host-") ? "__Host-" : "__Secure-")... must be Secure; "
+                            + "browsers drop it otherwise")
+            valid = false
+        }
+        if sameSite == .none, secure == .never {
+            reader.report(.invalidValue, at: fields.entries["same_site"]?.keyNode ?? node, key: fields.path("same_site"),
+                          "SameSite=None cookies must be Secure; browsers drop them otherwise")
+            valid = false
+        }
+        return valid ? Cookie(name: name, secure: secure, sameSite: sameSite) : nil
+    }
+}
+
+/// `admin`: the operator's listener (session administration now; metrics and health later). Loopback by
+/// default, never the public port.
+package struct AdminSection: Sendable, Equatable {
+    package let listen: SocketAddressSpec
+
+    package init(listen: SocketAddressSpec) {
+        self.listen = listen
+    }
+
+    static func read(_ entry: YAMLEntry?, reader: ConfigReader) -> SectionOutcome<AdminSection> {
+        guard let entry, !ConfigReader.isNull(entry.value) else { return .absent }
+        guard let fields = reader.fields(of: entry.value, path: "admin", allowed: ["listen"],
+                                         near: reader.location(of: entry.keyNode)),
+            let node = reader.required(fields, "listen"),
+            let addresses = reader.socketAddresses(node, path: fields.path("listen"), requireIP: true,
+                                                   allowPortZero: true)
+        else { return .invalid }
+        guard addresses.count == 1 else {
+            reader.report(.invalidValue, at: node, key: fields.path("listen"), "expected one address such as 127.0.0.1:9901")
+            return .invalid
+        }
+        return .present(AdminSection(listen: addresses[0]))
+    }
+}
+
+extension ConfigReader {
+    /// A positive duration, or `value` when the key is absent.
+    func optionalDuration(_ fields: YAMLFields, _ key: String, default value: Duration) -> Duration? {
+        guard let node = fields.value(key) else { return value }
+        return duration(node, path: fields.path(key))
+    }
+}

@@ -1,0 +1,411 @@
+import Foundation
+import Yams
+
+/// One account of the users file, validated, with the line it starts on.
+package struct UserEntry: Sendable, Equatable {
+    /// 1–128 bytes of printable ASCII other than space, `:` and `,`.
+    package let name: String
+    /// A bcrypt (`$2a$`, `$2b$`, `$2y$`) or yescrypt (`$y$`) hash, checked for shape only here; GatehouseSessions
+    /// asks libcrypt when the file is loaded for use.
+    package let passwordHash: String
+    package let email: String?
+    package let groups: [String]
+    package let displayName: String?
+    package let disabled: Bool
+    /// The line of the user's name in the file.
+    package let line: Int
+
+    package init(
+        name: String, passwordHash: String, email: String?, groups: [String], displayName: String?, disabled: Bool,
+        line: Int
+    ) {
+        self.name = name
+        self.passwordHash = passwordHash
+        self.email = email
+        self.groups = groups
+        self.displayName = displayName
+        self.disabled = disabled
+        self.line = line
+    }
+}
+
+/// The users file (`login.users_file`): the accounts of the gateway's own sign-in, in file order.
+package struct UsersFile: Sendable, Equatable {
+    package let users: [UserEntry]
+    /// The path as given to the loader, shown in every error.
+    package let sourcePath: String
+
+    package init(users: [UserEntry], sourcePath: String) {
+        self.users = users
+        self.sourcePath = sourcePath
+    }
+}
+
+/// Reads and validates a users file with the main configuration's machinery: every problem is collected and
+/// reported as `file:line: key: problem`, and unknown keys get a "did you mean" suggestion.
+///
+/// ```yaml
+/// users:
+///   alice:
+///     password: "$2b$12$..."     # required: bcrypt or yescrypt
+///     email: alice@example.com   # optional
+///     groups: [staff, admins]    # optional
+///     name: "Alice Liddell"      # optional display name
+///     disabled: false            # optional
+/// ```
+///
+/// Error messages never quote a `password` value: a plain password pasted there by mistake must not end up
+/// in a log.
+package enum UsersFileLoader {
+    static let rootKeys = ["users"]
+    static let userKeys = ["password", "email", "groups", "name", "disabled"]
+    static let maximumNameBytes = 128
+    static let maximumTextBytes = 256
+    static let maximumEmailBytes = 254
+
+    /// How to make a hash, appended to every password problem.
+    static let hashHowTo =
+        "expected a bcrypt ($2b$, $2y$, $2a$) or yescrypt ($y$) hash; make one with `gatehouse hash-password`, "
+        + "`htpasswd -nB user` (the part after the colon) or `mkpasswd -m yescrypt`"
+
+    /// Reads, parses and validates a users file.
+    /// - Throws: ``ConfigErrors`` with every problem: unreadable file, YAML syntax, schema and values.
+    package static func load(path: String) throws(ConfigErrors) -> UsersFile {
+        switch readFile(path) {
+        case .parsed(let text):
+            return try parse(yaml: text, path: path)
+        case .invalid(let reason):
+            throw ConfigErrors(errors: [ConfigError(code: .unreadable, location: nil, key: "", message: reason)])
+        }
+    }
+
+    /// Parses and validates users-file text; `path` is what errors and `sourcePath` show.
+    /// - Throws: ``ConfigErrors`` with every problem found, in file order.
+    package static func parse(yaml: String, path: String) throws(ConfigErrors) -> UsersFile {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: yaml)
+        } catch {
+            throw ConfigErrors(errors: [syntaxError(error, path: path)])
+        }
+        guard let root, !ConfigReader.isNull(root) else {
+            let message = "the file holds no users; it needs a \"users\" mapping (\"users: {}\" for none)"
+            let location = SourceLocation(file: path, line: 1, column: 1)
+            throw ConfigErrors(errors: [ConfigError(code: .emptyFile, location: location, key: "", message: message)])
+        }
+        let reader = ConfigReader(file: path)
+        let users = read(root, reader: reader)
+        if !reader.errors.isEmpty {
+            throw ConfigErrors(errors: sortedByLocation(reader.errors))
+        }
+        guard let users else {
+            // Every reader reports before returning nil; reaching this is a bug here, reported, not a crash.
+            let message = "internal error: the users file was refused without a reason"
+            throw ConfigErrors(errors: [ConfigError(code: .invalidValue, location: nil, key: "", message: message)])
+        }
+        return UsersFile(users: users, sourcePath: path)
+    }
+
+    // MARK: Schema
+
+    private static func read(_ root: Node, reader: ConfigReader) -> [UserEntry]? {
+        guard let fields = reader.fields(of: root, path: "", allowed: rootKeys, near: reader.location(of: root))
+        else { return nil }
+        guard fields.entries["users"] != nil else {
+            _ = reader.required(fields, "users")
+            return nil
+        }
+        // `users:` with every account commented out is an empty directory, like `users: {}`.
+        guard let usersNode = fields.value("users") else { return [] }
+        guard case .mapping(let mapping) = usersNode else {
+            reader.report(
+                .wrongType, at: usersNode, key: "users",
+                "expected a mapping of user name to account, got \(ConfigReader.describe(usersNode))")
+            return nil
+        }
+        var users: [UserEntry] = []
+        var firstLine: [[UInt8]: Int] = [:]
+        var valid = true
+        for (keyNode, value) in mapping {
+            guard let name = userName(keyNode, reader: reader) else {
+                valid = false
+                continue
+            }
+            let line = keyNode.mark?.line ?? 0
+            // Bytes, not String: names are compared byte for byte at sign-in.
+            if let first = firstLine[Array(name.utf8)] {
+                reader.report(
+                    .duplicateName, at: keyNode, key: "users.\(name)",
+                    "user \"\(name)\" is defined twice; first at line \(first)")
+                valid = false
+                continue
+            }
+            firstLine[Array(name.utf8)] = line
+            if let user = account(name, line: line, keyNode: keyNode, value: value, reader: reader) {
+                users.append(user)
+            } else {
+                valid = false
+            }
+        }
+        return valid ? users : nil
+    }
+
+    /// The text of a user-name key, if it is a valid name (reported otherwise).
+    private static func userName(_ keyNode: Node, reader: ConfigReader) -> String? {
+        guard case .scalar(let scalar) = keyNode, !ConfigReader.isNull(keyNode) else {
+            reader.report(
+                .wrongType, at: keyNode, key: "users",
+                "user names must be strings, got \(ConfigReader.describe(keyNode))")
+            return nil
+        }
+        if scalar.string == "<<" && scalar.style == .plain {
+            reader.report(
+                .unknownKey, at: keyNode, key: "users.<<", "YAML merge keys (<<) are not supported; write the keys out")
+            return nil
+        }
+        if let problem = nameProblem(scalar.string) {
+            reader.report(.invalidValue, at: keyNode, key: "users", problem)
+            return nil
+        }
+        return scalar.string
+    }
+
+    /// Why `name` cannot be a user name, or `nil`.
+    static func nameProblem(_ name: String) -> String? {
+        let bytes = Array(name.utf8)
+        let rule = "user names must be 1 to \(maximumNameBytes) bytes of printable ASCII without spaces, \":\" or \",\""
+        guard !bytes.isEmpty else { return rule + ", got an empty name" }
+        guard bytes.count <= maximumNameBytes else { return rule + ", got \(bytes.count) bytes" }
+        guard bytes.allSatisfy({ (0x21...0x7e).contains($0) && $0 != UInt8(ascii: ":") && $0 != UInt8(ascii: ",") })
+        else {
+            // Quoted through `debugDescription` so a control character shows as an escape, not as itself.
+            return rule + ", got \(name.debugDescription)"
+        }
+        return nil
+    }
+
+    /// Reads one account mapping.
+    private static func account(
+        _ name: String, line: Int, keyNode: Node, value: Node, reader: ConfigReader
+    ) -> UserEntry? {
+        let path = "users.\(name)"
+        guard !ConfigReader.isNull(value) else {
+            reader.report(.missingKey, at: keyNode, key: path, "the account needs at least a \"password\"")
+            return nil
+        }
+        guard let fields = reader.fields(of: value, path: path, allowed: userKeys, near: reader.location(of: keyNode))
+        else { return nil }
+        var valid = true
+        let password = reader.required(fields, "password").flatMap { node in
+            reader.parse(node, path: fields.path("password"), expected: "a password hash", with: checkPasswordHash)
+        }
+        valid = valid && password != nil
+        var email: String?
+        if let node = fields.value("email") {
+            email = reader.parse(node, path: fields.path("email"), expected: "an e-mail address", with: checkEmail)
+            valid = valid && email != nil
+        }
+        var groups: [String] = []
+        if let node = fields.value("groups") {
+            if let read = readGroups(node, path: fields.path("groups"), reader: reader) {
+                groups = read
+            } else {
+                valid = false
+            }
+        }
+        var displayName: String?
+        if let node = fields.value("name") {
+            displayName = reader.parse(node, path: fields.path("name"), expected: "a display name") { text in
+                textProblem(text, what: "a display name").map(ParseOutcome.invalid) ?? .parsed(text)
+            }
+            valid = valid && displayName != nil
+        }
+        var disabled = false
+        if let node = fields.value("disabled") {
+            if let flag = reader.boolean(node, path: fields.path("disabled")) {
+                disabled = flag
+            } else {
+                valid = false
+            }
+        }
+        guard valid, let password else { return nil }
+        return UserEntry(
+            name: name, passwordHash: password, email: email, groups: groups, displayName: displayName,
+            disabled: disabled, line: line)
+    }
+
+    /// `groups`: a list (possibly empty) or a single string.
+    private static func readGroups(_ node: Node, path: String, reader: ConfigReader) -> [String]? {
+        if case .sequence(let sequence) = node, sequence.isEmpty { return [] }
+        return reader.strings(
+            node, path: path, one: "a group name", many: "group names", empty: "an empty list",
+            check: { textProblem($0, what: "a group name") })
+    }
+
+    // MARK: Values
+
+    /// Why `text` cannot be a group or display name: these reach identity headers, so no control characters
+    /// (a newline would split a header), no edge blanks (a receiver that trims would see another name), and a
+    /// bounded length. Commas are fine: list headers are encoded so one value cannot become two.
+    static func textProblem(_ text: String, what: String) -> String? {
+        if text.isEmpty { return "expected \(what), got an empty string" }
+        if text.utf8.count > maximumTextBytes { return "\(what) must be at most \(maximumTextBytes) bytes" }
+        if text.unicodeScalars.contains(where: isControl) {
+            return "\(what) must not contain control characters (newline, tab, ...), got \(text.debugDescription)"
+        }
+        if let first = text.unicodeScalars.first, let last = text.unicodeScalars.last,
+            first.properties.isWhitespace || last.properties.isWhitespace
+        {
+            return "\(what) must not start or end with a blank, got \(text.debugDescription)"
+        }
+        return nil
+    }
+
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7f...0x9f).contains(scalar.value) || scalar == "\u{2028}" || scalar == "\u{2029}"
+    }
+
+    /// An e-mail address: text, one `@`, text; no blanks or control characters.
+    static func checkEmail(_ text: String) -> ParseOutcome<String> {
+        let parts = text.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+            return .invalid("expected an e-mail address such as alice@example.com, got \(text.debugDescription)")
+        }
+        guard text.utf8.count <= maximumEmailBytes else {
+            return .invalid("an e-mail address must be at most \(maximumEmailBytes) bytes")
+        }
+        guard !text.unicodeScalars.contains(where: { isControl($0) || $0.properties.isWhitespace }) else {
+            return .invalid(
+                "an e-mail address must not contain blanks or control characters, got \(text.debugDescription)")
+        }
+        return .parsed(text)
+    }
+
+    /// The shape of a bcrypt or yescrypt hash (libcrypt checks the rest when the file is put to use). Never
+    /// quotes the value.
+    static func checkPasswordHash(_ text: String) -> ParseOutcome<String> {
+        let bytes = Array(text.utf8)
+        if bytes.isEmpty {
+            return .invalid("the password hash is empty; " + hashHowTo)
+        }
+        if !bytes.allSatisfy({ (0x21...0x7e).contains($0) }) {
+            return .invalid("a password hash is printable ASCII without blanks; " + hashHowTo)
+        }
+        for variant in ["$2a$", "$2b$", "$2y$"] where text.hasPrefix(variant) {
+            let cost = bytes.count >= 6 ? Int(String(decoding: bytes[4..<6], as: UTF8.self)) : nil
+            guard bytes.count == 60, bytes[6] == UInt8(ascii: "$"), let cost, bytes[4..<6].allSatisfy(isDigit),
+                bytes[7...].allSatisfy(isCryptBase64)
+            else {
+                return .invalid(
+                    "malformed bcrypt hash: expected 60 characters, \(variant)NN$ then 53 of [./0-9A-Za-z] "
+                        + "(was it cut short?); " + hashHowTo)
+            }
+            guard (4...31).contains(cost) else {
+                return .invalid("bcrypt cost \(cost) is out of range (4 to 31); " + hashHowTo)
+            }
+            return .parsed(text)
+        }
+        if text.hasPrefix("$y$") {
+            let fields = bytes[3...].split(separator: UInt8(ascii: "$"), omittingEmptySubsequences: false)
+            guard fields.count == 3, !fields[0].isEmpty, fields[2].count == 43,
+                fields.allSatisfy({ $0.allSatisfy(isCryptBase64) })
+            else {
+                return .invalid(
+                    "malformed yescrypt hash: expected $y$<parameters>$<salt>$ then 43 of [./0-9A-Za-z] "
+                        + "(was it cut short?); " + hashHowTo)
+            }
+            return .parsed(text)
+        }
+        return .invalid(unsupportedHashReason(text) + "; " + hashHowTo)
+    }
+
+    /// What an unsupported value looks like, without quoting it.
+    private static func unsupportedHashReason(_ text: String) -> String {
+        let known: [(prefix: String, name: String)] = [
+            ("$1$", "MD5-crypt"), ("$apr1$", "Apache MD5"), ("$5$", "SHA-256-crypt"), ("$6$", "SHA-512-crypt"),
+            ("$7$", "scrypt"), ("$gy$", "GOST yescrypt"), ("$sha1$", "SHA-1-crypt"), ("$md5", "SunMD5"),
+            ("{SHA}", "unsalted SHA-1"), ("{SSHA}", "salted SHA-1"),
+        ]
+        if let scheme = known.first(where: { text.hasPrefix($0.prefix) }) {
+            return "\(scheme.name) hashes (\(scheme.prefix)) are not accepted"
+        }
+        if text.contains(":$2") || text.contains(":$y$") {
+            return "this looks like a whole htpasswd line; keep only the hash after the colon"
+        }
+        if text.hasPrefix("!") || text.hasPrefix("*") {
+            return "a locked-account marker is not a hash; use \"disabled: true\" to lock an account"
+        }
+        if text.hasPrefix("$") {
+            return "unsupported hash scheme"
+        }
+        return "this is not a password hash (a plain password must never be stored here)"
+    }
+
+    private static func isDigit(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+    }
+
+    /// The `./0-9A-Za-z` alphabet of crypt's base64.
+    private static func isCryptBase64(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "."), UInt8(ascii: "/"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    // MARK: File and YAML errors (as ConfigLoader does them)
+
+    private static func sortedByLocation(_ errors: [ConfigError]) -> [ConfigError] {
+        errors.enumerated().sorted { lhs, rhs in
+            let left = (lhs.element.location?.line ?? 0, lhs.element.location?.column ?? 0, lhs.offset)
+            let right = (rhs.element.location?.line ?? 0, rhs.element.location?.column ?? 0, rhs.offset)
+            return left < right
+        }.map(\.element)
+    }
+
+    private static func syntaxError(_ error: any Error, path: String) -> ConfigError {
+        guard let yamlError = error as? YamlError else {
+            return ConfigError(code: .syntax, location: nil, key: "", message: "invalid YAML: \(error)")
+        }
+        switch yamlError {
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
+            let location = SourceLocation(file: path, line: mark.line, column: mark.column)
+            var message = "invalid YAML: \(problem)"
+            if problem == "but found another document" {
+                message = "invalid YAML: the file holds more than one document (a second \"---\"); keep one"
+            } else if let context {
+                message += " (\(context.text) at line \(context.mark.line))"
+            }
+            return ConfigError(code: .syntax, location: location, key: "", message: message)
+        default:
+            // Reader errors (invalid UTF-8 and the like) carry no line worth quoting.
+            return ConfigError(code: .syntax, location: nil, key: "", message: "invalid YAML: \(yamlError)")
+        }
+    }
+
+    /// Reads a whole file as UTF-8, refusing directories, oversized files and invalid UTF-8.
+    private static func readFile(_ path: String) -> ParseOutcome<String> {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            return .invalid("cannot read \(path): no such file")
+        }
+        if isDirectory.boolValue {
+            return .invalid("cannot read \(path): it is a directory")
+        }
+        guard FileManager.default.isReadableFile(atPath: path), let data = FileManager.default.contents(atPath: path)
+        else {
+            return .invalid("cannot read \(path): permission denied or I/O error")
+        }
+        if data.count > ConfigLoader.maximumFileSize {
+            return .invalid("cannot read \(path): larger than \(ConfigLoader.maximumFileSize >> 20) MiB")
+        }
+        guard let text = String(validating: data, as: UTF8.self) else {
+            return .invalid("cannot read \(path): not valid UTF-8")
+        }
+        return .parsed(text)
+    }
+}

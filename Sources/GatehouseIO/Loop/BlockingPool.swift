@@ -1,0 +1,186 @@
+import CLibevent
+import Glibc
+import Synchronization
+
+/// A fixed set of threads for slow, blocking work (password hashing, a synchronous store call) that must
+/// never run on an event loop; each result comes back on the submitting loop through its `LoopExecutor`.
+///
+/// The queue is bounded: when `queueLimit` jobs already wait, `submit` refuses at once and the caller answers
+/// 503, so a burst of sign-ins costs a bounded amount of memory and a bounded wait rather than a growing
+/// backlog. Threads sleep on an eventfd semaphore (one count per queued job, plus one per thread at
+/// shutdown), so an idle pool costs nothing.
+package final class BlockingPool: Sendable {
+    private let shared: PoolQueue
+    private let threads: Mutex<[LoopThread]>
+
+    /// Starts `threads` worker threads.
+    ///
+    /// - Parameters:
+    ///   - name: For error messages (which pool failed to start).
+    ///   - threads: How many jobs may run at once; at least 1.
+    ///   - queueLimit: How many jobs may wait for a thread (running ones not counted); at least 1.
+    /// - Throws: `IOError` for counts below 1, or when the eventfd or a thread cannot be created; threads
+    ///   already started are stopped.
+    /// - Parameter niceness: added to each pool thread's scheduling niceness (Linux threads have their own): a
+    ///   storm of password hashes then yields the CPU to the event loops, so requests already signed in keep
+    ///   their latency while sign-ins queue.
+    package init(name: String, threads: Int, queueLimit: Int, niceness: Int32 = 0) throws(IOError) {
+        guard threads >= 1, queueLimit >= 1 else {
+            throw IOError("\(name): a blocking pool needs at least one thread and a queue limit of at least 1")
+        }
+        let semaphore = eventfd(0, Int32(EFD_SEMAPHORE | EFD_CLOEXEC))
+        guard semaphore >= 0 else { throw IOError("\(name): eventfd failed: errno \(errno)") }
+        let shared = PoolQueue(semaphore: semaphore, queueLimit: queueLimit)
+        var started: [LoopThread] = []
+        for index in 0..<threads {
+            do throws(IOError) {
+                started.append(try LoopThread(name: "\(name)-\(index)") {
+                    // On Linux, PRIO_PROCESS with who = 0 sets the calling thread's own nice value (setpriority(2) NOTES).
+                    if niceness != 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness) }
+                    shared.work()
+                })
+            } catch {
+                shared.stop(wakingThreads: started.count)
+                for thread in started { thread.join() }
+                throw IOError("\(name): \(error.message)")
+            }
+        }
+        self.shared = shared
+        self.threads = Mutex(started)
+    }
+
+    deinit {
+        // A pool dropped without `shutdown()` still lets its threads finish and exit.
+        shutdown()
+    }
+
+    /// Queues `work` for a worker thread; `completion` then runs with its result on `executor`'s loop.
+    ///
+    /// Call on `executor`'s loop: `completion` may capture that loop's objects (the connection waiting for
+    /// the answer), and runs nowhere else. Jobs run in submission order as threads free up.
+    ///
+    /// - Returns: `false` without queueing when `queueLimit` jobs are already waiting or the pool is shut
+    ///   down; the caller should answer 503 rather than wait.
+    package func submit<T: Sendable>(
+        _ work: @escaping @Sendable () -> T, completion: @escaping (T) -> Void, on executor: LoopExecutor
+    ) -> Bool {
+        let deliver = executor.callback(completion)
+        return shared.enqueue { deliver(work()) }
+    }
+
+    /// Jobs waiting for a thread (not counting those running).
+    package var queuedCount: Int {
+        shared.queuedCount
+    }
+
+    /// Refuses new jobs, lets the workers finish every queued one, and joins them, so it blocks until the
+    /// running jobs end. Idempotent: later calls return at once. Completions already handed to loops run
+    /// there when those loops next turn.
+    package func shutdown() {
+        let workers = threads.withLock { threads in
+            let taken = threads
+            threads.removeAll()
+            return taken
+        }
+        guard !workers.isEmpty else { return }
+        shared.stop(wakingThreads: workers.count)
+        for worker in workers { worker.join() }
+    }
+}
+
+/// What the pool and its threads share: the queue and the semaphore. Kept apart from `BlockingPool` so the
+/// threads do not keep the pool alive and its `deinit` can stop them.
+private final class PoolQueue: Sendable {
+    private struct State {
+        var jobs: [@Sendable () -> Void] = []
+        /// Index of the oldest job in `jobs`; the array is compacted when half of it is spent.
+        var head = 0
+        var stopping = false
+
+        var waiting: Int { jobs.count - head }
+
+        mutating func pop() -> (@Sendable () -> Void)? {
+            guard head < jobs.count else { return nil }
+            let job = jobs[head]
+            head += 1
+            if head == jobs.count {
+                jobs.removeAll(keepingCapacity: true)
+                head = 0
+            } else if head >= 64 && head * 2 >= jobs.count {
+                jobs.removeFirst(head)
+                head = 0
+            }
+            return job
+        }
+    }
+
+    /// What a woken worker does next.
+    private enum Next {
+        case run(@Sendable () -> Void)
+        /// A count without a job: another worker took it first. Cannot happen with one count per job, but
+        /// sleeping again is the safe answer.
+        case idle
+        case exit
+    }
+
+    private let state = Mutex(State())
+    private let semaphore: Int32
+    private let queueLimit: Int
+
+    init(semaphore: Int32, queueLimit: Int) {
+        self.semaphore = semaphore
+        self.queueLimit = queueLimit
+    }
+
+    deinit {
+        close(semaphore)
+    }
+
+    var queuedCount: Int {
+        state.withLock { $0.waiting }
+    }
+
+    func enqueue(_ job: @escaping @Sendable () -> Void) -> Bool {
+        let accepted = state.withLock { state in
+            guard !state.stopping, state.waiting < queueLimit else { return false }
+            state.jobs.append(job)
+            return true
+        }
+        if accepted { post(1) }
+        return accepted
+    }
+
+    /// Refuses new jobs and posts one extra count per thread: once the queue is empty, each thread takes one
+    /// of them and exits.
+    func stop(wakingThreads count: Int) {
+        state.withLock { $0.stopping = true }
+        post(UInt64(count))
+    }
+
+    /// A worker thread's body: run jobs until stopped and drained.
+    func work() {
+        while true {
+            waitForCount()
+            let next = state.withLock { state -> Next in
+                if let job = state.pop() { return .run(job) }
+                return state.stopping ? .exit : .idle
+            }
+            switch next {
+            case .run(let job): job()
+            case .idle: continue
+            case .exit: return
+            }
+        }
+    }
+
+    private func post(_ count: UInt64) {
+        var value = count
+        while write(semaphore, &value, 8) < 0 && errno == EINTR {}
+    }
+
+    /// Takes one count from the semaphore, sleeping while it is zero.
+    private func waitForCount() {
+        var value: UInt64 = 0
+        while read(semaphore, &value, 8) < 0 && errno == EINTR {}
+    }
+}

@@ -1,0 +1,136 @@
+import GatehouseHTTP
+import GatehouseIO
+import GatehouseSessions
+
+/// The admin listener's endpoints: health and session administration. The listener is the access control:
+/// it binds to loopback by default and is never the public port (as Envoy's and HAProxy's admin sockets).
+struct AdminEndpoints {
+    unowned let client: ClientConnection
+    let request: LocalRequest
+
+    private var engine: ProxyEngine { client.engine }
+
+    func finish(_ response: LocalResponse, error: String? = nil) {
+        client.finishLocal(request, response: response, error: error)
+    }
+
+    func handle() {
+        if case .health = request.endpoint {
+            finish(LocalResponse(status: 200, headers: [("Content-Type", "text/plain")], body: Array("ok\n".utf8)))
+            return
+        }
+        if case .methodNotAllowed(let allow) = request.endpoint {
+            finish(LocalResponse(status: 405, headers: [("Allow", allow)]))
+            return
+        }
+        switch request.endpoint {
+        case .metrics: metrics(); return
+        case .ready: ready(); return
+        case .reload: reload(); return
+        default: break
+        }
+        guard let store = engine.sessionStore else {
+            finish(.error(404, "not_found", description: "the gateway signs nobody in (no login.users_file)"))
+            return
+        }
+        let storeFailed = { (error: StoreError) in
+            finish(.error(503, "temporarily_unavailable", headers: [("Retry-After", "1")]),
+                   error: "session-store-\(error.reason)")
+        }
+        switch request.endpoint {
+        case .adminUserSessions(let user):
+            store.sessions(of: user, now: Int64(Clocks.wallClock().seconds)) { result in
+                switch result {
+                case .success(let records): finish(.json(200, SignInEndpoints.sessionList(records, current: nil)))
+                case .failure(let error): storeFailed(error)
+                }
+            }
+        case .adminSignOutEverywhere(let user):
+            store.deleteAll(of: user) { result in
+                switch result {
+                case .success(let count): finish(.json(200, Self.count("signed_out", count)))
+                case .failure(let error): storeFailed(error)
+                }
+            }
+        case .adminDisable(let user), .adminEnable(let user):
+            let disable = request.endpoint == .adminDisable(user: user)
+            store.setDisabled(user, disable) { result in
+                switch result {
+                case .success(let count):
+                    var body = JSONWriter()
+                    body.beginObject()
+                    body.member("user", user)
+                    body.member("disabled", disable)
+                    body.member("signed_out", Int64(count))
+                    body.endObject()
+                    finish(.json(200, body))
+                case .failure(let error): storeFailed(error)
+                }
+            }
+        default:
+            finish(.error(404, "not_found"))
+        }
+    }
+
+    /// Every worker's counters, gathered on each worker's loop, as Prometheus text.
+    private func metrics() {
+        guard let control = engine.control else {
+            finish(.error(404, "not_found"))
+            return
+        }
+        let storeUp: Bool? = engine.services == nil ? nil : control.storeReachable()
+        control.gatherMetrics(replyOn: engine.executor) { [self] total in
+            finish(LocalResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
+                                 body: PrometheusText.render(total, sessionStoreUp: storeUp)))
+        }
+    }
+
+    /// 200 when the config is loaded (it is, or the process would not run), every worker's listeners are up and
+    /// the session store can answer; 503 with the reasons otherwise.
+    private func ready() {
+        guard let control = engine.control else {
+            finish(.error(404, "not_found"))
+            return
+        }
+        var problems: [String] = []
+        if control.registeredWorkers < control.expectedWorkers {
+            problems.append("workers starting (\(control.registeredWorkers)/\(control.expectedWorkers))")
+        }
+        if engine.draining { problems.append("draining") }
+        if engine.services != nil, !control.storeReachable() { problems.append("session store unreachable") }
+        var body = JSONWriter()
+        body.beginObject()
+        body.member("ready", problems.isEmpty)
+        body.member("problems", strings: problems)
+        body.endObject()
+        finish(.json(problems.isEmpty ? 200 : 503, body))
+    }
+
+    /// The same as SIGHUP; answers once the main thread has read and checked the file.
+    private func reload() {
+        guard let control = engine.control else {
+            finish(.error(404, "not_found"))
+            return
+        }
+        // The answer comes back on this loop (`callback`), where the connection lives.
+        control.reload(engine.executor.callback { [self] (errors: String?) in
+            if let errors {
+                finish(.error(422, "invalid_config", description: errors), error: "reload-refused")
+            } else {
+                var body = JSONWriter()
+                body.beginObject()
+                body.member("reloaded", true)
+                body.endObject()
+                finish(.json(200, body))
+            }
+        })
+    }
+
+    private static func count(_ name: String, _ n: Int) -> JSONWriter {
+        var body = JSONWriter()
+        body.beginObject()
+        body.member(name, Int64(n))
+        body.endObject()
+        return body
+    }
+}

@@ -1,0 +1,99 @@
+import GatehouseHTTP
+
+/// The gateway's own endpoints: everything under `/.gatehouse/` on the public listeners (never forwarded), and
+/// everything on the admin listener.
+enum OwnEndpoint: Equatable {
+    case loginPage
+    case login
+    case logout
+    case mySessions
+    case deleteMySession(handle: String)
+    case refresh
+    case jwks
+    case adminUserSessions(user: String)
+    case adminSignOutEverywhere(user: String)
+    case adminDisable(user: String)
+    case adminEnable(user: String)
+    case health
+    case ready
+    case metrics
+    case reload
+    case notFound
+    case methodNotAllowed(allow: String)
+
+    static let prefix: [UInt8] = Array("/.gatehouse/".utf8)
+
+    /// True for a path under the reserved prefix (or the prefix without its slash).
+    static func isReserved(_ path: [UInt8]) -> Bool {
+        path.starts(with: prefix) || path.elementsEqual(prefix.dropLast())
+    }
+
+    /// Which public endpoint `head` asks for.
+    static func publicEndpoint(_ head: RequestHead) -> OwnEndpoint {
+        let path = String(decoding: head.normalizedPath, as: UTF8.self)
+        let method = head.method
+        func only(_ allowed: [KnownMethod], _ endpoint: OwnEndpoint, allow: String) -> OwnEndpoint {
+            allowed.contains(method) ? endpoint : .methodNotAllowed(allow: allow)
+        }
+        switch path {
+        case "/.gatehouse/login": return method == .post ? .login : only([.get, .head], .loginPage, allow: "GET, HEAD, POST")
+        case "/.gatehouse/logout": return only([.post], .logout, allow: "POST")
+        case "/.gatehouse/sessions": return only([.get, .head], .mySessions, allow: "GET, HEAD")
+        case "/.gatehouse/token/refresh": return only([.post], .refresh, allow: "POST")
+        case "/.gatehouse/jwks.json": return only([.get, .head], .jwks, allow: "GET, HEAD")
+        default:
+            let sessionsPrefix = "/.gatehouse/sessions/"
+            if path.hasPrefix(sessionsPrefix) {
+                let handle = String(path.dropFirst(sessionsPrefix.count))
+                guard isHandle(handle) else { return .notFound }
+                return only([.delete], .deleteMySession(handle: handle), allow: "DELETE")
+            }
+            return .notFound
+        }
+    }
+
+    /// Which admin endpoint `head` asks for: `/healthz`, `/readyz`, `/metrics`, `POST /reload`,
+    /// `/admin/users/{user}/sessions` (GET lists, DELETE signs out everywhere), `/admin/users/{user}/disable` and
+    /// `/enable` (POST).
+    static func adminEndpoint(_ head: RequestHead) -> OwnEndpoint {
+        let path = String(decoding: head.normalizedPath, as: UTF8.self)
+        let method = head.method
+        let readable = method == .get || method == .head
+        switch path {
+        case "/healthz": return readable ? .health : .methodNotAllowed(allow: "GET, HEAD")
+        case "/readyz": return readable ? .ready : .methodNotAllowed(allow: "GET, HEAD")
+        case "/metrics": return readable ? .metrics : .methodNotAllowed(allow: "GET, HEAD")
+        case "/reload": return method == .post ? .reload : .methodNotAllowed(allow: "POST")
+        default: break
+        }
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        // "", "admin", "users", user, action
+        guard parts.count == 5, parts[0].isEmpty, parts[1] == "admin", parts[2] == "users",
+            let user = FormFields.decode(Array(parts[3].utf8)[...]), !user.isEmpty
+        else { return .notFound }
+        switch parts[4] {
+        case "sessions":
+            if method == .get || method == .head { return .adminUserSessions(user: user) }
+            if method == .delete { return .adminSignOutEverywhere(user: user) }
+            return .methodNotAllowed(allow: "GET, HEAD, DELETE")
+        case "disable": return method == .post ? .adminDisable(user: user) : .methodNotAllowed(allow: "POST")
+        case "enable": return method == .post ? .adminEnable(user: user) : .methodNotAllowed(allow: "POST")
+        default: return .notFound
+        }
+    }
+
+    /// Handles are 22 base64url characters; anything else cannot name a session.
+    private static func isHandle(_ text: String) -> Bool {
+        text.utf8.count == 22 && text.utf8.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5a) || (b >= 0x61 && b <= 0x7a) || b == 0x2d || b == 0x5f
+        }
+    }
+
+    /// Whether the handler reads a request body.
+    var readsBody: Bool {
+        switch self {
+        case .login, .refresh, .logout: return true
+        default: return false
+        }
+    }
+}

@@ -1,0 +1,479 @@
+import GatehouseAuth
+import GatehouseHTTP
+import GatehouseIO
+import GatehouseSessions
+
+/// The public half of the gateway's own endpoints (`/.gatehouse/...`): the login page and form, logout, the
+/// caller's devices, token refresh and the JWKS.
+///
+/// Every handler ends in exactly one `finish`: at once, or from a completion (a password hash on the pool, a store
+/// call). Nothing slow runs here: hashing is on `SessionServices.hashing`, disk writes on the store's writer.
+struct SignInEndpoints {
+    unowned let client: ClientConnection
+    let request: LocalRequest
+
+    private var snapshot: ProxySnapshot { client.snapshot }
+    private var engine: ProxyEngine { client.engine }
+    private var head: RequestHead { request.head }
+
+    func finish(_ response: LocalResponse, error: String? = nil) {
+        client.finishLocal(request, response: response, error: error)
+    }
+
+    func handle() {
+        guard let settings = snapshot.signIn, let services = engine.services, let store = engine.sessionStore else {
+            // The prefix is reserved even when the gateway signs nobody in: never forwarded.
+            finish(.error(404, "not_found"), error: "sign-in-not-configured")
+            return
+        }
+        switch request.endpoint {
+        case .loginPage: loginPage(settings)
+        case .login: login(settings, services, store)
+        case .logout: logout(settings, store)
+        case .mySessions: mySessions(settings, store)
+        case .deleteMySession(let handle): deleteMySession(handle, settings, store)
+        case .refresh: refresh(settings, services, store)
+        case .jwks:
+            if let signer = settings.signer {
+                var body = signer.jwksDocument
+                body.append(10)
+                // Public keys: cacheable for a while, unlike every other answer here.
+                finish(LocalResponse(status: 200, headers: [("Content-Type", "application/json"),
+                                                            ("Cache-Control", "public, max-age=300")], body: body))
+            } else {
+                finish(.error(404, "not_found"), error: "no-signing-key")
+            }
+        case .methodNotAllowed(let allow):
+            finish(LocalResponse(status: 405, headers: [("Allow", allow)]))
+        default:
+            finish(.error(404, "not_found"))
+        }
+    }
+
+    // MARK: Login
+
+    private func loginPage(_ settings: SignInSettings) {
+        let rd = request.queryParameter("rd").flatMap(Self.safeRedirect)
+        finish(.html(200, LoginPage.render(action: settings.loginPath, rd: rd, error: nil, user: nil),
+                     headers: LoginPage.securityHeaders))
+    }
+
+    private func login(_ settings: SignInSettings, _ services: SessionServices, _ store: any SessionStore) {
+        let isForm = wantsForm
+        if let refusal = crossSiteRefusal() {
+            finish(refusal, error: "cross-site-login")
+            return
+        }
+        let fields: [String: String]
+        switch FormFields.read(request.body, contentType: request.header("content-type")) {
+        case .success(let read): fields = read
+        case .failure(.unsupportedMediaType):
+            finish(.error(415, "invalid_request", description: "send a form or a JSON object"), error: "login-media-type")
+            return
+        case .failure(.malformed):
+            finish(.error(400, "invalid_request", description: "the body is not a JSON object"), error: "login-bad-body")
+            return
+        }
+        let rd = fields["rd"].flatMap(Self.safeRedirect)
+        guard let user = fields["username"], !user.isEmpty, user.utf8.count <= 128,
+            let password = fields["password"], !password.isEmpty
+        else {
+            if isForm {
+                finish(.html(400, LoginPage.render(action: settings.loginPath, rd: rd,
+                                                   error: "Enter a user name and a password.", user: fields["username"]),
+                             headers: LoginPage.securityHeaders), error: "login-missing-fields")
+            } else {
+                finish(.error(400, "invalid_request", description: "username and password are required"),
+                       error: "login-missing-fields")
+            }
+            return
+        }
+        let address = client.peer.address.host
+        let now = Int64(Clocks.wallClock().seconds)
+        if let wait = services.throttle.retryAfter(address: address, user: user, now: now) {
+            engine.counters.signInThrottled += 1
+            finish(.error(429, "too_many_attempts", description: "too many failed sign-ins; try again later",
+                          headers: [("Retry-After", String(wait))]), error: "login-throttled")
+            return
+        }
+        let users = services.users
+        let account = users.account(named: user)
+        // An unknown user is checked against a dummy hash of the same cost: the answer takes as long as a wrong
+        // password, so user names cannot be probed by timing.
+        let hash = account?.passwordHash ?? users.dummyHash
+        let passwordBytes = Array(password.utf8)
+        let request = self.request
+        let client = self.client
+        let queued = services.hashing.submit({ PasswordHash.verify(passwordBytes, against: hash) }, completion: { ok in
+            SignInEndpoints(client: client, request: request)
+                .passwordChecked(ok && account != nil && account?.disabled == false, account: account, user: user,
+                                 rd: rd, isForm: isForm)
+        }, on: engine.executor)
+        if !queued {
+            finish(.error(503, "temporarily_unavailable", description: "too many sign-ins in progress",
+                          headers: [("Retry-After", "1")]), error: "login-pool-full")
+        }
+    }
+
+    /// Back on the loop after the hash.
+    private func passwordChecked(_ ok: Bool, account: UserAccount?, user: String, rd: String?, isForm: Bool) {
+        guard let settings = snapshot.signIn, let services = engine.services, let store = engine.sessionStore else {
+            finish(.error(503, "temporarily_unavailable"), error: "sign-in-removed")
+            return
+        }
+        let now = Int64(Clocks.wallClock().seconds)
+        let address = client.peer.address.host
+        guard ok, let account else {
+            services.throttle.recordFailure(address: address, user: user, now: now)
+            engine.counters.signInFailures += 1
+            refuseSignIn(settings, user: user, rd: rd, isForm: isForm, reason: "login-wrong-credentials")
+            return
+        }
+        services.throttle.recordSuccess(address: address, user: user)
+        let userAgent = String((request.header("user-agent") ?? "").prefix(256))
+        let handle = Secrets.newHandle()
+        switch settings.mode {
+        case .session:
+            let secret = Secrets.newSecret()
+            let record = SessionRecord(
+                key: secret.key, handle: handle, kind: .cookie, user: account.name, email: account.email,
+                groups: account.groups, displayName: account.displayName, createdAt: now, lastSeenAt: now,
+                expiresAt: now + settings.absoluteTTL, idleTimeout: settings.idleTTL, userAgent: userAgent,
+                clientAddress: address)
+            store.create(record, maxPerUser: settings.maxPerUser, now: now) { result in
+                switch result {
+                case .failure(let error) where error.reason == "user-disabled":
+                    refuseSignIn(settings, user: user, rd: rd, isForm: isForm, reason: "login-user-disabled")
+                case .failure(let error):
+                    finish(.error(503, "temporarily_unavailable", headers: [("Retry-After", "1")]),
+                           error: "session-store-\(error.reason)")
+                case .success:
+                    engine.counters.signIns += 1
+                    let cookie = sessionCookie(settings, value: secret.text, maxAge: settings.absoluteTTL)
+                    if isForm {
+                        finish(.seeOther(rd ?? "/", headers: [("Set-Cookie", cookie)]))
+                    } else {
+                        var body = JSONWriter()
+                        body.beginObject()
+                        body.member("user", account.name)
+                        body.member("session", handle)
+                        body.member("expires_at", record.expiresAt)
+                        body.endObject()
+                        finish(.json(200, body, headers: [("Set-Cookie", cookie)]))
+                    }
+                }
+            }
+        case .token:
+            let refresh = Secrets.newSecret()
+            let record = SessionRecord(
+                key: SessionKey(hashing: Secrets.bytes(32)), handle: handle, kind: .token, user: account.name,
+                email: account.email, groups: account.groups, displayName: account.displayName, createdAt: now,
+                lastSeenAt: now, expiresAt: now + settings.refreshTTL, idleTimeout: 0, userAgent: userAgent,
+                clientAddress: address, refreshKey: refresh.key)
+            store.create(record, maxPerUser: settings.maxPerUser, now: now) { result in
+                switch result {
+                case .failure(let error) where error.reason == "user-disabled":
+                    refuseSignIn(settings, user: user, rd: rd, isForm: isForm, reason: "login-user-disabled")
+                case .failure(let error):
+                    finish(.error(503, "temporarily_unavailable", headers: [("Retry-After", "1")]),
+                           error: "session-store-\(error.reason)")
+                case .success:
+                    engine.counters.signIns += 1
+                    finish(tokenResponse(settings, account: account, handle: handle, refresh: refresh.text, now: now))
+                }
+            }
+        }
+    }
+
+    private func refuseSignIn(_ settings: SignInSettings, user: String, rd: String?, isForm: Bool, reason: String) {
+        if isForm {
+            finish(.html(401, LoginPage.render(action: settings.loginPath, rd: rd,
+                                               error: "Wrong user name or password.", user: user),
+                         headers: LoginPage.securityHeaders), error: reason)
+        } else {
+            finish(.error(401, "invalid_credentials", description: "wrong user name or password"), error: reason)
+        }
+    }
+
+    /// `{access_token, token_type, expires_in, refresh_token}` (RFC 6749 5.1).
+    private func tokenResponse(_ settings: SignInSettings, account: UserAccount, handle: String, refresh: String,
+                               now: Int64) -> LocalResponse {
+        guard let signer = settings.signer else { return .error(500, "server_error") }
+        let token = signer.sign(.init(subject: account.name, email: account.email, groups: account.groups,
+                                      name: account.displayName, sessionHandle: handle, issuedAt: now,
+                                      expiresAt: now + settings.accessTTL))
+        var body = JSONWriter()
+        body.beginObject()
+        body.member("access_token", token)
+        body.member("token_type", "Bearer")
+        body.member("expires_in", settings.accessTTL)
+        body.member("refresh_token", refresh)
+        body.endObject()
+        return .json(200, body, headers: [("Pragma", "no-cache")])
+    }
+
+    // MARK: Refresh
+
+    private func refresh(_ settings: SignInSettings, _ services: SessionServices, _ store: any SessionStore) {
+        guard settings.mode == .token else {
+            finish(.error(404, "not_found"), error: "refresh-in-session-mode")
+            return
+        }
+        guard case .success(let fields) = FormFields.read(request.body, contentType: request.header("content-type")),
+            let presentedText = fields["refresh_token"]
+        else {
+            finish(.error(400, "invalid_request", description: "refresh_token is required"), error: "refresh-no-token")
+            return
+        }
+        guard let presented = Secrets.key(ofPresented: Array(presentedText.utf8)[...]) else {
+            finish(.error(401, "invalid_grant"), error: "refresh-malformed")
+            return
+        }
+        let next = Secrets.newSecret()
+        let now = Int64(Clocks.wallClock().seconds)
+        store.rotateRefresh(presented, next: next.key, now: now) { result in
+            switch result {
+            case .failure(let error):
+                finish(.error(503, "temporarily_unavailable", headers: [("Retry-After", "1")]),
+                       error: "session-store-\(error.reason)")
+            case .success(.invalid):
+                finish(.error(401, "invalid_grant"), error: "refresh-unknown")
+            case .success(.reused):
+                engine.counters.refreshReuse += 1
+                finish(.error(401, "invalid_grant", description: "refresh token reused; the session was revoked"),
+                       error: "refresh-reused")
+            case .success(.rotated(let record)):
+                // The users file is the truth for who the user is now: removed or disabled ends the session.
+                guard let account = services.users.account(named: record.user), !account.disabled else {
+                    store.delete(handle: record.handle, of: record.user) { _ in }
+                    finish(.error(401, "invalid_grant"), error: "refresh-user-gone")
+                    return
+                }
+                finish(tokenResponse(settings, account: account, handle: record.handle, refresh: next.text, now: now))
+            }
+        }
+    }
+
+    // MARK: Logout and devices
+
+    /// Who is calling, as far as the gateway's own credentials tell.
+    enum Caller {
+        case signedIn(user: String, handle: String)
+        case anonymous
+        /// The store could not answer: 503, never "anonymous".
+        case unknown
+    }
+
+    /// Who is calling: by the session cookie (session mode) or the gateway's own access token (token mode).
+    private func caller(_ settings: SignInSettings, _ store: any SessionStore) -> Caller {
+        let now = Int64(Clocks.wallClock().seconds)
+        switch settings.mode {
+        case .session:
+            guard case .token(let value) = CredentialExtractor.cookie(head, name: settings.cookieName),
+                let key = Secrets.key(ofPresented: value)
+            else { return .anonymous }
+            switch store.lookup(key, now: now) {
+            case .active(let session): return .signedIn(user: session.user, handle: session.handle)
+            case .absent: return .anonymous
+            case .unavailable, .needsFetch: return .unknown
+            }
+        case .token:
+            guard case .token(let token) = CredentialExtractor.bearer(head), let ownIssuer = settings.ownIssuer else {
+                return .anonymous
+            }
+            var trace: DecisionTrace? = nil
+            guard case .success(let identity) = RequestPipeline.verify(
+                token, source: .bearer, tokens: snapshot.tokens, cache: engine.tokenCache,
+                sessions: engine.sessionContext, now: now, trace: &trace),
+                case .string(let issuer)? = identity.claim("iss"), issuer == ownIssuer,
+                let user = identity.subject, case .string(let sid)? = identity.claim("sid")
+            else { return .anonymous }
+            return .signedIn(user: user, handle: sid)
+        }
+    }
+
+    private func logout(_ settings: SignInSettings, _ store: any SessionStore) {
+        if let refusal = crossSiteRefusal() {
+            finish(refusal, error: "cross-site-logout")
+            return
+        }
+        let clear = sessionCookie(settings, value: "", maxAge: 0)
+        let done = { (signedOut: Bool) in
+            engine.counters.signOuts += signedOut ? 1 : 0
+            if wantsForm {
+                finish(.seeOther(settings.loginPath, headers: [("Set-Cookie", clear)]))
+            } else {
+                finish(.noContent(headers: settings.mode == .session ? [("Set-Cookie", clear)] : []))
+            }
+        }
+        switch settings.mode {
+        case .session:
+            guard case .token(let value) = CredentialExtractor.cookie(head, name: settings.cookieName),
+                let key = Secrets.key(ofPresented: value)
+            else {
+                done(false)
+                return
+            }
+            store.delete(key) { result in
+                if case .failure(let error) = result {
+                    // Never a cleared cookie for a session that could not be ended.
+                    finish(.error(503, "temporarily_unavailable", headers: [("Retry-After", "1")]),
+                           error: "session-store-\(error.reason)")
+                    return
+                }
+                done(true)
+            }
+        case .token:
+            switch caller(settings, store) {
+            case .signedIn(let user, let handle):
+                store.delete(handle: handle, of: user) { result in
+                    if case .failure(let error) = result {
+                        finish(.error(503, "temporarily_unavailable", headers: [("Retry-After", "1")]),
+                               error: "session-store-\(error.reason)")
+                        return
+                    }
+                    done(true)
+                }
+            case .anonymous:
+                finish(.error(401, "invalid_token", headers: [("WWW-Authenticate", "Bearer realm=\"gatehouse\"")]),
+                       error: "logout-no-credential")
+            case .unknown:
+                finish(.error(503, "temporarily_unavailable", headers: [("Retry-After", "1")]), error: "session-store")
+            }
+        }
+    }
+
+    private func mySessions(_ settings: SignInSettings, _ store: any SessionStore) {
+        withCaller(settings, store) { who in
+            store.sessions(of: who.user, now: Int64(Clocks.wallClock().seconds)) { result in
+                switch result {
+                case .failure(let error):
+                    finish(.error(503, "temporarily_unavailable", headers: [("Retry-After", "1")]),
+                           error: "session-store-\(error.reason)")
+                case .success(let records):
+                    finish(.json(200, Self.sessionList(records, current: who.handle)))
+                }
+            }
+        }
+    }
+
+    private func deleteMySession(_ handle: String, _ settings: SignInSettings, _ store: any SessionStore) {
+        if let refusal = crossSiteRefusal() {
+            finish(refusal, error: "cross-site-revoke")
+            return
+        }
+        withCaller(settings, store) { who in
+            store.delete(handle: handle, of: who.user) { result in
+                switch result {
+                case .failure(let error):
+                    finish(.error(503, "temporarily_unavailable", headers: [("Retry-After", "1")]),
+                           error: "session-store-\(error.reason)")
+                case .success(false):
+                    finish(.error(404, "not_found"), error: "no-such-session")
+                case .success(true):
+                    engine.counters.signOuts += 1
+                    // Signing out the device you are on also clears its cookie.
+                    let own = handle == who.handle && settings.mode == .session
+                    finish(.noContent(headers: own ? [("Set-Cookie", sessionCookie(settings, value: "", maxAge: 0))] : []))
+                }
+            }
+        }
+    }
+
+    private func withCaller(_ settings: SignInSettings, _ store: any SessionStore,
+                            _ body: @escaping ((user: String, handle: String)) -> Void) {
+        switch caller(settings, store) {
+        case .signedIn(let user, let handle): body((user, handle))
+        case .anonymous:
+            let challenge = settings.mode == .token ? [("WWW-Authenticate", "Bearer realm=\"gatehouse\"")] : []
+            finish(.error(401, "unauthorized", headers: challenge), error: "no-credential")
+        case .unknown:
+            finish(.error(503, "temporarily_unavailable", headers: [("Retry-After", "1")]), error: "session-store")
+        }
+    }
+
+    /// `{"sessions":[...]}`: public handles only, never a secret.
+    static func sessionList(_ records: [SessionRecord], current: String?) -> JSONWriter {
+        var out = JSONWriter()
+        out.beginObject()
+        out.key("sessions")
+        out.beginArray()
+        for record in records {
+            out.beginObject()
+            out.member("handle", record.handle)
+            out.member("user", record.user)
+            out.member("kind", record.kind.rawValue)
+            out.member("created_at", record.createdAt)
+            out.member("last_seen_at", record.lastSeenAt)
+            out.member("expires_at", record.endsAt)
+            out.member("user_agent", record.userAgent)
+            out.member("address", record.clientAddress)
+            if let current { out.member("current", record.handle == current) }
+            out.endObject()
+        }
+        out.endArray()
+        out.endObject()
+        return out
+    }
+
+    // MARK: Request facts
+
+    /// The request came from the login page's form (answers are pages and redirects, not JSON).
+    private var wantsForm: Bool {
+        (request.header("content-type") ?? "").lowercased().hasPrefix("application/x-www-form-urlencoded")
+    }
+
+    /// Refuses a state-changing request another site made the browser send (SECURITY: Sec-Fetch-Site first,
+    /// then Origin). Clients that send neither (curl, API clients) are not browsers and are let through.
+    private func crossSiteRefusal() -> LocalResponse? {
+        if let site = request.header("sec-fetch-site")?.lowercased() {
+            if site == "same-origin" || site == "none" { return nil }
+            return .error(403, "cross_site_request", description: "this request must come from this site")
+        }
+        guard let origin = request.header("origin") else { return nil }
+        let host = request.header("host")?.lowercased() ?? ""
+        let lowered = origin.lowercased()
+        for scheme in ["https://", "http://"] where lowered.hasPrefix(scheme) {
+            if lowered.dropFirst(scheme.count) == host, !host.isEmpty { return nil }
+        }
+        return .error(403, "cross_site_request", description: "this request must come from this site")
+    }
+
+    /// Whether the request reached us over TLS (directly, or as a trusted proxy says).
+    private var isSecureRequest: Bool {
+        if client.peer.tls { return true }
+        guard client.peer.trusted, let proto = request.header("x-forwarded-proto") else { return false }
+        return proto.split(separator: ",").last.map { $0.trimmingBlanks().lowercased() == "https" } ?? false
+    }
+
+    private func sessionCookie(_ settings: SignInSettings, value: String, maxAge: Int64) -> String {
+        var cookie = "\(String(decoding: settings.cookieName, as: UTF8.self))=\(value); Path=/; HttpOnly; SameSite=\(settings.sameSite)"
+        let secure: Bool
+        switch settings.secureCookie {
+        case .always: secure = true
+        case .never: secure = false
+        case .auto: secure = isSecureRequest
+        }
+        if secure { cookie += "; Secure" }
+        cookie += "; Max-Age=\(maxAge)"
+        return cookie
+    }
+
+    /// `rd` is followed only when it is a path on this site: one leading `/`, not `//` or `/\` (other hosts to a
+    /// browser), printable ASCII, no backslash anywhere (some browsers read it as `/`).
+    static func safeRedirect(_ rd: String) -> String? {
+        guard rd.hasPrefix("/"), !rd.hasPrefix("//"), rd.utf8.count <= 2048,
+            rd.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "\\") })
+        else { return nil }
+        return rd
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingBlanks() -> String {
+        var s = self[...]
+        while s.first == " " || s.first == "\t" { s = s.dropFirst() }
+        while s.last == " " || s.last == "\t" { s = s.dropLast() }
+        return String(s)
+    }
+}

@@ -1,0 +1,461 @@
+import GatehouseIO
+import Logging
+
+/// One worker's face on the Redis session backend. Confined to that worker's loop: every call and every
+/// completion happens on its thread (the `SessionStore` contract), so the cache needs no lock.
+///
+/// Two connections: `commands` (every store call, one Lua script or one plain command each) and `subscriber`
+/// (the `P events` channel, see `RedisKeys`). Semantics are the embedded store's, call for call.
+///
+/// The lookup cache: `lookup` answers from a bounded per-worker cache of sessions fetched within `cacheTTL`
+/// (and still live at `now`); everything else is `.needsFetch`, and `fetch` costs exactly one Redis command
+/// (the `fetch` script, which also slides the idle expiry when due). Only positive answers are cached: a
+/// negative entry could hide a session just created through another gateway. The cache is trusted only while
+/// both connections are up: an ended session's message drops its entry on every worker, a lost subscription
+/// or a lost command connection empties the cache, and a fetch that overlapped an invalidation (or a
+/// reconnect) is answered but not cached, since its reply may predate the change.
+///
+/// Failing closed: `lookup` answers `.unavailable(StoreError("unreachable"))` while the command connection is
+/// down (after a failed attempt; the worker's very first connection attempt is waited for, within `timeout`);
+/// every call fails with `unreachable`, `timeout`, `connection-lost` or `store-closed` within `timeout`.
+package final class RedisSessionStore: SessionStore {
+    /// How far a session's stored `last seen` may lag before a fetch moves it (the embedded store's interval).
+    package static let lastSeenWriteInterval: Int64 = EmbeddedSessionStore.lastSeenWriteInterval
+
+    private unowned let loop: EventLoop
+    private let settings: RedisSettings
+    private let keys: RedisKeys
+    private let prefix: [UInt8]
+    private let revocations: RevocationList
+    private let accessTokenTTL: Int64
+    private let clock: @Sendable () -> Int64
+    private let logger = Logger(label: "gatehouse.sessions.redis")
+    private let commands: RedisConnection?
+    private let subscriber: RedisConnection?
+    private let setupError: StoreError?
+
+    private struct Cached {
+        let active: ActiveSession
+        let expiresAt: Int64
+        let lastSeenAt: Int64
+        let idleTimeout: Int64
+        let storedAt: UInt64
+
+        func isLive(at now: Int64) -> Bool {
+            if now >= expiresAt { return false }
+            if idleTimeout > 0, now - lastSeenAt >= idleTimeout { return false }
+            return true
+        }
+    }
+
+    private var cache: [SessionKey: Cached] = [:]
+    private let cacheTTLNanoseconds: UInt64
+    /// Bumped by every invalidation and every change of connection state: a fetch caches its answer only when
+    /// the epoch did not move while it was in flight.
+    private var epoch: UInt64 = 0
+    private var closed = false
+
+    /// Called after an invalidation message was applied (tests measure propagation with it).
+    package var onInvalidation: ((SessionKey) -> Void)?
+    /// Called when the subscription is (re)established and the revoked set has been read (tests wait for it).
+    package var onSubscribed: (() -> Void)?
+
+    /// Made by `RedisSessionBackend.store(for:)`, on `loop`'s thread or before it runs.
+    init(loop: EventLoop, settings: RedisSettings, revocations: RevocationList, accessTokenTTL: Int64,
+         clock: @escaping @Sendable () -> Int64) {
+        self.loop = loop
+        self.settings = settings
+        keys = RedisKeys(prefix: settings.keyPrefix)
+        prefix = Array(settings.keyPrefix.utf8)
+        self.revocations = revocations
+        self.accessTokenTTL = accessTokenTTL
+        self.clock = clock
+        let (seconds, attoseconds) = settings.cacheTTL.components
+        cacheTTLNanoseconds = settings.cacheSize > 0
+            ? UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds / 1_000_000_000)) : 0
+        var made: (RedisConnection, RedisConnection)?
+        var failure: StoreError?
+        do throws(StoreError) {
+            made = (try RedisConnection(loop: loop, settings: settings, role: .commands, name: "commands"),
+                    try RedisConnection(loop: loop, settings: settings, role: .subscriber(channel: keys.events),
+                                        name: "subscriber"))
+        } catch {
+            logger.error("redis session store: \(error)")
+            failure = error
+        }
+        commands = made?.0
+        subscriber = made?.1
+        setupError = failure
+        commands?.onReady = { [unowned self] in connectionsChanged(loadRevoked: true) }
+        commands?.onDown = { [unowned self] _ in
+            connectionsChanged(loadRevoked: false)
+            // The subscriber may be as dead as this connection without knowing it yet (a silent network):
+            // re-subscribe, so no invalidation is missed while the cache is in use again.
+            subscriber?.restart(reason: "the command connection was lost")
+        }
+        subscriber?.onReady = { [unowned self] in connectionsChanged(loadRevoked: true) }
+        subscriber?.onDown = { [unowned self] _ in connectionsChanged(loadRevoked: false) }
+        subscriber?.onMessage = { [unowned self] payload in invalidation(payload) }
+    }
+
+    deinit {
+        commands?.close()
+        subscriber?.close()
+    }
+
+    func start() {
+        commands?.start()
+        subscriber?.start()
+    }
+
+    /// Closes both connections; unanswered calls fail with `store-closed`, later ones too. Idempotent. Call on
+    /// the loop's thread, or after the loop has stopped.
+    package func close() {
+        guard !closed else { return }
+        closed = true
+        cache.removeAll()
+        commands?.close()
+        subscriber?.close()
+    }
+
+    /// True when the command connection is up.
+    package var isConnected: Bool { commands?.isReady ?? false }
+    /// True when invalidations are being received (the cache is in use only then).
+    package var isSubscribed: Bool { subscriber?.isReady ?? false }
+    /// Commands sent on the command connection so far (one per store call, two after a `NOSCRIPT`).
+    package var commandsSent: Int { commands?.commandsSent ?? 0 }
+    /// Sessions in this worker's cache.
+    package var cachedSessionCount: Int { cache.count }
+
+    // MARK: SessionStore
+
+    package func lookup(_ key: SessionKey, now: Int64) -> SessionLookup {
+        guard !closed else { return .unavailable(Self.closedError) }
+        guard let commands, commands.acceptsCalls else {
+            return .unavailable(setupError ?? StoreError("unreachable"))
+        }
+        if let entry = cache[key] {
+            if cacheUsable, Clocks.monotonicNanoseconds() &- entry.storedAt < cacheTTLNanoseconds,
+               entry.isLive(at: now)
+            {
+                return .active(entry.active)
+            }
+            cache.removeValue(forKey: key)
+        }
+        return .needsFetch
+    }
+
+    package func fetch(_ key: SessionKey, now: Int64, _ done: @escaping (SessionLookup) -> Void) {
+        let startEpoch = epoch
+        let startedAt = Clocks.monotonicNanoseconds()
+        run(.fetch, key: keys.session(key),
+            args: [prefix, digits(now), digits(Self.lastSeenWriteInterval), Array(key.hex.utf8)]) { [weak self] result in
+            switch result {
+            case .failure(let error):
+                done(.unavailable(error))
+            case .success(.null):
+                done(.absent)
+            case .success(let reply):
+                guard let record = RedisSessionFields.decode(reply, key: key)?.record, record.kind == .cookie,
+                      record.isLive(at: now)
+                else {
+                    done(.absent)
+                    return
+                }
+                let active = ActiveSession(record)
+                if let self, self.epoch == startEpoch { self.remember(key, record, active, storedAt: startedAt) }
+                done(.active(active))
+            }
+        }
+    }
+
+    package func create(_ record: SessionRecord, maxPerUser: Int, now: Int64,
+                        _ done: @escaping (Result<[String], StoreError>) -> Void) {
+        // A newline would split one group into several when read back: a privilege change.
+        guard record.groups.allSatisfy(SessionGroups.isStorable) else {
+            done(.failure(StoreError("group-name-contains-newline")))
+            return
+        }
+        let until = now + accessTokenTTL
+        var args = [prefix, digits(now), digits(Int64(max(0, maxPerUser))), digits(until), Array(record.key.hex.utf8)]
+        args += RedisSessionFields.encode(record)
+        run(.create, key: keys.session(record.key), args: args) { [weak self] result in
+            switch Self.outcome(result) {
+            case .failure(let error):
+                done(.failure(error))
+            case .success(let items):
+                let ended = self?.applyEnded(items.dropFirst(), until: until) ?? []
+                done(.success(ended.map(\.handle)))
+            }
+        }
+    }
+
+    package func delete(_ key: SessionKey, _ done: @escaping (Result<Bool, StoreError>) -> Void) {
+        let now = clock()
+        let until = now + accessTokenTTL
+        run(.deleteKey, key: keys.session(key), args: [prefix, digits(now), digits(until), Array(key.hex.utf8)]) {
+            [weak self] result in
+            done(Self.outcome(result).map { items in
+                guard items.first == .integer(1) else { return false }
+                _ = self?.applyEnded(items.dropFirst(), until: until)
+                return true
+            })
+        }
+    }
+
+    package func delete(handle: String, of user: String, _ done: @escaping (Result<Bool, StoreError>) -> Void) {
+        let now = clock()
+        let until = now + accessTokenTTL
+        run(.deleteHandle, key: keys.handle(handle), args: [prefix, digits(now), digits(until), Array(user.utf8)]) {
+            [weak self] result in
+            done(Self.outcome(result).map { items in
+                guard items.first == .integer(1) else { return false }
+                _ = self?.applyEnded(items.dropFirst(), until: until)
+                return true
+            })
+        }
+    }
+
+    package func sessions(of user: String, now: Int64,
+                          _ done: @escaping (Result<[SessionRecord], StoreError>) -> Void) {
+        run(.list, key: keys.user(user), args: [prefix]) { result in
+            done(Self.outcome(result).map { items in
+                var found: [(record: SessionRecord, sequence: Int64)] = []
+                var index = 0
+                while index + 1 < items.count {
+                    if case .bulk(let id) = items[index], let key = SessionKey(hex: String(decoding: id, as: UTF8.self)),
+                       let decoded = RedisSessionFields.decode(items[index + 1], key: key),
+                       decoded.record.user == user, decoded.record.isLive(at: now)
+                    {
+                        found.append(decoded)
+                    }
+                    index += 2
+                }
+                return found.sorted {
+                    ($0.record.createdAt, $0.sequence) > ($1.record.createdAt, $1.sequence)
+                }.map(\.record)
+            })
+        }
+    }
+
+    package func deleteAll(of user: String, _ done: @escaping (Result<Int, StoreError>) -> Void) {
+        endAll(of: user, mode: "all", done)
+    }
+
+    package func rotateRefresh(_ presented: SessionKey, next: SessionKey, now: Int64,
+                               _ done: @escaping (Result<RefreshOutcome, StoreError>) -> Void) {
+        let until = now + accessTokenTTL
+        run(.rotate, key: keys.refresh(presented),
+            args: [prefix, digits(now), digits(until), Array(presented.hex.utf8), Array(next.hex.utf8)]) {
+            [weak self] result in
+            done(Self.outcome(result).flatMap { items -> Result<RefreshOutcome, StoreError> in
+                switch Self.text(items.first) {
+                case "rotated":
+                    guard items.count == 3, let key = Self.text(items[1]).flatMap({ SessionKey(hex: $0) }),
+                          let record = RedisSessionFields.decode(items[2], key: key)?.record
+                    else { return .failure(StoreError("redis-bad-reply")) }
+                    return .success(.rotated(record))
+                case "reused":
+                    guard items.count == 5, let handle = Self.text(items[3]), let user = Self.text(items[4]) else {
+                        return .failure(StoreError("redis-bad-reply"))
+                    }
+                    _ = self?.applyEnded(items[1...3], until: until)
+                    return .success(.reused(handle: handle, user: user))
+                case "invalid":
+                    return .success(.invalid)
+                default:
+                    return .failure(StoreError("redis-bad-reply"))
+                }
+            })
+        }
+    }
+
+    package func setDisabled(_ user: String, _ disabled: Bool, _ done: @escaping (Result<Int, StoreError>) -> Void) {
+        endAll(of: user, mode: disabled ? "disable" : "enable", done)
+    }
+
+    package func isDisabled(_ user: String, _ done: @escaping (Result<Bool, StoreError>) -> Void) {
+        guard let commands, !closed else {
+            done(.failure(closed ? Self.closedError : setupError ?? StoreError("unreachable")))
+            return
+        }
+        commands.command([Array("SISMEMBER".utf8), keys.disabled, Array(user.utf8)], timeout: settings.timeout) {
+            result in
+            switch result {
+            case .success(.integer(let n)): done(.success(n == 1))
+            case .success(let other): done(.failure(Self.replyError(other)))
+            case .failure(let error): done(.failure(error.storeError))
+            }
+        }
+    }
+
+    // MARK: Ending sessions
+
+    private func endAll(of user: String, mode: String, _ done: @escaping (Result<Int, StoreError>) -> Void) {
+        let now = clock()
+        let until = now + accessTokenTTL
+        run(.endAll, key: keys.user(user), args: [prefix, digits(now), digits(until), Array(user.utf8),
+                                                  Array(mode.utf8)]) { [weak self] result in
+            done(Self.outcome(result).flatMap { items in
+                guard case .integer(let count)? = items.first else { return .failure(StoreError("redis-bad-reply")) }
+                _ = self?.applyEnded(items.dropFirst(), until: until)
+                return .success(Int(count))
+            })
+        }
+    }
+
+    /// Applies (kind, id, handle) triples of sessions a script ended: this worker forgets them and refuses a
+    /// token session's access tokens at once, without waiting for its own copy of the published message.
+    private func applyEnded(_ items: ArraySlice<RedisReply>, until: Int64) -> [(kind: String, handle: String)] {
+        var ended: [(kind: String, handle: String)] = []
+        var index = items.startIndex
+        while index + 3 <= items.endIndex {
+            let kind = Self.text(items[index]) ?? ""
+            let id = Self.text(items[index + 1]) ?? ""
+            let handle = Self.text(items[index + 2]) ?? ""
+            end(kind: kind, id: id, handle: handle, until: until)
+            ended.append((kind, handle))
+            index += 3
+        }
+        return ended
+    }
+
+    private func end(kind: String, id: String, handle: String, until: Int64) {
+        epoch &+= 1
+        if let key = SessionKey(hex: id) { cache.removeValue(forKey: key) }
+        if kind == SessionRecord.Kind.token.rawValue, !handle.isEmpty {
+            revocations.revoke(handle, until: until)
+        }
+    }
+
+    /// A message on the events channel: "end <kind> <id> <until> <handle>".
+    private func invalidation(_ payload: [UInt8]) {
+        let parts = payload.split(separator: UInt8(ascii: " "), maxSplits: 4, omittingEmptySubsequences: false)
+        guard parts.count == 5, parts[0].elementsEqual("end".utf8) else {
+            logger.warning("redis session store: unknown message on the events channel (\(payload.count) bytes)")
+            return
+        }
+        let kind = String(decoding: parts[1], as: UTF8.self)
+        let id = String(decoding: parts[2], as: UTF8.self)
+        let published = Int64(String(decoding: parts[3], as: UTF8.self)) ?? 0
+        // The revoking gateway's deadline, or this gateway's own when its access tokens live longer.
+        let until = max(published, clock() + accessTokenTTL)
+        end(kind: kind, id: id, handle: String(decoding: parts[4], as: UTF8.self), until: until)
+        if let key = SessionKey(hex: id) { onInvalidation?(key) }
+    }
+
+    // MARK: Connection state
+
+    private var cacheUsable: Bool {
+        cacheTTLNanoseconds > 0 && (commands?.isReady ?? false) && (subscriber?.isReady ?? false)
+    }
+
+    /// Either connection came up or went down: the cache starts over. Once both are up (again), reads the
+    /// `revoked` set, so token sessions ended while this worker was not listening are refused too.
+    private func connectionsChanged(loadRevoked: Bool) {
+        epoch &+= 1
+        cache.removeAll()
+        guard loadRevoked, let commands, commands.isReady, subscriber?.isReady ?? false else { return }
+        let now = clock()
+        commands.command([Array("ZRANGEBYSCORE".utf8), keys.revoked, Array("(\(now)".utf8), Array("+inf".utf8),
+                          Array("WITHSCORES".utf8)], timeout: settings.timeout) { [weak self] result in
+            guard let self else { return }
+            if case .success(.array(let items)) = result {
+                var index = 0
+                while index + 1 < items.count {
+                    if let handle = Self.text(items[index]), let score = Self.text(items[index + 1]),
+                       let until = Int64(score.split(separator: ".").first ?? "")
+                    {
+                        revocations.revoke(handle, until: until)
+                    }
+                    index += 2
+                }
+                onSubscribed?()
+            } else {
+                logger.warning("redis session store: cannot read the revoked set: \(result)")
+            }
+        }
+    }
+
+    private func remember(_ key: SessionKey, _ record: SessionRecord, _ active: ActiveSession, storedAt: UInt64) {
+        guard cacheUsable else { return }
+        if cache.count >= settings.cacheSize {
+            let now = Clocks.monotonicNanoseconds()
+            cache = cache.filter { now &- $0.value.storedAt < cacheTTLNanoseconds }
+            // Still full of fresh entries: drop an arbitrary one (a dictionary's first is as good as random).
+            if cache.count >= settings.cacheSize { cache.remove(at: cache.startIndex) }
+        }
+        cache[key] = Cached(active: active, expiresAt: record.expiresAt, lastSeenAt: record.lastSeenAt,
+                            idleTimeout: record.idleTimeout, storedAt: storedAt)
+    }
+
+    // MARK: Scripts
+
+    /// Runs `script` with one key: `EVALSHA`, and `EVAL` when Redis does not know the script (`NOSCRIPT`: a
+    /// restarted or flushed Redis). Error replies become `StoreError("redis-error")` (Redis's text is logged).
+    private func run(_ script: RedisScript, key: [UInt8], args: [[UInt8]],
+                     _ done: @escaping (Result<RedisReply, StoreError>) -> Void) {
+        guard let commands, !closed else {
+            done(.failure(closed ? Self.closedError : setupError ?? StoreError("unreachable")))
+            return
+        }
+        var argv = [Array("EVALSHA".utf8), script.sha, Array("1".utf8), key]
+        argv += args
+        let timeout = settings.timeout
+        let logger = self.logger
+        commands.command(argv, timeout: timeout) { result in
+            switch result {
+            case .success(.error(let message)) where message.hasPrefix("NOSCRIPT"):
+                argv[0] = Array("EVAL".utf8)
+                argv[1] = script.source
+                commands.command(argv, timeout: timeout) { result in
+                    done(Self.scriptResult(result, script: script, logger: logger))
+                }
+            default:
+                done(Self.scriptResult(result, script: script, logger: logger))
+            }
+        }
+    }
+
+    private static func scriptResult(_ result: Result<RedisReply, RedisError>, script: RedisScript,
+                                     logger: Logger) -> Result<RedisReply, StoreError> {
+        switch result {
+        case .failure(let error):
+            return .failure(error.storeError)
+        case .success(.error(let message)):
+            logger.error("redis session store: script \(script.name) failed: \(message)")
+            return .failure(StoreError("redis-error"))
+        case .success(let reply):
+            return .success(reply)
+        }
+    }
+
+    /// A script's array result, with `{'err', reason}` turned into `StoreError(reason)`.
+    private static func outcome(_ result: Result<RedisReply, StoreError>) -> Result<[RedisReply], StoreError> {
+        result.flatMap { reply in
+            guard case .array(let items) = reply else { return .failure(replyError(reply)) }
+            if text(items.first) == "err" {
+                return .failure(StoreError(items.count > 1 ? text(items[1]) ?? "redis-error" : "redis-error"))
+            }
+            return .success(items)
+        }
+    }
+
+    private static func replyError(_ reply: RedisReply) -> StoreError {
+        if case .error = reply { return StoreError("redis-error") }
+        return StoreError("redis-bad-reply")
+    }
+
+    private static func text(_ reply: RedisReply?) -> String? {
+        switch reply {
+        case .bulk(let bytes)?: String(decoding: bytes, as: UTF8.self)
+        case .status(let text)?: text
+        case .integer(let n)?: String(n)
+        default: nil
+        }
+    }
+
+    private func digits(_ value: Int64) -> [UInt8] { Array(String(value).utf8) }
+
+    private static let closedError = StoreError("store-closed")
+}

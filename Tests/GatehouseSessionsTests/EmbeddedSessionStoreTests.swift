@@ -1,0 +1,470 @@
+import GatehouseAuth
+import GatehouseIO
+@testable import GatehouseSessions
+import Glibc
+import Synchronization
+import XCTest
+
+/// The embedded store against a real SQLite file in a fresh temporary directory.
+final class EmbeddedSessionStoreTests: XCTestCase {
+    private var directory = ""
+    private var path: String { directory + "/sessions.db" }
+    private let t0: Int64 = 1_700_000_000
+    private let accessTTL: Int64 = 300
+
+    override func setUpWithError() throws {
+        var template = Array("/tmp/gatehouse-sessions-XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        directory = try XCTUnwrap(made.map { String(cString: $0) })
+    }
+
+    override func tearDown() {
+        guard !directory.isEmpty else { return }
+        for name in ["sessions.db", "sessions.db-wal", "sessions.db-shm", "garbage.db"] {
+            unlink(directory + "/" + name)
+        }
+        rmdir(directory)
+    }
+
+    // MARK: Helpers
+
+    private func open(now: Int64? = nil, revocations: RevocationList = RevocationList()) throws
+        -> EmbeddedSessionStore
+    {
+        let store = try EmbeddedSessionStore(path: path, accessTokenTTL: accessTTL, revocations: revocations,
+                                             now: now ?? t0)
+        store.clock = { [t0] in t0 }
+        return store
+    }
+
+    private func key(_ name: String) -> SessionKey { SessionKey(hashing: Array(name.utf8)) }
+
+    private func record(_ name: String, user: String = "alice", kind: SessionRecord.Kind = .cookie,
+                        created: Int64? = nil, ttl: Int64 = 86_400, idle: Int64 = 0,
+                        refresh: String? = nil) -> SessionRecord {
+        let created = created ?? t0
+        return SessionRecord(
+            key: key(name), handle: "h-" + name, kind: kind, user: user, email: "\(user)@example.com",
+            groups: ["staff", "ops"], displayName: "Name of \(user)", createdAt: created, lastSeenAt: created,
+            expiresAt: created + ttl, idleTimeout: idle, userAgent: "test-agent", clientAddress: "192.0.2.1",
+            refreshKey: refresh.map(key))
+    }
+
+    /// Runs a store call whose embedded implementation completes synchronously, returning what `done` got.
+    private func sync<T>(_ call: (@escaping (T) -> Void) -> Void) throws -> T {
+        var answer: T?
+        call { answer = $0 }
+        return try XCTUnwrap(answer, "done was not called before returning")
+    }
+
+    @discardableResult
+    private func create(_ store: EmbeddedSessionStore, _ record: SessionRecord, maxPerUser: Int = 0,
+                        now: Int64? = nil) throws -> [String] {
+        try sync { store.create(record, maxPerUser: maxPerUser, now: now ?? record.createdAt, $0) }.get()
+    }
+
+    private func handle(of lookup: SessionLookup) -> String? {
+        if case .active(let session) = lookup { return session.handle }
+        return nil
+    }
+
+    /// A second connection on the file, to check what the writer actually wrote.
+    private func diskInt(_ sql: String) throws -> Int64? {
+        let db = try SQLiteDatabase(path: path, mode: .readWrite)
+        defer { db.close() }
+        return try db.int64(sql)
+    }
+
+    // MARK: Lookup and expiry
+
+    func testCreateThenLookupReturnsIdentity() throws {
+        let store = try open()
+        defer { store.close() }
+        try create(store, record("a"))
+        guard case .active(let session) = store.lookup(key("a"), now: t0 + 1) else {
+            return XCTFail("session not found")
+        }
+        XCTAssertEqual(session.handle, "h-a")
+        XCTAssertEqual(session.user, "alice")
+        XCTAssertEqual(session.kind, .cookie)
+        XCTAssertEqual(store.liveSessionCount, 1)
+        let fetched = try sync { store.fetch(key("a"), now: t0 + 2, $0) }
+        XCTAssertEqual(handle(of: fetched), "h-a")
+    }
+
+    func testUnknownKeyIsAbsent() throws {
+        let store = try open()
+        defer { store.close() }
+        guard case .absent = store.lookup(key("nobody"), now: t0) else { return XCTFail("expected absent") }
+    }
+
+    func testTokenSessionIsNotReturnedByLookup() throws {
+        let store = try open()
+        defer { store.close() }
+        try create(store, record("tok", kind: .token, refresh: "r1"))
+        guard case .absent = store.lookup(key("tok"), now: t0) else { return XCTFail("token session looked up") }
+    }
+
+    func testAbsoluteExpiry() throws {
+        let store = try open()
+        defer { store.close() }
+        try create(store, record("a", ttl: 100))
+        XCTAssertEqual(handle(of: store.lookup(key("a"), now: t0 + 99)), "h-a")
+        guard case .absent = store.lookup(key("a"), now: t0 + 100) else { return XCTFail("expired session found") }
+        XCTAssertEqual(store.liveSessionCount, 0, "an expired session found by lookup is dropped")
+        store.flush()
+        XCTAssertEqual(try diskInt("SELECT count(*) FROM sessions"), 0)
+    }
+
+    func testIdleExpiry() throws {
+        let store = try open()
+        defer { store.close() }
+        try create(store, record("a", idle: 600))
+        guard case .absent = store.lookup(key("a"), now: t0 + 600) else { return XCTFail("idle session found") }
+    }
+
+    func testLookupsSlideIdleExpiry() throws {
+        let store = try open()
+        defer { store.close() }
+        try create(store, record("a", idle: 600))
+        // Every 500 s for over an hour: each lookup is within the idle timeout of the previous one.
+        for step in 1...8 {
+            XCTAssertEqual(handle(of: store.lookup(key("a"), now: t0 + Int64(step) * 500)), "h-a", "step \(step)")
+        }
+        guard case .absent = store.lookup(key("a"), now: t0 + 4000 + 600) else { return XCTFail("idle not enforced") }
+    }
+
+    func testLastSeenIsWrittenAtMostOncePerMinute() throws {
+        let store = try open()
+        defer { store.close() }
+        try create(store, record("a", idle: 3600))
+        let lastSeen = "SELECT last_seen FROM sessions WHERE handle = 'h-a'"
+        for offset: Int64 in [1, 10, 30, 59] { _ = store.lookup(key("a"), now: t0 + offset) }
+        store.flush()
+        XCTAssertEqual(try diskInt(lastSeen), t0, "lookups within a minute write nothing")
+
+        _ = store.lookup(key("a"), now: t0 + 60)
+        store.flush()
+        XCTAssertEqual(try diskInt(lastSeen), t0 + 60)
+
+        _ = store.lookup(key("a"), now: t0 + 100)
+        store.flush()
+        XCTAssertEqual(try diskInt(lastSeen), t0 + 60, "40 s after the last write: memory only")
+
+        _ = store.lookup(key("a"), now: t0 + 121)
+        store.flush()
+        XCTAssertEqual(try diskInt(lastSeen), t0 + 121)
+    }
+
+    // MARK: Creating and ending sessions
+
+    func testMaxPerUserEvictsTheOldest() throws {
+        let store = try open()
+        defer { store.close() }
+        try create(store, record("old", created: t0))
+        try create(store, record("mid", created: t0 + 10))
+        try create(store, record("other-user", user: "bob", created: t0 + 5))
+        XCTAssertEqual(try create(store, record("new", created: t0 + 20), maxPerUser: 2), ["h-old"])
+        guard case .absent = store.lookup(key("old"), now: t0 + 21) else { return XCTFail("oldest not evicted") }
+        XCTAssertEqual(handle(of: store.lookup(key("mid"), now: t0 + 21)), "h-mid")
+        XCTAssertEqual(handle(of: store.lookup(key("new"), now: t0 + 21)), "h-new")
+        XCTAssertEqual(handle(of: store.lookup(key("other-user"), now: t0 + 21)), "h-other-user")
+        XCTAssertEqual(try create(store, record("newer", created: t0 + 30), maxPerUser: 0), [], "0 = no limit")
+    }
+
+    func testCreateRefusesADuplicateAndANewlineInAGroup() throws {
+        let store = try open()
+        defer { store.close() }
+        try create(store, record("a"))
+        XCTAssertThrowsError(try create(store, record("a"))) {
+            XCTAssertEqual($0 as? StoreError, StoreError("duplicate-session"))
+        }
+        let base = record("b")
+        let sneaky = SessionRecord(key: base.key, handle: base.handle, kind: .cookie, user: "alice", email: nil,
+                               groups: ["users\nadmin"], displayName: nil, createdAt: t0, lastSeenAt: t0,
+                               expiresAt: t0 + 100, idleTimeout: 0, userAgent: "", clientAddress: "")
+        XCTAssertThrowsError(try create(store, sneaky))
+    }
+
+    func testDeleteByKeyAndByHandle() throws {
+        let store = try open()
+        defer { store.close() }
+        try create(store, record("a"))
+        try create(store, record("b"))
+        XCTAssertTrue(try sync { store.delete(key("a"), $0) }.get())
+        XCTAssertFalse(try sync { store.delete(key("a"), $0) }.get(), "already gone")
+        guard case .absent = store.lookup(key("a"), now: t0) else { return XCTFail("deleted session found") }
+
+        XCTAssertFalse(try sync { store.delete(handle: "h-b", of: "mallory", $0) }.get(), "another user's handle")
+        XCTAssertEqual(handle(of: store.lookup(key("b"), now: t0)), "h-b")
+        XCTAssertTrue(try sync { store.delete(handle: "h-b", of: "alice", $0) }.get())
+        guard case .absent = store.lookup(key("b"), now: t0) else { return XCTFail("deleted session found") }
+        store.flush()
+        XCTAssertEqual(try diskInt("SELECT count(*) FROM sessions"), 0)
+    }
+
+    func testDeleteAllEndsOnlyThatUsersSessions() throws {
+        let store = try open()
+        defer { store.close() }
+        try create(store, record("a1"))
+        try create(store, record("a2"))
+        try create(store, record("b1", user: "bob"))
+        XCTAssertEqual(try sync { store.deleteAll(of: "alice", $0) }.get(), 2)
+        XCTAssertEqual(try sync { store.sessions(of: "alice", now: t0, $0) }.get(), [])
+        XCTAssertEqual(handle(of: store.lookup(key("b1"), now: t0)), "h-b1")
+        store.flush()
+        XCTAssertEqual(try diskInt("SELECT count(*) FROM sessions"), 1)
+    }
+
+    func testSessionsOfUserAreLiveOnesNewestFirst() throws {
+        let store = try open()
+        defer { store.close() }
+        try create(store, record("first", created: t0))
+        try create(store, record("third", created: t0 + 20))
+        try create(store, record("second", created: t0 + 10))
+        try create(store, record("short", created: t0 + 30, ttl: 5))
+        try create(store, record("bobs", user: "bob"))
+        let listed = try sync { store.sessions(of: "alice", now: t0 + 40, $0) }.get()
+        XCTAssertEqual(listed.map(\.handle), ["h-third", "h-second", "h-first"])
+        XCTAssertEqual(listed.first, record("third", created: t0 + 20))
+    }
+
+    func testEndingTokenSessionsRevokesTheirHandles() throws {
+        let revocations = RevocationList()
+        let store = try open(revocations: revocations)
+        defer { store.close() }
+        store.clock = { [t0] in t0 + 50 }
+        try create(store, record("t1", kind: .token, refresh: "r1"))
+        try create(store, record("t2", kind: .token, refresh: "r2"))
+        try create(store, record("t3", kind: .token, refresh: "r3"))
+        try create(store, record("c1"))
+        XCTAssertTrue(try sync { store.delete(key("t1"), $0) }.get())
+        XCTAssertTrue(try sync { store.delete(handle: "h-t2", of: "alice", $0) }.get())
+        XCTAssertEqual(try sync { store.deleteAll(of: "alice", $0) }.get(), 2)
+        for handle in ["h-t1", "h-t2", "h-t3"] {
+            XCTAssertTrue(revocations.isRevoked(handle, now: t0 + 50 + accessTTL - 1), handle)
+            XCTAssertFalse(revocations.isRevoked(handle, now: t0 + 50 + accessTTL), "held for one access-token TTL")
+        }
+        XCTAssertFalse(revocations.isRevoked("h-c1", now: t0), "cookie sessions have no access tokens")
+
+        try create(store, record("t4", kind: .token, created: t0 + 60, refresh: "r4"))
+        XCTAssertEqual(try create(store, record("c2", created: t0 + 70), maxPerUser: 1), ["h-t4"])
+        XCTAssertTrue(revocations.isRevoked("h-t4", now: t0 + 70), "evicted by max_per_user")
+    }
+
+    // MARK: Disabled users
+
+    func testDisabledUserLosesSessionsAndCannotSignInUntilReenabled() throws {
+        let revocations = RevocationList()
+        var store = try open(revocations: revocations)
+        try create(store, record("a1"))
+        try create(store, record("a2", kind: .token, refresh: "r"))
+        try create(store, record("b1", user: "bob"))
+
+        XCTAssertEqual(try sync { store.setDisabled("alice", true, $0) }.get(), 2)
+        XCTAssertTrue(try sync { store.isDisabled("alice", $0) }.get())
+        XCTAssertFalse(try sync { store.isDisabled("bob", $0) }.get())
+        XCTAssertTrue(revocations.isRevoked("h-a2", now: t0))
+        guard case .absent = store.lookup(key("a1"), now: t0) else { return XCTFail("disabled user's session found") }
+        XCTAssertThrowsError(try create(store, record("a3"))) {
+            XCTAssertEqual($0 as? StoreError, StoreError("user-disabled"))
+        }
+
+        store.close()
+        store = try open()
+        XCTAssertTrue(try sync { store.isDisabled("alice", $0) }.get(), "the flag survives a restart")
+        XCTAssertThrowsError(try create(store, record("a4")))
+        XCTAssertEqual(handle(of: store.lookup(key("b1"), now: t0)), "h-b1")
+
+        XCTAssertEqual(try sync { store.setDisabled("alice", false, $0) }.get(), 0)
+        XCTAssertNoThrow(try create(store, record("a5")))
+        store.close()
+        store = try open()
+        defer { store.close() }
+        XCTAssertFalse(try sync { store.isDisabled("alice", $0) }.get(), "re-enabling survives a restart")
+        XCTAssertEqual(handle(of: store.lookup(key("a5"), now: t0)), "h-a5")
+    }
+
+    // MARK: Refresh tokens
+
+    func testRefreshRotates() throws {
+        let store = try open()
+        defer { store.close() }
+        try create(store, record("t", kind: .token, refresh: "r1"))
+        let outcome = try sync { store.rotateRefresh(key("r1"), next: key("r2"), now: t0 + 10, $0) }.get()
+        guard case .rotated(let updated) = outcome else { return XCTFail("not rotated: \(outcome)") }
+        XCTAssertEqual(updated.refreshKey, key("r2"))
+        XCTAssertEqual(updated.lastSeenAt, t0 + 10)
+        XCTAssertEqual(updated.handle, "h-t")
+
+        let again = try sync { store.rotateRefresh(key("r2"), next: key("r3"), now: t0 + 20, $0) }.get()
+        guard case .rotated = again else { return XCTFail("the new token does not rotate: \(again)") }
+        XCTAssertEqual(try sync { store.rotateRefresh(key("unknown"), next: key("x"), now: t0, $0) }.get(), .invalid)
+    }
+
+    func testRefreshOfAnExpiredSessionIsInvalid() throws {
+        let store = try open()
+        defer { store.close() }
+        try create(store, record("t", kind: .token, ttl: 100, refresh: "r1"))
+        XCTAssertEqual(try sync { store.rotateRefresh(key("r1"), next: key("r2"), now: t0 + 100, $0) }.get(), .invalid)
+    }
+
+    func testReusedRefreshTokenRevokesTheSession() throws {
+        let revocations = RevocationList()
+        let store = try open(revocations: revocations)
+        defer { store.close() }
+        try create(store, record("t", kind: .token, refresh: "r1"))
+        _ = try sync { store.rotateRefresh(key("r1"), next: key("r2"), now: t0 + 10, $0) }.get()
+
+        let replay = try sync { store.rotateRefresh(key("r1"), next: key("evil"), now: t0 + 20, $0) }.get()
+        XCTAssertEqual(replay, .reused(handle: "h-t", user: "alice"))
+        XCTAssertTrue(revocations.isRevoked("h-t", now: t0 + 20))
+        XCTAssertFalse(revocations.isRevoked("h-t", now: t0 + 20 + accessTTL))
+        XCTAssertEqual(try sync { store.rotateRefresh(key("r2"), next: key("r3"), now: t0 + 30, $0) }.get(), .invalid,
+                       "the legitimate holder's current token died with the session")
+        XCTAssertEqual(try sync { store.sessions(of: "alice", now: t0 + 30, $0) }.get(), [])
+    }
+
+    func testConcurrentRefreshesOfOneTokenRotateOnce() throws {
+        let store = try open()
+        defer { store.close() }
+        for round in 0..<100 {
+            try create(store, record("t\(round)", kind: .token, refresh: "r\(round)"))
+            let race = Race()
+            let presented = key("r\(round)")
+            let now = t0 + 1
+            let threads = try (0..<2).map { racer in
+                let next = key("r\(round)-next\(racer)")
+                return try LoopThread(name: "racer") {
+                    // Both threads spin until both are running, so the two calls overlap as much as they can.
+                    race.started.add(1, ordering: .acquiringAndReleasing)
+                    while race.started.load(ordering: .acquiring) < 2 {}
+                    store.rotateRefresh(presented, next: next, now: now) { result in
+                        if case .success(let outcome) = result { race.outcomes.withLock { $0.append(outcome) } }
+                    }
+                }
+            }
+            threads.forEach { $0.join() }
+            let results = race.outcomes.withLock { $0 }
+            XCTAssertEqual(results.count, 2)
+            XCTAssertEqual(results.filter { if case .rotated = $0 { true } else { false } }.count, 1, "round \(round)")
+            XCTAssertEqual(results.filter { $0 == .reused(handle: "h-t\(round)", user: "alice") }.count, 1)
+        }
+    }
+
+    // MARK: Persistence
+
+    func testSessionsSurviveARestart() throws {
+        var store = try open()
+        try create(store, record("c", idle: 3600))
+        try create(store, record("t", kind: .token, refresh: "r1"))
+        try create(store, record("dead", ttl: 10))
+        _ = try sync { store.rotateRefresh(key("r1"), next: key("r2"), now: t0 + 5, $0) }.get()
+        _ = store.lookup(key("c"), now: t0 + 90)
+        _ = store.lookup(key("c"), now: t0 + 120)
+        store.close()
+        store.close()
+
+        store = try open(now: t0 + 130)
+        defer { store.close() }
+        XCTAssertEqual(store.liveSessionCount, 2, "the expired session is not loaded")
+        let cookie = try sync { store.sessions(of: "alice", now: t0 + 130, $0) }.get().first { $0.handle == "h-c" }
+        var expected = record("c", idle: 3600)
+        expected.lastSeenAt = t0 + 90
+        XCTAssertEqual(cookie, expected, "every field read back; lastSeen as last written (within 60 s)")
+        XCTAssertEqual(try diskInt("SELECT count(*) FROM sessions"), 2, "expired rows deleted at load")
+
+        XCTAssertEqual(try sync { store.rotateRefresh(key("r1"), next: key("x"), now: t0 + 140, $0) }.get(),
+                       .reused(handle: "h-t", user: "alice"), "spent keys survive too")
+    }
+
+    func testCurrentRefreshKeySurvivesARestart() throws {
+        var store = try open()
+        try create(store, record("t", kind: .token, refresh: "r1"))
+        _ = try sync { store.rotateRefresh(key("r1"), next: key("r2"), now: t0 + 5, $0) }.get()
+        store.close()
+        store = try open(now: t0 + 10)
+        defer { store.close() }
+        let outcome = try sync { store.rotateRefresh(key("r2"), next: key("r3"), now: t0 + 20, $0) }.get()
+        guard case .rotated(let updated) = outcome else { return XCTFail("current refresh key lost") }
+        XCTAssertEqual(updated.refreshKey, key("r3"))
+    }
+
+    func testPurgeExpired() throws {
+        let store = try open()
+        try create(store, record("short", ttl: 100))
+        try create(store, record("idle", idle: 50))
+        try create(store, record("long"))
+        try create(store, record("t", kind: .token, ttl: 100, refresh: "r1"))
+        _ = try sync { store.rotateRefresh(key("r1"), next: key("r2"), now: t0 + 1, $0) }.get()
+        XCTAssertEqual(store.purgeExpired(now: t0 + 60), 1, "only the idle one so far")
+        XCTAssertEqual(store.purgeExpired(now: t0 + 100), 2)
+        XCTAssertEqual(store.purgeExpired(now: t0 + 100), 0)
+        XCTAssertEqual(store.liveSessionCount, 1)
+        store.flush()
+        XCTAssertEqual(try diskInt("SELECT count(*) FROM sessions"), 1)
+        XCTAssertEqual(try diskInt("SELECT count(*) FROM spent_refresh"), 0)
+        store.close()
+        let reopened = try open(now: t0 + 100)
+        defer { reopened.close() }
+        XCTAssertEqual(reopened.liveSessionCount, 1)
+    }
+
+    func testCloseFlushesAndLaterCallsFail() throws {
+        let store = try open()
+        try create(store, record("a"))
+        store.close()
+        XCTAssertEqual(try diskInt("SELECT count(*) FROM sessions"), 1)
+        guard case .unavailable = store.lookup(key("a"), now: t0) else { return XCTFail("closed store answered") }
+        XCTAssertThrowsError(try create(store, record("b")))
+        store.flush()
+        store.close()
+        XCTAssertEqual(store.diskWriteFailures, 0)
+    }
+
+    // MARK: Opening failures
+
+    func testNewFileIsWALWithSchemaVersion1AndAnUnknownVersionIsRefused() throws {
+        try open().close()
+        let db = try SQLiteDatabase(path: path, mode: .readWrite)
+        var journalMode = ""
+        try db.prepare("PRAGMA journal_mode").forEachRow { journalMode = $0.text(at: 0) }
+        XCTAssertEqual(journalMode, "wal")
+        XCTAssertEqual(try db.int64("PRAGMA user_version"), 1)
+        try db.exec("PRAGMA user_version = 7")
+        db.close()
+        XCTAssertThrowsError(try open()) { error in
+            XCTAssertTrue((error as? StoreError)?.reason.contains("schema version 7") ?? false, "\(error)")
+        }
+    }
+
+    func testMissingDirectoryIsAClearError() {
+        XCTAssertThrowsError(try EmbeddedSessionStore(path: directory + "/missing/sessions.db", accessTokenTTL: 300,
+                                                      revocations: RevocationList(), now: t0)) { error in
+            let reason = (error as? StoreError)?.reason ?? ""
+            XCTAssertTrue(reason.contains(directory + "/missing"), reason)
+            XCTAssertTrue(reason.contains("No such file or directory"), reason)
+        }
+    }
+
+    func testCorruptFileIsAnErrorNotACrash() throws {
+        let garbage = directory + "/garbage.db"
+        let fd = Glibc.open(garbage, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        let bytes = (0..<8192).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 13) }
+        XCTAssertEqual(bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }, 8192)
+        Glibc.close(fd)
+        XCTAssertThrowsError(try EmbeddedSessionStore(path: garbage, accessTokenTTL: 300,
+                                                      revocations: RevocationList(), now: t0)) { error in
+            let reason = (error as? StoreError)?.reason ?? ""
+            XCTAssertTrue(reason.contains("garbage.db"), reason)
+            XCTAssertTrue(reason.contains("not a database"), reason)
+        }
+    }
+}
+
+/// What two racing threads share.
+private final class Race: Sendable {
+    let started = Atomic<Int>(0)
+    let outcomes = Mutex<[RefreshOutcome]>([])
+}

@@ -1,0 +1,1014 @@
+import Foundation
+import GatehouseAuth
+import GatehouseIO
+@testable import GatehouseSessions
+import Glibc
+import Synchronization
+import XCTest
+
+// The Redis session store against a real redis-server (Debian's, /usr/bin/redis-server) on a free port, driven
+// through real event loops on their own threads, as the gateway's workers drive it.
+
+// MARK: - Harness
+
+struct RedisTestError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A throwaway redis-server: no persistence unless asked, killed in tearDown.
+final class RedisServerProcess: @unchecked Sendable {
+    let port: Int
+    let password: String?
+    let directory: String
+    private let extraArguments: [String]
+    private var process: Process?
+
+    init(password: String? = nil, extraArguments: [String] = []) throws {
+        port = try Self.freePort()
+        self.password = password
+        self.extraArguments = extraArguments
+        var template = Array("/tmp/gatehouse-redis-XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        guard let made else { throw RedisTestError("mkdtemp failed") }
+        directory = String(cString: made)
+        try start()
+    }
+
+    deinit { stop() }
+
+    func start() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
+        var arguments = ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                         "--daemonize", "no", "--dir", directory, "--loglevel", "warning",
+                         "--enable-debug-command", "local"]
+        if let password { arguments += ["--requirepass", password] }
+        p.arguments = arguments + extraArguments
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        process = p
+        let deadline = Date() + 10
+        while Date() < deadline {
+            if (try? cli("PING")) == "PONG" { return }
+            usleep(20_000)
+        }
+        throw RedisTestError("redis-server on port \(port) did not answer PING")
+    }
+
+    func stop() {
+        guard let p = process else { return }
+        process = nil
+        p.terminate()
+        p.waitUntilExit()
+    }
+
+    /// Runs redis-cli and returns its trimmed output.
+    @discardableResult
+    func cli(_ arguments: String...) throws -> String {
+        try cli(arguments)
+    }
+
+    @discardableResult
+    func cli(_ arguments: [String], db: Int = 0) throws -> String {
+        let p = cliProcess(arguments, db: db)
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Starts redis-cli without waiting for it (DEBUG SLEEP).
+    func cliInBackground(_ arguments: String...) throws -> Process {
+        let p = cliProcess(arguments, db: 0)
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
+    private func cliProcess(_ arguments: [String], db: Int) -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
+        var all = ["-p", "\(port)", "-n", "\(db)"]
+        if let password { all += ["--no-auth-warning", "-a", password] }
+        p.arguments = all + arguments
+        p.standardError = FileHandle.nullDevice
+        return p
+    }
+
+    /// `INFO commandstats` calls of one command.
+    func calls(of command: String) throws -> Int {
+        let info = try cli("INFO", "commandstats")
+        for line in info.split(whereSeparator: \.isNewline) where line.hasPrefix("cmdstat_\(command):calls=") {
+            let value = line.dropFirst("cmdstat_\(command):calls=".count).prefix { $0.isNumber }
+            return Int(value) ?? 0
+        }
+        return 0
+    }
+
+    private static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw RedisTestError("socket failed") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+        }
+        guard bound == 0 else { throw RedisTestError("bind failed") }
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard named == 0 else { throw RedisTestError("getsockname failed") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}
+
+/// An event loop on its own thread; test code reaches it only through `sync`.
+final class TestLoop: @unchecked Sendable {
+    let loop: EventLoop
+    private let executor: LoopExecutor
+    private var thread: LoopThread?
+
+    init() throws {
+        loop = try EventLoop()
+        executor = try LoopExecutor(loop: loop)
+        let loop = self.loop
+        thread = try LoopThread(name: "redis-test-loop") { loop.run() }
+    }
+
+    /// Runs `body` on the loop and waits (at most `timeout` seconds) for it to call its completion.
+    func sync<T>(timeout: Double = 10, _ body: @escaping (@escaping (T) -> Void) -> Void) throws -> T {
+        let box = AnswerBox<T>()
+        executor.execute { body { box.set($0) } }
+        guard let value = box.wait(timeout: timeout) else { throw RedisTestError("no answer within \(timeout) s") }
+        return value
+    }
+
+    /// Queues `body` on the loop without waiting.
+    func post(_ body: @escaping () -> Void) { executor.execute(body) }
+
+    func stop() {
+        guard let thread else { return }
+        self.thread = nil
+        let executor = self.executor
+        let loop = self.loop
+        executor.execute {
+            executor.close()
+            loop.stop()
+        }
+        thread.join()
+        // Stores and their timers may be released after this object; their events must never outlive the base,
+        // so a stopped test loop is kept for the rest of the process.
+        _ = Unmanaged.passRetained(loop)
+    }
+}
+
+final class AnswerBox<T>: @unchecked Sendable {
+    private var value: T?
+    private let mutex = Mutex(false)
+    private let semaphore = DispatchSemaphore(value: 0)
+
+    func set(_ newValue: T) {
+        let first = mutex.withLock { answered in
+            defer { answered = true }
+            return !answered
+        }
+        guard first else { return }
+        value = newValue
+        semaphore.signal()
+    }
+
+    func wait(timeout: Double) -> T? {
+        guard semaphore.wait(timeout: .now() + timeout) == .success else { return nil }
+        return value
+    }
+}
+
+/// One gateway's view: a backend and one worker loop with its store.
+final class TestGateway {
+    let loop: TestLoop
+    let backend: RedisSessionBackend
+    let store: RedisSessionStore
+    let revocations: RevocationList
+
+    init(server: RedisServerProcess, settings: RedisSettings? = nil, cacheTTL: Duration = .zero,
+         timeout: Duration = .milliseconds(500), revocations: RevocationList = RevocationList(),
+         accessTTL: Int64 = 300, waitForConnection: Bool = true) throws {
+        loop = try TestLoop()
+        self.revocations = revocations
+        let settings = settings ?? RedisSettings(host: "127.0.0.1", port: server.port, timeout: timeout,
+                                                 cacheTTL: cacheTTL)
+        backend = RedisSessionBackend(settings: settings, revocations: revocations, accessTokenTTL: accessTTL)
+        let backend = self.backend
+        let loop = self.loop
+        store = try loop.sync { done in done(backend.redisStore(for: loop.loop)) }
+        if waitForConnection { try waitUntilConnected() }
+    }
+
+    func waitUntilConnected(seconds: Double = 10) throws {
+        let store = self.store
+        let deadline = Date() + seconds
+        while Date() < deadline {
+            if try loop.sync({ $0(store.isConnected && store.isSubscribed) }) { return }
+            usleep(10_000)
+        }
+        throw RedisTestError("store not connected within \(seconds) s")
+    }
+
+    private var isShutDown = false
+
+    func shutdown() {
+        guard !isShutDown else { return }
+        isShutDown = true
+        let store = self.store
+        _ = try? loop.sync { done in
+            store.close()
+            done(true)
+        }
+        backend.close()
+        loop.stop()
+    }
+
+    // Store calls, run on the loop.
+
+    @discardableResult
+    func create(_ record: SessionRecord, maxPerUser: Int = 0, now: Int64? = nil) throws -> [String] {
+        let store = self.store
+        return try loop.sync { store.create(record, maxPerUser: maxPerUser, now: now ?? record.createdAt, $0) }.get()
+    }
+
+    func createResult(_ record: SessionRecord, maxPerUser: Int = 0) throws -> Result<[String], StoreError> {
+        let store = self.store
+        return try loop.sync { store.create(record, maxPerUser: maxPerUser, now: record.createdAt, $0) }
+    }
+
+    /// The data path's way: `lookup`, then `fetch` when it says so.
+    func find(_ key: SessionKey, now: Int64) throws -> SessionLookup {
+        let store = self.store
+        return try loop.sync { done in
+            let answer = store.lookup(key, now: now)
+            if case .needsFetch = answer { store.fetch(key, now: now, done) } else { done(answer) }
+        }
+    }
+
+    func lookup(_ key: SessionKey, now: Int64) throws -> SessionLookup {
+        let store = self.store
+        return try loop.sync { $0(store.lookup(key, now: now)) }
+    }
+
+    func delete(_ key: SessionKey) throws -> Result<Bool, StoreError> {
+        let store = self.store
+        return try loop.sync { store.delete(key, $0) }
+    }
+
+    func delete(handle: String, of user: String) throws -> Result<Bool, StoreError> {
+        let store = self.store
+        return try loop.sync { store.delete(handle: handle, of: user, $0) }
+    }
+
+    func sessions(of user: String, now: Int64) throws -> [SessionRecord] {
+        let store = self.store
+        return try loop.sync { store.sessions(of: user, now: now, $0) }.get()
+    }
+
+    func deleteAll(of user: String) throws -> Int {
+        let store = self.store
+        return try loop.sync { store.deleteAll(of: user, $0) }.get()
+    }
+
+    func rotate(_ presented: SessionKey, next: SessionKey, now: Int64) throws -> RefreshOutcome {
+        let store = self.store
+        return try loop.sync { store.rotateRefresh(presented, next: next, now: now, $0) }.get()
+    }
+
+    func setDisabled(_ user: String, _ disabled: Bool) throws -> Int {
+        let store = self.store
+        return try loop.sync { store.setDisabled(user, disabled, $0) }.get()
+    }
+
+    func isDisabled(_ user: String) throws -> Bool {
+        let store = self.store
+        return try loop.sync { store.isDisabled(user, $0) }.get()
+    }
+
+    func commandsSent() throws -> Int {
+        let store = self.store
+        return try loop.sync { $0(store.commandsSent) }
+    }
+}
+
+/// Shared record builders (the embedded tests' shapes, with times near the real clock: Redis TTLs are real).
+class RedisStoreTestCase: XCTestCase {
+    var t0: Int64 = 0
+    let accessTTL: Int64 = 300
+    var gateways: [TestGateway] = []
+
+    override func setUpWithError() throws {
+        t0 = Int64(time(nil))
+    }
+
+    override func tearDown() {
+        for gateway in gateways { gateway.shutdown() }
+        gateways.removeAll()
+    }
+
+    func gateway(_ server: RedisServerProcess, cacheTTL: Duration = .zero, timeout: Duration = .milliseconds(500),
+                 revocations: RevocationList = RevocationList(), settings: RedisSettings? = nil,
+                 waitForConnection: Bool = true) throws -> TestGateway {
+        let made = try TestGateway(server: server, settings: settings, cacheTTL: cacheTTL, timeout: timeout,
+                                   revocations: revocations, accessTTL: accessTTL,
+                                   waitForConnection: waitForConnection)
+        gateways.append(made)
+        made.backend.clock = { [t0] in t0 }
+        return made
+    }
+
+    func key(_ name: String) -> SessionKey { SessionKey(hashing: Array(name.utf8)) }
+
+    func record(_ name: String, user: String = "alice", kind: SessionRecord.Kind = .cookie, created: Int64? = nil,
+                ttl: Int64 = 86_400, idle: Int64 = 0, refresh: String? = nil) -> SessionRecord {
+        let created = created ?? t0
+        return SessionRecord(
+            key: key(name), handle: "h-" + name, kind: kind, user: user, email: "\(user)@example.com",
+            groups: ["staff", "ops"], displayName: "Name of \(user)", createdAt: created, lastSeenAt: created,
+            expiresAt: created + ttl, idleTimeout: idle, userAgent: "test-agent", clientAddress: "192.0.2.1",
+            refreshKey: refresh.map(key))
+    }
+
+    func handle(of lookup: SessionLookup) -> String? {
+        if case .active(let session) = lookup { return session.handle }
+        return nil
+    }
+
+    func isAbsent(_ lookup: SessionLookup) -> Bool {
+        if case .absent = lookup { return true }
+        return false
+    }
+
+    func isUnavailable(_ lookup: SessionLookup) -> Bool {
+        if case .unavailable = lookup { return true }
+        return false
+    }
+
+    func waitUntil(seconds: Double = 10, _ condition: () throws -> Bool) throws -> Bool {
+        let deadline = Date() + seconds
+        while Date() < deadline {
+            if try condition() { return true }
+            usleep(10_000)
+        }
+        return false
+    }
+
+    static func percentile(_ sorted: [Double], _ p: Double) -> Double {
+        sorted[min(sorted.count - 1, Int((Double(sorted.count - 1) * p).rounded()))]
+    }
+}
+
+// MARK: - Behaviour (the embedded store's tests, ported) and sharing between gateways
+
+final class RedisSessionStoreTests: RedisStoreTestCase {
+    nonisolated(unsafe) private static var sharedServer: RedisServerProcess?
+    private var server: RedisServerProcess { Self.sharedServer! }
+    private var g: TestGateway!
+
+    override class func setUp() {
+        super.setUp()
+        sharedServer = try? RedisServerProcess()
+    }
+
+    override class func tearDown() {
+        sharedServer?.stop()
+        sharedServer = nil
+        super.tearDown()
+    }
+
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        guard Self.sharedServer != nil else { throw RedisTestError("redis-server did not start") }
+        try server.cli("FLUSHALL")
+        g = try gateway(server)
+    }
+
+    private func prefixKey(_ suffix: String) -> String { "gatehouse:" + suffix }
+
+    // MARK: Lookup and expiry
+
+    func testCreateThenLookupReturnsIdentity() throws {
+        try g.create(record("a"))
+        guard case .active(let session) = try g.find(key("a"), now: t0 + 1) else { return XCTFail("not found") }
+        XCTAssertEqual(session.handle, "h-a")
+        XCTAssertEqual(session.user, "alice")
+        XCTAssertEqual(session.kind, .cookie)
+        XCTAssertEqual(session.identity.claims.first { $0.0 == "email" }?.1, .string("alice@example.com"))
+        guard case .needsFetch = try g.lookup(key("a"), now: t0 + 2) else {
+            return XCTFail("with the cache off, lookup must ask for a fetch")
+        }
+    }
+
+    func testUnknownKeyIsAbsent() throws {
+        XCTAssertTrue(isAbsent(try g.find(key("nobody"), now: t0)))
+    }
+
+    func testTokenSessionIsNotReturnedByLookup() throws {
+        try g.create(record("tok", kind: .token, refresh: "r1"))
+        XCTAssertTrue(isAbsent(try g.find(key("tok"), now: t0)), "token session looked up")
+    }
+
+    func testAbsoluteExpiry() throws {
+        try g.create(record("a", ttl: 100))
+        XCTAssertEqual(handle(of: try g.find(key("a"), now: t0 + 99)), "h-a")
+        XCTAssertTrue(isAbsent(try g.find(key("a"), now: t0 + 100)))
+        XCTAssertEqual(try server.cli("EXISTS", prefixKey("s:" + key("a").hex)), "0",
+                       "an expired session found by a lookup is dropped")
+        XCTAssertEqual(try server.cli("ZCARD", prefixKey("u:alice")), "0")
+        XCTAssertEqual(try server.cli("EXISTS", prefixKey("h:h-a")), "0")
+    }
+
+    func testIdleExpiry() throws {
+        try g.create(record("a", idle: 600))
+        XCTAssertTrue(isAbsent(try g.find(key("a"), now: t0 + 600)))
+    }
+
+    func testLookupsSlideIdleExpiry() throws {
+        try g.create(record("a", idle: 600))
+        for step in 1...8 {
+            XCTAssertEqual(handle(of: try g.find(key("a"), now: t0 + Int64(step) * 500)), "h-a", "step \(step)")
+        }
+        XCTAssertTrue(isAbsent(try g.find(key("a"), now: t0 + 4000 + 600)), "idle not enforced")
+    }
+
+    func testLastSeenIsWrittenAtMostOncePerMinute() throws {
+        try g.create(record("a", idle: 3600))
+        let field = { try self.server.cli("HGET", self.prefixKey("s:" + self.key("a").hex), "l") }
+        for offset: Int64 in [1, 10, 30, 59] { _ = try g.find(key("a"), now: t0 + offset) }
+        XCTAssertEqual(try field(), "\(t0)", "lookups within a minute write nothing")
+        _ = try g.find(key("a"), now: t0 + 60)
+        XCTAssertEqual(try field(), "\(t0 + 60)")
+        _ = try g.find(key("a"), now: t0 + 100)
+        XCTAssertEqual(try field(), "\(t0 + 60)", "40 s after the last write: nothing")
+        _ = try g.find(key("a"), now: t0 + 121)
+        XCTAssertEqual(try field(), "\(t0 + 121)")
+        let ttl = Int64(try server.cli("TTL", prefixKey("s:" + key("a").hex))) ?? -1
+        XCTAssertGreaterThan(ttl, 3590, "the TTL slid with last seen: idle timeout from the (fake) now")
+        XCTAssertLessThanOrEqual(ttl, 3600)
+    }
+
+    // MARK: Creating and ending sessions
+
+    func testMaxPerUserEvictsTheOldest() throws {
+        try g.create(record("old", created: t0))
+        try g.create(record("mid", created: t0 + 10))
+        try g.create(record("other-user", user: "bob", created: t0 + 5))
+        XCTAssertEqual(try g.create(record("new", created: t0 + 20), maxPerUser: 2), ["h-old"])
+        XCTAssertTrue(isAbsent(try g.find(key("old"), now: t0 + 21)), "oldest not evicted")
+        XCTAssertEqual(handle(of: try g.find(key("mid"), now: t0 + 21)), "h-mid")
+        XCTAssertEqual(handle(of: try g.find(key("new"), now: t0 + 21)), "h-new")
+        XCTAssertEqual(handle(of: try g.find(key("other-user"), now: t0 + 21)), "h-other-user")
+        XCTAssertEqual(try g.create(record("newer", created: t0 + 30), maxPerUser: 0), [], "0 = no limit")
+    }
+
+    func testMaxPerUserOrdersSignInsWithinOneSecondByInsertion() throws {
+        for name in ["first", "second", "third"] { try g.create(record(name, created: t0)) }
+        XCTAssertEqual(try g.create(record("fourth", created: t0), maxPerUser: 2), ["h-first", "h-second"])
+    }
+
+    func testCreateRefusesADuplicateAndANewlineInAGroup() throws {
+        try g.create(record("a"))
+        XCTAssertEqual(try g.createResult(record("a")).failureReason, "duplicate-session")
+        let base = record("b")
+        let sameHandle = SessionRecord(key: key("b"), handle: "h-a", kind: .cookie, user: "alice", email: nil,
+                                       groups: [], displayName: nil, createdAt: t0, lastSeenAt: t0,
+                                       expiresAt: t0 + 100, idleTimeout: 0, userAgent: "", clientAddress: "")
+        XCTAssertEqual(try g.createResult(sameHandle).failureReason, "duplicate-session")
+        let sneaky = SessionRecord(key: base.key, handle: base.handle, kind: .cookie, user: "alice", email: nil,
+                                   groups: ["users\nadmin"], displayName: nil, createdAt: t0, lastSeenAt: t0,
+                                   expiresAt: t0 + 100, idleTimeout: 0, userAgent: "", clientAddress: "")
+        XCTAssertEqual(try g.createResult(sneaky).failureReason, "group-name-contains-newline")
+    }
+
+    func testDeleteByKeyAndByHandle() throws {
+        try g.create(record("a"))
+        try g.create(record("b"))
+        XCTAssertEqual(try g.delete(key("a")).get(), true)
+        XCTAssertEqual(try g.delete(key("a")).get(), false, "already gone")
+        XCTAssertTrue(isAbsent(try g.find(key("a"), now: t0)))
+        XCTAssertEqual(try g.delete(handle: "h-b", of: "mallory").get(), false, "another user's handle")
+        XCTAssertEqual(handle(of: try g.find(key("b"), now: t0)), "h-b")
+        XCTAssertEqual(try g.delete(handle: "h-b", of: "alice").get(), true)
+        XCTAssertTrue(isAbsent(try g.find(key("b"), now: t0)))
+        XCTAssertEqual(try server.cli("KEYS", prefixKey("s:*")), "")
+        XCTAssertEqual(try server.cli("KEYS", prefixKey("h:*")), "")
+        XCTAssertEqual(try server.cli("EXISTS", prefixKey("u:alice")), "0")
+    }
+
+    func testDeleteAllEndsOnlyThatUsersSessions() throws {
+        try g.create(record("a1"))
+        try g.create(record("a2"))
+        try g.create(record("b1", user: "bob"))
+        XCTAssertEqual(try g.deleteAll(of: "alice"), 2)
+        XCTAssertEqual(try g.sessions(of: "alice", now: t0), [])
+        XCTAssertEqual(handle(of: try g.find(key("b1"), now: t0)), "h-b1")
+        XCTAssertEqual(try server.cli("KEYS", prefixKey("s:*")), prefixKey("s:" + key("b1").hex))
+    }
+
+    func testSessionsOfUserAreLiveOnesNewestFirst() throws {
+        try g.create(record("first", created: t0))
+        try g.create(record("third", created: t0 + 20))
+        try g.create(record("second", created: t0 + 10))
+        try g.create(record("short", created: t0 + 30, ttl: 5))
+        try g.create(record("bobs", user: "bob"))
+        let listed = try g.sessions(of: "alice", now: t0 + 40)
+        XCTAssertEqual(listed.map(\.handle), ["h-third", "h-second", "h-first"])
+        XCTAssertEqual(listed.first, record("third", created: t0 + 20), "every field read back")
+        let bare = SessionRecord(key: key("bare"), handle: "h-bare", kind: .token, user: "carol", email: nil,
+                                 groups: [], displayName: nil, createdAt: t0, lastSeenAt: t0, expiresAt: t0 + 100,
+                                 idleTimeout: 30, userAgent: "", clientAddress: "", refreshKey: key("rb"))
+        try g.create(bare)
+        XCTAssertEqual(try g.sessions(of: "carol", now: t0), [bare], "absent optionals stay absent")
+    }
+
+    func testEndingTokenSessionsRevokesTheirHandles() throws {
+        let revocations = RevocationList()
+        let g = try gateway(server, revocations: revocations)
+        g.backend.clock = { [t0] in t0 + 50 }
+        try g.create(record("t1", kind: .token, refresh: "r1"))
+        try g.create(record("t2", kind: .token, refresh: "r2"))
+        try g.create(record("t3", kind: .token, refresh: "r3"))
+        try g.create(record("c1"))
+        XCTAssertEqual(try g.delete(key("t1")).get(), true)
+        XCTAssertEqual(try g.delete(handle: "h-t2", of: "alice").get(), true)
+        XCTAssertEqual(try g.deleteAll(of: "alice"), 2)
+        for handle in ["h-t1", "h-t2", "h-t3"] {
+            XCTAssertTrue(revocations.isRevoked(handle, now: t0 + 50 + accessTTL - 1), handle)
+            XCTAssertFalse(revocations.isRevoked(handle, now: t0 + 50 + accessTTL), "held for one access-token TTL")
+        }
+        XCTAssertFalse(revocations.isRevoked("h-c1", now: t0), "cookie sessions have no access tokens")
+
+        try g.create(record("t4", kind: .token, created: t0 + 60, refresh: "r4"))
+        XCTAssertEqual(try g.create(record("c2", created: t0 + 70), maxPerUser: 1), ["h-t4"])
+        XCTAssertTrue(revocations.isRevoked("h-t4", now: t0 + 70), "evicted by max_per_user")
+    }
+
+    // MARK: Disabled users
+
+    func testDisabledUserLosesSessionsAndCannotSignInUntilReenabled() throws {
+        let revocations = RevocationList()
+        var g = try gateway(server, revocations: revocations)
+        try g.create(record("a1"))
+        try g.create(record("a2", kind: .token, refresh: "r"))
+        try g.create(record("b1", user: "bob"))
+
+        XCTAssertEqual(try g.setDisabled("alice", true), 2)
+        XCTAssertTrue(try g.isDisabled("alice"))
+        XCTAssertFalse(try g.isDisabled("bob"))
+        XCTAssertTrue(revocations.isRevoked("h-a2", now: t0))
+        XCTAssertTrue(isAbsent(try g.find(key("a1"), now: t0)), "disabled user's session found")
+        XCTAssertEqual(try g.createResult(record("a3")).failureReason, "user-disabled")
+
+        // Another gateway (or this one restarted) sees the same flag.
+        g = try gateway(server)
+        XCTAssertTrue(try g.isDisabled("alice"), "the flag is shared")
+        XCTAssertEqual(try g.createResult(record("a4")).failureReason, "user-disabled")
+        XCTAssertEqual(handle(of: try g.find(key("b1"), now: t0)), "h-b1")
+
+        XCTAssertEqual(try g.setDisabled("alice", false), 0)
+        XCTAssertNoThrow(try g.create(record("a5")))
+        g = try gateway(server)
+        XCTAssertFalse(try g.isDisabled("alice"))
+        XCTAssertEqual(handle(of: try g.find(key("a5"), now: t0)), "h-a5")
+    }
+
+    // MARK: Refresh tokens
+
+    func testRefreshRotates() throws {
+        try g.create(record("t", kind: .token, refresh: "r1"))
+        let outcome = try g.rotate(key("r1"), next: key("r2"), now: t0 + 10)
+        guard case .rotated(let updated) = outcome else { return XCTFail("not rotated: \(outcome)") }
+        XCTAssertEqual(updated.refreshKey, key("r2"))
+        XCTAssertEqual(updated.lastSeenAt, t0 + 10)
+        XCTAssertEqual(updated.handle, "h-t")
+        var expected = record("t", kind: .token, refresh: "r2")
+        expected.lastSeenAt = t0 + 10
+        XCTAssertEqual(updated, expected)
+
+        guard case .rotated = try g.rotate(key("r2"), next: key("r3"), now: t0 + 20) else {
+            return XCTFail("the new token does not rotate")
+        }
+        XCTAssertEqual(try g.rotate(key("unknown"), next: key("x"), now: t0), .invalid)
+        XCTAssertThrowsError(try g.rotate(key("r3"), next: key("t"), now: t0 + 30)) {
+            XCTAssertEqual($0 as? StoreError, StoreError("refresh-key-collision"))
+        }
+    }
+
+    func testRefreshOfAnExpiredSessionIsInvalid() throws {
+        try g.create(record("t", kind: .token, ttl: 100, refresh: "r1"))
+        XCTAssertEqual(try g.rotate(key("r1"), next: key("r2"), now: t0 + 100), .invalid)
+    }
+
+    func testReusedRefreshTokenRevokesTheSession() throws {
+        let revocations = RevocationList()
+        let g = try gateway(server, revocations: revocations)
+        try g.create(record("t", kind: .token, refresh: "r1"))
+        _ = try g.rotate(key("r1"), next: key("r2"), now: t0 + 10)
+
+        XCTAssertEqual(try g.rotate(key("r1"), next: key("evil"), now: t0 + 20), .reused(handle: "h-t", user: "alice"))
+        XCTAssertTrue(revocations.isRevoked("h-t", now: t0 + 20))
+        XCTAssertFalse(revocations.isRevoked("h-t", now: t0 + 20 + accessTTL))
+        XCTAssertEqual(try g.rotate(key("r2"), next: key("r3"), now: t0 + 30), .invalid,
+                       "the legitimate holder's current token died with the session")
+        XCTAssertEqual(try g.sessions(of: "alice", now: t0 + 30), [])
+    }
+
+    func testConcurrentRefreshesOfOneTokenFromTwoGatewaysRotateOnce() throws {
+        let a = try gateway(server)
+        let b = try gateway(server)
+        for round in 0..<50 {
+            try a.create(record("t\(round)", kind: .token, refresh: "r\(round)"))
+            let outcomes = Mutex<[RefreshOutcome]>([])
+            let started = Atomic<Int>(0)
+            let finished = DispatchSemaphore(value: 0)
+            for (index, side) in [a, b].enumerated() {
+                let store = side.store
+                let presented = key("r\(round)")
+                let next = key("r\(round)-next\(index)")
+                let now = t0 + 1
+                side.loop.post {
+                    // Both loops spin until both are running, so the two calls leave at the same moment.
+                    started.add(1, ordering: .acquiringAndReleasing)
+                    while started.load(ordering: .acquiring) < 2 {}
+                    store.rotateRefresh(presented, next: next, now: now) { result in
+                        if case .success(let outcome) = result { outcomes.withLock { $0.append(outcome) } }
+                        finished.signal()
+                    }
+                }
+            }
+            XCTAssertEqual(finished.wait(timeout: .now() + 5), .success)
+            XCTAssertEqual(finished.wait(timeout: .now() + 5), .success)
+            let results = outcomes.withLock { $0 }
+            XCTAssertEqual(results.count, 2)
+            XCTAssertEqual(results.filter { if case .rotated = $0 { true } else { false } }.count, 1, "round \(round)")
+            XCTAssertEqual(results.filter { $0 == .reused(handle: "h-t\(round)", user: "alice") }.count, 1)
+        }
+    }
+
+    // MARK: Persistence across gateway restarts
+
+    func testSessionsSurviveAGatewayRestart() throws {
+        var g = try gateway(server)
+        try g.create(record("c", idle: 3600))
+        try g.create(record("t", kind: .token, refresh: "r1"))
+        try g.create(record("dead", ttl: 10))
+        _ = try g.rotate(key("r1"), next: key("r2"), now: t0 + 5)
+        _ = try g.find(key("c"), now: t0 + 90)
+        _ = try g.find(key("c"), now: t0 + 120)
+        g.shutdown()
+
+        g = try gateway(server)
+        let listed = try g.sessions(of: "alice", now: t0 + 130)
+        XCTAssertEqual(Set(listed.map(\.handle)), ["h-c", "h-t"], "the expired session is not listed")
+        var expected = record("c", idle: 3600)
+        expected.lastSeenAt = t0 + 90
+        XCTAssertEqual(listed.first { $0.handle == "h-c" }, expected, "lastSeen as last written (within 60 s)")
+        XCTAssertEqual(try g.rotate(key("r1"), next: key("x"), now: t0 + 140), .reused(handle: "h-t", user: "alice"),
+                       "spent keys survive too")
+    }
+
+    func testCurrentRefreshKeySurvivesAGatewayRestart() throws {
+        var g = try gateway(server)
+        try g.create(record("t", kind: .token, refresh: "r1"))
+        _ = try g.rotate(key("r1"), next: key("r2"), now: t0 + 5)
+        g.shutdown()
+        g = try gateway(server)
+        guard case .rotated(let updated) = try g.rotate(key("r2"), next: key("r3"), now: t0 + 20) else {
+            return XCTFail("current refresh key lost")
+        }
+        XCTAssertEqual(updated.refreshKey, key("r3"))
+    }
+
+    func testEverythingCarriesATTLSoNothingNeedsPurging() throws {
+        try g.create(record("short", ttl: 100))
+        try g.create(record("idle", idle: 50))
+        try g.create(record("t", kind: .token, ttl: 100, refresh: "r1"))
+        _ = try g.rotate(key("r1"), next: key("r2"), now: t0 + 1)
+        XCTAssertEqual(g.backend.purgeExpired(now: t0 + 1000), 0)
+        let names = try server.cli("KEYS", "gatehouse:*").split(whereSeparator: \.isNewline).map(String.init)
+        XCTAssertTrue(names.contains(prefixKey("rs:" + key("r1").hex)))
+        XCTAssertTrue(names.contains(prefixKey("rt:" + key("r2").hex)))
+        for name in names where name != prefixKey("seq") {
+            let ttl = Int(try server.cli("TTL", name)) ?? -1
+            XCTAssertGreaterThan(ttl, 0, "\(name) has no TTL")
+            XCTAssertLessThanOrEqual(ttl, 86_400, name)
+        }
+        let ttl = { (suffix: String) in Int(try self.server.cli("TTL", self.prefixKey(suffix))) ?? -1 }
+        XCTAssertLessThanOrEqual(try ttl("s:" + key("short").hex), 100, "a session lives until its hard end")
+        XCTAssertLessThanOrEqual(try ttl("s:" + key("idle").hex), 50, "or its idle end")
+        XCTAssertGreaterThan(try ttl("h:h-idle"), 50, "pointers live until the hard end")
+        XCTAssertLessThanOrEqual(try ttl("rs:" + key("r1").hex), 100, "spent refresh keys until the session's end")
+    }
+
+    func testCloseMakesLaterCallsFail() throws {
+        try g.create(record("a"))
+        let store = g.store
+        _ = try g.loop.sync { done in
+            store.close()
+            done(true)
+        }
+        XCTAssertTrue(isUnavailable(try g.lookup(key("a"), now: t0)), "closed store answered")
+        XCTAssertEqual(try g.createResult(record("b")).failureReason, "store-closed")
+        XCTAssertEqual(try server.cli("EXISTS", prefixKey("s:" + key("a").hex)), "1", "closing ends no session")
+    }
+
+    // MARK: Cost and cache
+
+    func testOneRedisCommandPerFetch() throws {
+        try g.create(record("a", idle: 3600))
+        _ = try g.find(key("a"), now: t0 + 1)  // the script is known to Redis from here on
+        let evalshaBefore = try server.calls(of: "evalsha")
+        let evalBefore = try server.calls(of: "eval")
+        let sentBefore = try g.commandsSent()
+        let fetches = 50
+        for i in 0..<fetches { XCTAssertEqual(handle(of: try g.find(key("a"), now: t0 + 2 + Int64(i) * 10)), "h-a") }
+        let perFetch = Double(try g.commandsSent() - sentBefore) / Double(fetches)
+        let evalsha = try server.calls(of: "evalsha") - evalshaBefore
+        print("redis store: \(perFetch) command(s) sent per fetch (cache off); Redis counted \(evalsha) EVALSHA for "
+              + "\(fetches) fetches, slides of last_seen included")
+        XCTAssertEqual(perFetch, 1)
+        XCTAssertEqual(evalsha, fetches)
+        XCTAssertEqual(try server.calls(of: "eval") - evalBefore, 0)
+    }
+
+    func testCacheAnswersRepeatLookupsUntilItsTTL() throws {
+        let g = try gateway(server, cacheTTL: .milliseconds(300))
+        try g.create(record("a"))
+        XCTAssertEqual(handle(of: try g.find(key("a"), now: t0)), "h-a")
+        let sent = try g.commandsSent()
+        for _ in 0..<10 { XCTAssertEqual(handle(of: try g.lookup(key("a"), now: t0 + 1)), "h-a", "from the cache") }
+        XCTAssertEqual(try g.commandsSent(), sent, "cache hits cost no command")
+        guard case .needsFetch = try g.lookup(key("a"), now: t0 + 86_400) else {
+            return XCTFail("a cached session past its expiry must not be served")
+        }
+        XCTAssertEqual(handle(of: try g.find(key("a"), now: t0)), "h-a")
+        usleep(400_000)
+        guard case .needsFetch = try g.lookup(key("a"), now: t0 + 1) else { return XCTFail("entry older than the TTL") }
+        XCTAssertTrue(isAbsent(try g.find(key("unknown"), now: t0)))
+        guard case .needsFetch = try g.lookup(key("unknown"), now: t0) else { return XCTFail("negative answer cached") }
+    }
+
+    func testCacheIsBounded() throws {
+        var settings = RedisSettings(host: "127.0.0.1", port: server.port, cacheTTL: .seconds(60))
+        settings.cacheSize = 5
+        let g = try gateway(server, settings: settings)
+        for i in 0..<12 {
+            try g.create(record("s\(i)"))
+            _ = try g.find(key("s\(i)"), now: t0)
+        }
+        let store = g.store
+        XCTAssertLessThanOrEqual(try g.loop.sync { $0(store.cachedSessionCount) }, 5)
+    }
+
+    // MARK: Two gateways on one Redis
+
+    func testSessionCreatedOnOneGatewayIsFoundOnAnother() throws {
+        let a = try gateway(server, cacheTTL: .seconds(5))
+        let b = try gateway(server, cacheTTL: .seconds(5))
+        try a.create(record("shared"))
+        XCTAssertEqual(handle(of: try b.find(key("shared"), now: t0 + 1)), "h-shared")
+        XCTAssertEqual(try b.delete(handle: "h-shared", of: "alice").get(), true)
+        XCTAssertTrue(try waitUntil(seconds: 1) { self.isAbsent(try a.find(self.key("shared"), now: self.t0 + 2)) })
+    }
+
+    func testRevocationOnOneGatewayReachesTheOthersCacheQuickly() throws {
+        let a = try gateway(server, cacheTTL: .seconds(30))
+        let b = try gateway(server, cacheTTL: .seconds(30))
+        var latencies: [Double] = []
+        for i in 0..<200 {
+            let name = "p\(i)"
+            try b.create(record(name))
+            XCTAssertEqual(handle(of: try a.find(key(name), now: t0)), "h-\(name)")
+            XCTAssertEqual(handle(of: try a.lookup(key(name), now: t0)), "h-\(name)", "cached on A")
+            let target = key(name)
+            let seen = AnswerBox<UInt64>()
+            let aStore = a.store
+            _ = try a.loop.sync { done in
+                aStore.onInvalidation = { key in if key == target { seen.set(Clocks.monotonicNanoseconds()) } }
+                done(true)
+            }
+            let bStore = b.store
+            let started = try b.loop.sync { done in
+                let start = Clocks.monotonicNanoseconds()
+                bStore.delete(target) { _ in done(start) }
+            }
+            guard let arrived = seen.wait(timeout: 2) else { return XCTFail("revocation \(i) never reached A") }
+            latencies.append(Double(arrived - started) / 1_000_000)
+            guard case .needsFetch = try a.lookup(target, now: t0) else { return XCTFail("A still serves \(name)") }
+            XCTAssertTrue(isAbsent(try a.find(target, now: t0)))
+        }
+        latencies.sort()
+        let p50 = Self.percentile(latencies, 0.5)
+        let p99 = Self.percentile(latencies, 0.99)
+        print(String(format: "redis store: revocation on B -> A's cache entry gone: p50 %.2f ms, p99 %.2f ms, max %.2f ms "
+                     + "(%d revocations)", p50, p99, latencies.last ?? 0, latencies.count))
+        XCTAssertLessThan(p99, 100, "revocation propagation p99")
+    }
+
+    func testTokenRevocationReachesEveryGatewayAndLateStarters() throws {
+        let aRevocations = RevocationList()
+        let a = try gateway(server, revocations: aRevocations)
+        let b = try gateway(server)
+        try a.create(record("t", kind: .token, refresh: "r"))
+        XCTAssertEqual(try b.delete(handle: "h-t", of: "alice").get(), true)
+        XCTAssertTrue(try waitUntil(seconds: 1) { aRevocations.isRevoked("h-t", now: self.t0 + 1) },
+                      "A refuses the access tokens of a session ended on B")
+        let lateRevocations = RevocationList()
+        _ = try gateway(server, revocations: lateRevocations)
+        XCTAssertTrue(try waitUntil(seconds: 2) { lateRevocations.isRevoked("h-t", now: self.t0 + 1) },
+                      "a gateway started later reads the revoked set")
+        XCTAssertFalse(lateRevocations.isRevoked("h-t", now: t0 + accessTTL))
+    }
+
+    func testConcurrentSignInsWithMaxOneFromTwoGatewaysLeaveOneSession() throws {
+        let a = try gateway(server)
+        let b = try gateway(server)
+        for round in 0..<30 {
+            let user = "racer\(round)"
+            let ended = Mutex<[String]>([])
+            let started = Atomic<Int>(0)
+            let finished = DispatchSemaphore(value: 0)
+            for (index, side) in [a, b].enumerated() {
+                let store = side.store
+                let made = record("race\(round)-\(index)", user: user)
+                side.loop.post {
+                    started.add(1, ordering: .acquiringAndReleasing)
+                    while started.load(ordering: .acquiring) < 2 {}
+                    store.create(made, maxPerUser: 1, now: made.createdAt) { result in
+                        if case .success(let handles) = result { ended.withLock { $0 += handles } }
+                        finished.signal()
+                    }
+                }
+            }
+            XCTAssertEqual(finished.wait(timeout: .now() + 5), .success)
+            XCTAssertEqual(finished.wait(timeout: .now() + 5), .success)
+            XCTAssertEqual(try a.sessions(of: user, now: t0).count, 1, "round \(round)")
+            XCTAssertEqual(ended.withLock { $0.count }, 1, "the second sign-in ended the first")
+        }
+    }
+
+    // MARK: URLs
+
+    func testRedisURLParsing() throws {
+        XCTAssertEqual(try RedisURL(parsing: "redis://127.0.0.1"), RedisURL(host: "127.0.0.1"))
+        XCTAssertEqual(try RedisURL(parsing: "redis://cache.internal:6380/2"),
+                       RedisURL(host: "cache.internal", port: 6380, db: 2))
+        XCTAssertEqual(try RedisURL(parsing: "redis://gw:p%40ss%3Aw%2Frd@10.0.0.5:7000/1"),
+                       RedisURL(host: "10.0.0.5", port: 7000, db: 1, username: "gw", password: "p@ss:w/rd"))
+        XCTAssertEqual(try RedisURL(parsing: "redis://:secret@[::1]:6379/0"),
+                       RedisURL(host: "::1", username: nil, password: "secret"))
+        XCTAssertEqual(try RedisURL(parsing: "REDIS://h/"), RedisURL(host: "h"))
+        let tls = XCTAssertThrowsErrorMessage(try RedisURL(parsing: "rediss://h:6379"))
+        XCTAssertTrue(tls.contains("TLS to Redis is not supported"), tls)
+        XCTAssertTrue(XCTAssertThrowsErrorMessage(try RedisURL(parsing: "http://h")).contains("unsupported scheme"))
+        for bad in ["h:6379", "redis://", "redis://h:0", "redis://h:70000", "redis://h:x", "redis://h/x",
+                    "redis://h/-1", "redis://h?db=1", "redis://u:%zz@h", "redis://[::1"] {
+            XCTAssertThrowsError(try RedisURL(parsing: bad), bad)
+        }
+        let url = try RedisURL(parsing: "redis://gw:topsecret@h:1/3")
+        XCTAssertFalse(url.description.contains("topsecret"))
+        XCTAssertEqual(RedisSettings(url: url, password: "fromenv").password, "fromenv")
+    }
+}
+
+// MARK: - Faults: each test has its own redis-server to stop, slow down, flush or restart
+
+final class RedisSessionStoreFaultTests: RedisStoreTestCase {
+    func testRedisDownFailsClosedThenTheStoreReconnects() throws {
+        let server = try RedisServerProcess()
+        let g = try gateway(server, cacheTTL: .seconds(5), timeout: .milliseconds(300))
+        try g.create(record("a"))
+        XCTAssertEqual(handle(of: try g.find(key("a"), now: t0)), "h-a")
+        server.stop()
+        XCTAssertTrue(try waitUntil(seconds: 2) { self.isUnavailable(try g.lookup(self.key("a"), now: self.t0)) },
+                      "a cached session is not served while Redis is down")
+        let started = Date()
+        XCTAssertTrue(isUnavailable(try g.find(key("a"), now: t0)))
+        XCTAssertEqual(try g.createResult(record("b")).failureReason, "unreachable")
+        XCTAssertThrowsError(try g.deleteAll(of: "alice"))
+        XCTAssertLessThan(Date().timeIntervalSince(started), 0.3, "calls fail at once, not after a wait")
+
+        try server.start()
+        XCTAssertTrue(try waitUntil(seconds: 10) { !self.isUnavailable(try g.lookup(self.key("a"), now: self.t0)) },
+                      "the store reconnects by itself")
+        try g.waitUntilConnected()
+        XCTAssertTrue(isAbsent(try g.find(key("a"), now: t0)), "sessions lost with an unpersisted Redis")
+        try g.create(record("c"))
+        XCTAssertEqual(handle(of: try g.find(key("c"), now: t0)), "h-c")
+        server.stop()
+    }
+
+    func testNothingListeningFailsFast() throws {
+        let server = try RedisServerProcess()
+        server.stop()
+        let g = try gateway(server, timeout: .milliseconds(300), waitForConnection: false)
+        XCTAssertTrue(try waitUntil(seconds: 2) { self.isUnavailable(try g.lookup(self.key("a"), now: self.t0)) })
+        let started = Date()
+        XCTAssertEqual(try g.createResult(record("a")).failureReason, "unreachable")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 0.2)
+    }
+
+    func testSlowRedisHitsTheTimeoutAndTheStoreRecovers() throws {
+        let server = try RedisServerProcess()
+        let g = try gateway(server, timeout: .milliseconds(200))
+        try g.create(record("a"))
+        let sleeper = try server.cliInBackground("DEBUG", "SLEEP", "1")
+        usleep(100_000)
+        let started = Date()
+        let answer = try g.find(key("a"), now: t0)
+        let elapsed = Date().timeIntervalSince(started)
+        guard case .unavailable(let error) = answer else { return XCTFail("expected a timeout, got \(answer)") }
+        XCTAssertEqual(error, StoreError("timeout"))
+        print(String(format: "redis store: a call with timeout 200 ms against a sleeping Redis failed after %.0f ms",
+                     elapsed * 1000))
+        XCTAssertGreaterThan(elapsed, 0.15)
+        XCTAssertLessThan(elapsed, 0.5)
+        sleeper.waitUntilExit()
+        try g.waitUntilConnected()
+        XCTAssertEqual(handle(of: try g.find(key("a"), now: t0)), "h-a", "recovered")
+        server.stop()
+    }
+
+    func testFlushedRedisMeansSignedOutNotACrash() throws {
+        let server = try RedisServerProcess()
+        let g = try gateway(server, cacheTTL: .seconds(5))
+        try g.create(record("a"))
+        try g.create(record("t", kind: .token, refresh: "r1"))
+        try server.cli("FLUSHALL")
+        try server.cli("SCRIPT", "FLUSH")
+        XCTAssertTrue(isAbsent(try g.find(key("b"), now: t0)))
+        XCTAssertEqual(try g.rotate(key("r1"), next: key("r2"), now: t0), .invalid)
+        XCTAssertEqual(try g.sessions(of: "alice", now: t0), [])
+        try g.create(record("c"))
+        XCTAssertEqual(handle(of: try g.find(key("c"), now: t0)), "h-c", "scripts reloaded after NOSCRIPT")
+        server.stop()
+    }
+
+    func testRestartedRedisThatKeptItsDataKeepsTheSessions() throws {
+        let server = try RedisServerProcess()
+        let g = try gateway(server)
+        try g.create(record("a"))
+        try server.cli("SAVE")
+        server.stop()
+        try server.start()
+        try g.waitUntilConnected()
+        XCTAssertEqual(handle(of: try g.find(key("a"), now: t0)), "h-a")
+        server.stop()
+    }
+
+    func testPasswordAndDatabaseFromTheURL() throws {
+        let server = try RedisServerProcess(password: "s3cret/@")
+        let url = try RedisURL(parsing: "redis://:s3cret%2F%40@127.0.0.1:\(server.port)/3")
+        let g = try gateway(server, settings: RedisSettings(url: url, keyPrefix: "gh:"))
+        try g.create(record("a"))
+        XCTAssertEqual(handle(of: try g.find(key("a"), now: t0)), "h-a")
+        XCTAssertEqual(try server.cli(["EXISTS", "gh:s:" + key("a").hex], db: 3), "1")
+        XCTAssertEqual(try server.cli(["DBSIZE"], db: 0), "0")
+
+        let wrong = try gateway(server, settings: RedisSettings(host: "127.0.0.1", port: server.port,
+                                                                password: "wrong"), waitForConnection: false)
+        XCTAssertTrue(try waitUntil(seconds: 2) { self.isUnavailable(try wrong.lookup(self.key("a"), now: self.t0)) })
+        XCTAssertEqual(try wrong.createResult(record("b")).failureReason, "unreachable")
+        server.stop()
+    }
+
+    func testHostNameIsResolvedOffTheLoop() throws {
+        let server = try RedisServerProcess()
+        let g = try gateway(server, settings: RedisSettings(host: "localhost", port: server.port))
+        try g.create(record("a"))
+        XCTAssertEqual(handle(of: try g.find(key("a"), now: t0)), "h-a")
+        server.stop()
+    }
+}
+
+extension Result where Failure == StoreError {
+    var failureReason: String? {
+        if case .failure(let error) = self { return error.reason }
+        return nil
+    }
+}
+
+/// The message of the error `expression` throws ("" when it throws none, which also fails the test).
+func XCTAssertThrowsErrorMessage<T>(_ expression: @autoclosure () throws -> T, file: StaticString = #filePath,
+                                    line: UInt = #line) -> String {
+    do {
+        _ = try expression()
+        XCTFail("no error thrown", file: file, line: line)
+        return ""
+    } catch {
+        return "\(error)"
+    }
+}

@@ -298,4 +298,28 @@ struct TLSTests {
         #expect(result.stderr.contains(": upstreams.app.tls: /nonexistent/ca.pem: cannot read the CA file: "
                                        + "No such file or directory"), "\(result.stderr)")
     }
+
+    @Test("a sign-in over TLS gets a Secure session cookie (cookie.secure: auto); over plain HTTP it does not")
+    func secureCookieOverTLS() throws {
+        let certificates = try TestCertificates()
+        let pair = try certificates.make("gw", commonName: "gw.test", names: ["gw.test"])
+        let tls = "  tls: { listen: \"127.0.0.1:0\", certificates: "
+            + "[{ certificate: \"\(pair.certificate)\", private_key: \"\(pair.privateKey)\" }] }\n"
+        let yaml = SessionFixture.config().replacingOccurrences(of: "  workers: 2\n", with: "  workers: 2\n" + tls)
+        #expect(yaml.contains("tls: {"))
+        let gw = try SessionGateway(yaml, files: ["users.yaml": try SessionFixture.usersFile()])
+        let body = "username=alice&password=correct%20horse%20battery%20staple"
+        let result = try TLSClient.run(
+            port: try #require(gw.gateway.gateway.tlsPort), serverName: "gw.test",
+            request: "POST /.gatehouse/login HTTP/1.1\r\nHost: gw.test\r\n"
+                + "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(body.utf8.count)\r\n"
+                + "Connection: close\r\n\r\n" + body)
+        let response = try #require(result.response, "s_client: \(result.info)")
+        #expect(response.status == 303, "\(response.status) \(response.bodyText)")
+        let setCookie = try #require(response.header("Set-Cookie"))
+        #expect(setCookie.components(separatedBy: "; ").contains("Secure"), "\(setCookie)")
+        let plain = try gw.signIn("alice", SessionFixture.alicePassword)
+        #expect(plain.status == 303)
+        #expect(!(plain.header("Set-Cookie") ?? "Secure").contains("Secure"))
+    }
 }

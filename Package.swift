@@ -71,7 +71,6 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            exclude: ["Redis"],  // TEMPORARY while the Redis backend is written
             swiftSettings: swiftSettings
         ),
 
@@ -131,8 +130,7 @@ let package = Package(
         .testTarget(name: "GatehouseConfigTests", dependencies: ["GatehouseConfig"], swiftSettings: swiftSettings),
         .testTarget(
             name: "GatehouseSessionsTests",
-            dependencies: ["GatehouseSessions", "GatehouseAuth", "GatehouseIO"],
-            exclude: ["RedisSessionStoreTests.swift"],  // TEMPORARY while the Redis backend is written
+            dependencies: ["GatehouseSessions", "GatehouseAuth", "GatehouseIO", "GatehouseTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

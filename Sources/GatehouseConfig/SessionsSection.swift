@@ -9,6 +9,91 @@ package struct SessionsSection: Sendable, Equatable {
     package enum Store: Sendable, Equatable {
         /// SQLite file at `path`, every read served from memory.
         case embedded(path: String)
+        /// A Redis server shared by several gateways.
+        case redis(RedisSection)
+    }
+
+    /// `sessions.redis`: where the shared store is and how long the gateway waits for it.
+    package struct RedisSection: Sendable, Equatable {
+        /// `redis://[user:password@]host:port/db`, checked in full when the store is set up (the composition
+        /// layer parses it and reports errors at `urlLocation`).
+        package let url: String
+        package let urlLocation: SourceLocation?
+        /// The environment variable holding the password (overrides one in the URL; keeps it out of the file).
+        package let passwordEnv: String?
+        package let keyPrefix: String
+        /// The longest wait for one reply; past it the request gets 503 and the connection is re-made.
+        package let timeout: Duration
+        /// How long each worker may answer a lookup from its own cache (pub/sub keeps it correct); 0 = off.
+        package let cacheTTL: Duration
+        package let cacheSize: Int
+
+        package init(url: String, urlLocation: SourceLocation?, passwordEnv: String?, keyPrefix: String,
+                     timeout: Duration, cacheTTL: Duration, cacheSize: Int) {
+            self.url = url
+            self.urlLocation = urlLocation
+            self.passwordEnv = passwordEnv
+            self.keyPrefix = keyPrefix
+            self.timeout = timeout
+            self.cacheTTL = cacheTTL
+            self.cacheSize = cacheSize
+        }
+
+        static let keys = ["url", "password_env", "key_prefix", "timeout", "cache_ttl", "cache_size"]
+
+        static func read(_ node: Node, path: String, reader: ConfigReader) -> RedisSection? {
+            guard let fields = reader.fields(of: node, path: path, allowed: keys, near: reader.location(of: node)),
+                let urlNode = reader.required(fields, "url"),
+                let url = reader.text(urlNode, path: fields.path("url"), expected: "a URL such as redis://127.0.0.1:6379/0")
+            else { return nil }
+            var valid = true
+            let lowered = url.lowercased()
+            if !lowered.hasPrefix("redis://") {
+                let why = lowered.hasPrefix("rediss://")
+                    ? "TLS to Redis (rediss://) is not supported; use redis:// on a trusted network or a TLS tunnel"
+                    : "expected redis://[user:password@]host:port/db"
+                reader.report(.invalidValue, at: urlNode, key: fields.path("url"), why)
+                valid = false
+            }
+            var passwordEnv: String? = nil
+            if let n = fields.value("password_env") {
+                if let name = reader.text(n, path: fields.path("password_env"), expected: "an environment variable name"),
+                    KeySourceSection.isEnvironmentName(name)
+                {
+                    passwordEnv = name
+                } else {
+                    reader.report(.invalidValue, at: n, key: fields.path("password_env"),
+                                  "expected an environment variable name such as REDIS_PASSWORD")
+                    valid = false
+                }
+            }
+            var keyPrefix = "gatehouse:"
+            if let n = fields.value("key_prefix") {
+                if let text = reader.text(n, path: fields.path("key_prefix"), expected: "a key prefix"),
+                    !text.isEmpty, text.utf8.count <= 64, text.unicodeScalars.allSatisfy({ (0x21...0x7e).contains($0.value) })
+                {
+                    keyPrefix = text
+                } else {
+                    reader.report(.invalidValue, at: n, key: fields.path("key_prefix"),
+                                  "expected 1 to 64 visible ASCII characters, such as \"gatehouse:\"")
+                    valid = false
+                }
+            }
+            let timeout = reader.optionalDuration(fields, "timeout", default: .milliseconds(500))
+            var cacheTTL: Duration? = .seconds(5)
+            if let n = fields.value("cache_ttl") {
+                cacheTTL = reader.parse(n, path: fields.path("cache_ttl"), expected: "a duration such as 5s, or 0 for no cache") {
+                    Units.duration($0, allowZero: true)
+                }
+            }
+            var cacheSize: Int? = 10_000
+            if let n = fields.value("cache_size") {
+                cacheSize = reader.integer(n, path: fields.path("cache_size"), in: 1...10_000_000)
+            }
+            guard valid, let timeout, let cacheTTL, let cacheSize else { return nil }
+            return RedisSection(url: url, urlLocation: reader.location(of: urlNode), passwordEnv: passwordEnv,
+                                keyPrefix: keyPrefix, timeout: timeout, cacheTTL: cacheTTL, cacheSize: cacheSize)
+        }
     }
 
     /// `SameSite` of the session cookie.
@@ -68,16 +153,15 @@ package struct SessionsSection: Sendable, Equatable {
         var valid = true
         let defaults = Self.defaults
         var path = "var/sessions.sqlite"
+        var useRedis = false
         if let node = fields.value("store") {
-            let text = reader.text(node, path: fields.path("store"), expected: "\"embedded\"")
+            let text = reader.text(node, path: fields.path("store"), expected: "\"embedded\" or \"redis\"")
             if text == "redis" {
-                reader.report(.invalidValue, at: node, key: fields.path("store"),
-                              "the Redis store is not part of this build yet; use store: embedded")
-                valid = false
+                useRedis = true
             } else if text != "embedded" {
                 if text != nil {
                     reader.report(.invalidValue, at: node, key: fields.path("store"),
-                                  "expected \"embedded\", got \"\(text!)\"")
+                                  "expected \"embedded\" or \"redis\", got \"\(text!)\"")
                 }
                 valid = false
             }
@@ -93,9 +177,18 @@ package struct SessionsSection: Sendable, Equatable {
                 valid = false
             }
         }
-        if fields.value("redis") != nil {
-            reader.report(.invalidValue, at: fields.entries["redis"]?.keyNode, key: fields.path("redis"),
-                          "the Redis store is not part of this build yet; remove sessions.redis")
+        var redis: RedisSection? = nil
+        if let node = fields.value("redis") {
+            redis = RedisSection.read(node, path: fields.path("redis"), reader: reader)
+            valid = valid && redis != nil
+            if !useRedis, redis != nil {
+                reader.report(.invalidValue, at: fields.entries["redis"]?.keyNode, key: fields.path("redis"),
+                              "sessions.redis is used only with store: redis")
+                valid = false
+            }
+        } else if useRedis {
+            reader.report(.missingKey, at: fields.entries["store"]?.keyNode, key: fields.path("redis"),
+                          "store: redis needs sessions.redis: { url: \"redis://host:6379/0\" }")
             valid = false
         }
         var cookie = defaults.cookie
@@ -114,7 +207,8 @@ package struct SessionsSection: Sendable, Equatable {
             maxPerUser = reader.integer(node, path: fields.path("max_per_user"), in: 0...10_000)
         }
         guard valid, let absolute, let idle, let maxPerUser else { return .invalid }
-        return .present(SessionsSection(store: .embedded(path: path), cookie: cookie, absoluteTTL: absolute,
+        let store: Store = redis.map { .redis($0) } ?? .embedded(path: path)
+        return .present(SessionsSection(store: store, cookie: cookie, absoluteTTL: absolute,
                                         idleTTL: idle, maxPerUser: maxPerUser))
     }
 

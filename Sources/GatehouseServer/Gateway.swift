@@ -183,12 +183,23 @@ package final class Gateway {
         usersFileStamp = FileStamp(path: signIn.usersFile)
         let revocations = RevocationList()
         let now = Int64(Clocks.wallClock().seconds)
-        let store: EmbeddedSessionStore
-        do {
-            store = try EmbeddedSessionStore(path: signIn.storePath, accessTokenTTL: signIn.accessTTL,
-                                             revocations: revocations, now: now)
-        } catch {
-            throw IOError("\(plan.sourcePath): sessions.embedded.path: \(signIn.storePath): \(error.reason)")
+        let store: any SessionBackend
+        let storeDescription: String
+        switch signIn.store {
+        case .embedded(let path):
+            do {
+                let embedded = try EmbeddedSessionStore(path: path, accessTokenTTL: signIn.accessTTL,
+                                                        revocations: revocations, now: now)
+                store = embedded
+                storeDescription = "\(embedded.liveSessionCount) session(s) in \(path)"
+            } catch {
+                throw IOError("\(plan.sourcePath): sessions.embedded.path: \(path): \(error.reason)")
+            }
+        case .redis(let settings):
+            // Connections are made per worker, on its loop; a Redis that is down now is retried with backoff
+            // and session requests get 503 meanwhile (the gateway starts anyway: JWT routes keep working).
+            store = RedisSessionBackend(settings: settings, revocations: revocations, accessTokenTTL: signIn.accessTTL)
+            storeDescription = "sessions in Redis at \(settings.host):\(settings.port)/\(settings.db)"
         }
         sessionBackend = store
         // Queue bound: a storm of sign-ins waits here briefly; past it, 503 rather than unbounded memory.
@@ -198,7 +209,7 @@ package final class Gateway {
             backend: store, revocations: revocations,
             throttle: SignInThrottle(maxFailures: signIn.maxFailures, window: signIn.failureWindow),
             hashing: pool, users: users)
-        logger.info("sign-in: \(users.count) user(s) from \(signIn.usersFile), \(store.liveSessionCount) session(s) in \(signIn.storePath)")
+        logger.info("sign-in: \(users.count) user(s) from \(signIn.usersFile), \(storeDescription)")
         let timer = LoopTimer(loop: mainLoop) { [unowned self] in housekeep() }
         timer.schedule(after: .seconds(2))
         housekeeping = timer

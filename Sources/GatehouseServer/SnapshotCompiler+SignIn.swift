@@ -2,14 +2,21 @@ import GatehouseAuth
 import GatehouseConfig
 import GatehouseIO
 import GatehouseProxy
+import Glibc
 package import GatehouseSessions
 
 /// What the process needs to run the gateway's own sign-in, beyond the snapshot: where the users and the
 /// sessions live, and how big the hashing pool and the throttle are. Read at start; a reload that changes
 /// these is logged as needing a restart (the store and the pool live as long as the process).
 package struct SignInRuntime: Sendable, Equatable {
+    /// Where sessions live.
+    package enum Store: Sendable, Equatable {
+        case embedded(path: String)
+        case redis(RedisSettings)
+    }
+
     package let usersFile: String
-    package let storePath: String
+    package let store: Store
     package let hashThreads: Int
     package let maxFailures: Int
     package let failureWindow: Int64
@@ -48,15 +55,40 @@ extension SnapshotCompiler {
             idleTTL: sessions.idleTTL.components.seconds, maxPerUser: sessions.maxPerUser,
             accessTTL: signIn.accessTTL.components.seconds, refreshTTL: signIn.refreshTTL.components.seconds,
             signer: signer, loginPath: LoginSection.ownLoginPath)
-        let storePath: String
+        let store: SignInRuntime.Store
         switch sessions.store {
-        case .embedded(let path): storePath = path
+        case .embedded(let path):
+            store = .embedded(path: path)
+        case .redis(let section):
+            store = .redis(try redisSettings(section, configPath: config.sourcePath))
         }
         let runtime = SignInRuntime(
-            usersFile: signIn.usersFile, storePath: storePath, hashThreads: signIn.hashThreads,
+            usersFile: signIn.usersFile, store: store, hashThreads: signIn.hashThreads,
             maxFailures: signIn.rateLimit.failures, failureWindow: signIn.rateLimit.window.components.seconds,
             accessTTL: signIn.accessTTL.components.seconds)
         return (settings, runtime)
+    }
+
+    /// `sessions.redis` with its URL parsed and the password read from the environment when `password_env` says.
+    static func redisSettings(_ section: SessionsSection.RedisSection, configPath: String) throws(IOError)
+        -> RedisSettings
+    {
+        let at = section.urlLocation.map { "\($0)" } ?? configPath
+        let url: RedisURL
+        do {
+            url = try RedisURL(parsing: section.url)
+        } catch {
+            throw IOError("\(at): sessions.redis.url: \(error.message)")
+        }
+        var password: String? = nil
+        if let name = section.passwordEnv {
+            guard let value = getenv(name) else {
+                throw IOError("\(at): sessions.redis.password_env: environment variable \(name) is not set")
+            }
+            password = String(cString: value)
+        }
+        return RedisSettings(url: url, password: password, keyPrefix: section.keyPrefix, timeout: section.timeout,
+                             cacheTTL: section.cacheTTL, cacheSize: section.cacheSize)
     }
 
     /// The verifier's issuer for the gateway's own access tokens: its public key, `iss` = `aud` = the issuer name.

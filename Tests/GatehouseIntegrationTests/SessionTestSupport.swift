@@ -19,8 +19,16 @@ enum SessionFixture {
     }
 
     /// A gateway signing users in (`login` keys in `login`, `sessions` keys in `sessions`).
+    /// The `sessions` lines choosing the store: the embedded file in the test directory, or a Redis.
+    static func storeLines(redisPort: Int?, keyPrefix: String = "gh-test:") -> String {
+        guard let redisPort else { return "embedded: { path: \"@KEYS@/sessions.sqlite\" }" }
+        return "store: redis\nredis: { url: \"redis://127.0.0.1:\(redisPort)/0\", key_prefix: \"\(keyPrefix)\", timeout: 300ms }"
+    }
+
     static func config(login: String = "", sessions: String = "", extraRoutes: String = "",
-                       appAccept: String = "[session]") -> String {
+                       appAccept: String = "[session]", redisPort: Int? = nil, top: String = "") -> String {
+        let sessionLines = (storeLines(redisPort: redisPort) + "\n" + sessions).split(separator: "\n")
+            .map { "  " + $0 }.joined(separator: "\n")
         let rateLimit = login.contains("rate_limit") ? "" : "rate_limit: { failures: 1000, window: 1m }\n"
         let loginLines = (rateLimit + login).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n")
         return """
@@ -38,8 +46,8 @@ enum SessionFixture {
           users_file: "@KEYS@/users.yaml"
         \(loginLines)
         sessions:
-          embedded: { path: "@KEYS@/sessions.sqlite" }
-        \(sessions.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+        \(sessionLines)
+        \(top)
         routes:
           - name: app
             match: { path_prefix: /app }
@@ -55,11 +63,12 @@ enum SessionFixture {
     }
 
     static func gateway(login: String = "", sessions: String = "", extraRoutes: String = "",
-                        appAccept: String = "[session]", extraFiles: [String: String] = [:]) throws -> SessionGateway {
+                        appAccept: String = "[session]", redisPort: Int? = nil, top: String = "",
+                        extraFiles: [String: String] = [:]) throws -> SessionGateway {
         var files = extraFiles
         if files["users.yaml"] == nil { files["users.yaml"] = try usersFile() }
         return try SessionGateway(config(login: login, sessions: sessions, extraRoutes: extraRoutes,
-                                         appAccept: appAccept), files: files)
+                                         appAccept: appAccept, redisPort: redisPort, top: top), files: files)
     }
 
     /// Signs alice in and returns her `name=value` cookie.

@@ -1,6 +1,7 @@
 import Foundation
 import GatehouseAuth
 import GatehouseIO
+import GatehouseTestSupport
 @testable import GatehouseSessions
 import Glibc
 import Synchronization
@@ -16,119 +17,6 @@ struct RedisTestError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// A throwaway redis-server: no persistence unless asked, killed in tearDown.
-final class RedisServerProcess: @unchecked Sendable {
-    let port: Int
-    let password: String?
-    let directory: String
-    private let extraArguments: [String]
-    private var process: Process?
-
-    init(password: String? = nil, extraArguments: [String] = []) throws {
-        port = try Self.freePort()
-        self.password = password
-        self.extraArguments = extraArguments
-        var template = Array("/tmp/gatehouse-redis-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        guard let made else { throw RedisTestError("mkdtemp failed") }
-        directory = String(cString: made)
-        try start()
-    }
-
-    deinit { stop() }
-
-    func start() throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
-        var arguments = ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                         "--daemonize", "no", "--dir", directory, "--loglevel", "warning",
-                         "--enable-debug-command", "local"]
-        if let password { arguments += ["--requirepass", password] }
-        p.arguments = arguments + extraArguments
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        process = p
-        let deadline = Date() + 10
-        while Date() < deadline {
-            if (try? cli("PING")) == "PONG" { return }
-            usleep(20_000)
-        }
-        throw RedisTestError("redis-server on port \(port) did not answer PING")
-    }
-
-    func stop() {
-        guard let p = process else { return }
-        process = nil
-        p.terminate()
-        p.waitUntilExit()
-    }
-
-    /// Runs redis-cli and returns its trimmed output.
-    @discardableResult
-    func cli(_ arguments: String...) throws -> String {
-        try cli(arguments)
-    }
-
-    @discardableResult
-    func cli(_ arguments: [String], db: Int = 0) throws -> String {
-        let p = cliProcess(arguments, db: db)
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    /// Starts redis-cli without waiting for it (DEBUG SLEEP).
-    func cliInBackground(_ arguments: String...) throws -> Process {
-        let p = cliProcess(arguments, db: 0)
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        return p
-    }
-
-    private func cliProcess(_ arguments: [String], db: Int) -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
-        var all = ["-p", "\(port)", "-n", "\(db)"]
-        if let password { all += ["--no-auth-warning", "-a", password] }
-        p.arguments = all + arguments
-        p.standardError = FileHandle.nullDevice
-        return p
-    }
-
-    /// `INFO commandstats` calls of one command.
-    func calls(of command: String) throws -> Int {
-        let info = try cli("INFO", "commandstats")
-        for line in info.split(whereSeparator: \.isNewline) where line.hasPrefix("cmdstat_\(command):calls=") {
-            let value = line.dropFirst("cmdstat_\(command):calls=".count).prefix { $0.isNumber }
-            return Int(value) ?? 0
-        }
-        return 0
-    }
-
-    private static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw RedisTestError("socket failed") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-        }
-        guard bound == 0 else { throw RedisTestError("bind failed") }
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-        }
-        guard named == 0 else { throw RedisTestError("getsockname failed") }
-        return Int(UInt16(bigEndian: address.sin_port))
-    }
-}
 
 /// An event loop on its own thread; test code reaches it only through `sync`.
 final class TestLoop: @unchecked Sendable {

@@ -264,32 +264,46 @@ struct SignInEndpoints {
         case unknown
     }
 
-    /// Who is calling: by the session cookie (session mode) or the gateway's own access token (token mode).
-    private func caller(_ settings: SignInSettings, _ store: any SessionStore) -> Caller {
+    /// Who is calling: by the session cookie (session mode; a remote store may have to be asked) or the
+    /// gateway's own access token (token mode). `done` may run before this returns.
+    private func caller(_ settings: SignInSettings, _ store: any SessionStore, _ done: @escaping (Caller) -> Void) {
         let now = Int64(Clocks.wallClock().seconds)
         switch settings.mode {
         case .session:
             guard case .token(let value) = CredentialExtractor.cookie(head, name: settings.cookieName),
                 let key = Secrets.key(ofPresented: value)
-            else { return .anonymous }
-            switch store.lookup(key, now: now) {
-            case .active(let session): return .signedIn(user: session.user, handle: session.handle)
-            case .absent: return .anonymous
-            case .unavailable, .needsFetch: return .unknown
+            else { return done(.anonymous) }
+            func answer(_ lookup: SessionLookup) -> Caller {
+                switch lookup {
+                case .active(let session): return .signedIn(user: session.user, handle: session.handle)
+                case .absent: return .anonymous
+                case .unavailable, .needsFetch: return .unknown
+                }
+            }
+            let local = store.lookup(key, now: now)
+            if case .needsFetch = local {
+                store.fetch(key, now: now) { done(answer($0)) }
+            } else {
+                done(answer(local))
             }
         case .token:
-            guard case .token(let token) = CredentialExtractor.bearer(head), let ownIssuer = settings.ownIssuer else {
-                return .anonymous
-            }
-            var trace: DecisionTrace? = nil
-            guard case .success(let identity) = RequestPipeline.verify(
-                token, source: .bearer, tokens: snapshot.tokens, cache: engine.tokenCache,
-                sessions: engine.sessionContext, now: now, trace: &trace),
-                case .string(let issuer)? = identity.claim("iss"), issuer == ownIssuer,
-                let user = identity.subject, case .string(let sid)? = identity.claim("sid")
-            else { return .anonymous }
-            return .signedIn(user: user, handle: sid)
+            done(tokenCaller(settings, now: now))
         }
+    }
+
+    /// The caller by the gateway's own bearer access token (verified, not revoked).
+    private func tokenCaller(_ settings: SignInSettings, now: Int64) -> Caller {
+        guard case .token(let token) = CredentialExtractor.bearer(head), let ownIssuer = settings.ownIssuer else {
+            return .anonymous
+        }
+        var trace: DecisionTrace? = nil
+        guard case .success(let identity) = RequestPipeline.verify(
+            token, source: .bearer, tokens: snapshot.tokens, cache: engine.tokenCache,
+            sessions: engine.sessionContext, now: now, trace: &trace),
+            case .string(let issuer)? = identity.claim("iss"), issuer == ownIssuer,
+            let user = identity.subject, case .string(let sid)? = identity.claim("sid")
+        else { return .anonymous }
+        return .signedIn(user: user, handle: sid)
     }
 
     private func logout(_ settings: SignInSettings, _ store: any SessionStore) {
@@ -324,7 +338,7 @@ struct SignInEndpoints {
                 done(true)
             }
         case .token:
-            switch caller(settings, store) {
+            switch tokenCaller(settings, now: Int64(Clocks.wallClock().seconds)) {
             case .signedIn(let user, let handle):
                 store.delete(handle: handle, of: user) { result in
                     if case .failure(let error) = result {
@@ -382,13 +396,15 @@ struct SignInEndpoints {
 
     private func withCaller(_ settings: SignInSettings, _ store: any SessionStore,
                             _ body: @escaping ((user: String, handle: String)) -> Void) {
-        switch caller(settings, store) {
-        case .signedIn(let user, let handle): body((user, handle))
-        case .anonymous:
-            let challenge = settings.mode == .token ? [("WWW-Authenticate", "Bearer realm=\"gatehouse\"")] : []
-            finish(.error(401, "unauthorized", headers: challenge), error: "no-credential")
-        case .unknown:
-            finish(.error(503, "temporarily_unavailable", headers: [("Retry-After", "1")]), error: "session-store")
+        caller(settings, store) { [self] who in
+            switch who {
+            case .signedIn(let user, let handle): body((user, handle))
+            case .anonymous:
+                let challenge = settings.mode == .token ? [("WWW-Authenticate", "Bearer realm=\"gatehouse\"")] : []
+                finish(.error(401, "unauthorized", headers: challenge), error: "no-credential")
+            case .unknown:
+                finish(.error(503, "temporarily_unavailable", headers: [("Retry-After", "1")]), error: "session-store")
+            }
         }
     }
 

@@ -23,9 +23,9 @@
 ///     P seq             STRING  counter for the `q` field.
 ///     P events          CHANNEL one message per session ended on purpose (sign-out, device revoked, sign-out
 ///                               everywhere, user disabled, max_per_user eviction, refresh-token replay):
-///                               "end <kind> <id> <until> <handle>". Every worker of every gateway drops <id>
-///                               from its lookup cache and, for the token kind, refuses <handle>'s access tokens
-///                               until <until>.
+///                               "end <kind> <id> <until> <handle> <user>" (the user name last: it may hold
+///                               spaces). Every worker of every gateway drops <id> from its lookup cache and,
+///                               for the token kind, refuses <handle>'s access tokens until <until>.
 ///
 /// Times are Unix seconds. `h:`, `rt:`, `rs:` and `u:` keys live until the session's hard end (x - now at
 /// creation or rotation); a pointer whose session is gone is ignored and cleaned up when next used. Redis expires

@@ -72,7 +72,8 @@ struct RedisScript: Sendable {
             redis.call('ZREMRANGEBYSCORE', rk, '-inf', now)
             if redis.call('TTL', rk) < untilT - now then redis.call('EXPIRE', rk, math.max(untilT - now, 1)) end
           end
-          redis.call('PUBLISH', P .. 'events', 'end ' .. (k or '') .. ' ' .. id .. ' ' .. untilT .. ' ' .. (h or ''))
+          redis.call('PUBLISH', P .. 'events',
+            'end ' .. (k or '') .. ' ' .. id .. ' ' .. untilT .. ' ' .. (h or '') .. ' ' .. (u or ''))
         end
         -- Ends every session of user (the embedded store's endAll): {live count, kind, id, handle, ...}.
         local function finishAll(user, now, untilT)

@@ -79,10 +79,17 @@ package final class RedisSessionBackend: SessionBackend {
     private final class StoreBox: @unchecked Sendable {
         weak var loop: EventLoop?
         let store: RedisSessionStore
+        let reachability: StoreReachability
         init(loop: EventLoop, store: RedisSessionStore) {
             self.loop = loop
             self.store = store
+            reachability = store.reachability
         }
+    }
+
+    /// True when every worker's store has its command connection up (false before the first connection).
+    package var isReachable: Bool {
+        state.withLock { s in !s.stores.isEmpty && s.stores.values.allSatisfy { $0.reachability.isUp } }
     }
 
     /// - Parameter accessTokenTTL: how long the gateway's access tokens live: a revoked token session's handle is

@@ -1,5 +1,13 @@
 import GatehouseIO
 import Logging
+import Synchronization
+
+/// Whether one worker's store has its command connection up, readable from any thread (readiness, metrics).
+final class StoreReachability: Sendable {
+    private let up = Atomic<Bool>(false)
+    var isUp: Bool { up.load(ordering: .relaxed) }
+    func set(_ value: Bool) { up.store(value, ordering: .relaxed) }
+}
 
 /// One worker's face on the Redis session backend. Confined to that worker's loop: every call and every
 /// completion happens on its thread (the `SessionStore` contract), so the cache needs no lock.
@@ -61,6 +69,9 @@ package final class RedisSessionStore: SessionStore {
     package var onSubscribed: (() -> Void)?
 
     /// Made by `RedisSessionBackend.store(for:)`, on `loop`'s thread or before it runs.
+    /// Published for other threads (the backend's `isReachable`).
+    let reachability = StoreReachability()
+
     init(loop: EventLoop, settings: RedisSettings, revocations: RevocationList, accessTokenTTL: Int64,
          clock: @escaping @Sendable () -> Int64) {
         self.loop = loop
@@ -328,10 +339,10 @@ package final class RedisSessionStore: SessionStore {
         }
     }
 
-    /// A message on the events channel: "end <kind> <id> <until> <handle>".
+    /// A message on the events channel: "end <kind> <id> <until> <handle> <user>".
     private func invalidation(_ payload: [UInt8]) {
-        let parts = payload.split(separator: UInt8(ascii: " "), maxSplits: 4, omittingEmptySubsequences: false)
-        guard parts.count == 5, parts[0].elementsEqual("end".utf8) else {
+        let parts = payload.split(separator: UInt8(ascii: " "), maxSplits: 5, omittingEmptySubsequences: false)
+        guard parts.count == 6, parts[0].elementsEqual("end".utf8) else {
             logger.warning("redis session store: unknown message on the events channel (\(payload.count) bytes)")
             return
         }
@@ -353,6 +364,7 @@ package final class RedisSessionStore: SessionStore {
     /// Either connection came up or went down: the cache starts over. Once both are up (again), reads the
     /// `revoked` set, so token sessions ended while this worker was not listening are refused too.
     private func connectionsChanged(loadRevoked: Bool) {
+        reachability.set(commands?.isReady ?? false)
         epoch &+= 1
         cache.removeAll()
         guard loadRevoked, let commands, commands.isReady, subscriber?.isReady ?? false else { return }

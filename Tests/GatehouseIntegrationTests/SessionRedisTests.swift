@@ -1,0 +1,175 @@
+import Foundation
+import GatehouseTestSupport
+import Testing
+
+/// The sessions issue's behaviours again on the Redis store, and what only a shared store can do: several
+/// gateways, one set of sessions. Each test starts its own redis-server on a free port.
+@Suite("Sessions on Redis: many gateways, one set of sessions")
+struct SessionRedisTests {
+    /// A session-mode gateway on `redis` (an outside-issuer JWT route `/api` too, for the fault tests).
+    static func gateway(_ redis: RedisServerProcess, sessions: String = "", login: String = "",
+                        appAccept: String = "[session]", extraRoutes: String? = nil,
+                        files: [String: String] = [:]) throws -> SessionGateway {
+        let api = """
+              - name: api
+                match: { path_prefix: /api }
+                upstream: app
+                accept: [bearer]
+            """
+        return try SessionFixture.gateway(
+            login: login, sessions: sessions, extraRoutes: extraRoutes ?? api, appAccept: appAccept,
+            redisPort: redis.port, top: extraRoutes == nil ? authStandardTokens() : "",
+            extraFiles: authStandardFiles.merging(files) { $1 })
+    }
+
+    @Test("sign-in, cookie, identity headers, devices, logout: the same on Redis")
+    func sessionFlowOnRedis() throws {
+        let redis = try RedisServerProcess()
+        let gw = try Self.gateway(redis)
+        let laptop = try SessionFixture.aliceCookie(gw, userAgent: "laptop")
+        let phone = try SessionFixture.aliceCookie(gw, userAgent: "phone")
+        #expect(laptop != phone)
+        let app = try gw.get("/app/x", headers: "Cookie: \(laptop)\r\n")
+        #expect(app.status == 200, "\(app.status) \(app.bodyText)\n\(gw.auth.diagnostics)")
+        #expect(app.echoedHeaders.contains { $0 == ("X-Auth-User", "alice") })
+        #expect(app.echoedHeaders.contains { $0 == ("X-Auth-Groups", "staff,admins") })
+        let list = try SessionFixture.sessions(gw, cookie: phone)
+        #expect(list.count == 2)
+        let laptopHandle = try #require(list.first { $0["current"] as? Bool == false }?["handle"] as? String)
+        #expect(try gw.send("DELETE /.gatehouse/sessions/\(laptopHandle) HTTP/1.1\r\nHost: gw.test\r\n"
+                            + "Cookie: \(phone)\r\n\r\n").status == 204)
+        #expect(try gw.get("/app/", headers: "Cookie: \(laptop)\r\n").status == 401)
+        let logout = try gw.send("POST /.gatehouse/logout HTTP/1.1\r\nHost: gw.test\r\nCookie: \(phone)\r\nContent-Length: 0\r\n\r\n")
+        #expect(logout.status == 204)
+        #expect(try gw.get("/app/", headers: "Cookie: \(phone)\r\n").status == 401)
+        #expect(try gw.signIn("alice", "wrong").status == 401)
+        // Only hashes in Redis: no session ID appears in any key or value.
+        let secret = String(phone.split(separator: "=")[1])
+        let keys = try redis.cli("KEYS", "*")
+        #expect(!keys.contains(secret))
+        #expect(keys.contains("gh-test:"))
+    }
+
+    @Test("two gateways: a cookie from A works on B; a sign-out on B is refused on A at once (pub/sub, not the cache TTL)")
+    func twoGatewaysShareSessions() throws {
+        let redis = try RedisServerProcess()
+        let a = try Self.gateway(redis)
+        let b = try Self.gateway(redis)
+        var delays: [Double] = []
+        for _ in 0..<20 {
+            let cookie = try SessionFixture.aliceCookie(a)
+            #expect(try b.get("/app/", headers: "Cookie: \(cookie)\r\n").status == 200)
+            #expect(try a.get("/app/", headers: "Cookie: \(cookie)\r\n").status == 200, "cached on A now")
+            let start = Date()
+            let logout = try b.send("POST /.gatehouse/logout HTTP/1.1\r\nHost: gw.test\r\nCookie: \(cookie)\r\n"
+                                    + "Content-Length: 0\r\n\r\n")
+            #expect(logout.status == 204)
+            while try a.get("/app/", headers: "Cookie: \(cookie)\r\n").status != 401 {
+                if Date().timeIntervalSince(start) > 2 { break }
+            }
+            delays.append(Date().timeIntervalSince(start) * 1000)
+        }
+        delays.sort()
+        let p50 = delays[delays.count / 2], worst = delays.last!
+        print("revocation B -> A (logout answered + A refuses): p50 \(p50) ms, max \(worst) ms over \(delays.count)")
+        // Correctness, not speed (bench/sessions.sh measures that): far below the 5 s cache TTL means the
+        // invalidation arrived by pub/sub; a generous bound keeps a loaded CI machine from failing it.
+        #expect(worst < 1000, "a revocation on B must reach A by pub/sub, long before the cache TTL: \(delays)")
+    }
+
+    @Test("simultaneous sign-ins on two gateways with max_per_user: 1 leave exactly one session")
+    func maxPerUserAcrossGateways() throws {
+        let redis = try RedisServerProcess()
+        let a = try Self.gateway(redis, sessions: "max_per_user: 1")
+        let b = try Self.gateway(redis, sessions: "max_per_user: 1")
+        for _ in 0..<5 {
+            let cookies = ConcurrentStrings()
+            DispatchQueue.concurrentPerform(iterations: 2) { i in
+                if let c = try? SessionFixture.aliceCookie(i == 0 ? a : b) { cookies.add(c) }
+            }
+            #expect(cookies.values.count == 2)
+            let live = try cookies.values.filter { try a.get("/app/", headers: "Cookie: \($0)\r\n").status == 200 }
+            #expect(live.count == 1, "exactly one of two simultaneous sign-ins survives")
+            let listed = try a.sendAdmin("GET /admin/users/alice/sessions HTTP/1.1\r\nHost: admin\r\n\r\n")
+            #expect((listed.json?["sessions"] as? [[String: Any]])?.count == 1)
+        }
+    }
+
+    @Test("Redis down: session routes 503 with Retry-After, JWT routes 200, readyz unready; back up: all works")
+    func redisOutage() throws {
+        let redis = try RedisServerProcess()
+        let gw = try Self.gateway(redis)
+        let cookie = try SessionFixture.aliceCookie(gw)
+        let token = authToken()
+        #expect(try gw.get("/app/", headers: "Cookie: \(cookie)\r\n").status == 200)
+        redis.stop()
+        // The cached entry may answer for up to cache_ttl; a cookie never seen by this gateway must fail closed.
+        let other = "gatehouse_session=" + String(repeating: "B", count: 42) + "A"  // canonical base64url, unknown
+        let down = try gw.get("/app/", headers: "Cookie: \(other)\r\n")
+        #expect(down.status == 503, "\(down.status) \(down.bodyText)")
+        #expect(down.header("Retry-After") == "1")
+        #expect(down.header("Set-Cookie") == nil, "never a cleared cookie for a session that could not be checked")
+        #expect(try gw.get("/api/x", headers: "Authorization: Bearer \(token)\r\n").status == 200)
+        #expect(try gw.get("/hello").status == 200)
+        let signIn = try gw.signIn("alice", SessionFixture.alicePassword)
+        #expect(signIn.status == 503, "no session can be created: \(signIn.status)")
+        let ready = try gw.sendAdmin("GET /readyz HTTP/1.1\r\nHost: admin\r\n\r\n")
+        #expect(ready.status == 503)
+        #expect((ready.json?["problems"] as? [String])?.contains("session store unreachable") == true)
+        let metrics = try gw.sendAdmin("GET /metrics HTTP/1.1\r\nHost: admin\r\n\r\n").bodyText
+        #expect(metrics.contains("gatehouse_session_store_up 0"))
+
+        try redis.start()
+        let deadline = Date().addingTimeInterval(15)
+        var status = 0
+        repeat {
+            status = try gw.get("/app/", headers: "Cookie: \(cookie)\r\n").status
+            if status == 200 { break }
+            usleep(200_000)
+        } while Date() < deadline
+        #expect(status == 200 || status == 401, "recovered without a restart (the restarted Redis kept nothing: 401)")
+        let fresh = try SessionFixture.aliceCookie(gw)
+        #expect(try gw.get("/app/", headers: "Cookie: \(fresh)\r\n").status == 200)
+        #expect(try gw.sendAdmin("GET /readyz HTTP/1.1\r\nHost: admin\r\n\r\n").status == 200)
+        #expect(gw.gateway.gateway.process.isRunning)
+    }
+
+    @Test("token mode on Redis: refresh rotation, reuse revokes, revoked access tokens refused on both gateways")
+    func tokenModeAcrossGateways() throws {
+        let redis = try RedisServerProcess()
+        let keyPEM = try SessionTokenModeTests.openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"])
+        let routes = """
+              - name: api
+                match: { path_prefix: /api }
+                upstream: app
+                accept: [bearer]
+            """
+        let login = "mode: token\nsigning_key: { pem_file: \"@KEYS@/signing.pem\" }"
+        let a = try Self.gateway(redis, login: login, appAccept: "[bearer]", extraRoutes: routes,
+                                 files: ["signing.pem": keyPEM])
+        // B must share the signing key: the same file content.
+        let b = try Self.gateway(redis, login: login, appAccept: "[bearer]", extraRoutes: routes,
+                                 files: ["signing.pem": keyPEM])
+        let first = try SessionTokenModeTests.tokens(try a.signInJSON("alice", SessionFixture.alicePassword))
+        #expect(try SessionTokenModeTests.api(b, first.access).status == 200, "B accepts A's token")
+        let second = try SessionTokenModeTests.tokens(try SessionTokenModeTests.refresh(b, first.refresh))
+        #expect(try SessionTokenModeTests.api(a, second.access).status == 200)
+        // Reuse of the spent token on A revokes the session; both gateways refuse its access tokens.
+        #expect(try SessionTokenModeTests.refresh(a, first.refresh).status == 401)
+        let deadline = Date().addingTimeInterval(1)
+        var statuses: (Int, Int) = (0, 0)
+        repeat {
+            statuses = (try SessionTokenModeTests.api(a, second.access).status,
+                        try SessionTokenModeTests.api(b, second.access).status)
+        } while statuses != (401, 401) && Date() < deadline
+        #expect(statuses == (401, 401))
+        #expect(try SessionTokenModeTests.refresh(b, second.refresh).status == 401)
+    }
+}
+
+final class ConcurrentStrings: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: [String] = []
+    func add(_ value: String) { lock.withLock { stored.append(value) } }
+    var values: [String] { lock.withLock { stored } }
+}

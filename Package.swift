@@ -28,14 +28,20 @@ let package = Package(
             pkgConfig: "libevent",
             providers: [.apt(["libevent-dev"])]
         ),
+        // TLS termination (libssl, OpenSSL 3); only GatehouseIO imports it.
+        .systemLibrary(
+            name: "COpenSSL",
+            pkgConfig: "openssl",
+            providers: [.apt(["libssl-dev"])]
+        ),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CCrypt", pkgConfig: "libcrypt", providers: [.apt(["libcrypt-dev"])]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
 
-        // Layer 1: core. GatehouseIO is the only Swift module that imports C.
+        // Layer 1: core. GatehouseIO is the only Swift module that imports C (libevent, OpenSSL).
         .target(
             name: "GatehouseIO",
-            dependencies: ["CLibevent", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CLibevent", "COpenSSL", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .target(name: "GatehouseHTTP", swiftSettings: swiftSettings),

@@ -8,12 +8,19 @@
 #   gatehouse-jwt-es256       gatehouse, ES256, verified-token cache on (the same token repeated)
 #   gatehouse-jwt-es256-nocache, -hs256-nocache, -rs256-nocache, -eddsa-nocache
 #                             gatehouse with the cache off: every request verifies a signature
+# and, with TLS=1 (default off), TLS termination on one self-signed P-256 certificate made for the run:
+#   nginx-tls                 nginx `listen ... ssl` + proxy_pass (same pool as nginx-proxy)
+#   gatehouse-tls             gatehouse with a server.tls listener, auth: none
+# both TLS 1.2/1.3 with the same cipher list, measured for keep-alive requests/s over https in the
+# rounds below, then for full handshakes/s (wrk -H 'Connection: close': one new TLS connection per
+# request), interleaved the same way, with each proxy's CPU time per handshake;
 # and reports each as a median over rounds and as ratios to nginx-proxy and to gatehouse
 # (auth: none). Then `openssl speed` on the proxy core (raw verifications per second), and
 # IDLE_CONNS idle keep-alive connections to gatehouse with its RSS per connection.
 #
 #   bench/run.sh                 (installs wrk and nginx if missing; builds release)
 #   ROUNDS=5 DURATION=4s CONNS=64 IDLE_CONNS=10000 PIN=1 bench/run.sh
+#   TLS=1 JWT=0 bench/run.sh     (the TLS comparison without the JWT targets)
 #
 # Pinning (PIN=1, default): the proxy under test alone on CPU 1; wrk and the upstream on
 # CPU 0, so every proxy gets one identical core and `direct` is a true ceiling. Every
@@ -31,13 +38,15 @@ LOAD_CPU=${LOAD_CPU:-0}
 PROXY_CPU=${PROXY_CPU:-1}
 BASE_PORT=${BASE_PORT:-19400}
 JWT=${JWT:-1}
+TLS=${TLS:-0}
 GATEHOUSE=${GATEHOUSE:-}
 
 source "$HERE/common.sh"
 
-if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null || ! command -v haproxy >/dev/null; then
-  log "installing wrk, nginx and haproxy"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx haproxy >/dev/null
+if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null || ! command -v haproxy >/dev/null \
+    || ! command -v openssl >/dev/null; then
+  log "installing wrk, nginx, haproxy and openssl"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx haproxy openssl >/dev/null
 fi
 if [[ $JWT == 1 ]] && ! python3 -c 'import joserfc, cryptography' 2>/dev/null; then
   pip install -q joserfc cryptography
@@ -191,6 +200,64 @@ fi
 add_target direct "http://127.0.0.1:$UPSTREAM_PORT/" "" "$UPSTREAM_PID"
 add_target nginx-proxy "http://127.0.0.1:$NGINX_PORT/" "" "$NGINX_PID"
 add_target gatehouse "http://127.0.0.1:$GATEHOUSE_PORT/" "" "$GATEHOUSE_PID"
+if [[ $TLS == 1 ]]; then
+  # One certificate for both: self-signed P-256 (ECDSA), as a modern deployment would have.
+  mkdir -p "$WORK/tls" "$WORK/nginx-tls" "$WORK/gatehouse-tls"
+  chmod 755 "$WORK/nginx-tls"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=bench.local \
+    -addext subjectAltName=DNS:bench.local -keyout "$WORK/tls/bench.key" -out "$WORK/tls/bench.crt" 2>/dev/null
+  chmod 644 "$WORK/tls/bench.key"
+  NGINX_TLS_PORT=$(free_port $((BASE_PORT + 40)))
+  GATEHOUSE_TLS_PORT=$(free_port $((NGINX_TLS_PORT + 1)))
+  { nginx_common "$WORK/nginx-tls"; cat <<CONF
+  upstream app { server 127.0.0.1:$UPSTREAM_PORT; keepalive 128; keepalive_requests 10000000; keepalive_timeout 300s; }
+  server {
+    listen 127.0.0.1:$NGINX_TLS_PORT ssl backlog=4096;
+    ssl_certificate $WORK/tls/bench.crt;
+    ssl_certificate_key $WORK/tls/bench.key;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_ciphers ECDHE+AESGCM:ECDHE+CHACHA20;
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$remote_addr;
+      proxy_set_header X-Forwarded-Proto https;
+      proxy_set_header X-Auth-User "";
+    }
+  }
+}
+CONF
+  } > "$WORK/nginx-tls/nginx.conf"
+  cat > "$WORK/gatehouse-tls/gatehouse.yaml" <<CONF
+server:
+  listen: []
+  tls:
+    listen: ["127.0.0.1:$GATEHOUSE_TLS_PORT"]
+    certificates:
+      - { certificate: "$WORK/tls/bench.crt", private_key: "$WORK/tls/bench.key" }
+  workers: 1
+  limits: { idle_timeout: 300s }
+access_log:
+  path: "off"
+upstreams:
+  app:
+    servers: ["127.0.0.1:$UPSTREAM_PORT"]
+    keepalive: 128
+    keepalive_timeout: 300s
+routes:
+  - name: app
+    match: { path_prefix: / }
+    upstream: app
+    auth: none
+CONF
+  spawn "$PROXY_CPU" nginx -p "$WORK/nginx-tls" -c "$WORK/nginx-tls/nginx.conf" -e "$WORK/nginx-tls/error.log" & PIDS+=($!)
+  NGINX_TLS_PID=$!
+  spawn "$PROXY_CPU" "$GATEHOUSE" run --config "$WORK/gatehouse-tls/gatehouse.yaml" >/dev/null 2>"$WORK/gatehouse-tls/stderr" & PIDS+=($!)
+  add_target nginx-tls "https://127.0.0.1:$NGINX_TLS_PORT/" "" "$NGINX_TLS_PID"
+  add_target gatehouse-tls "https://127.0.0.1:$GATEHOUSE_TLS_PORT/" "" "$!"
+fi
 if [[ $JWT == 1 ]]; then
   HAPROXY_PORT=$(free_port $((BASE_PORT + 19)))
   mkdir -p "$WORK/haproxy"
@@ -236,6 +303,7 @@ sleep 1
 # nginx does its work in worker processes (children of the master): count their CPU time.
 PROC[direct]=$(pgrep -P "$UPSTREAM_PID" | tr '\n' ' ')
 PROC[nginx-proxy]=$(pgrep -P "$NGINX_PID" | tr '\n' ' ')
+[[ $TLS == 1 ]] && PROC[nginx-tls]=$(pgrep -P "$NGINX_TLS_PID" | tr '\n' ' ')
 
 # CPU time a target's proxy process spends per request: robust against a noisy neighbour, unlike req/s.
 cpu_ticks() {
@@ -258,15 +326,15 @@ wrk_run() {  # TARGET DURATION [extra wrk args]
 # Pre-flight: each target answers the upstream's body, with its credential; spoofed identity headers never
 # pass; the auth targets refuse a request without a credential and one with a forged signature.
 for t in "${TARGETS[@]}"; do
-  args=(-fsS -m 5 -H 'X-Auth-User: spoofed')
+  args=(-fsSk -m 5 -H 'X-Auth-User: spoofed')
   [[ -n ${HEADER[$t]} ]] && args+=(-H "${HEADER[$t]}")
   body=$(curl "${args[@]}" "${URL[$t]}") || die "$t: pre-flight request failed"
   [[ $body == "hello from the upstream" ]] || die "$t: unexpected body: $body"
   if [[ -n ${HEADER[$t]} ]]; then
-    code=$(curl -s -o /dev/null -w '%{http_code}' -m 5 "${URL[$t]}")
+    code=$(curl -sk -o /dev/null -w '%{http_code}' -m 5 "${URL[$t]}")
     [[ $code == 401 ]] || die "$t: a request without a token got $code, not 401"
     forged="${HEADER[$t]%?}A"; [[ $forged == "${HEADER[$t]}" ]] && forged="${HEADER[$t]%?}B"
-    code=$(curl -s -o /dev/null -w '%{http_code}' -m 5 -H "$forged" "${URL[$t]}")
+    code=$(curl -sk -o /dev/null -w '%{http_code}' -m 5 -H "$forged" "${URL[$t]}")
     [[ $code == 401 ]] || die "$t: a token with a forged signature got $code, not 401"
   fi
 done
@@ -310,6 +378,11 @@ for t in rows:
     print(f"{t:<28} {m['rps']:>9.0f} {spread:>6.0%} {m['p50_us']/1000:>7.2f} {m['p99_us']/1000:>7.2f} "
           f"{m['rps']/med['direct']['rps']:>9.2f} {m['rps']/base:>8.2f} {m['rps']/gh:>6.2f} {cpu:>10.1f} "
           f"{sum(r['errors'] for r in rs):>6.0f}")
+if "nginx-tls" in med and "gatehouse-tls" in med:
+    cpu_t = {t: statistics.median(cpu_us(r) for r in rows[t]) for t in ("nginx-tls", "gatehouse-tls")}
+    print(f"TLS keep-alive req/s gatehouse-tls / nginx-tls: {med['gatehouse-tls']['rps']/med['nginx-tls']['rps']:.2f}; "
+          f"CPU per request nginx-tls / gatehouse-tls: {cpu_t['nginx-tls']/cpu_t['gatehouse-tls']:.2f}; "
+          f"TLS cost on gatehouse (gatehouse-tls / gatehouse req/s): {med['gatehouse-tls']['rps']/gh:.2f}")
 if "haproxy-jwt-es256" in med and "gatehouse-jwt-es256-nocache" in med:
     h = med["haproxy-jwt-es256"]["rps"]
     print(f"ES256 uncached gatehouse / haproxy jwt_verify: {med['gatehouse-jwt-es256-nocache']['rps']/h:.2f}; "
@@ -317,6 +390,52 @@ if "haproxy-jwt-es256" in med and "gatehouse-jwt-es256-nocache" in med:
 print("cpu us/req: CPU time of the target's own process (upstream nginx for direct) per request, from "
       "/proc/<pid>/stat; less sensitive to a noisy machine than req/s.")
 PY
+
+if [[ $TLS == 1 ]]; then
+  # Full handshakes: every request on a new connection (the proxy closes after the answer), so each
+  # one is a TCP connect plus a full TLS handshake (wrk does not resume sessions). Interleaved rounds.
+  log "TLS handshakes: $ROUNDS rounds of wrk -t1 -c$CONNS -d$DURATION -H 'Connection: close' per target"
+  HS="$WORK/handshakes.tsv"
+  : > "$HS"
+  handshake_run() {  # ROUND TARGET
+    local t=$2 before after line
+    pin "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$WARMUP" -H 'Connection: close' "${URL[$t]}" >/dev/null
+    before=$(cpu_ticks "${PROC[$t]}")
+    line=$(pin "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$DURATION" -H 'Connection: close' -s "$HERE/report.lua" "${URL[$t]}" \
+      | grep '^RESULT')
+    after=$(cpu_ticks "${PROC[$t]}")
+    printf '%s\t%s\t%s ticks=%s\n' "$1" "$t" "$line" "$((after - before))" >> "$HS"
+  }
+  for ((round = 0; round < ROUNDS; round++)); do
+    if ((round % 2 == 0)); then order=(nginx-tls gatehouse-tls); else order=(gatehouse-tls nginx-tls); fi
+    for t in "${order[@]}"; do handshake_run "$round" "$t"; done
+  done
+  DURATION_S=${DURATION%s} python3 - "$HS" <<'PY'
+import sys, statistics, collections, os
+rows = collections.defaultdict(list)
+for line in open(sys.argv[1]):
+    rnd, target, result = line.rstrip("\n").split("\t")
+    kv = dict(p.split("=") for p in result.split()[1:])
+    rows[target].append({k: float(v) for k, v in kv.items()})
+hz = os.sysconf("SC_CLK_TCK"); dur = float(os.environ.get("DURATION_S", "4"))
+def cpu_us(r): return r["ticks"] / hz * 1e6 / (r["rps"] * dur) if r["rps"] else 0
+med = {t: statistics.median(r["rps"] for r in rs) for t, rs in rows.items()}
+print(f"{'full TLS handshakes':<28} {'conn/s':>9} {'spread':>7} {'p99 ms':>7} {'cpu us/conn':>11} {'errors':>6}")
+for t, rs in rows.items():
+    spread = (max(r["rps"] for r in rs) - min(r["rps"] for r in rs)) / med[t]
+    p99 = statistics.median(r["p99_us"] for r in rs) / 1000
+    cpu = statistics.median(cpu_us(r) for r in rs)
+    print(f"{t:<28} {med[t]:>9.0f} {spread:>6.0%} {p99:>7.2f} {cpu:>11.1f} {sum(r['errors'] for r in rs):>6.0f}")
+if "nginx-tls" in med and "gatehouse-tls" in med:
+    cpu = {t: statistics.median(cpu_us(r) for r in rows[t]) for t in rows}
+    print(f"handshakes/s gatehouse-tls / nginx-tls: {med['gatehouse-tls']/med['nginx-tls']:.2f}; "
+          f"CPU per handshake nginx-tls / gatehouse-tls: {cpu['nginx-tls']/cpu['gatehouse-tls']:.2f}")
+print("One wrk thread does the client side of every handshake on the load core, about as much work as the "
+      "proxy's side: it is usually the limit, so conn/s is noisy; cpu us/conn is the proxy's own cost.")
+PY
+  log "openssl speed on the proxy core (ECDSA P-256 signs/s, X25519 key exchanges/s)"
+  pin "$PROXY_CPU" openssl speed -seconds 2 ecdsap256 ecdhx25519 2>/dev/null | grep -E 'sign/s|op/s|ecdsa \(nistp256\)|X25519' || true
+fi
 
 if [[ $JWT == 1 ]]; then
   log "openssl speed on the proxy core (raw verifications per second, one core)"

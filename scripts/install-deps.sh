@@ -2,8 +2,10 @@
 # Installs the Debian packages Gatehouse builds and tests against (idempotent: skips apt when
 # everything is already there). Needs root, as on a fresh Debian 12 machine or CI.
 set -euo pipefail
+# libssl-dev: TLS termination (COpenSSL); openssl: the TLS tests make certificates and connect with it.
 # apache2-utils (htpasswd) and whois (mkpasswd) make the password hashes the tests check against.
-PACKAGES=(libevent-dev libsqlite3-dev libhiredis-dev libcrypt-dev pkg-config redis-server curl apache2-utils whois)
+PACKAGES=(libevent-dev libssl-dev openssl libsqlite3-dev libhiredis-dev libcrypt-dev pkg-config redis-server curl
+          apache2-utils whois)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -12,6 +12,8 @@ package struct ServerSection: Sendable, Equatable {
     package let drainTimeout: Duration
     /// Peers whose `X-Forwarded-For` is kept; default none.
     package let trustedProxies: [CIDRSpec]
+    /// TLS listeners and their certificates; `nil` when the gateway speaks plain HTTP only.
+    package let tls: TLSSection?
 
     /// Creates a server section.
     ///
@@ -21,19 +23,21 @@ package struct ServerSection: Sendable, Equatable {
     ///   - limits: Size limits and timeouts.
     ///   - drainTimeout: Graceful-shutdown wait.
     ///   - trustedProxies: Trusted proxy networks.
+    ///   - tls: TLS listeners and certificates, if any.
     package init(
         listen: [SocketAddressSpec], workers: Int?, limits: LimitsSection, drainTimeout: Duration,
-        trustedProxies: [CIDRSpec]
+        trustedProxies: [CIDRSpec], tls: TLSSection? = nil
     ) {
         self.listen = listen
         self.workers = workers
         self.limits = limits
         self.drainTimeout = drainTimeout
         self.trustedProxies = trustedProxies
+        self.tls = tls
     }
 
     /// The keys `server` accepts.
-    static let keys = ["listen", "workers", "limits", "drain_timeout", "trusted_proxies"]
+    static let keys = ["listen", "workers", "limits", "drain_timeout", "trusted_proxies", "tls"]
 
     /// The largest accepted worker count; more threads than this is a typo, not a machine.
     static let maximumWorkers = 256
@@ -49,11 +53,27 @@ package struct ServerSection: Sendable, Equatable {
         guard let fields = reader.fields(of: entry?.value, path: "server", allowed: keys, near: near) else {
             return nil
         }
+        let tlsEntry = fields.entries["tls"]
+        let tlsRead = tlsEntry.flatMap { ConfigReader.isNull($0.value) ? nil : TLSSection.read($0, reader: reader) }
+        let tls = tlsRead?.section
+        let tlsGiven = tlsEntry.map { !ConfigReader.isNull($0.value) } ?? false
         var listen: [SocketAddressSpec]? = [SocketAddressSpec.defaultListen]
         if let node = fields.value("listen") {
-            listen = reader.socketAddresses(node, path: fields.path("listen"), requireIP: true, allowPortZero: true)
+            if tlsGiven, case .sequence(let sequence) = node, sequence.count == 0 {
+                listen = []  // TLS only: no plain-HTTP listener
+            } else {
+                listen = reader.socketAddresses(node, path: fields.path("listen"), requireIP: true, allowPortZero: true)
+            }
             if let addresses = listen {
                 reportDuplicates(addresses, node: node, path: fields.path("listen"), reader: reader)
+            }
+        }
+        if let listen, let tls {
+            // One address cannot be both a plain and a TLS listener.
+            for (index, address) in tls.listen.enumerated() where address.port != 0 && listen.contains(address) {
+                reader.report(
+                    .invalidValue, at: tlsRead?.listenNodes[index], key: "server.tls.listen[\(index)]",
+                    "\(address) is also in server.listen; an address is either plain HTTP or TLS")
             }
         }
         let workers = readWorkers(fields, reader: reader)
@@ -69,10 +89,10 @@ package struct ServerSection: Sendable, Equatable {
         case .fixed(let fixed): count = fixed
         case .invalid: return nil
         }
-        guard let listen, let limits, let drainTimeout, let trustedProxies else { return nil }
+        guard let listen, let limits, let drainTimeout, let trustedProxies, tls != nil || !tlsGiven else { return nil }
         return ServerSection(
             listen: listen, workers: count, limits: limits, drainTimeout: drainTimeout,
-            trustedProxies: trustedProxies)
+            trustedProxies: trustedProxies, tls: tls)
     }
 
     /// Reads `workers`: `auto` (the default) or 1...256.

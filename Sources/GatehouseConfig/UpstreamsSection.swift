@@ -18,6 +18,8 @@ package struct UpstreamSection: Sendable, Equatable {
     package let keepaliveTimeout: Duration
     /// How long a server that refused (or timed out) a connection is skipped; default 10s.
     package let failTimeout: Duration
+    /// TLS toward the servers; `nil` for plain HTTP (the default).
+    package let tls: UpstreamTLSSection?
 
     /// Creates an upstream section.
     ///
@@ -31,8 +33,9 @@ package struct UpstreamSection: Sendable, Equatable {
     ///   - failTimeout: How long a failed server is skipped.
     package init(
         name: String, servers: [SocketAddressSpec], connectTimeout: Duration, responseTimeout: Duration,
-        keepalive: Int, keepaliveTimeout: Duration, failTimeout: Duration
+        keepalive: Int, keepaliveTimeout: Duration, failTimeout: Duration, tls: UpstreamTLSSection? = nil
     ) {
+        self.tls = tls
         self.name = name
         self.servers = servers
         self.connectTimeout = connectTimeout
@@ -44,7 +47,7 @@ package struct UpstreamSection: Sendable, Equatable {
 
     /// The keys an upstream accepts.
     static let keys = [
-        "servers", "connect_timeout", "response_timeout", "keepalive", "keepalive_timeout", "fail_timeout",
+        "servers", "connect_timeout", "response_timeout", "keepalive", "keepalive_timeout", "fail_timeout", "tls",
     ]
 
     /// What reading `upstreams` produced.
@@ -113,11 +116,74 @@ package struct UpstreamSection: Sendable, Equatable {
         }
         let keepaliveTimeout = duration("keepalive_timeout", .seconds(60))
         let failTimeout = duration("fail_timeout", .seconds(10))
+        var tls: UpstreamTLSSection?? = .some(nil)
+        if let node = fields.value("tls") {
+            tls = UpstreamTLSSection.read(node, path: fields.path("tls"), reader: reader)
+        }
         guard valid, let servers, let connectTimeout, let responseTimeout, let keepalive, let keepaliveTimeout,
-            let failTimeout
+            let failTimeout, let tls
         else { return nil }
         return UpstreamSection(
             name: entry.key, servers: servers, connectTimeout: connectTimeout, responseTimeout: responseTimeout,
-            keepalive: keepalive, keepaliveTimeout: keepaliveTimeout, failTimeout: failTimeout)
+            keepalive: keepalive, keepaliveTimeout: keepaliveTimeout, failTimeout: failTimeout, tls: tls)
+    }
+}
+
+/// `upstreams.NAME.tls`: HTTPS toward the upstream's servers, with the server's certificate verified.
+///
+/// Written `tls: true` (the system's trusted CAs; each server's own host as the name to check) or
+/// `tls: { ca_file: PATH, server_name: NAME }`; `tls: false` is plain HTTP.
+package struct UpstreamTLSSection: Sendable, Equatable {
+    /// PEM file of the CA certificates trusted for this upstream; `nil`: the system's trust store.
+    package let caFile: String?
+    /// The name sent as SNI and checked against the certificate; `nil`: each server's host as written.
+    package let serverName: String?
+    /// Where the setting is, so a CA file that fails to load is reported against it.
+    package let location: SourceLocation
+    /// Its key path, e.g. `upstreams.app.tls`.
+    package let keyPath: String
+
+    package init(caFile: String?, serverName: String?, location: SourceLocation, keyPath: String) {
+        self.caFile = caFile
+        self.serverName = serverName
+        self.location = location
+        self.keyPath = keyPath
+    }
+
+    /// The keys the mapping form accepts.
+    static let keys = ["ca_file", "server_name"]
+
+    /// Reads `tls`: a boolean, or a mapping.
+    /// - Returns: `.some(nil)` for `false`, `.some(section)` for TLS, `nil` if a problem was reported.
+    static func read(_ node: Node, path: String, reader: ConfigReader) -> UpstreamTLSSection?? {
+        guard let location = reader.location(of: node) else { return nil }
+        if case .scalar = node {
+            guard let enabled = reader.boolean(node, path: path) else { return nil }
+            return .some(enabled ? UpstreamTLSSection(caFile: nil, serverName: nil, location: location, keyPath: path) : nil)
+        }
+        guard let fields = reader.fields(of: node, path: path, allowed: keys, near: location) else { return nil }
+        var valid = true
+        var caFile: String?
+        if let value = fields.value("ca_file") {
+            caFile = reader.text(value, path: fields.path("ca_file"), expected: "a file path")
+            if caFile == "" || caFile?.contains("\0") == true {
+                reader.report(.invalidValue, at: value, key: fields.path("ca_file"), "expected a file path")
+                caFile = nil
+            }
+            valid = valid && caFile != nil
+        }
+        var serverName: String?
+        if let value = fields.value("server_name") {
+            let name = reader.text(value, path: fields.path("server_name"), expected: "a host name")
+            if let name, let problem = HostName.problem(Substring(name)) {
+                reader.report(.invalidValue, at: value, key: fields.path("server_name"), problem)
+                valid = false
+            } else {
+                serverName = name
+                valid = valid && name != nil
+            }
+        }
+        guard valid else { return nil }
+        return .some(UpstreamTLSSection(caFile: caFile, serverName: serverName, location: location, keyPath: path))
     }
 }

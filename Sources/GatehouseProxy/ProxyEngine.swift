@@ -1,6 +1,7 @@
 import GatehouseAuth
 import GatehouseHTTP
 package import GatehouseIO
+import Glibc
 import GatehouseSessions
 
 /// One worker's data path: its client connections, its upstream pools, its scratch buffers and its batch
@@ -65,11 +66,22 @@ package final class ProxyEngine {
     /// The number of open client connections.
     package var connectionCount: Int { clients.count }
 
-    /// Takes over an accepted socket.
-    package func accept(fd: Int32, peer address: SocketAddress, role: ListenerRole = .proxy) {
+    /// Takes over an accepted socket; `tls`: it came from a TLS listener, so it is served with the current
+    /// snapshot's certificates.
+    package func accept(fd: Int32, peer address: SocketAddress, role: ListenerRole = .proxy, tls: Bool = false) {
         counters.connectionsAccepted += 1
-        let peer = PeerInfo(address, under: snapshot)
-        let client = ClientConnection(fd: fd, peer: peer, role: role, engine: self)
+        var context: TLSServerContext? = nil
+        if tls {
+            // The gateway refuses a reload that drops the certificates of running TLS listeners, so this
+            // holds; never serve plain HTTP on a TLS port.
+            guard let certificates = snapshot.tls else {
+                close(fd)
+                return
+            }
+            context = certificates
+        }
+        let peer = PeerInfo(address, under: snapshot, tls: tls)
+        let client = ClientConnection(fd: fd, peer: peer, role: role, engine: self, tls: context)
         clients[ObjectIdentifier(client)] = client
     }
 

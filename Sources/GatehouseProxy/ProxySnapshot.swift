@@ -42,9 +42,15 @@ package struct UpstreamSettings: Sendable {
     package let keepalive: Int
     package let keepaliveTimeout: Duration
     package let failTimeout: Duration
+    /// TLS toward the servers (nil: plain HTTP), and per server the name its certificate must carry.
+    package let tls: TLSClientContext?
+    package let tlsServerNames: [String]
 
     package init(name: String, servers: [SocketAddress], connectTimeout: Duration, responseTimeout: Duration,
-                 keepalive: Int, keepaliveTimeout: Duration, failTimeout: Duration) {
+                 keepalive: Int, keepaliveTimeout: Duration, failTimeout: Duration, tls: TLSClientContext? = nil,
+                 tlsServerNames: [String] = []) {
+        self.tls = tls
+        self.tlsServerNames = tlsServerNames
         self.name = name
         self.servers = servers
         self.serverNames = servers.map(\.description)
@@ -94,6 +100,8 @@ package final class ProxySnapshot: Sendable {
     package let tokens: TokenSettings?
     /// Where `unauthenticated: login` sends browsers.
     package let loginURL: [UInt8]?
+    /// The certificates TLS listeners present (new handshakes use the newest snapshot's); nil without TLS.
+    package let tls: TLSServerContext?
     /// The gateway's own sign-in (`login.users_file`); nil when it signs nobody in.
     package let signIn: SignInSettings?
 
@@ -101,7 +109,8 @@ package final class ProxySnapshot: Sendable {
                  upstreams: [UpstreamSettings], routes: RouteTable, accessLogEnabled: Bool,
                  strippedHeaderPrefixes: [[UInt8]] = ProxySnapshot.defaultStrippedPrefixes,
                  strippedHeaderNames: [[UInt8]] = [], tokens: TokenSettings? = nil, loginURL: [UInt8]? = nil,
-                 signIn: SignInSettings? = nil) {
+                 tls: TLSServerContext? = nil, signIn: SignInSettings? = nil) {
+        self.tls = tls
         self.signIn = signIn
         self.strippedHeaderPrefixes = strippedHeaderPrefixes
         self.strippedHeaderNames = strippedHeaderNames

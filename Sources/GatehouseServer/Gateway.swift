@@ -76,6 +76,7 @@ package final class Gateway {
 
     private func startWorkers() throws {
         var listen = plan.listen
+        var tlsListen = plan.tlsListen
         let mailboxBox = mainMailbox!
         let backend = sessionBackend
         let control = GatewayControl(
@@ -83,14 +84,18 @@ package final class Gateway {
             reload: { reply in mailboxBox.post(.reload(reply)) },
             storeReachable: { backend?.isReachable ?? true })
         for index in 0..<plan.workers {
-            let worker = try Worker(index: index, plan: plan, listen: listen, admin: index == 0 ? plan.admin : nil,
-                                    logSink: logSink, services: services, control: control) { index in
+            let worker = try Worker(index: index, plan: plan, listen: listen, tlsListen: tlsListen,
+                                    admin: index == 0 ? plan.admin : nil, logSink: logSink, services: services,
+                                    control: control) { index in
                 mailboxBox.post(.workerDrained(index))
             }
             if index == 0 {
                 // Port 0 means "any": every other worker must share the port the kernel gave the first one.
                 listen = worker.boundAddresses
+                tlsListen = worker.boundTLSAddresses
                 for address in listen { logger.info("listening on \(address)") }
+                for address in tlsListen { logger.info("listening on \(address) (TLS)") }
+                if let tls = plan.snapshot.tls { logTLS(tls) }
                 if let admin = worker.adminListener { logger.info("admin listening on \(admin.boundAddress)") }
             }
             workers.append(worker)
@@ -125,6 +130,11 @@ package final class Gateway {
         mainLoop.stop()
     }
 
+    /// Names the certificates new TLS handshakes use.
+    private func logTLS(_ tls: TLSServerContext) {
+        logger.info("TLS certificates: \(tls.subjects.map { $0.isEmpty ? "(no subject)" : $0 }.joined(separator: ", "))")
+    }
+
     /// Re-reads the config; a valid one reaches every worker at once, an invalid one changes nothing.
     /// Returns nil when reloaded, else the errors (also logged).
     @discardableResult
@@ -133,8 +143,16 @@ package final class Gateway {
         do {
             let config = try ConfigLoader.load(path: configPath)
             let next = try SnapshotCompiler.compile(config)
-            if next.listen != plan.listen || next.workers != plan.workers || next.admin != plan.admin {
-                logger.warning("reload: server.listen, server.workers and admin.listen changes take effect after a restart")
+            if !plan.tlsListen.isEmpty, next.snapshot.tls == nil {
+                // The running TLS listeners would have no certificate to present (and must never fall back to
+                // plain HTTP).
+                throw IOError("server.tls is gone but TLS listeners are running; removing TLS needs a restart")
+            }
+            if next.listen != plan.listen || next.tlsListen != plan.tlsListen || next.workers != plan.workers
+                || next.admin != plan.admin
+            {
+                logger.warning(
+                    "reload: server.listen, server.tls.listen, server.workers and admin.listen changes take effect after a restart")
             }
             if next.signIn != plan.signIn {
                 logger.warning(
@@ -143,11 +161,12 @@ package final class Gateway {
             if (next.snapshot.signIn == nil) != (plan.snapshot.signIn == nil) {
                 throw IOError("reload: turning the gateway's own sign-in on or off needs a restart")
             }
-            plan = RuntimePlan(snapshot: next.snapshot, listen: plan.listen, workers: plan.workers,
-                               drainTimeout: next.drainTimeout, accessLog: plan.accessLog, sourcePath: plan.sourcePath,
-                               admin: plan.admin, signIn: plan.signIn)
+            plan = RuntimePlan(snapshot: next.snapshot, listen: plan.listen, tlsListen: plan.tlsListen,
+                               workers: plan.workers, drainTimeout: next.drainTimeout, accessLog: plan.accessLog,
+                               sourcePath: plan.sourcePath, admin: plan.admin, signIn: plan.signIn)
             for worker in workers { worker.mailbox.post(.reload(next.snapshot)) }
             logger.info("reloaded \(configPath)")
+            if !plan.tlsListen.isEmpty, let tls = next.snapshot.tls { logTLS(tls) }
             return nil
         } catch {
             logger.error("reload refused, keeping the running config:\n\(error)")

@@ -8,6 +8,8 @@ package import GatehouseProxy
 package struct RuntimePlan: Sendable {
     package let snapshot: ProxySnapshot
     package let listen: [SocketAddress]
+    /// The TLS listeners (they present `snapshot.tls`).
+    package let tlsListen: [SocketAddress]
     package let workers: Int
     package let drainTimeout: Duration
     package let accessLog: AccessLogSection.Destination
@@ -42,10 +44,19 @@ package enum SnapshotCompiler {
                     throw IOError("\(config.sourcePath): upstreams.\(section.name).servers: \(error.message)")
                 }
             }
+            var tls: TLSClientContext? = nil
+            if let tlsSection = section.tls {
+                do {
+                    tls = try TLSClientContext(caFile: tlsSection.caFile)
+                } catch {
+                    throw IOError("\(tlsSection.location): \(tlsSection.keyPath): \(error.message)")
+                }
+            }
             upstreams.append(UpstreamSettings(
                 name: section.name, servers: servers, connectTimeout: section.connectTimeout,
                 responseTimeout: section.responseTimeout, keepalive: section.keepalive,
-                keepaliveTimeout: section.keepaliveTimeout, failTimeout: section.failTimeout))
+                keepaliveTimeout: section.keepaliveTimeout, failTimeout: section.failTimeout, tls: tls,
+                tlsServerNames: section.servers.map { section.tls?.serverName ?? $0.host }))
         }
         let signIn = try compileSignIn(config)
         let tokens = try compileTokens(config, ownSigner: signIn?.0.signer)
@@ -65,6 +76,18 @@ package enum SnapshotCompiler {
                 throw IOError("\(config.sourcePath): server.listen: \(error.message)")
             }
         }
+        var tlsListen: [SocketAddress] = []
+        var tls: TLSServerContext? = nil
+        if let section = config.server.tls {
+            for spec in section.listen {
+                do {
+                    tlsListen.append(try SocketAddress.resolve(host: spec.host, port: spec.port))
+                } catch {
+                    throw IOError("\(config.sourcePath): server.tls.listen: \(error.message)")
+                }
+            }
+            tls = try compileTLS(section)
+        }
         let snapshot = ProxySnapshot(
             limits: limits,
             timeouts: ClientTimeouts(header: l.headerTimeout, idle: l.idleTimeout, body: l.bodyTimeout),
@@ -73,7 +96,7 @@ package enum SnapshotCompiler {
             accessLogEnabled: config.accessLog.destination != .off,
             strippedHeaderPrefixes: folded(config.stripHeaderPrefixes),
             strippedHeaderNames: folded(config.strippedHeaderNames),
-            tokens: tokens, loginURL: config.login.map { Array($0.url.utf8) }, signIn: signIn?.0)
+            tokens: tokens, loginURL: config.login.map { Array($0.url.utf8) }, tls: tls, signIn: signIn?.0)
         var admin: SocketAddress? = nil
         if let spec = config.admin?.listen {
             do {
@@ -82,9 +105,23 @@ package enum SnapshotCompiler {
                 throw IOError("\(config.sourcePath): admin.listen: \(error.message)")
             }
         }
-        return RuntimePlan(snapshot: snapshot, listen: listen, workers: config.server.workers ?? defaultWorkers(),
+        return RuntimePlan(snapshot: snapshot, listen: listen, tlsListen: tlsListen,
+                           workers: config.server.workers ?? defaultWorkers(),
                            drainTimeout: config.server.drainTimeout, accessLog: config.accessLog.destination,
                            sourcePath: config.sourcePath, admin: admin, signIn: signIn?.1)
+    }
+
+    /// Loads the certificates and keys (at start-up, on reload, in `check-config`): a file that is missing,
+    /// unreadable, not PEM, or a key that does not match its certificate is an error naming the entry.
+    static func compileTLS(_ section: TLSSection) throws(IOError) -> TLSServerContext {
+        do {
+            return try TLSServerContext(certificates: section.certificates.map {
+                TLSCertificateFiles(certificate: $0.certificate, privateKey: $0.privateKey)
+            })
+        } catch {
+            let entry = section.certificates[error.index]
+            throw IOError("\(entry.location): \(entry.keyPath): \(error.message)")
+        }
     }
 
     private static func hostMatch(_ pattern: HostPattern) -> HostMatch {

@@ -18,6 +18,7 @@ final class Worker {
     let loop: EventLoop
     let engine: ProxyEngine
     private var listeners: [Listener] = []
+    private var tlsListeners: [Listener] = []
     /// The admin listener (worker 0 only): its own socket, never shared with another process.
     private(set) var adminListener: Listener?
     private(set) var mailbox: Mailbox<WorkerMessage>!
@@ -26,8 +27,8 @@ final class Worker {
 
     /// Creates the worker and binds its listeners (on the calling thread, before the loop runs).
     /// - Throws: `IOError` when a listener cannot be bound.
-    init(index: Int, plan: RuntimePlan, listen: [SocketAddress], admin: SocketAddress?, logSink: LogSink?,
-         services: SessionServices?, control: GatewayControl?,
+    init(index: Int, plan: RuntimePlan, listen: [SocketAddress], tlsListen: [SocketAddress], admin: SocketAddress?,
+         logSink: LogSink?, services: SessionServices?, control: GatewayControl?,
          onDrained: @escaping @Sendable (Int) -> Void) throws(IOError) {
         self.index = index
         self.onDrained = onDrained
@@ -38,6 +39,12 @@ final class Worker {
             let engine = self.engine
             listeners.append(try Listener(loop: loop, address: address) { fd, peer in
                 engine.accept(fd: fd, peer: peer)
+            })
+        }
+        for address in tlsListen {
+            let engine = self.engine
+            tlsListeners.append(try Listener(loop: loop, address: address) { fd, peer in
+                engine.accept(fd: fd, peer: peer, tls: true)
             })
         }
         if let admin {
@@ -52,6 +59,8 @@ final class Worker {
 
     /// The addresses actually bound (port 0 resolved).
     var boundAddresses: [SocketAddress] { listeners.map(\.boundAddress) }
+    /// The TLS addresses actually bound.
+    var boundTLSAddresses: [SocketAddress] { tlsListeners.map(\.boundAddress) }
 
     /// Runs the loop on a new thread.
     func start() throws(IOError) {
@@ -65,7 +74,7 @@ final class Worker {
         case .reload(let snapshot):
             engine.install(snapshot)
         case .drain:
-            for listener in listeners { listener.close() }
+            for listener in listeners + tlsListeners { listener.close() }
             adminListener?.close()
             engine.drain { [unowned self] in
                 mailbox.close()
@@ -73,7 +82,7 @@ final class Worker {
                 onDrained(index)
             }
         case .stop:
-            for listener in listeners { listener.close() }
+            for listener in listeners + tlsListeners { listener.close() }
             adminListener?.close()
             engine.closeAll()
             mailbox.close()

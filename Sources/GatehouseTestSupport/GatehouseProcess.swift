@@ -108,11 +108,34 @@ package final class GatehouseProcess: @unchecked Sendable {
 
     deinit { terminate() }
 
-    static func listeningPort(in text: String) -> UInt16? {
-        guard let range = text.range(of: "listening on ") else { return nil }
-        let rest = text[range.upperBound...]
-        guard let line = rest.split(separator: "\n").first, let colon = line.lastIndex(of: ":") else { return nil }
-        return UInt16(line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+    /// The first TLS listener's port ("listening on HOST:PORT (TLS)"), waiting up to 5 s for the line (it
+    /// follows the plain listeners' lines, which is all the initialiser waits for); nil without one.
+    package var tlsPort: UInt16? {
+        let deadline = Date().addingTimeInterval(5)
+        repeat {
+            if let port = Self.listeningPort(in: stderr, tls: true) { return port }
+            if stderr.contains("started ") || !process.isRunning { break }
+            usleep(10_000)
+        } while Date() < deadline
+        return Self.listeningPort(in: stderr, tls: true)
+    }
+
+    /// The port of the first "listening on HOST:PORT" line: a plain listener's, or with `tls` a TLS
+    /// listener's ("listening on HOST:PORT (TLS)"); when the gateway has only TLS listeners, the first of
+    /// them counts as its port.
+    static func listeningPort(in text: String, tls: Bool = false) -> UInt16? {
+        var fallback: UInt16? = nil
+        for line in text.split(separator: "\n") {
+            guard let range = line.range(of: "listening on ") else { continue }
+            let address = line[range.upperBound...].split(separator: " ").first ?? ""
+            guard let colon = address.lastIndex(of: ":"),
+                let port = UInt16(address[address.index(after: colon)...])
+            else { continue }
+            let isTLS = line.hasSuffix("(TLS)")
+            if isTLS == tls { return port }
+            if isTLS, fallback == nil { fallback = port }
+        }
+        return tls ? nil : fallback
     }
 }
 

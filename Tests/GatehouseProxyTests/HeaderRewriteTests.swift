@@ -15,12 +15,12 @@ struct HeaderRewriteTests {
 
     struct TestError: Error {}
 
-    func rewrite(_ text: String, trusted: Bool = false) throws -> String {
+    func rewrite(_ text: String, trusted: Bool = false, tls: Bool = false) throws -> String {
         let head = try parse(text)
         var out: [UInt8] = []
         let host = Array("app.test".utf8)
         let peer = PeerInfo(address: try .init(parsing: "192.0.2.7:5555"), hostBytes: Array("192.0.2.7".utf8),
-                            trusted: trusted)
+                            trusted: trusted, tls: tls)
         let snapshot = ProxySnapshot(
             limits: HTTPLimits(), timeouts: ClientTimeouts(header: .seconds(1), idle: .seconds(1), body: .seconds(1)),
             trustedProxies: [], upstreams: [], routes: RouteTable([]), accessLogEnabled: false)
@@ -38,6 +38,15 @@ struct HeaderRewriteTests {
                 + "X-Secret: 1\r\nProxy-Authorization: Basic x\r\nX-Forwarded-For: 6.6.6.6\r\nAccept: */*\r\n\r\n")
         #expect(out == "GET /a HTTP/1.1\r\nHost: app.test\r\nAccept: */*\r\nX-Forwarded-For: 192.0.2.7\r\n"
                 + "X-Forwarded-Proto: http\r\nX-Forwarded-Host: app.test\r\n\r\n")
+    }
+
+    @Test("on a TLS connection X-Forwarded-Proto is https; an untrusted client's own value never survives")
+    func forwardedProtoOverTLS() throws {
+        let out = try rewrite("GET / HTTP/1.1\r\nHost: app.test\r\nX-Forwarded-Proto: http\r\n\r\n", tls: true)
+        #expect(out == "GET / HTTP/1.1\r\nHost: app.test\r\nX-Forwarded-For: 192.0.2.7\r\n"
+                + "X-Forwarded-Proto: https\r\nX-Forwarded-Host: app.test\r\n\r\n")
+        let plain = try rewrite("GET / HTTP/1.1\r\nHost: app.test\r\nX-Forwarded-Proto: https\r\n\r\n")
+        #expect(plain.contains("X-Forwarded-Proto: http\r\n"))
     }
 
     @Test("a trusted proxy's X-Forwarded-* are kept, and the peer is appended")

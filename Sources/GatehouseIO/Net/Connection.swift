@@ -24,6 +24,13 @@ package protocol ConnectionDelegate: AnyObject {
 /// registered only when the kernel pushes back (EAGAIN), as nginx does. Reads use one `read(2)` into
 /// reserved evbuffer space.
 ///
+/// TLS (server side) lives here too, not in a layer above: a connection accepted on a TLS listener has a
+/// `TLSStream` whose OpenSSL session reads and writes the socket itself. Reads decrypt (`SSL_read`) into
+/// the same reserved evbuffer space; the coalesced output goes out as records (`SSL_write` of up to 16 KiB
+/// of contiguous output); OpenSSL's WANT_READ/WANT_WRITE arm the matching event. The handshake completes
+/// before the delegate's first `connectionReadable`, so the owner only ever sees plaintext. Plain TCP pays
+/// one check of `tls` per read and per flush.
+///
 /// Ownership: the owner holds the `Connection` strongly and sets `delegate`; `close()` frees the socket and
 /// drops the delegate, breaking the cycle.
 package final class Connection {
@@ -40,6 +47,23 @@ package final class Connection {
     private var failed = false
     /// Queued in the loop's pending-flush list.
     var isPendingFlush = false
+    /// The TLS session of a connection accepted on a TLS listener; nil for plain TCP.
+    private var tls: TLSStream?
+    /// The TLS handshake has not finished: nothing is read for, or written by, the owner yet.
+    private var handshaking = false
+    /// A TLS read (or the handshake) is blocked on writability.
+    private var tlsReadWantsWrite = false
+    /// A TLS write is blocked on readability.
+    private var tlsWriteWantsRead = false
+    /// The length of a TLS record write that must be retried exactly (0: none pending).
+    private var tlsPendingWrite = 0
+    /// The largest plaintext written as one TLS record (the record size limit).
+    private static let tlsRecordSize = 16384
+    /// This side started the TLS session (an upstream connection): `connectionConnected` follows the
+    /// handshake, and output waits for it.
+    private var tlsClient = false
+    /// Whether the connection was accepted on a TLS listener (fixed for its life; true even once closed).
+    package let isTLS: Bool
     /// Receives this connection's events; cleared by `close()`.
     package var delegate: (any ConnectionDelegate)?
     /// Whether the socket is still open.
@@ -49,15 +73,36 @@ package final class Connection {
     package init(loop: EventLoop, fd: Int32) {
         self.loop = loop
         self.fd = fd
+        isTLS = false
         input = evbuffer_new()
         output = evbuffer_new()
         makeEvents()
+    }
+
+    /// Wraps an accepted socket on a TLS listener: the handshake with `tls`'s certificates runs once
+    /// reading is enabled, before the delegate hears of any byte. A connection whose session cannot be
+    /// created reports `connectionClosed` from the loop.
+    package init(loop: EventLoop, fd: Int32, tls context: TLSServerContext) {
+        self.loop = loop
+        self.fd = fd
+        isTLS = true
+        input = evbuffer_new()
+        output = evbuffer_new()
+        makeEvents()
+        handshaking = true
+        if let stream = TLSStream(context: context, fd: fd) {
+            tls = stream
+        } else {
+            failed = true
+            event_active(readEvent, Int32(EV_READ), 0)
+        }
     }
 
     /// Starts a non-blocking connect to `address`; `connectionConnected` or `connectionClosed` follows.
     /// - Throws: `IOError` when no socket can be created.
     package init(loop: EventLoop, connectingTo address: SocketAddress) throws(IOError) {
         self.loop = loop
+        isTLS = false
         input = evbuffer_new()
         output = evbuffer_new()
         fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
@@ -69,6 +114,40 @@ package final class Connection {
         }
         makeEvents()
         connecting = true
+        startConnect(to: address)
+    }
+
+    /// Starts a non-blocking connect to `address` and, once connected, a TLS handshake that verifies the
+    /// server's certificate for `serverName`; `connectionConnected` follows the handshake. A failed
+    /// handshake (a certificate that does not verify included) is reported as `connectionClosed`.
+    /// - Throws: `IOError` when no socket can be created.
+    package init(loop: EventLoop, connectingTo address: SocketAddress, tls context: TLSClientContext,
+                 serverName: String) throws(IOError) {
+        self.loop = loop
+        isTLS = true
+        input = evbuffer_new()
+        output = evbuffer_new()
+        fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
+                    | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else {
+            evbuffer_free(input)
+            evbuffer_free(output)
+            throw IOError("socket() failed: \(String(cString: strerror(errno)))")
+        }
+        makeEvents()
+        connecting = true
+        tlsClient = true
+        handshaking = true
+        guard let stream = TLSStream(context: context, fd: fd, serverName: serverName) else {
+            failed = true
+            event_active(readEvent, Int32(EV_READ), 0)
+            return
+        }
+        tls = stream
+        startConnect(to: address)
+    }
+
+    private func startConnect(to address: SocketAddress) {
         let rc = address.withSockaddr { sa, length in Glibc.connect(fd, sa, socklen_t(length)) }
         if rc != 0, errno != EINPROGRESS {
             // Reported from the loop like any other failure, never from inside this initialiser.
@@ -99,6 +178,8 @@ package final class Connection {
         if let writeEvent { event_free(writeEvent) }
         readEvent = nil
         writeEvent = nil
+        tls?.free()
+        tls = nil
         if fd >= 0 {
             Glibc.close(fd)
             fd = -1
@@ -112,6 +193,8 @@ package final class Connection {
         guard fd >= 0, !reading else { return }
         reading = true
         event_add(readEvent, nil)
+        // Records OpenSSL already took off the socket raise no event of their own.
+        if let tls, !handshaking, tls.hasPendingInput { event_active(readEvent, Int32(EV_READ), 0) }
     }
 
     /// Stops reading from the socket (backpressure); bytes already buffered stay in the input.
@@ -131,6 +214,7 @@ package final class Connection {
     /// Half-closes: no more bytes will be sent, but the peer's last bytes can still be read (lingering close).
     package func shutdownWrite() {
         guard fd >= 0 else { return }
+        if let tls, !handshaking, !failed { tls.sendCloseNotify() }
         shutdown(fd, Int32(SHUT_WR))
     }
 
@@ -206,6 +290,10 @@ package final class Connection {
     func flush() {
         isPendingFlush = false
         guard fd >= 0, !connecting else { return }
+        if tls != nil {
+            flushTLS()
+            return
+        }
         var wrote = false
         while evbuffer_get_length(output) > 0 {
             let n = evbuffer_write(output, fd)
@@ -215,10 +303,7 @@ package final class Connection {
             }
             if n < 0, errno == EINTR { continue }
             if n < 0, errno != EAGAIN {
-                // The peer is gone; report it from the read side, as a normal loop event.
-                failed = true
-                evbuffer_drain(output, evbuffer_get_length(output))
-                event_active(readEvent, Int32(EV_READ), 0)
+                failWrite()
                 return
             }
             if !writeArmed {
@@ -234,6 +319,13 @@ package final class Connection {
         if wrote { delegate?.connectionWritable(self) }
     }
 
+    /// The peer is gone; report it from the read side, as a normal loop event.
+    private func failWrite() {
+        failed = true
+        evbuffer_drain(output, evbuffer_get_length(output))
+        event_active(readEvent, Int32(EV_READ), 0)
+    }
+
     // MARK: Events
 
     func didBecomeReadable() {
@@ -241,6 +333,10 @@ package final class Connection {
         if failed {
             disableReading()
             delegate?.connectionClosed(self, eof: false)
+            return
+        }
+        if let tls {
+            readTLS(tls)
             return
         }
         var space = iovec()
@@ -272,10 +368,172 @@ package final class Connection {
                 delegate?.connectionClosed(self, eof: false)
                 return
             }
-            delegate?.connectionConnected(self)
+            if let tls {
+                // TCP is up; the owner hears of the connection once the TLS handshake has completed.
+                readTLS(tls)
+                guard fd >= 0 else { return }
+            } else {
+                delegate?.connectionConnected(self)
+                guard fd >= 0 else { return }
+            }
+        }
+        if let tls, tlsReadWantsWrite {
+            tlsReadWantsWrite = false
+            readTLS(tls)
             guard fd >= 0 else { return }
         }
         flush()
+    }
+
+    // MARK: TLS
+
+    /// Readable (or a blocked read's writability): finishes the handshake, then decrypts up to 16 KiB of
+    /// application data into the input and tells the delegate.
+    private func readTLS(_ tls: TLSStream) {
+        if tlsWriteWantsRead {
+            tlsWriteWantsRead = false
+            if !reading { event_del(readEvent) }
+            flushTLS()
+            guard fd >= 0, !failed else { return }
+        }
+        if handshaking {
+            guard !connecting else { return }
+            switch tls.handshake() {
+            case .done:
+                handshaking = false
+                if tlsClient {
+                    delegate?.connectionConnected(self)
+                    guard fd >= 0 else { return }
+                    flushTLS()
+                    guard fd >= 0, !failed else { return }
+                }
+            case .wantRead:
+                return
+            case .wantWrite:
+                waitForWritability()
+                return
+            case .closed, .failed:
+                // A client that is not speaking TLS (plain HTTP to a TLS port), an old protocol version, no
+                // shared cipher: nothing to answer in HTTP; close.
+                failed = true
+                disableReading()
+                delegate?.connectionClosed(self, eof: false)
+                return
+            }
+        }
+        guard reading else { return }
+        var total = 0
+        var more = false
+        var ended: Bool? = nil  // eof: true when the peer closed, false on an error
+        reads: while total < Self.tlsRecordSize {
+            var space = iovec()
+            guard evbuffer_reserve_space(input, Self.tlsRecordSize, &space, 1) >= 1 else { break }
+            switch tls.read(into: space.iov_base, count: space.iov_len) {
+            case .done(let n):
+                space.iov_len = n
+                evbuffer_commit_space(input, &space, 1)
+                total += n
+                // Nothing buffered in OpenSSL: the socket's next bytes will raise an event (no read that
+                // would only return EAGAIN).
+                more = tls.hasPendingInput
+                if !more { break reads }
+            case .wantRead:
+                more = false
+                break reads
+            case .wantWrite:
+                more = false
+                waitForWritability()
+                break reads
+            case .closed:
+                ended = true
+                break reads
+            case .failed:
+                ended = false
+                break reads
+            }
+        }
+        if total > 0 {
+            if ended == false { failed = true }
+            delegate?.connectionReadable(self)
+            guard fd >= 0 else { return }
+            // Whatever follows (more records, or the end) is handled in the next pass, as plain TCP would.
+            if (reading && more) || ended != nil { event_active(readEvent, Int32(EV_READ), 0) }
+            return
+        }
+        if let eof = ended {
+            if !eof { failed = true }
+            disableReading()
+            delegate?.connectionClosed(self, eof: eof)
+        }
+    }
+
+    /// Writes the output as TLS records: up to 16 KiB of contiguous output per `SSL_write`, joining small
+    /// pieces (a response head and the start of its body) into one record.
+    private func flushTLS() {
+        guard let tls else { return }
+        if handshaking {
+            // Nothing can be sent before the handshake; output now means the owner gave up on this client
+            // (a timeout): close instead.
+            if !tlsClient, evbuffer_get_length(output) > 0 {
+                failWrite()
+            } else if writeArmed, !tlsReadWantsWrite, !connecting {
+                writeArmed = false
+                event_del(writeEvent)
+            }
+            return
+        }
+        var wrote = false
+        while true {
+            let available = evbuffer_get_length(output)
+            if available == 0 { break }
+            var length = tlsPendingWrite
+            if length == 0 {
+                let wanted = min(available, Self.tlsRecordSize)
+                var first = iovec()
+                _ = evbuffer_peek(output, -1, nil, &first, 1)
+                // A large first chunk goes as it is; small ones are joined (one copy, fewer records).
+                length = first.iov_len >= wanted ? wanted : (first.iov_len >= 4096 ? first.iov_len : wanted)
+            }
+            guard let bytes = evbuffer_pullup(output, length) else {
+                failWrite()
+                return
+            }
+            switch tls.write(bytes, count: length) {
+            case .done(let n):
+                evbuffer_drain(output, n)
+                tlsPendingWrite = 0
+                wrote = true
+            case .wantWrite:
+                tlsPendingWrite = length
+                if !writeArmed {
+                    writeArmed = true
+                    event_add(writeEvent, nil)
+                }
+                return
+            case .wantRead:
+                tlsPendingWrite = length
+                tlsWriteWantsRead = true
+                if !reading { event_add(readEvent, nil) }
+                return
+            case .closed, .failed:
+                failWrite()
+                return
+            }
+        }
+        if writeArmed, !tlsReadWantsWrite {
+            writeArmed = false
+            event_del(writeEvent)
+        }
+        if wrote { delegate?.connectionWritable(self) }
+    }
+
+    /// A TLS read or handshake step needs to write first: wait for writability.
+    private func waitForWritability() {
+        tlsReadWantsWrite = true
+        if !writeArmed {
+            writeArmed = true
+            event_add(writeEvent, nil)
+        }
     }
 }
 

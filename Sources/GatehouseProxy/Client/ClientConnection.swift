@@ -8,7 +8,7 @@ struct PeerInfo {
     let address: SocketAddress
     let hostBytes: [UInt8]
     let trusted: Bool
-    /// The connection arrived on a TLS listener.
+    /// The connection arrived on a TLS listener (`X-Forwarded-Proto: https`, `Secure` cookies).
     let tls: Bool
 
     init(address: SocketAddress, hostBytes: [UInt8], trusted: Bool, tls: Bool = false) {
@@ -144,8 +144,13 @@ final class ClientConnection: ConnectionDelegate {
     /// Backpressure threshold: stop reading a side when the other side has this much unsent.
     static let highWater = 256 * 1024
 
-    init(fd: Int32, peer: PeerInfo, role: ListenerRole, engine: ProxyEngine) {
-        connection = Connection(loop: engine.loop, fd: fd)
+    /// Takes over an accepted socket; `tls` is the certificate set of a TLS listener (nil for plain HTTP).
+    init(fd: Int32, peer: PeerInfo, role: ListenerRole, engine: ProxyEngine, tls: TLSServerContext? = nil) {
+        if let tls {
+            connection = Connection(loop: engine.loop, fd: fd, tls: tls)
+        } else {
+            connection = Connection(loop: engine.loop, fd: fd)
+        }
         self.peer = peer
         self.role = role
         self.engine = engine
@@ -155,7 +160,13 @@ final class ClientConnection: ConnectionDelegate {
         timer = LoopTimer(loop: engine.loop) { [unowned self] in didTimeOut() }
         connection.delegate = self
         connection.enableReading()
-        startTimer(.idle, snapshot.timeouts.idle)
+        // A TLS handshake is part of getting the first request: it runs under the header timeout (a client
+        // that opens connections and stalls the handshake is a slowloris too).
+        if connection.isTLS {
+            startTimer(.header, snapshot.timeouts.header)
+        } else {
+            startTimer(.idle, snapshot.timeouts.idle)
+        }
     }
 
     // MARK: ConnectionDelegate

@@ -133,7 +133,13 @@ enum HeaderRewrite {
         }
         out.append(contentsOf: peer.hostBytes)
         append("\r\nX-Forwarded-Proto: ", to: &out)
-        if let proto = forwardedProto { out.append(contentsOf: fields.storage[proto]) } else { append("http", to: &out) }
+        if let proto = forwardedProto {
+            out.append(contentsOf: fields.storage[proto])
+        } else if peer.tls {
+            append("https", to: &out)
+        } else {
+            append("http", to: &out)
+        }
         append("\r\nX-Forwarded-Host: ", to: &out)
         if let fwdHost = forwardedHost { out.append(contentsOf: fields.storage[fwdHost]) } else { out.append(contentsOf: host) }
         append("\r\n", to: &out)

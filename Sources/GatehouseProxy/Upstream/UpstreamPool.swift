@@ -28,7 +28,13 @@ final class UpstreamPool {
             if candidate.connection.isOpen { return candidate }
         }
         let server = pickServer(excluding: excluded)
-        let connection = try Connection(loop: loop, connectingTo: settings.servers[server])
+        let connection: Connection
+        if let tls = settings.tls {
+            connection = try Connection(loop: loop, connectingTo: settings.servers[server], tls: tls,
+                                        serverName: settings.tlsServerNames[server])
+        } else {
+            connection = try Connection(loop: loop, connectingTo: settings.servers[server])
+        }
         return UpstreamConnection(connection: connection, serverIndex: server, pool: self, loop: loop)
     }
 

@@ -74,7 +74,7 @@ final class Worker {
         case .reload(let snapshot):
             engine.install(snapshot)
         case .drain:
-            for listener in listeners + tlsListeners { listener.close() }
+            for listener in listeners + tlsListeners { listener.acceptQueuedThenClose() }
             adminListener?.close()
             engine.drain { [unowned self] in
                 mailbox.close()

@@ -48,9 +48,12 @@ package final class SessionGateway: @unchecked Sendable {
     package var directory: String { auth.keys.path }
     package var gateway: TestGateway { auth.gateway }
 
-    /// The admin listener's port, from the "admin listening on" log line.
+    /// The admin listener's port, from the "admin listening on" log line (waited for: the gateway prints it just
+    /// after the public "listening on" line that told the test it had started).
     package var adminPort: UInt16? {
-        let text = gateway.gateway.stderr
+        let text = gateway.gateway.waitForStderr(timeout: 5) { text in
+            text.range(of: "admin listening on ").map { text[$0.upperBound...].contains("\n") } ?? false
+        }
         guard let range = text.range(of: "admin listening on ") else { return nil }
         let rest = text[range.upperBound...]
         let address = rest.prefix { !$0.isWhitespace }

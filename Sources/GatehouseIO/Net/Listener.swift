@@ -42,6 +42,34 @@ package final class Listener {
         close()
     }
 
+    /// Accepts what the kernel has already queued, then closes (a graceful drain). Closing a listening socket
+    /// resets the connections still in its accept queue; with SO_REUSEPORT another process (the new binary) may
+    /// be taking new ones, so those queued here are taken first and answered. A connection that completes its
+    /// handshake between this last accept and the close is still reset unless `net.ipv4.tcp_migrate_req` is 1.
+    package func acceptQueuedThenClose() {
+        if let listener {
+            let fd = evconnlistener_get_fd(listener)
+            while true {
+                var ss = sockaddr_storage()
+                var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+                let accepted = withUnsafeMutablePointer(to: &ss) { pointer in
+                    pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa -> Int32 in
+                        let client = accept(fd, sa, &length)
+                        if client >= 0 {
+                            // As evconnlistener makes them: non-blocking, close-on-exec.
+                            _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
+                            _ = fcntl(client, F_SETFD, FD_CLOEXEC)
+                            didAccept(fd: client, address: sa, length: Int32(length))
+                        }
+                        return client
+                    }
+                }
+                if accepted < 0 { break }
+            }
+        }
+        close()
+    }
+
     /// Stops accepting and closes the socket (connections already accepted are not affected).
     package func close() {
         if let listener {

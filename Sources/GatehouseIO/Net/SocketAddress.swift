@@ -56,12 +56,14 @@ package struct SocketAddress: Sendable, Hashable, CustomStringConvertible {
 
     /// The address without port ("127.0.0.1", "::1").
     package var host: String {
-        var buffer = [CChar](repeating: 0, count: 64)
+        var buffer = [UInt8](repeating: 0, count: 64)
         storage.withUnsafeBytes { raw in
             let offset = family == AF_INET ? 4 : 8
-            _ = inet_ntop(family, raw.baseAddress! + offset, &buffer, 64)
+            _ = buffer.withUnsafeMutableBufferPointer { out in
+                out.withMemoryRebound(to: CChar.self) { inet_ntop(family, raw.baseAddress! + offset, $0.baseAddress, 64) }
+            }
         }
-        return String(cString: buffer)
+        return String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
     }
 
     package var description: String {

@@ -32,6 +32,8 @@ package final class Gateway {
     private var housekeeping: LoopTimer?
     private var usersFileStamp: FileStamp?
     private var lastPurge: Int64 = 0
+    /// Each configured listen address (port 0 as written) and the address the workers bound for it.
+    private var bound: [SocketAddress: SocketAddress] = [:]
 
     /// Loads and compiles the configuration at `configPath`.
     /// - Throws: the configuration's errors (`ConfigErrors`) or an `IOError`, for the caller to print.
@@ -91,6 +93,8 @@ package final class Gateway {
             }
             if index == 0 {
                 // Port 0 means "any": every other worker must share the port the kernel gave the first one.
+                for (configured, actual) in zip(listen, worker.boundAddresses) { bound[configured] = actual }
+                for (configured, actual) in zip(tlsListen, worker.boundTLSAddresses) { bound[configured] = actual }
                 listen = worker.boundAddresses
                 tlsListen = worker.boundTLSAddresses
                 for address in listen { logger.info("listening on \(address)") }
@@ -148,12 +152,10 @@ package final class Gateway {
                 // plain HTTP).
                 throw IOError("server.tls is gone but TLS listeners are running; removing TLS needs a restart")
             }
-            if next.listen != plan.listen || next.tlsListen != plan.tlsListen || next.workers != plan.workers
-                || next.admin != plan.admin
-            {
-                logger.warning(
-                    "reload: server.listen, server.tls.listen, server.workers and admin.listen changes take effect after a restart")
+            if next.workers != plan.workers || next.admin != plan.admin {
+                logger.warning("reload: server.workers and admin.listen changes take effect after a restart")
             }
+            let listenerChange = try listenerChanges(next)
             if next.signIn != plan.signIn {
                 logger.warning(
                     "reload: changes to login.users_file, sessions.store, login.hash_threads and login.rate_limit take effect after a restart")
@@ -161,10 +163,17 @@ package final class Gateway {
             if (next.snapshot.signIn == nil) != (plan.snapshot.signIn == nil) {
                 throw IOError("reload: turning the gateway's own sign-in on or off needs a restart")
             }
-            plan = RuntimePlan(snapshot: next.snapshot, listen: plan.listen, tlsListen: plan.tlsListen,
+            plan = RuntimePlan(snapshot: next.snapshot, listen: next.listen, tlsListen: next.tlsListen,
                                workers: plan.workers, drainTimeout: next.drainTimeout, accessLog: plan.accessLog,
                                sourcePath: plan.sourcePath, admin: plan.admin, signIn: plan.signIn)
+            // The new snapshot first (a new TLS listener needs its certificates), then the listener changes.
             for worker in workers { worker.mailbox.post(.reload(next.snapshot)) }
+            if let change = listenerChange {
+                for worker in workers { worker.mailbox.post(change.message) }
+                for address in change.opened { logger.info("listening on \(address)") }
+                for address in change.closed { logger.info("stopped listening on \(address)") }
+                bound = change.bound
+            }
             logger.info("reloaded \(configPath)")
             if !plan.tlsListen.isEmpty, let tls = next.snapshot.tls { logTLS(tls) }
             return nil
@@ -172,6 +181,43 @@ package final class Gateway {
             logger.error("reload refused, keeping the running config:\n\(error)")
             return "\(error)"
         }
+    }
+
+    // MARK: Listeners added or removed by a reload
+
+    private struct ListenerChange {
+        let message: WorkerMessage
+        let opened: [SocketAddress]
+        let closed: [SocketAddress]
+        /// Configured address -> bound address, after the change.
+        let bound: [SocketAddress: SocketAddress]
+    }
+
+    /// What a reload changes in the listeners, checked before anything is applied: an added address must name its
+    /// port (port 0 would give each worker another port) and must be free to bind.
+    private func listenerChanges(_ next: RuntimePlan) throws -> ListenerChange? {
+        let running = Set(plan.listen + plan.tlsListen)
+        let wanted = Set(next.listen + next.tlsListen)
+        // An address that moves between plain and TLS is closed and opened again.
+        let moved = Set(plan.listen).intersection(next.tlsListen).union(Set(plan.tlsListen).intersection(next.listen))
+        let added = wanted.subtracting(running).union(moved)
+        let removed = running.subtracting(wanted).union(moved)
+        guard !added.isEmpty || !removed.isEmpty else { return nil }
+        if wanted.isEmpty { throw IOError("reload: the new config listens nowhere") }
+        for address in added {
+            if address.port == 0 {
+                throw IOError("reload: a listener added by a reload needs an explicit port, not \(address)")
+            }
+            try Listener.checkBindable(address)
+        }
+        var map = bound
+        for address in removed { map[address] = nil }
+        for address in added { map[address] = address }
+        return ListenerChange(
+            message: .listeners(open: next.listen.filter(added.contains), openTLS: next.tlsListen.filter(added.contains),
+                                close: removed.compactMap { bound[$0] }),
+            opened: next.listen.filter(added.contains) + next.tlsListen.filter(added.contains),
+            closed: removed.compactMap { bound[$0] }, bound: map)
     }
 
     // MARK: Sign-in and sessions

@@ -1,5 +1,6 @@
 import GatehouseIO
 import GatehouseProxy
+import Logging
 
 /// What the main thread can ask of a worker (memcached's `conn_queue_item_modes`): a closed set, posted
 /// through the worker's mailbox.
@@ -10,6 +11,8 @@ enum WorkerMessage: Sendable {
     case drain
     /// Close everything now and stop the loop.
     case stop
+    /// A reload changed `server.listen` / `server.tls.listen`: open these, close those (by bound address).
+    case listeners(open: [SocketAddress], openTLS: [SocketAddress], close: [SocketAddress])
 }
 
 /// One event loop on its own thread, with its own listening sockets (SO_REUSEPORT) and its own data path.
@@ -35,18 +38,8 @@ final class Worker {
         loop = try EventLoop()
         engine = try ProxyEngine(loop: loop, snapshot: plan.snapshot, logSink: logSink, services: services,
                                  control: control)
-        for address in listen {
-            let engine = self.engine
-            listeners.append(try Listener(loop: loop, address: address) { fd, peer in
-                engine.accept(fd: fd, peer: peer)
-            })
-        }
-        for address in tlsListen {
-            let engine = self.engine
-            tlsListeners.append(try Listener(loop: loop, address: address) { fd, peer in
-                engine.accept(fd: fd, peer: peer, tls: true)
-            })
-        }
+        for address in listen { listeners.append(try makeListener(address, tls: false)) }
+        for address in tlsListen { tlsListeners.append(try makeListener(address, tls: true)) }
         if let admin {
             let engine = self.engine
             adminListener = try Listener(loop: loop, address: admin, reusePort: false) { fd, peer in
@@ -55,6 +48,11 @@ final class Worker {
         }
         mailbox = try Mailbox(loop: loop) { [unowned self] message in handle(message) }
         control?.register(engine, executor: engine.executor)
+    }
+
+    private func makeListener(_ address: SocketAddress, tls: Bool) throws(IOError) -> Listener {
+        let engine = self.engine
+        return try Listener(loop: loop, address: address) { fd, peer in engine.accept(fd: fd, peer: peer, tls: tls) }
     }
 
     /// The addresses actually bound (port 0 resolved).
@@ -80,6 +78,23 @@ final class Worker {
                 mailbox.close()
                 loop.stop()
                 onDrained(index)
+            }
+        case .listeners(let open, let openTLS, let close):
+            for listener in listeners + tlsListeners where close.contains(listener.boundAddress) {
+                listener.acceptQueuedThenClose()
+            }
+            listeners.removeAll { close.contains($0.boundAddress) }
+            tlsListeners.removeAll { close.contains($0.boundAddress) }
+            // The gateway checked that these bind; a failure here (a race with another process) is logged.
+            for (addresses, tls) in [(open, false), (openTLS, true)] {
+                for address in addresses {
+                    do {
+                        let listener = try makeListener(address, tls: tls)
+                        if tls { tlsListeners.append(listener) } else { listeners.append(listener) }
+                    } catch {
+                        Logger(label: "gatehouse").error("worker \(index): cannot listen on \(address): \(error.message)")
+                    }
+                }
             }
         case .stop:
             for listener in listeners + tlsListeners { listener.close() }

@@ -48,4 +48,47 @@ struct ReloadTests {
         try client.send("GET /still HTTP/1.1\r\nHost: a\r\n\r\n")
         #expect(client.readResponse()?.status == 200)
     }
+
+    @Test("listeners added or removed by a reload are opened or closed; open connections on a removed one go on")
+    func reloadChangesListeners() throws {
+        let gw = try TestGateway(configYAML: TestGateway.simpleConfig())
+        let first = gw.port
+        let (probe, second) = try LoopbackSocket.bind(listening: nil, name: "second listener")
+        close(probe)
+        let kept = try RawClient(port: first)
+        try kept.send("GET /a HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(kept.readResponse()?.status == 200)
+
+        // Add a second listener.
+        let both = TestGateway.simpleConfig().replacingOccurrences(
+            of: "listen: [\"127.0.0.1:0\"]", with: "listen: [\"127.0.0.1:\(first)\", \"127.0.0.1:\(second)\"]")
+        try gw.rewriteConfig(both)
+        gw.gateway.signal(SIGHUP)
+        #expect(eventually { gw.gateway.stderr.contains("listening on 127.0.0.1:\(second)") })
+        #expect(eventually {
+            guard let c = try? RawClient(port: second), (try? c.send("GET /b HTTP/1.1\r\nHost: a\r\n\r\n")) != nil
+            else { return false }
+            return c.readResponse()?.status == 200
+        })
+
+        // Remove the first: new connections are refused, the open one keeps being served.
+        let onlySecond = TestGateway.simpleConfig().replacingOccurrences(
+            of: "listen: [\"127.0.0.1:0\"]", with: "listen: [\"127.0.0.1:\(second)\"]")
+        try gw.rewriteConfig(onlySecond)
+        gw.gateway.signal(SIGHUP)
+        #expect(eventually { gw.gateway.stderr.contains("stopped listening on 127.0.0.1:\(first)") })
+        #expect(eventually { (try? RawClient(port: first)) == nil }, "the removed listener still accepts")
+        try kept.send("GET /c HTTP/1.1\r\nHost: a\r\n\r\n")
+        #expect(kept.readResponse()?.status == 200)
+
+        // An added listener without a port, or on a port in use, refuses the whole reload.
+        let (busy, busyPort) = try LoopbackSocket.bind(listening: 4, name: "busy")
+        defer { close(busy) }
+        try gw.rewriteConfig(TestGateway.simpleConfig(routes: "  - name: x\n    match: { path_prefix: / }\n    upstream: app\n    auth: none")
+            .replacingOccurrences(of: "listen: [\"127.0.0.1:0\"]",
+                                  with: "listen: [\"127.0.0.1:\(second)\", \"127.0.0.1:\(busyPort)\"]"))
+        gw.gateway.signal(SIGHUP)
+        #expect(eventually { gw.gateway.stderr.contains("cannot listen on 127.0.0.1:\(busyPort)") })
+        #expect(gw.gateway.stderr.contains("reload refused"))
+    }
 }

@@ -42,6 +42,20 @@ package final class Listener {
         close()
     }
 
+    /// Checks that `address` can be bound now, with the options every worker's listener uses (a reload checks
+    /// the listeners it adds before it applies anything).
+    /// - Throws: `IOError` naming the address and the reason.
+    package static func checkBindable(_ address: SocketAddress) throws(IOError) {
+        let fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw IOError("cannot listen on \(address): socket() failed") }
+        defer { Glibc.close(fd) }
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, socklen_t(MemoryLayout<Int32>.size))
+        let rc = address.withSockaddr { sa, length in bind(fd, sa, socklen_t(length)) }
+        guard rc == 0 else { throw IOError("cannot listen on \(address): \(String(cString: strerror(errno)))") }
+    }
+
     /// Accepts what the kernel has already queued, then closes (a graceful drain). Closing a listening socket
     /// resets the connections still in its accept queue; with SO_REUSEPORT another process (the new binary) may
     /// be taking new ones, so those queued here are taken first and answered. A connection that completes its

@@ -249,8 +249,9 @@ package final class Gateway {
         }
         sessionBackend = store
         // Queue bound: a storm of sign-ins waits here briefly; past it, 503 rather than unbounded memory.
-        // Niceness 10: hashes yield the CPU to the event loops (signed-in traffic keeps its latency in a storm).
-        let pool = try BlockingPool(name: "gh-hash", threads: signIn.hashThreads, queueLimit: 256, niceness: 10)
+        // SCHED_IDLE: hashes take only CPU time the event loops leave (signed-in traffic keeps its latency in a
+        // storm of sign-ins; measured by bench/sessions.sh, where nice 10 and nice 19 were not enough).
+        let pool = try BlockingPool(name: "gh-hash", threads: signIn.hashThreads, queueLimit: 256, priority: .idle)
         services = SessionServices(
             backend: store, revocations: revocations,
             throttle: SignInThrottle(maxFailures: signIn.maxFailures, window: signIn.failureWindow),

@@ -21,10 +21,18 @@ package final class BlockingPool: Sendable {
     ///   - queueLimit: How many jobs may wait for a thread (running ones not counted); at least 1.
     /// - Throws: `IOError` for counts below 1, or when the eventfd or a thread cannot be created; threads
     ///   already started are stopped.
-    /// - Parameter niceness: added to each pool thread's scheduling niceness (Linux threads have their own): a
-    ///   storm of password hashes then yields the CPU to the event loops, so requests already signed in keep
-    ///   their latency while sign-ins queue.
-    package init(name: String, threads: Int, queueLimit: Int, niceness: Int32 = 0) throws(IOError) {
+    /// How the pool's threads compete for the CPU with the event loops.
+    package enum Priority: Sendable {
+        /// Like any thread.
+        case normal
+        /// Linux's SCHED_IDLE: the threads run only when a CPU has nothing else to run, and a waking event loop
+        /// preempts them at once. A storm of password hashes then cannot delay requests already signed in;
+        /// the hashes wait instead (on a saturated machine, for as long as it stays saturated).
+        case idle
+    }
+
+    /// - Parameter priority: how the threads compete with the event loops for the CPU.
+    package init(name: String, threads: Int, queueLimit: Int, priority: Priority = .normal) throws(IOError) {
         guard threads >= 1, queueLimit >= 1 else {
             throw IOError("\(name): a blocking pool needs at least one thread and a queue limit of at least 1")
         }
@@ -35,8 +43,11 @@ package final class BlockingPool: Sendable {
         for index in 0..<threads {
             do throws(IOError) {
                 started.append(try LoopThread(name: "\(name)-\(index)") {
-                    // On Linux, PRIO_PROCESS with who = 0 sets the calling thread's own nice value (setpriority(2) NOTES).
-                    if niceness != 0 { _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness) }
+                    if case .idle = priority {
+                        // SCHED_IDLE (5 in <bits/sched.h>; the Glibc module does not export it): per thread.
+                        var parameters = sched_param()
+                        _ = pthread_setschedparam(pthread_self(), 5, &parameters)
+                    }
                     shared.work()
                 })
             } catch {

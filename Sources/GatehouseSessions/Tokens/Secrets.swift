@@ -27,7 +27,7 @@ package enum Secrets {
     /// base64url (anything else cannot be one of ours, and is refused before any lookup).
     package static func key(ofPresented text: ArraySlice<UInt8>) -> SessionKey? {
         guard text.count == 43, let raw = Base64URL.decode(text), raw.count == 32 else { return nil }
-        return SessionKey(hashing: raw)
+        return raw.withUnsafeBytes { SessionKey(hashing: $0) }  // hashed in place: no second copy per request
     }
 
     /// A public handle: 128 random bits, base64url (22 characters).

@@ -33,7 +33,7 @@ package final class Gateway {
     private var usersFileStamp: FileStamp?
     private var lastPurge: Int64 = 0
     /// Each configured listen address (port 0 as written) and the address the workers bound for it.
-    private var bound: [SocketAddress: SocketAddress] = [:]
+    private var bound: [ListenKey: SocketAddress] = [:]
 
     /// Loads and compiles the configuration at `configPath`.
     /// - Throws: the configuration's errors (`ConfigErrors`) or an `IOError`, for the caller to print.
@@ -93,8 +93,12 @@ package final class Gateway {
             }
             if index == 0 {
                 // Port 0 means "any": every other worker must share the port the kernel gave the first one.
-                for (configured, actual) in zip(listen, worker.boundAddresses) { bound[configured] = actual }
-                for (configured, actual) in zip(tlsListen, worker.boundTLSAddresses) { bound[configured] = actual }
+                for (configured, actual) in zip(listen, worker.boundAddresses) {
+                    bound[ListenKey(address: configured, tls: false)] = actual
+                }
+                for (configured, actual) in zip(tlsListen, worker.boundTLSAddresses) {
+                    bound[ListenKey(address: configured, tls: true)] = actual
+                }
                 listen = worker.boundAddresses
                 tlsListen = worker.boundTLSAddresses
                 for address in listen { logger.info("listening on \(address)") }
@@ -185,39 +189,49 @@ package final class Gateway {
 
     // MARK: Listeners added or removed by a reload
 
+    /// A configured listen address and whether it is a TLS listener (the same `127.0.0.1:0` may be both).
+    private struct ListenKey: Hashable {
+        let address: SocketAddress
+        let tls: Bool
+    }
+
     private struct ListenerChange {
         let message: WorkerMessage
         let opened: [SocketAddress]
         let closed: [SocketAddress]
         /// Configured address -> bound address, after the change.
-        let bound: [SocketAddress: SocketAddress]
+        let bound: [ListenKey: SocketAddress]
     }
 
     /// What a reload changes in the listeners, checked before anything is applied: an added address must name its
-    /// port (port 0 would give each worker another port) and must be free to bind.
+    /// port (port 0 would give each worker another port) and must be free to bind. Plain and TLS listeners are
+    /// compared separately: an address moving from one to the other is closed and opened again.
     private func listenerChanges(_ next: RuntimePlan) throws -> ListenerChange? {
-        let running = Set(plan.listen + plan.tlsListen)
-        let wanted = Set(next.listen + next.tlsListen)
-        // An address that moves between plain and TLS is closed and opened again.
-        let moved = Set(plan.listen).intersection(next.tlsListen).union(Set(plan.tlsListen).intersection(next.listen))
-        let added = wanted.subtracting(running).union(moved)
-        let removed = running.subtracting(wanted).union(moved)
+        let running = Set(plan.listen.map { ListenKey(address: $0, tls: false) }
+                          + plan.tlsListen.map { ListenKey(address: $0, tls: true) })
+        let wanted = Set(next.listen.map { ListenKey(address: $0, tls: false) }
+                         + next.tlsListen.map { ListenKey(address: $0, tls: true) })
+        let added = wanted.subtracting(running)
+        let removed = running.subtracting(wanted)
         guard !added.isEmpty || !removed.isEmpty else { return nil }
         if wanted.isEmpty { throw IOError("reload: the new config listens nowhere") }
-        for address in added {
-            if address.port == 0 {
-                throw IOError("reload: a listener added by a reload needs an explicit port, not \(address)")
+        for key in added {
+            if key.address.port == 0 {
+                throw IOError("reload: a listener added by a reload needs an explicit port, not \(key.address)")
             }
-            try Listener.checkBindable(address)
+            // An address moving between plain and TLS is ours: it is closed first, so it is free then.
+            if !running.contains(ListenKey(address: key.address, tls: !key.tls)) {
+                try Listener.checkBindable(key.address)
+            }
         }
         var map = bound
-        for address in removed { map[address] = nil }
-        for address in added { map[address] = address }
-        return ListenerChange(
-            message: .listeners(open: next.listen.filter(added.contains), openTLS: next.tlsListen.filter(added.contains),
-                                close: removed.compactMap { bound[$0] }),
-            opened: next.listen.filter(added.contains) + next.tlsListen.filter(added.contains),
-            closed: removed.compactMap { bound[$0] }, bound: map)
+        for key in removed { map[key] = nil }
+        for key in added { map[key] = key.address }
+        let closed = removed.compactMap { bound[$0] }
+        let openPlain = next.listen.filter { added.contains(ListenKey(address: $0, tls: false)) }
+        let openTLS = next.tlsListen.filter { added.contains(ListenKey(address: $0, tls: true)) }
+        return ListenerChange(message: .listeners(open: openPlain, openTLS: openTLS, close: closed),
+                              opened: openPlain + openTLS, closed: closed, bound: map)
     }
 
     // MARK: Sign-in and sessions

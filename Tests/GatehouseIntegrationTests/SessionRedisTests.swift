@@ -165,6 +165,30 @@ struct SessionRedisTests {
         #expect(statuses == (401, 401))
         #expect(try SessionTokenModeTests.refresh(b, second.refresh).status == 401)
     }
+
+    @Test("a client that leaves while its sign-in waits for a slow Redis does not crash the worker")
+    func clientLeavesDuringStoreCall() throws {
+        let redis = try RedisServerProcess()
+        let gw = try Self.gateway(redis)
+        _ = try SessionFixture.aliceCookie(gw)  // warm: the hash pool and the store's connection are up
+        for _ in 0..<3 {
+            let sleeper = try redis.cliInBackground("DEBUG", "SLEEP", "1.2")
+            usleep(300_000)  // redis-cli has started and Redis is asleep
+            let body = "username=alice&password=\(SessionGateway.formEncode(SessionFixture.alicePassword))"
+            let client = try RawClient(port: gw.port)
+            try client.send("POST /.gatehouse/login HTTP/1.1\r\nHost: gw.test\r\n"
+                            + "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(body.utf8.count)\r\n\r\n"
+                            + body)
+            usleep(100_000)  // the hash is done (cost 5), the store call waits on Redis (timeout 300 ms)
+            client.shutdownWrite()
+            _ = client.readUntilClose(timeout: 0.05)
+            sleeper.waitUntilExit()  // meanwhile the call timed out and its completion ran
+        }
+        usleep(500_000)
+        #expect(gw.gateway.gateway.process.isRunning, "\(gw.auth.diagnostics)")
+        #expect(try gw.get("/hello").status == 200)
+        #expect(try SessionFixture.aliceCookie(gw).hasPrefix("gatehouse_session="))
+    }
 }
 
 final class ConcurrentStrings: @unchecked Sendable {

@@ -5,7 +5,9 @@ import GatehouseSessions
 /// The admin listener's endpoints: health and session administration. The listener is the access control:
 /// it binds to loopback by default and is never the public port (as Envoy's and HAProxy's admin sockets).
 struct AdminEndpoints {
-    unowned let client: ClientConnection
+    // Strong: completions of a remote store or the hashing pool may run after the client left; the connection
+    // object must outlive them (`finishLocal` then sees it is no longer waiting and answers nothing).
+    let client: ClientConnection
     let request: LocalRequest
 
     private var engine: ProxyEngine { client.engine }

@@ -9,7 +9,9 @@ import GatehouseSessions
 /// Every handler ends in exactly one `finish`: at once, or from a completion (a password hash on the pool, a store
 /// call). Nothing slow runs here: hashing is on `SessionServices.hashing`, disk writes on the store's writer.
 struct SignInEndpoints {
-    unowned let client: ClientConnection
+    // Strong: completions of a remote store or the hashing pool may run after the client left; the connection
+    // object must outlive them (`finishLocal` then sees it is no longer waiting and answers nothing).
+    let client: ClientConnection
     let request: LocalRequest
 
     private var snapshot: ProxySnapshot { client.snapshot }

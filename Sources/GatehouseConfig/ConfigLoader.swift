@@ -138,8 +138,10 @@ package enum ConfigLoader {
         return false
     }
 
+    // The three helpers below serve every YAML file the gateway reads (the config and the users file).
+
     /// Orders problems as the file does (file-level problems first); ties keep discovery order.
-    private static func sortedByLocation(_ errors: [ConfigError]) -> [ConfigError] {
+    static func sortedByLocation(_ errors: [ConfigError]) -> [ConfigError] {
         errors.enumerated().sorted { lhs, rhs in
             let left = (lhs.element.location?.line ?? 0, lhs.element.location?.column ?? 0, lhs.offset)
             let right = (rhs.element.location?.line ?? 0, rhs.element.location?.column ?? 0, rhs.offset)
@@ -148,7 +150,7 @@ package enum ConfigLoader {
     }
 
     /// Turns a Yams error into a located syntax error.
-    private static func syntaxError(_ error: any Error, path: String) -> ConfigError {
+    static func syntaxError(_ error: any Error, path: String) -> ConfigError {
         guard let yamlError = error as? YamlError else {
             return ConfigError(code: .syntax, location: nil, key: "", message: "invalid YAML: \(error)")
         }
@@ -187,7 +189,7 @@ package enum ConfigLoader {
     }
 
     /// Reads a whole file as UTF-8, refusing directories, oversized files and invalid UTF-8.
-    private static func readFile(_ path: String) -> ParseOutcome<String> {
+    static func readFile(_ path: String) -> ParseOutcome<String> {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             return .invalid("cannot read \(path): no such file")

@@ -102,7 +102,7 @@ package struct LoginSection: Sendable, Equatable {
             guard valid, let url else { return .invalid }
             return .present(LoginSection(url: url))
         }
-        let usersFile = readPath(usersNode, path: fields.path("users_file"), reader: reader)
+        let usersFile = reader.filePath(usersNode, path: fields.path("users_file"))
         var mode = Mode.session
         if let node = fields.value("mode") {
             if let parsed = reader.parse(node, path: fields.path("mode"), expected: "\"session\" or \"token\"", with: {
@@ -120,7 +120,7 @@ package struct LoginSection: Sendable, Equatable {
                                              near: reader.location(of: node)),
                 let pemNode = reader.required(keyFields, "pem_file")
             {
-                keyFile = readPath(pemNode, path: keyFields.path("pem_file"), reader: reader)
+                keyFile = reader.filePath(pemNode, path: keyFields.path("pem_file"))
                 if let kidNode = keyFields.value("kid") {
                     if let kid = reader.text(kidNode, path: keyFields.path("kid"), expected: "a key id"), !kid.isEmpty,
                         kid.unicodeScalars.allSatisfy({ (0x21...0x7e).contains($0.value) && $0 != "\"" && $0 != "\\" })
@@ -154,8 +154,8 @@ package struct LoginSection: Sendable, Equatable {
                 valid = false
             }
         }
-        let accessTTL = optionalDuration(fields, "access_ttl", default: .seconds(600), reader: reader)
-        let refreshTTL = optionalDuration(fields, "refresh_ttl", default: .seconds(30 * 86_400), reader: reader)
+        let accessTTL = reader.optionalDuration(fields, "access_ttl", default: .seconds(600))
+        let refreshTTL = reader.optionalDuration(fields, "refresh_ttl", default: .seconds(30 * 86_400))
         var rateLimit = RateLimit(failures: 5, window: .seconds(60))
         if let node = fields.value("rate_limit") {
             if let limitFields = reader.fields(of: node, path: fields.path("rate_limit"), allowed: ["failures", "window"],
@@ -164,7 +164,7 @@ package struct LoginSection: Sendable, Equatable {
                 if let n = limitFields.value("failures") {
                     failures = reader.integer(n, path: limitFields.path("failures"), in: 0...1_000_000)
                 }
-                let window = optionalDuration(limitFields, "window", default: .seconds(60), reader: reader)
+                let window = reader.optionalDuration(limitFields, "window", default: .seconds(60))
                 if let failures, let window { rateLimit = RateLimit(failures: failures, window: window) } else { valid = false }
             } else {
                 valid = false
@@ -179,22 +179,6 @@ package struct LoginSection: Sendable, Equatable {
                             issuer: issuer, accessTTL: accessTTL, refreshTTL: refreshTTL, rateLimit: rateLimit,
                             hashThreads: hashThreads)
         return .present(LoginSection(url: url ?? ownLoginPath, signIn: signIn))
-    }
-
-    private static func optionalDuration(_ fields: YAMLFields, _ key: String, default value: Duration,
-                                         reader: ConfigReader) -> Duration? {
-        guard let node = fields.value(key) else { return value }
-        return reader.duration(node, path: fields.path(key))
-    }
-
-    /// A file path: non-empty, no NUL; relative to the working directory.
-    static func readPath(_ node: Node, path: String, reader: ConfigReader) -> String? {
-        guard let text = reader.text(node, path: path, expected: "a file path") else { return nil }
-        if text.isEmpty || text.contains("\0") {
-            reader.report(.invalidValue, at: node, key: path, "expected a file path")
-            return nil
-        }
-        return text
     }
 
     /// Checks a login URL: `http(s)://host[:port][/path][?query]` or `/path`.

@@ -170,7 +170,7 @@ package struct SessionsSection: Sendable, Equatable {
             if let embedded = reader.fields(of: node, path: fields.path("embedded"), allowed: ["path"],
                                             near: reader.location(of: node)),
                 let pathNode = reader.required(embedded, "path"),
-                let text = LoginSection.readPath(pathNode, path: embedded.path("path"), reader: reader)
+                let text = reader.filePath(pathNode, path: embedded.path("path"))
             {
                 path = text
             } else {

@@ -98,10 +98,10 @@ package struct TLSSection: Sendable, Equatable {
                 continue
             }
             let certificate = reader.required(fields, "certificate").flatMap {
-                filePath($0, path: fields.path("certificate"), reader: reader)
+                reader.filePath($0, path: fields.path("certificate"))
             }
             let privateKey = reader.required(fields, "private_key").flatMap {
-                filePath($0, path: fields.path("private_key"), reader: reader)
+                reader.filePath($0, path: fields.path("private_key"))
             }
             guard let certificate, let privateKey, let location = reader.location(of: element) else {
                 valid = false
@@ -111,20 +111,6 @@ package struct TLSSection: Sendable, Equatable {
                 certificate: certificate, privateKey: privateKey, location: location, keyPath: elementPath))
         }
         return valid ? result : nil
-    }
-
-    /// Reads a file path: non-empty, no NUL; relative paths are relative to the working directory.
-    private static func filePath(_ node: Node, path: String, reader: ConfigReader) -> String? {
-        guard let text = reader.text(node, path: path, expected: "a file path") else { return nil }
-        if text.isEmpty {
-            reader.report(.invalidValue, at: node, key: path, "expected a file path, got an empty string")
-            return nil
-        }
-        if text.contains("\0") {
-            reader.report(.invalidValue, at: node, key: path, "a file path cannot contain a NUL character")
-            return nil
-        }
-        return text
     }
 }
 

@@ -382,7 +382,7 @@ package struct KeySourceSection: Sendable, Equatable {
                 "not allowed with jwks_file: each JWK in the file gives its own \"\(member)\"")
             valid = false
         }
-        let file = readFilePath(node, path: path, reader: reader)
+        let file = reader.filePath(node, path: path)
         guard valid, let file else { return nil }
         return .jwksFile(path: file)
     }
@@ -441,7 +441,7 @@ package struct KeySourceSection: Sendable, Equatable {
                 valid = false
             }
         } else {
-            value = readFilePath(node, path: path, reader: reader)
+            value = reader.filePath(node, path: path)
         }
         guard valid, let value else { return nil }
         switch sourceKey {
@@ -452,20 +452,6 @@ package struct KeySourceSection: Sendable, Equatable {
         default:
             return algorithm.map { .secretFile(path: value, algorithm: $0, kid: kid) }
         }
-    }
-
-    /// Reads a file path: non-empty, no NUL; relative paths are relative to the working directory.
-    private static func readFilePath(_ node: Node, path: String, reader: ConfigReader) -> String? {
-        guard let text = reader.text(node, path: path, expected: "a file path") else { return nil }
-        if text.isEmpty {
-            reader.report(.invalidValue, at: node, key: path, "expected a file path, got an empty string")
-            return nil
-        }
-        if text.contains("\0") {
-            reader.report(.invalidValue, at: node, key: path, "a file path cannot contain a NUL character")
-            return nil
-        }
-        return text
     }
 
     /// Whether `name` is a portable environment variable name (`[A-Za-z_][A-Za-z0-9_]*`).

@@ -71,7 +71,7 @@ package enum UsersFileLoader {
     /// Reads, parses and validates a users file.
     /// - Throws: ``ConfigErrors`` with every problem: unreadable file, YAML syntax, schema and values.
     package static func load(path: String) throws(ConfigErrors) -> UsersFile {
-        switch readFile(path) {
+        switch ConfigLoader.readFile(path) {
         case .parsed(let text):
             return try parse(yaml: text, path: path)
         case .invalid(let reason):
@@ -86,7 +86,7 @@ package enum UsersFileLoader {
         do {
             root = try Yams.compose(yaml: yaml)
         } catch {
-            throw ConfigErrors(errors: [syntaxError(error, path: path)])
+            throw ConfigErrors(errors: [ConfigLoader.syntaxError(error, path: path)])
         }
         guard let root, !ConfigReader.isNull(root) else {
             let message = "the file holds no users; it needs a \"users\" mapping (\"users: {}\" for none)"
@@ -96,7 +96,7 @@ package enum UsersFileLoader {
         let reader = ConfigReader(file: path)
         let users = read(root, reader: reader)
         if !reader.errors.isEmpty {
-            throw ConfigErrors(errors: sortedByLocation(reader.errors))
+            throw ConfigErrors(errors: ConfigLoader.sortedByLocation(reader.errors))
         }
         guard let users else {
             // Every reader reports before returning nil; reaching this is a bug here, reported, not a crash.
@@ -354,58 +354,5 @@ package enum UsersFileLoader {
         default:
             return false
         }
-    }
-
-    // MARK: File and YAML errors (as ConfigLoader does them)
-
-    private static func sortedByLocation(_ errors: [ConfigError]) -> [ConfigError] {
-        errors.enumerated().sorted { lhs, rhs in
-            let left = (lhs.element.location?.line ?? 0, lhs.element.location?.column ?? 0, lhs.offset)
-            let right = (rhs.element.location?.line ?? 0, rhs.element.location?.column ?? 0, rhs.offset)
-            return left < right
-        }.map(\.element)
-    }
-
-    private static func syntaxError(_ error: any Error, path: String) -> ConfigError {
-        guard let yamlError = error as? YamlError else {
-            return ConfigError(code: .syntax, location: nil, key: "", message: "invalid YAML: \(error)")
-        }
-        switch yamlError {
-        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
-            .composer(let context, let problem, let mark, _):
-            let location = SourceLocation(file: path, line: mark.line, column: mark.column)
-            var message = "invalid YAML: \(problem)"
-            if problem == "but found another document" {
-                message = "invalid YAML: the file holds more than one document (a second \"---\"); keep one"
-            } else if let context {
-                message += " (\(context.text) at line \(context.mark.line))"
-            }
-            return ConfigError(code: .syntax, location: location, key: "", message: message)
-        default:
-            // Reader errors (invalid UTF-8 and the like) carry no line worth quoting.
-            return ConfigError(code: .syntax, location: nil, key: "", message: "invalid YAML: \(yamlError)")
-        }
-    }
-
-    /// Reads a whole file as UTF-8, refusing directories, oversized files and invalid UTF-8.
-    private static func readFile(_ path: String) -> ParseOutcome<String> {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            return .invalid("cannot read \(path): no such file")
-        }
-        if isDirectory.boolValue {
-            return .invalid("cannot read \(path): it is a directory")
-        }
-        guard FileManager.default.isReadableFile(atPath: path), let data = FileManager.default.contents(atPath: path)
-        else {
-            return .invalid("cannot read \(path): permission denied or I/O error")
-        }
-        if data.count > ConfigLoader.maximumFileSize {
-            return .invalid("cannot read \(path): larger than \(ConfigLoader.maximumFileSize >> 20) MiB")
-        }
-        guard let text = String(validating: data, as: UTF8.self) else {
-            return .invalid("cannot read \(path): not valid UTF-8")
-        }
-        return .parsed(text)
     }
 }

@@ -235,6 +235,21 @@ final class ConfigReader {
         }
     }
 
+    /// Reads a file path: non-empty, no NUL; relative paths are relative to the working directory (key files,
+    /// certificates, the users file, the session store).
+    func filePath(_ node: Node, path: String) -> String? {
+        guard let text = text(node, path: path, expected: "a file path") else { return nil }
+        if text.isEmpty {
+            report(.invalidValue, at: node, key: path, "expected a file path, got an empty string")
+            return nil
+        }
+        if text.contains("\0") {
+            report(.invalidValue, at: node, key: path, "a file path cannot contain a NUL character")
+            return nil
+        }
+        return text
+    }
+
     /// Reads a duration (`10s`), which must be greater than zero.
     func duration(_ node: Node, path: String) -> Duration? {
         parse(node, path: path, expected: "a duration such as 10s") { Units.duration($0) }

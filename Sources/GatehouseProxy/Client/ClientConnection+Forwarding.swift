@@ -104,18 +104,25 @@ extension ClientConnection {
                 if timerPurpose == .body { timer.cancel() }
                 return
             case .success(.needMore(let consumed)):
-                connection.discardInput(consumed)
-                if connection.inputCount > 0, consumed == 0 {
-                    connection.makeInputContiguous(connection.inputCount)
-                    continue
-                }
-                startTimer(.body, snapshot.timeouts.body)
+                if bodyPartIsSplit(consumed: consumed) { continue }
                 return
             case .success(.requestHead), .success(.responseHead):
                 abort()
                 return
             }
         }
+    }
+
+    /// After the parser asked for more of a body: true when the buffered bytes only need joining (the parser saw
+    /// the first contiguous run alone; parse again), false when it waits for the client (under the body timeout).
+    func bodyPartIsSplit(consumed: Int) -> Bool {
+        connection.discardInput(consumed)
+        if connection.inputCount > 0, consumed == 0 {
+            connection.makeInputContiguous(connection.inputCount)
+            return true
+        }
+        startTimer(.body, snapshot.timeouts.body)
+        return false
     }
 
     func upstreamWritable(_ upstream: UpstreamConnection) {

@@ -56,12 +56,7 @@ extension ClientConnection {
                 runLocal(request)
                 return
             case .success(.needMore(let consumed)):
-                connection.discardInput(consumed)
-                if connection.inputCount > 0, consumed == 0 {
-                    connection.makeInputContiguous(connection.inputCount)
-                    continue
-                }
-                startTimer(.body, snapshot.timeouts.body)
+                if bodyPartIsSplit(consumed: consumed) { continue }
                 return
             case .success(.requestHead), .success(.responseHead):
                 abort()

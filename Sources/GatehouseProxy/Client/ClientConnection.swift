@@ -301,9 +301,7 @@ final class ClientConnection: ConnectionDelegate {
             engine.counters.sessionStoreErrors += 1
             engine.authRefusals[reason, default: 0] += 1
             let close = mustCloseAfterLocalAnswer(head)
-            var response = LocalResponse.error(503, "temporarily_unavailable", headers: [("Retry-After", "1")])
-                .serialize(close: close, headOnly: head.method == .head)
-            if head.method == .head { response = ErrorResponses.withoutBody(response) }
+            let response = LocalResponse.storeUnavailable.serialize(close: close, headOnly: head.method == .head)
             finishLocalAnswer(head, response: response, status: 503, headBytes: headBytes, route: route.name,
                               error: reason, close: close)
             return

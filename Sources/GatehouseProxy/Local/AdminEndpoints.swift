@@ -35,10 +35,7 @@ struct AdminEndpoints {
             finish(.error(404, "not_found", description: "the gateway signs nobody in (no login.users_file)"))
             return
         }
-        let storeFailed = { (error: StoreError) in
-            finish(.error(503, "temporarily_unavailable", headers: [("Retry-After", "1")]),
-                   error: "session-store-\(error.reason)")
-        }
+        let storeFailed = { (error: StoreError) in finish(.storeUnavailable, error: "session-store-\(error.reason)") }
         switch request.endpoint {
         case .adminUserSessions(let user):
             store.sessions(of: user, now: Int64(Clocks.wallClock().seconds)) { result in

@@ -38,6 +38,9 @@ struct LocalResponse {
         return json(status, writer, headers: headers)
     }
 
+    /// The session store could not answer: 503 with `Retry-After`, never a guess (and never a cleared cookie).
+    static let storeUnavailable = LocalResponse.error(503, "temporarily_unavailable", headers: [("Retry-After", "1")])
+
     static func html(_ status: Int, _ page: String, headers: [(String, String)] = []) -> LocalResponse {
         LocalResponse(status: status, headers: [("Content-Type", "text/html; charset=utf-8")] + headers,
                       body: Array(page.utf8))

@@ -22,6 +22,10 @@ struct SignInEndpoints {
         client.finishLocal(request, response: response, error: error)
     }
 
+    private func storeFailed(_ error: StoreError) {
+        finish(.storeUnavailable, error: "session-store-\(error.reason)")
+    }
+
     func handle() {
         guard let settings = snapshot.signIn, let services = engine.services, let store = engine.sessionStore else {
             // The prefix is reserved even when the gateway signs nobody in: never forwarded.
@@ -134,54 +138,40 @@ struct SignInEndpoints {
         services.throttle.recordSuccess(address: address, user: user)
         let userAgent = String((request.header("user-agent") ?? "").prefix(256))
         let handle = Secrets.newHandle()
-        switch settings.mode {
-        case .session:
-            let secret = Secrets.newSecret()
-            let record = SessionRecord(
-                key: secret.key, handle: handle, kind: .cookie, user: account.name, email: account.email,
-                groups: account.groups, displayName: account.displayName, createdAt: now, lastSeenAt: now,
-                expiresAt: now + settings.absoluteTTL, idleTimeout: settings.idleTTL, userAgent: userAgent,
-                clientAddress: address)
-            store.create(record, maxPerUser: settings.maxPerUser, now: now) { result in
-                switch result {
-                case .failure(let error) where error.reason == "user-disabled":
-                    refuseSignIn(settings, user: user, rd: rd, isForm: isForm, reason: "login-user-disabled")
-                case .failure(let error):
-                    finish(.error(503, "temporarily_unavailable", headers: [("Retry-After", "1")]),
-                           error: "session-store-\(error.reason)")
-                case .success:
-                    engine.counters.signIns += 1
-                    let cookie = sessionCookie(settings, value: secret.text, maxAge: settings.absoluteTTL)
-                    if isForm {
-                        finish(.seeOther(rd ?? "/", headers: [("Set-Cookie", cookie)]))
-                    } else {
-                        var body = JSONWriter()
-                        body.beginObject()
-                        body.member("user", account.name)
-                        body.member("session", handle)
-                        body.member("expires_at", record.expiresAt)
-                        body.endObject()
-                        finish(.json(200, body, headers: [("Set-Cookie", cookie)]))
-                    }
+        // Session mode: the cookie's ID is the key. Token mode: the key is a random ID that never leaves the
+        // store; the client holds a refresh token instead.
+        let secret = Secrets.newSecret()
+        let token = settings.mode == .token
+        let record = SessionRecord(
+            key: token ? SessionKey(hashing: Secrets.bytes(32)) : secret.key, handle: handle,
+            kind: token ? .token : .cookie, user: account.name, email: account.email, groups: account.groups,
+            displayName: account.displayName, createdAt: now, lastSeenAt: now,
+            expiresAt: now + (token ? settings.refreshTTL : settings.absoluteTTL),
+            idleTimeout: token ? 0 : settings.idleTTL, userAgent: userAgent, clientAddress: address,
+            refreshKey: token ? secret.key : nil)
+        store.create(record, maxPerUser: settings.maxPerUser, now: now) { result in
+            switch result {
+            case .failure(let error) where error.reason == "user-disabled":
+                refuseSignIn(settings, user: user, rd: rd, isForm: isForm, reason: "login-user-disabled")
+            case .failure(let error):
+                storeFailed(error)
+            case .success:
+                engine.counters.signIns += 1
+                if token {
+                    finish(tokenResponse(settings, account: account, handle: handle, refresh: secret.text, now: now))
+                    return
                 }
-            }
-        case .token:
-            let refresh = Secrets.newSecret()
-            let record = SessionRecord(
-                key: SessionKey(hashing: Secrets.bytes(32)), handle: handle, kind: .token, user: account.name,
-                email: account.email, groups: account.groups, displayName: account.displayName, createdAt: now,
-                lastSeenAt: now, expiresAt: now + settings.refreshTTL, idleTimeout: 0, userAgent: userAgent,
-                clientAddress: address, refreshKey: refresh.key)
-            store.create(record, maxPerUser: settings.maxPerUser, now: now) { result in
-                switch result {
-                case .failure(let error) where error.reason == "user-disabled":
-                    refuseSignIn(settings, user: user, rd: rd, isForm: isForm, reason: "login-user-disabled")
-                case .failure(let error):
-                    finish(.error(503, "temporarily_unavailable", headers: [("Retry-After", "1")]),
-                           error: "session-store-\(error.reason)")
-                case .success:
-                    engine.counters.signIns += 1
-                    finish(tokenResponse(settings, account: account, handle: handle, refresh: refresh.text, now: now))
+                let cookie = sessionCookie(settings, value: secret.text, maxAge: settings.absoluteTTL)
+                if isForm {
+                    finish(.seeOther(rd ?? "/", headers: [("Set-Cookie", cookie)]))
+                } else {
+                    var body = JSONWriter()
+                    body.beginObject()
+                    body.member("user", account.name)
+                    body.member("session", handle)
+                    body.member("expires_at", record.expiresAt)
+                    body.endObject()
+                    finish(.json(200, body, headers: [("Set-Cookie", cookie)]))
                 }
             }
         }
@@ -236,8 +226,7 @@ struct SignInEndpoints {
         store.rotateRefresh(presented, next: next.key, now: now) { result in
             switch result {
             case .failure(let error):
-                finish(.error(503, "temporarily_unavailable", headers: [("Retry-After", "1")]),
-                       error: "session-store-\(error.reason)")
+                storeFailed(error)
             case .success(.invalid):
                 finish(.error(401, "invalid_grant"), error: "refresh-unknown")
             case .success(.reused):
@@ -333,8 +322,7 @@ struct SignInEndpoints {
             store.delete(key) { result in
                 if case .failure(let error) = result {
                     // Never a cleared cookie for a session that could not be ended.
-                    finish(.error(503, "temporarily_unavailable", headers: [("Retry-After", "1")]),
-                           error: "session-store-\(error.reason)")
+                    storeFailed(error)
                     return
                 }
                 done(true)
@@ -344,8 +332,7 @@ struct SignInEndpoints {
             case .signedIn(let user, let handle):
                 store.delete(handle: handle, of: user) { result in
                     if case .failure(let error) = result {
-                        finish(.error(503, "temporarily_unavailable", headers: [("Retry-After", "1")]),
-                               error: "session-store-\(error.reason)")
+                        storeFailed(error)
                         return
                     }
                     done(true)
@@ -354,7 +341,7 @@ struct SignInEndpoints {
                 finish(.error(401, "invalid_token", headers: [("WWW-Authenticate", "Bearer realm=\"gatehouse\"")]),
                        error: "logout-no-credential")
             case .unknown:
-                finish(.error(503, "temporarily_unavailable", headers: [("Retry-After", "1")]), error: "session-store")
+                finish(.storeUnavailable, error: "session-store")
             }
         }
     }
@@ -364,8 +351,7 @@ struct SignInEndpoints {
             store.sessions(of: who.user, now: Int64(Clocks.wallClock().seconds)) { result in
                 switch result {
                 case .failure(let error):
-                    finish(.error(503, "temporarily_unavailable", headers: [("Retry-After", "1")]),
-                           error: "session-store-\(error.reason)")
+                    storeFailed(error)
                 case .success(let records):
                     finish(.json(200, Self.sessionList(records, current: who.handle)))
                 }
@@ -382,8 +368,7 @@ struct SignInEndpoints {
             store.delete(handle: handle, of: who.user) { result in
                 switch result {
                 case .failure(let error):
-                    finish(.error(503, "temporarily_unavailable", headers: [("Retry-After", "1")]),
-                           error: "session-store-\(error.reason)")
+                    storeFailed(error)
                 case .success(false):
                     finish(.error(404, "not_found"), error: "no-such-session")
                 case .success(true):
@@ -405,7 +390,7 @@ struct SignInEndpoints {
                 let challenge = settings.mode == .token ? [("WWW-Authenticate", "Bearer realm=\"gatehouse\"")] : []
                 finish(.error(401, "unauthorized", headers: challenge), error: "no-credential")
             case .unknown:
-                finish(.error(503, "temporarily_unavailable", headers: [("Retry-After", "1")]), error: "session-store")
+                finish(.storeUnavailable, error: "session-store")
             }
         }
     }

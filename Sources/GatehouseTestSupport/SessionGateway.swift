@@ -19,17 +19,36 @@ package enum IndependentHash {
         guard FileManager.default.isExecutableFile(atPath: tool) else {
             throw TestFailure("\(tool) is missing: scripts/install-deps.sh installs apache2-utils and whois")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: tool)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw TestFailure("\(tool) failed") }
-        return String(decoding: data, as: UTF8.self)
+        let result = try runTool(tool, arguments)
+        guard result.status == 0 else { throw TestFailure("\(tool) failed") }
+        return result.output
     }
+}
+
+/// What a tool run by ``runTool(_:_:input:)`` printed and how it ended.
+package struct ToolResult {
+    package let status: Int32
+    /// Standard output, as text.
+    package let output: String
+}
+
+/// Runs an independent tool (htpasswd, mkpasswd, openssl, the gateway binary itself) to its end, with `input`
+/// on standard input (none: stdin is closed at once); standard error is discarded.
+package func runTool(_ path: String, _ arguments: [String], input: [UInt8]? = nil) throws -> ToolResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let output = Pipe()
+    let stdin = Pipe()
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    process.standardInput = stdin
+    try process.run()
+    if let input { stdin.fileHandleForWriting.write(Data(input)) }
+    try stdin.fileHandleForWriting.close()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return ToolResult(status: process.terminationStatus, output: String(decoding: data, as: UTF8.self))
 }
 
 /// A real gateway with its own sign-in: a users file written for the test (hashes from ``IndependentHash``), an

@@ -66,33 +66,18 @@ struct SessionAdminTests {
 
     @Test("gatehouse hash-password prints a hash the system's crypt verifies")
     func hashPasswordCommand() throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: GatehouseProcess.binaryPath)
-        process.arguments = ["hash-password", "--cost", "5"]
-        let input = Pipe()
-        let output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
-        input.fileHandleForWriting.write(Data("s3cret pass\n".utf8))
-        try input.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let hash = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let made = try runTool(GatehouseProcess.binaryPath, ["hash-password", "--cost", "5"],
+                               input: Array("s3cret pass\n".utf8))
+        #expect(made.status == 0)
+        let hash = made.output.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(hash.hasPrefix("$2b$05$") && hash.count == 60, "\(hash)")
         // Checked by htpasswd itself (independent bcrypt): -v verifies a password against a file entry.
         let file = NSTemporaryDirectory() + "/gh-htpasswd-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: file) }
         try "user:\(hash)\n".write(toFile: file, atomically: true, encoding: .utf8)
         for (password, expected) in [("s3cret pass", Int32(0)), ("wrong", Int32(3))] {
-            let check = Process()
-            check.executableURL = URL(fileURLWithPath: "/usr/bin/htpasswd")
-            check.arguments = ["-vb", file, "user", password]
-            check.standardError = FileHandle.nullDevice
-            check.standardOutput = FileHandle.nullDevice
-            try check.run()
-            check.waitUntilExit()
-            #expect(check.terminationStatus == expected, "htpasswd -v with \(password)")
+            let check = try runTool("/usr/bin/htpasswd", ["-vb", file, "user", password])
+            #expect(check.status == expected, "htpasswd -v with \(password)")
         }
     }
 }

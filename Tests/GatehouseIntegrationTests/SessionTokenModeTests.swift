@@ -21,16 +21,9 @@ struct SessionTokenModeTests {
     }
 
     static func openssl(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw TestFailure("openssl \(arguments) failed") }
-        return String(decoding: data, as: UTF8.self)
+        let result = try runTool("/usr/bin/openssl", arguments)
+        guard result.status == 0 else { throw TestFailure("openssl \(arguments) failed") }
+        return result.output
     }
 
     struct Tokens {

@@ -1,4 +1,5 @@
 import Foundation
+import GatehouseTestSupport
 import XCTest
 
 @testable import GatehouseSessions
@@ -14,23 +15,9 @@ final class PasswordHashTests: XCTestCase {
         guard FileManager.default.isExecutableFile(atPath: path) else {
             throw XCTSkip("\(tool) is not installed (apt-get install apache2-utils whois)")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        let stdin = Pipe()
-        process.standardInput = stdin
-        try process.run()
-        if let input {
-            stdin.fileHandleForWriting.write(Data(input))
-        }
-        try stdin.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, "\(tool) \(arguments) failed")
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let result = try runTool(path, arguments, input: input)
+        XCTAssertEqual(result.status, 0, "\(tool) \(arguments) failed")
+        return result.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// `htpasswd -nbB -C cost user password` prints `user:$2y$...`; the hash is after the colon.

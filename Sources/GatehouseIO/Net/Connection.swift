@@ -100,31 +100,24 @@ package final class Connection {
 
     /// Starts a non-blocking connect to `address`; `connectionConnected` or `connectionClosed` follows.
     /// - Throws: `IOError` when no socket can be created.
-    package init(loop: EventLoop, connectingTo address: SocketAddress) throws(IOError) {
-        self.loop = loop
-        isTLS = false
-        input = evbuffer_new()
-        output = evbuffer_new()
-        fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
-                    | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else {
-            evbuffer_free(input)
-            evbuffer_free(output)
-            throw IOError("socket() failed: \(String(cString: strerror(errno)))")
-        }
-        makeEvents()
-        connecting = true
-        startConnect(to: address)
+    package convenience init(loop: EventLoop, connectingTo address: SocketAddress) throws(IOError) {
+        try self.init(loop: loop, connectingTo: address, client: nil)
     }
 
     /// Starts a non-blocking connect to `address` and, once connected, a TLS handshake that verifies the
     /// server's certificate for `serverName`; `connectionConnected` follows the handshake. A failed
     /// handshake (a certificate that does not verify included) is reported as `connectionClosed`.
     /// - Throws: `IOError` when no socket can be created.
-    package init(loop: EventLoop, connectingTo address: SocketAddress, tls context: TLSClientContext,
-                 serverName: String) throws(IOError) {
+    package convenience init(loop: EventLoop, connectingTo address: SocketAddress, tls context: TLSClientContext,
+                             serverName: String) throws(IOError) {
+        try self.init(loop: loop, connectingTo: address, client: (context, serverName))
+    }
+
+    /// An outgoing connection, plain or (with `client`) TLS.
+    private init(loop: EventLoop, connectingTo address: SocketAddress,
+                 client: (context: TLSClientContext, serverName: String)?) throws(IOError) {
         self.loop = loop
-        isTLS = true
+        isTLS = client != nil
         input = evbuffer_new()
         output = evbuffer_new()
         fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
@@ -136,14 +129,16 @@ package final class Connection {
         }
         makeEvents()
         connecting = true
-        tlsClient = true
-        handshaking = true
-        guard let stream = TLSStream(context: context, fd: fd, serverName: serverName) else {
-            failed = true
-            event_active(readEvent, Int32(EV_READ), 0)
-            return
+        if let client {
+            tlsClient = true
+            handshaking = true
+            guard let stream = TLSStream(context: client.context, fd: fd, serverName: client.serverName) else {
+                failed = true
+                event_active(readEvent, Int32(EV_READ), 0)
+                return
+            }
+            tls = stream
         }
-        tls = stream
         startConnect(to: address)
     }
 

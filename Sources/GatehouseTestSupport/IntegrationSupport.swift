@@ -173,7 +173,8 @@ package func signalAsSoonAsListening(_ arguments: [String], signal: Int32,
     return (process.terminationReason, process.terminationStatus)
 }
 
-private final class ResultBox: @unchecked Sendable {
+/// One value handed from a reader thread to a waiting one (a child's stdout or stderr read to its end).
+final class ResultBox: @unchecked Sendable {
     private let condition = NSCondition()
     private var data: Data?
 
@@ -191,4 +192,14 @@ private final class ResultBox: @unchecked Sendable {
             return data ?? Data()
         }
     }
+}
+
+/// Waits until `condition` holds or `seconds` pass (polling every 50 ms); returns whether it held.
+package func eventually(_ seconds: Double = 5, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(50_000)
+    }
+    return condition()
 }

@@ -72,8 +72,8 @@ package enum TLSClient {
         process.standardOutput = output
         process.standardError = errors
         try process.run()
-        let outBox = DataBox()
-        let errBox = DataBox()
+        let outBox = ResultBox()
+        let errBox = ResultBox()
         let outThread = Thread { outBox.set(output.fileHandleForReading.readDataToEndOfFile()) }
         let errThread = Thread { errBox.set(errors.fileHandleForReading.readDataToEndOfFile()) }
         outThread.start()
@@ -155,7 +155,7 @@ package func runCommand(_ executable: String, _ arguments: [String]) throws -> C
     process.standardOutput = outPipe
     process.standardError = errPipe
     try process.run()
-    let errBox = DataBox()
+    let errBox = ResultBox()
     let errThread = Thread { errBox.set(errPipe.fileHandleForReading.readDataToEndOfFile()) }
     errThread.start()
     let out = outPipe.fileHandleForReading.readDataToEndOfFile()
@@ -163,24 +163,4 @@ package func runCommand(_ executable: String, _ arguments: [String]) throws -> C
     let err = errBox.wait(timeout: 30)
     return CommandResult(status: process.terminationStatus, stdout: String(decoding: out, as: UTF8.self),
                          stderr: String(decoding: err, as: UTF8.self))
-}
-
-private final class DataBox: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var data: Data?
-
-    func set(_ value: Data) {
-        condition.withLock {
-            data = value
-            condition.broadcast()
-        }
-    }
-
-    func wait(timeout: Double) -> Data {
-        condition.withLock {
-            let deadline = Date().addingTimeInterval(timeout)
-            while data == nil, condition.wait(until: deadline) {}
-            return data ?? Data()
-        }
-    }
 }

@@ -4,16 +4,6 @@ import Testing
 
 @Suite("SIGHUP reload of the real binary")
 struct ReloadTests {
-    /// Waits until `condition` holds or `seconds` pass.
-    func eventually(_ seconds: Double = 5, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            usleep(50_000)
-        }
-        return condition()
-    }
-
     @Test("a reload adds a route while a keep-alive connection stays open, and applies new limits to its next request")
     func reloadKeepsConnections() throws {
         let gw = try TestGateway(configYAML: TestGateway.simpleConfig(

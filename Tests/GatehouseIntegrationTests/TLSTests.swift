@@ -43,16 +43,6 @@ struct TLSTests {
         }
     }
 
-    /// Waits until `condition` holds or `seconds` pass.
-    func eventually(_ seconds: Double = 5, _ condition: () -> Bool) -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if condition() { return true }
-            usleep(50_000)
-        }
-        return condition()
-    }
-
     @Test("TLS 1.3: handshake, request, and the upstream sees X-Forwarded-Proto: https (plain listener: http)")
     func tls13() throws {
         let fixture = try Fixture()

@@ -61,6 +61,18 @@ package final class RawClient {
         return buffer
     }
 
+    /// Reads until the unconsumed bytes contain `text` (true), or the connection closed or `timeout` passed (false).
+    /// Nothing is consumed: a `readResponse` afterwards still sees the whole response.
+    package func waitFor(_ text: String, timeout: Double = 10) -> Bool {
+        let needle = Array(text.utf8)
+        let deadline = Date().addingTimeInterval(timeout)
+        while RawResponse.find(needle, in: buffer, from: 0) == nil {
+            if sawEOF || deadline.timeIntervalSinceNow <= 0 { return false }
+            fill(timeout: deadline.timeIntervalSinceNow)
+        }
+        return true
+    }
+
     /// True when the server closed the connection within `timeout` (after any pending bytes).
     package func waitForClose(timeout: Double = 10) -> Bool {
         _ = readUntilClose(timeout: timeout)
@@ -152,7 +164,7 @@ package struct RawResponse {
         return (response, bytes.count)
     }
 
-    static func find(_ needle: [UInt8], in haystack: [UInt8], from start: Int) -> Int? {
+    package static func find(_ needle: [UInt8], in haystack: [UInt8], from start: Int) -> Int? {
         guard haystack.count >= needle.count else { return nil }
         var i = start
         while i + needle.count <= haystack.count {

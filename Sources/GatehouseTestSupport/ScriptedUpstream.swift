@@ -1,4 +1,4 @@
-import Foundation
+package import Foundation
 
 /// A misbehaving upstream for tests: a loopback TCP server that answers every request head it reads with the
 /// same scripted bytes, exactly as given (so it can send what no real server library would: conflicting
@@ -15,6 +15,8 @@ package final class ScriptedUpstream: @unchecked Sendable {
         case pause(Int)
         /// Close the connection (the remaining requests on it get nothing).
         case close
+        /// Wait until the test signals (to prove the gateway forwarded what came before without waiting for more).
+        case wait(DispatchSemaphore)
     }
 
     // `@unchecked`: `requestLines` is guarded by `lock`; the rest is immutable.
@@ -97,6 +99,8 @@ package final class ScriptedUpstream: @unchecked Sendable {
                     usleep(UInt32(milliseconds) * 1000)
                 case .close:
                     return
+                case .wait(let signal):
+                    signal.wait()
                 }
             }
         }

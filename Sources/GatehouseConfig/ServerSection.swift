@@ -172,8 +172,11 @@ package struct LimitsSection: Sendable, Equatable {
     package let headerTimeout: Duration
     /// Time an idle keep-alive client connection is kept open; default 75s.
     package let idleTimeout: Duration
-    /// Longest time without progress while a request body is read; default 60s.
+    /// Longest time without progress while a request body is read; default 30s (below an upstream's default
+    /// `response_timeout`, though a stalled body ends in 408 whatever that is).
     package let bodyTimeout: Duration
+    /// Longest time a WebSocket tunnel may carry no byte in either direction; default 1h.
+    package let tunnelIdleTimeout: Duration
 
     /// Creates a limits section.
     ///
@@ -185,9 +188,10 @@ package struct LimitsSection: Sendable, Equatable {
     ///   - headerTimeout: Time allowed for the head.
     ///   - idleTimeout: Keep-alive idle time.
     ///   - bodyTimeout: Body no-progress time.
+    ///   - tunnelIdleTimeout: Tunnel no-traffic time.
     package init(
         maxRequestLine: Int, maxRequestHead: Int, maxHeaderCount: Int, maxBody: Int64, headerTimeout: Duration,
-        idleTimeout: Duration, bodyTimeout: Duration
+        idleTimeout: Duration, bodyTimeout: Duration, tunnelIdleTimeout: Duration = .seconds(3600)
     ) {
         self.maxRequestLine = maxRequestLine
         self.maxRequestHead = maxRequestHead
@@ -196,17 +200,19 @@ package struct LimitsSection: Sendable, Equatable {
         self.headerTimeout = headerTimeout
         self.idleTimeout = idleTimeout
         self.bodyTimeout = bodyTimeout
+        self.tunnelIdleTimeout = tunnelIdleTimeout
     }
 
     /// The defaults, used for every key that is absent.
     package static let defaults = LimitsSection(
         maxRequestLine: 8 << 10, maxRequestHead: 32 << 10, maxHeaderCount: 100, maxBody: 64 << 20,
-        headerTimeout: .seconds(10), idleTimeout: .seconds(75), bodyTimeout: .seconds(60))
+        headerTimeout: .seconds(10), idleTimeout: .seconds(75), bodyTimeout: .seconds(30),
+        tunnelIdleTimeout: .seconds(3600))
 
     /// The keys `server.limits` accepts.
     static let keys = [
         "max_request_line", "max_request_head", "max_header_count", "max_body", "header_timeout", "idle_timeout",
-        "body_timeout",
+        "body_timeout", "tunnel_idle_timeout",
     ]
 
     /// Reads `server.limits`; every absent key takes its default.
@@ -242,7 +248,10 @@ package struct LimitsSection: Sendable, Equatable {
         let header = duration("header_timeout", base.headerTimeout)
         let idle = duration("idle_timeout", base.idleTimeout)
         let bodyTimeout = duration("body_timeout", base.bodyTimeout)
-        guard let line, let head, let count, let body, let header, let idle, let bodyTimeout else { return nil }
+        let tunnelIdle = duration("tunnel_idle_timeout", base.tunnelIdleTimeout)
+        guard let line, let head, let count, let body, let header, let idle, let bodyTimeout, let tunnelIdle else {
+            return nil
+        }
         if line > head {
             let node = fields.value("max_request_line") ?? fields.value("max_request_head")
             reader.report(
@@ -252,6 +261,6 @@ package struct LimitsSection: Sendable, Equatable {
         }
         return LimitsSection(
             maxRequestLine: Int(line), maxRequestHead: Int(head), maxHeaderCount: count, maxBody: body,
-            headerTimeout: header, idleTimeout: idle, bodyTimeout: bodyTimeout)
+            headerTimeout: header, idleTimeout: idle, bodyTimeout: bodyTimeout, tunnelIdleTimeout: tunnelIdle)
     }
 }

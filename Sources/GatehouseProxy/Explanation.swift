@@ -36,7 +36,7 @@ package struct Explanation: Sendable {
             head.bytes.withUnsafeBytes { raw in
                 let host = UnsafeRawBufferPointer(rebasing: raw[RouteTable.hostRange(of: head) ?? 0..<0])
                 HeaderRewrite.writeRequest(head, host: host, peer: peerInfo, snapshot: snapshot, policy: route.policy,
-                                           identity: identity, framing: head.framing, upgrade: head.wantsUpgrade,
+                                           identity: identity, framing: head.framing, upgrade: head.upgradesToWebSocket,
                                            into: &out)
             }
             return Explanation(route: route.name, steps: steps + ["forwarded"], localStatus: nil,

@@ -67,11 +67,14 @@ package struct ClientTimeouts: Sendable {
     package let header: Duration
     package let idle: Duration
     package let body: Duration
+    /// A WebSocket tunnel with no bytes either way for this long is closed.
+    package let tunnelIdle: Duration
 
-    package init(header: Duration, idle: Duration, body: Duration) {
+    package init(header: Duration, idle: Duration, body: Duration, tunnelIdle: Duration = .seconds(3600)) {
         self.header = header
         self.idle = idle
         self.body = body
+        self.tunnelIdle = tunnelIdle
     }
 }
 

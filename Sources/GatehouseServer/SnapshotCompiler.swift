@@ -90,7 +90,8 @@ package enum SnapshotCompiler {
         }
         let snapshot = ProxySnapshot(
             limits: limits,
-            timeouts: ClientTimeouts(header: l.headerTimeout, idle: l.idleTimeout, body: l.bodyTimeout),
+            timeouts: ClientTimeouts(header: l.headerTimeout, idle: l.idleTimeout, body: l.bodyTimeout,
+                                     tunnelIdle: l.tunnelIdleTimeout),
             trustedProxies: config.server.trustedProxies.map { IPNetwork(address: $0.address, prefixLength: $0.prefixLength) },
             upstreams: upstreams, routes: RouteTable(routes),
             accessLogEnabled: config.accessLog.destination != .off,

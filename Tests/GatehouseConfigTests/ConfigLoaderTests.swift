@@ -83,7 +83,8 @@ struct ConfigLoaderTests {
         #expect(server.limits.maxBody == 64 * 1024 * 1024)
         #expect(server.limits.headerTimeout == .seconds(10))
         #expect(server.limits.idleTimeout == .seconds(75))
-        #expect(server.limits.bodyTimeout == .seconds(60))
+        #expect(server.limits.bodyTimeout == .seconds(30))
+        #expect(server.limits.tunnelIdleTimeout == .seconds(3600))
         #expect(server.drainTimeout == .seconds(10))
         #expect(server.trustedProxies == [])
         #expect(config.accessLog.destination == .stdout)
@@ -196,6 +197,22 @@ struct ConfigLoaderTests {
         #expect(config.routes[0].location.line == 27)
         #expect(config.routes[1].host == .wildcard(suffix: ".example.com"))
         #expect(config.routes[1].location.line == 31)
+    }
+
+    @Test("server.limits.tunnel_idle_timeout: read as a duration, a bad one refused at its line")
+    func tunnelIdleTimeout() throws {
+        let config = try #require(ConfigFixtures.config(ConfigFixtures.withServer("limits:\n  tunnel_idle_timeout: 90s")))
+        #expect(config.server.limits.tunnelIdleTimeout == .seconds(90))
+        let errors = ConfigFixtures.errors(ConfigFixtures.withServer("limits:\n  tunnel_idle_timeout: forever"))
+        #expect(errors.map(\.key) == ["server.limits.tunnel_idle_timeout"])
+        #expect(errors.map { $0.location?.line } == [3])
+    }
+
+    @Test("a stalled body times out (408) before the default response_timeout could answer 504")
+    func bodyTimeoutBelowResponseTimeout() throws {
+        let config = try #require(ConfigFixtures.config(ConfigFixtures.withServer("workers: 1")))
+        let upstream = try #require(config.upstreams.first)
+        #expect(config.server.limits.bodyTimeout < upstream.responseTimeout)
     }
 
     @Test("access_log.path: stdout, off, or a file; off stays a string despite YAML 1.1")

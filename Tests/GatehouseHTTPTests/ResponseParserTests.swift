@@ -140,6 +140,17 @@ struct ResponseParserTests {
         #expect(DripFeed.responses(response("HTTP/1.0 200 OK", "Content-Length: 0")).response?.version == .http10)
     }
 
+    /// A 204 may carry neither Content-Length nor Transfer-Encoding: one that declares a body may send it later,
+    /// so its connection is not kept (its framing stays "no body").
+    @Test(arguments: [("Content-Length: 5", false), ("Transfer-Encoding: chunked", false), ("Content-Length: 0", true),
+                      ("X-None: 1", true)])
+    func noContentDeclaringABodyIsNotKeptAlive(_ field: String, _ keptAlive: Bool) {
+        let t = DripFeed.responses(response("HTTP/1.1 204 No Content", field))
+        #expect(t.error == nil)
+        #expect(t.response?.framing == BodyFraming.none)
+        #expect(t.response?.keepAlive == keptAlive)
+    }
+
     @Test(arguments: ["HTTP/1.1 200 OK", "HTTP/1.1 200 ", "HTTP/1.1 200", "HTTP/1.1 404 Not  Found\t(really)"])
     func statusLineForms(_ line: String) {
         let t = DripFeed.responses(response(line, "Content-Length: 0"))

@@ -61,16 +61,33 @@ struct TimeoutTests {
         #expect(took >= 0.8 && took < 4, "closed after \(took) s")
     }
 
-    @Test("body_timeout 1s: a body that stops arriving gets 408 and a close")
-    func bodyTimeout() throws {
-        let gw = try TestGateway.simple(server: "  limits:\n    body_timeout: 1s")
+    /// The second case is the one the defaults used to get wrong: the upstream's response_timeout ran out first
+    /// (504), though the upstream was only waiting for the body the client did not send.
+    @Test("body_timeout: a body that stops arriving gets 408 and a close, even under a shorter response_timeout",
+          arguments: [("1s", "", 1.0), ("2s", "    response_timeout: 1s", 2.0)])
+    func bodyTimeout(bodyTimeout: String, upstream: String, seconds: Double) throws {
+        let gw = try TestGateway.simple(server: "  limits:\n    body_timeout: \(bodyTimeout)", upstream: upstream)
         let client = try RawClient(port: gw.port)
         let start = Date()
         try client.send("POST /stalled HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nonly a little")
         let response = try #require(client.readResponse(timeout: 6))
         let took = elapsed(since: start)
         #expect(response.status == 408)
-        #expect(took >= 0.9 && took < 4, "408 after \(took) s")
+        #expect(took >= seconds - 0.1 && took < seconds + 3, "408 after \(took) s")
         #expect(client.waitForClose(timeout: 5))
+    }
+
+    @Test("an upload slower than response_timeout but steady is not cut off: the response timeout starts after the body")
+    func slowUploadOutlivesResponseTimeout() throws {
+        let gw = try TestGateway.simple(server: "  limits:\n    body_timeout: 2s", upstream: "    response_timeout: 1s")
+        let client = try RawClient(port: gw.port)
+        try client.send("POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 8\r\n\r\n")
+        for byte in "abcdefgh" {  // 2.4 s in all
+            usleep(300_000)
+            try client.send(String(byte))
+        }
+        let response = try #require(client.readResponse(timeout: 6))
+        #expect(response.status == 200)
+        #expect(response.json?["body_length"] as? Int == 8)
     }
 }

@@ -52,4 +52,55 @@ struct UpgradeTests {
         #expect(response.status == 426)
         #expect(echoed(response, "Upgrade") == nil)
     }
+
+    static let h2cUpgrade = "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"
+
+    @Test("Upgrade: h2c is never offered upstream: no Upgrade, no HTTP2-Settings, the request goes on as HTTP/1.1",
+          arguments: [h2cUpgrade, "Connection: Upgrade\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n",
+                      "Connection: Upgrade\r\nUpgrade: websocket, h2c\r\n", "Connection: Upgrade\r\nUpgrade: websocket\r\nUpgrade: h2c\r\n"])
+    func h2cNeverForwarded(fields: String) throws {
+        let gw = try TestGateway.simple()
+        let response = try #require(try gw.exchange("GET /h2c HTTP/1.1\r\nHost: a\r\n\(fields)\r\n"))
+        #expect(response.status == 200)
+        #expect(echoed(response, "Upgrade") == nil)
+        #expect(echoed(response, "HTTP2-Settings") == nil)
+        #expect(echoed(response, "Connection") == nil)
+    }
+
+    @Test("an upstream that would switch to h2c anyway gets no tunnel: its 101 is answered 502")
+    func h2cSwitchRefused() throws {
+        let upstream = try ScriptedUpstream(answer: "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+        let gw = try UpstreamResponseTests.gateway(upstream)
+        let client = try RawClient(port: gw.port)
+        try client.send("GET /private HTTP/1.1\r\nHost: a\r\n\(Self.h2cUpgrade)\r\n")
+        #expect(client.readResponse(timeout: 5)?.status == 502)
+    }
+
+    @Test("a WebSocket request the upstream switches to another protocol: 502, no tunnel")
+    func switchToOtherProtocolRefused() throws {
+        let upstream = try ScriptedUpstream(answer: "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+        let gw = try UpstreamResponseTests.gateway(upstream)
+        let client = try RawClient(port: gw.port)
+        try client.send("GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                        + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        #expect(client.readResponse(timeout: 5)?.status == 502)
+    }
+
+    @Test("tunnel_idle_timeout 1s: traffic either way keeps a tunnel open, a second of silence closes it")
+    func tunnelIdleTimeout() throws {
+        let gw = try TestGateway.simple(server: "  limits:\n    tunnel_idle_timeout: 1s")
+        let client = try RawClient(port: gw.port)
+        try client.send("GET /__echo/upgrade HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                        + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        #expect(client.readResponse(timeout: 5)?.status == 101)
+        for index in 0..<5 {  // 2.5 s of traffic, longer than the timeout
+            usleep(500_000)
+            try client.send("ping-\(index);")
+            #expect(client.waitFor("ping-\(index);", timeout: 5), "message \(index) was not echoed")
+        }
+        let start = Date()
+        #expect(client.waitForClose(timeout: 5))
+        let took = elapsed(since: start)
+        #expect(took >= 0.8 && took < 3, "closed after \(took) s of silence")
+    }
 }

@@ -25,6 +25,9 @@ extension ResponseHead {
         }
         var keepAlive = facts.keepAlive(version: line.version)
         if case .untilClose = framing { keepAlive = false }
+        // A 204 may carry neither field (RFC 9110 8.6, RFC 9112 6.1): one that declares a body may still send
+        // it, later, and those bytes must never be read as the next response on this connection.
+        if line.status == 204, facts.hasTransferEncoding || (facts.contentLength ?? 0) > 0 { keepAlive = false }
         self.init(
             bytes: bytes,
             version: line.version,

@@ -65,6 +65,9 @@ extension ClientConnection {
                     clientPaused = true
                     connection.disableReading()
                 }
+                // The upstream is the slow side now: its response timeout (re-armed on every piece it took)
+                // governs, not the client's body timeout.
+                if timerPurpose == .body { timer.cancel() }
                 return
             }
             switch parseRequest() {
@@ -93,6 +96,8 @@ extension ClientConnection {
                 }
                 exchange!.bytesIn += Int64(payload.count)
                 exchange!.bodyBytesSent += Int64(payload.count)
+                // The response timeout counts from the end of the request: an upload slower than it is not cut off.
+                upstream.arm(exchange!.pool.settings.responseTimeout)
             case .success(.end(let trailers, let consumed)):
                 connection.discardInput(consumed)
                 if exchange!.head.framing == .chunked {
@@ -149,6 +154,7 @@ extension ClientConnection {
         upstream.arm(exchange!.pool.settings.responseTimeout)  // the timeout counts from the last progress
         while state == .forwarding {
             if connection.outputCount > Self.highWater {
+                writePendingHead()
                 if !upstreamPaused {
                     upstreamPaused = true
                     upstream.connection.disableReading()
@@ -164,16 +170,19 @@ extension ClientConnection {
                 }
             }
             switch step {
-            case .failure:
+            case .failure(let error):
                 engine.counters.upstreamProtocolErrors += 1
-                failBeforeResponse(status: 502)
+                failBeforeResponse(status: 502, reason: error.reason)
                 return
             case .success(.responseHead(let head, let consumed)):
                 upstream.connection.discardInput(consumed)
                 if !forwardResponseHead(head) { return }
             case .success(.body(let payload)):
                 upstream.connection.discardInput(payload.lowerBound)
-                if exchange!.rechunk {
+                writePendingHead()
+                if exchange!.clientFraming == .chunked {
+                    // Every payload piece becomes one chunk as it arrives (no waiting for more: event streams),
+                    // framed by the gateway: upstream bytes are never framing for the client.
                     engine.scratch.removeAll(keepingCapacity: true)
                     HeaderRewrite.appendHex(payload.count, to: &engine.scratch)
                     HeaderRewrite.append("\r\n", to: &engine.scratch)
@@ -186,11 +195,14 @@ extension ClientConnection {
                 exchange!.bytesOut += Int64(payload.count)
             case .success(.end(let trailers, let consumed)):
                 upstream.connection.discardInput(consumed)
-                if exchange!.clientFraming == .chunked {
-                    engine.scratch.removeAll(keepingCapacity: true)
-                    HeaderRewrite.writeTrailers(trailers, strippedBy: nil, into: &engine.scratch)
-                    connection.write(engine.scratch)
+                if exchange!.clientFraming == .none, upstream.connection.inputCount > 0 {
+                    // Bytes behind a response that has no body (to HEAD, a 204 or 304): the upstream thinks it
+                    // sends a body the client must never see. Only one request is ever outstanding upstream, so
+                    // they cannot be the next response either.
+                    failBeforeResponse(status: 502, reason: "upstream-body-on-bodiless-response")
+                    return
                 }
+                endResponseBody(trailers)
                 finishExchange(upstreamReusable: upstream.connection.inputCount == 0)
                 return
             case .success(.needMore(let consumed)):
@@ -199,9 +211,10 @@ extension ClientConnection {
                     upstream.connection.makeInputContiguous(upstream.connection.inputCount)
                     continue
                 }
+                writePendingHead()
                 return
             case .success(.requestHead):
-                failBeforeResponse(status: 502)
+                failBeforeResponse(status: 502, reason: "parser-state")
                 return
             }
         }
@@ -212,8 +225,9 @@ extension ClientConnection {
         guard let exchange else { return false }
         if head.status < 200 {
             if head.status == 101 {
-                guard exchange.wantsUpgrade else {
-                    failBeforeResponse(status: 502)
+                // Only an upgrade the gateway forwarded (WebSocket) may be accepted, and only to that protocol.
+                guard exchange.wantsUpgrade, HeaderRewrite.upgradesToWebSocket(head.headers) else {
+                    failBeforeResponse(status: 502, reason: "unrequested-upgrade")
                     return false
                 }
                 engine.scratch.removeAll(keepingCapacity: true)
@@ -235,24 +249,49 @@ extension ClientConnection {
             return true
         }
         let clientKeepsAlive = exchange.head.keepAlive && !engine.draining
-        var framing = head.framing
-        if case .untilClose = framing {
-            if exchange.head.version == .http11 {
-                framing = .chunked
-                exchange.rechunk = true
-            }
-        }
+        let framing = Self.clientFraming(of: head.framing, clientVersion: exchange.head.version)
         exchange.clientFraming = framing
-        let close = !clientKeepsAlive || framing == .untilClose
-        exchange.closeAfterResponse = close
-        engine.scratch.removeAll(keepingCapacity: true)
-        HeaderRewrite.writeResponse(head, clientFraming: framing, close: close, upgrade: false, into: &engine.scratch)
-        connection.write(engine.scratch)
+        exchange.closeAfterResponse = !clientKeepsAlive || framing == .untilClose
         exchange.status = head.status
+        exchange.upstreamKeepAlive = head.keepAlive
+        // Held back until the first body bytes or the end (in this same read at the latest): a fault found
+        // right behind the head (a bad first chunk, bytes after a 204) still becomes a clean 502.
+        exchange.pendingHead = head
+        return true
+    }
+
+    /// The framing the client sees for an upstream body, decided here and only here. An HTTP/1.1 client gets
+    /// a chunked or close-delimited upstream body as chunks the gateway frames itself (the upstream's chunk
+    /// framing is never passed on as bytes); an HTTP/1.0 client cannot read chunked (RFC 9112 6.1), so it gets
+    /// the body delimited by closing the connection.
+    static func clientFraming(of upstream: BodyFraming, clientVersion: HTTPVersion) -> BodyFraming {
+        switch upstream {
+        case .none, .length: return upstream
+        case .chunked, .untilClose: return clientVersion == .http11 ? .chunked : .untilClose
+        }
+    }
+
+    /// Writes the final response head held back by `forwardResponseHead`, if it is still waiting.
+    func writePendingHead() {
+        guard let exchange, let head = exchange.pendingHead else { return }
+        exchange.pendingHead = nil
+        engine.scratch.removeAll(keepingCapacity: true)
+        HeaderRewrite.writeResponse(head, clientFraming: exchange.clientFraming, close: exchange.closeAfterResponse,
+                                    upgrade: false, into: &engine.scratch)
+        connection.write(engine.scratch)
         exchange.responseStarted = true
         exchange.bytesOut = Int64(engine.scratch.count)
-        exchange.upstreamKeepAlive = head.keepAlive
-        return true
+    }
+
+    /// The upstream's body is complete: the head if it still waits, then the last chunk with the upstream's
+    /// trailers for a chunked client (RFC 9112 7.1.2: minus hop-by-hop fields; a close-delimited or
+    /// length-delimited client framing has no place for them, so they are dropped).
+    func endResponseBody(_ trailers: HeaderFields) {
+        writePendingHead()
+        guard exchange?.clientFraming == .chunked else { return }
+        engine.scratch.removeAll(keepingCapacity: true)
+        HeaderRewrite.writeTrailers(trailers, strippedBy: nil, into: &engine.scratch)
+        connection.write(engine.scratch)
     }
 
     // MARK: Ending an exchange
@@ -286,19 +325,22 @@ extension ClientConnection {
         if reuse { upstream.pool.release(upstream) } else { upstream.close() }
     }
 
-    /// Something failed upstream. Before the client saw any of the response: a clean error answer; after:
-    /// close the client, so a truncated response can never look complete.
-    func failBeforeResponse(status: Int) {
+    /// Something failed upstream (`reason` says what, for the log). Before the client saw any of the response:
+    /// a clean error answer; after: close the client, so a truncated response can never look complete, and log
+    /// the failure as such (never as the status the head carried).
+    func failBeforeResponse(status: Int, reason: String? = nil) {
         guard let exchange else {
             abort()
             return
         }
         engine.counters.upstreamErrors += 1
         if exchange.responseStarted {
+            logExchange(exchange, status: status, error: "\(reason ?? "upstream-failed"); response cut after the head")
+            self.exchange = nil
             abort()
             return
         }
-        logExchange(exchange, status: status)
+        logExchange(exchange, status: status, error: reason)
         releaseUpstream(reuse: false)
         let close = !exchange.requestComplete || !exchange.head.keepAlive || engine.draining
         connection.write(exchange.head.method == .head ? ErrorResponses.headOnly(status: status, close: close)
@@ -337,10 +379,8 @@ extension ClientConnection {
         guard state == .forwarding, self.upstream === upstream, let exchange = self.exchange else { return }
         let step: Result<ParseEvent, HTTPParseError>
         do throws(HTTPParseError) { step = .success(try upstream.parser.inputClosed()) } catch { step = .failure(error) }
-        if case .success(.end) = step {
-            if exchange.rechunk {
-                connection.write("0\r\n\r\n")
-            }
+        if case .success(.end(let trailers, _)) = step {
+            endResponseBody(trailers)
             finishExchange(upstreamReusable: false)
             return
         }
@@ -354,17 +394,21 @@ extension ClientConnection {
             connectUpstream(excluding: nil)
             return
         }
-        failBeforeResponse(status: 502)
+        failBeforeResponse(status: 502, reason: "upstream-truncated")
     }
 
     func upstreamTimedOut(_ upstream: UpstreamConnection) {
         if !upstream.isConnected {
             engine.counters.upstreamConnectTimeouts += 1
             upstream.pool.markFailed(server: upstream.serverIndex)
-            failBeforeResponse(status: 502)
+            failBeforeResponse(status: 502, reason: "upstream-connect-timeout")
+        } else if state == .forwarding, exchange?.requestComplete == false, !clientPaused, timerPurpose == .body {
+            // The gateway is waiting for the client's body, not for the upstream (which may well wait for that
+            // body before it answers): the client's body timeout decides, with a 408, not a 504.
+            upstream.arm(exchange!.pool.settings.responseTimeout)
         } else {
             engine.counters.upstreamResponseTimeouts += 1
-            failBeforeResponse(status: 504)
+            failBeforeResponse(status: 504, reason: "upstream-response-timeout")
         }
     }
 
@@ -375,10 +419,10 @@ extension ClientConnection {
         }
     }
 
-    func logExchange(_ exchange: Exchange, status: Int) {
+    func logExchange(_ exchange: Exchange, status: Int, error: String? = nil) {
         let server = upstream.map { exchange.pool.settings.serverNames[$0.serverIndex] }
         engine.log(head: exchange.head, peer: peer, status: status, bytesIn: exchange.bytesIn,
                    bytesOut: exchange.bytesOut, startedAt: exchange.startedAt,
-                   route: snapshot.routes.routes[exchange.routeIndex].name, upstream: server)
+                   route: snapshot.routes.routes[exchange.routeIndex].name, upstream: server, error: error)
     }
 }

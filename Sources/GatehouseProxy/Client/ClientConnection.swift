@@ -49,10 +49,10 @@ final class Exchange {
     var requestComplete = false
     /// Some of the response has been written to the client, so an error can no longer become a clean 502.
     var responseStarted = false
-    /// The response body is re-chunked toward the client (upstream delimited it by closing).
-    var rechunk = false
-    /// The framing the client sees for the response body.
+    /// The framing the client sees for the response body (`.chunked`: the gateway frames every piece itself).
     var clientFraming: BodyFraming = .none
+    /// The final response head, decided but not yet written to the client (see `forwardResponseHead`).
+    var pendingHead: ResponseHead?
     /// Close the client connection once the response is written.
     var closeAfterResponse = false
     /// The upstream allows another request on its connection.
@@ -65,7 +65,8 @@ final class Exchange {
     var retried = false
     /// Who the request is from, when the route authenticated it.
     var identity: Identity?
-    var wantsUpgrade: Bool { head.wantsUpgrade }
+    /// The request asks for an upgrade the gateway tunnels (WebSocket); any other is never offered upstream.
+    let wantsUpgrade: Bool
 
     init(head: RequestHead, routeIndex: Int, pool: UpstreamPool, startedAt: UInt64, host: Range<Int>?) {
         self.head = head
@@ -73,6 +74,7 @@ final class Exchange {
         self.pool = pool
         self.startedAt = startedAt
         self.host = host
+        wantsUpgrade = head.upgradesToWebSocket
     }
 }
 
@@ -117,6 +119,8 @@ final class ClientConnection: ConnectionDelegate {
     /// What the single client timer currently measures.
     enum TimerPurpose {
         case idle, header, body, linger
+        /// A WebSocket tunnel with no bytes either way.
+        case tunnel
     }
 
     let connection: Connection
@@ -495,6 +499,10 @@ final class ClientConnection: ConnectionDelegate {
                 abort()
             }
         case .linger:
+            abort()
+        case .tunnel:
+            if let exchange { logExchange(exchange, status: 101, error: "tunnel-idle-timeout") }
+            exchange = nil
             abort()
         }
     }

@@ -19,7 +19,8 @@ enum HeaderRewrite {
         case 6: return fields.bytesEqualIgnoringCase(name, "expect")
         case 7: return fields.bytesEqualIgnoringCase(name, "trailer") || fields.bytesEqualIgnoringCase(name, "upgrade")
         case 10: return fields.bytesEqualIgnoringCase(name, "connection") || fields.bytesEqualIgnoringCase(name, "keep-alive")
-        case 14: return fields.bytesEqualIgnoringCase(name, "content-length")
+        // HTTP2-Settings belongs to an h2c upgrade, which never crosses (see `upgradesToWebSocket`).
+        case 14: return fields.bytesEqualIgnoringCase(name, "content-length") || fields.bytesEqualIgnoringCase(name, "http2-settings")
         case 16: return fields.bytesEqualIgnoringCase(name, "proxy-connection")
         case 17: return fields.bytesEqualIgnoringCase(name, "transfer-encoding")
         case 18: return fields.bytesEqualIgnoringCase(name, "proxy-authenticate")
@@ -190,10 +191,23 @@ enum HeaderRewrite {
         }
     }
 
+    /// True when every `Upgrade` field says exactly `websocket` (and there is one): the only protocol the gateway
+    /// tunnels. A list (`websocket, h2c`) is not taken apart: the client gets plain HTTP/1.1 instead.
+    static func upgradesToWebSocket(_ fields: HeaderFields) -> Bool {
+        var seen = false
+        for index in fields.fields.indices where fields.nameEquals(index, "upgrade") {
+            let value = fields.fields[index].value
+            guard fields.bytesEqualIgnoringCase(value, "websocket") else { return false }
+            seen = true
+        }
+        return seen
+    }
+
     /// Writes the response head that goes to the client into `out`.
     /// - Parameters:
-    ///   - clientFraming: the framing the client will see (`.chunked` when the upstream's body runs until close
-    ///     and the client speaks 1.1).
+    ///   - clientFraming: the framing the client will see (`.chunked` when the upstream's body is chunked or runs
+    ///     until close and the client speaks 1.1; `.untilClose` for an HTTP/1.0 client then). `Trailer` is kept
+    ///     only with `.chunked`: the trailers it announces are forwarded only then.
     ///   - close: add `Connection: close`.
     static func writeResponse(_ head: ResponseHead, clientFraming: BodyFraming, close: Bool, upgrade: Bool,
                               into out: inout [UInt8]) {
@@ -215,6 +229,7 @@ enum HeaderRewrite {
                 {
                     appendField(fields, field, to: &out)
                 }
+                if case .chunked = clientFraming, fields.nameEquals(index, "trailer") { appendField(fields, field, to: &out) }
                 continue
             }
             if isNamedByConnection(fields, index, tokens: head.connectionTokens) { continue }

@@ -199,6 +199,7 @@ extension ClientConnection {
                     // Bytes behind a response that has no body (to HEAD, a 204 or 304): the upstream thinks it
                     // sends a body the client must never see. Only one request is ever outstanding upstream, so
                     // they cannot be the next response either.
+                    engine.counters.upstreamProtocolErrors += 1
                     failBeforeResponse(status: 502, reason: "upstream-body-on-bodiless-response")
                     return
                 }
@@ -227,6 +228,7 @@ extension ClientConnection {
             if head.status == 101 {
                 // Only an upgrade the gateway forwarded (WebSocket) may be accepted, and only to that protocol.
                 guard exchange.wantsUpgrade, HeaderRewrite.upgradesToWebSocket(head.headers) else {
+                    engine.counters.upstreamProtocolErrors += 1
                     failBeforeResponse(status: 502, reason: "unrequested-upgrade")
                     return false
                 }

@@ -11,6 +11,8 @@ package final class ScriptedUpstream: @unchecked Sendable {
     package enum Step: Sendable {
         /// Send these bytes.
         case send([UInt8])
+        /// Send these bytes `count` times (a large body without holding it in memory).
+        case sendRepeated([UInt8], count: Int)
         /// Pause (milliseconds).
         case pause(Int)
         /// Close the connection (the remaining requests on it get nothing).
@@ -67,6 +69,17 @@ package final class ScriptedUpstream: @unchecked Sendable {
     /// How many connections were accepted so far.
     package var connectionCount: Int { lock.withLock { connections } }
 
+    /// Sends every byte; false when the peer is gone.
+    private func sendAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return false }
+            offset += n
+        }
+        return true
+    }
+
     private func serve(_ fd: Int32) {
         defer { close(fd) }
         var buffer: [UInt8] = []
@@ -89,12 +102,9 @@ package final class ScriptedUpstream: @unchecked Sendable {
             for step in script {
                 switch step {
                 case .send(let bytes):
-                    var offset = 0
-                    while offset < bytes.count {
-                        let n = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                        if n <= 0 { return }
-                        offset += n
-                    }
+                    if !sendAll(fd, bytes) { return }
+                case .sendRepeated(let bytes, let count):
+                    for _ in 0..<count where !sendAll(fd, bytes) { return }
                 case .pause(let milliseconds):
                     usleep(UInt32(milliseconds) * 1000)
                 case .close:

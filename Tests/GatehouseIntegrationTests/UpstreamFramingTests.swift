@@ -80,6 +80,24 @@ struct UpstreamFramingTests {
         #expect(response.body == payload)
     }
 
+    @Test("a 256 MiB chunked download the client does not read is paused, not buffered; then it flows to the end")
+    func chunkedSlowReaderBackpressure() throws {
+        let chunk = Array("10000\r\n".utf8) + [UInt8](repeating: UInt8(ascii: "c"), count: 65_536) + [13, 10]
+        let upstream = try ScriptedUpstream([.send(Array(Self.chunkedHead.utf8)), .sendRepeated(chunk, count: 4096),
+                                             .send(Array("0\r\n\r\n".utf8))])
+        let gw = try Self.gateway(upstream)
+        let client = try BulkClient(port: gw.port)
+        try client.send("GET /huge HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        #expect(try client.readHead().status == 200)
+        usleep(1_500_000)  // the upstream keeps sending; the gateway must stop reading it
+        let stalledKiB = gw.gateway.residentKiB ?? 0
+        #expect(stalledKiB < 64 * 1024, "gateway RSS with a stalled reader: \(stalledKiB) KiB")
+        // The client framing (the payload plus the gateway's chunk lines), read until the gateway closes.
+        let received = client.drainBody(length: .max)
+        #expect(received > 256 << 20 && received < (256 << 20) + (4 << 20), "received \(received) bytes")
+        print("256 MiB chunked download: stalled gateway RSS \(stalledKiB) KiB, chunk framing \(received - (256 << 20)) bytes")
+    }
+
     @Test("chunk data that looks like the last chunk and a second response stays body bytes")
     func chunkDataIsNeverFraming() throws {
         let forged = "0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\npoisoned"

@@ -68,6 +68,18 @@ struct RouteTableTests {
         #expect(match(table, path: "/EXACT/x") == "root")
     }
 
+    @Test("case-insensitive matching folds the non-ASCII letters that fold to ASCII (ı İ ſ K), as IIS and .NET do")
+    func caseInsensitiveUnicodeFolding() {
+        let table = RouteTable([route("root", prefix: "/"), route("risk", prefix: "/Risk", caseInsensitive: true),
+                                route("sensitive", prefix: "/skip")])
+        for path in ["/r%C4%B1sk", "/R%C4%B0SK/x", "/ri%C5%BFk", "/ris%E2%84%AA", "/R%C4%B1%C5%BF%E2%84%AA/"] {
+            #expect(match(table, path: path) == "risk", "\(path)")
+        }
+        #expect(match(table, path: "/r%C4%B1skier") == "root")
+        #expect(match(table, path: "/%C5%BFkip") == "root")  // a case-sensitive route folds nothing
+        #expect(match(table, path: "/ri%C5") == "root")
+    }
+
     func parse(_ text: String, parameters: PathParameters) throws -> RequestHead? {
         var limits = HTTPLimits()
         limits.pathParameters = parameters

@@ -129,11 +129,51 @@ package struct RouteTable: Sendable {
     }
 
     private func prefixMatches(_ prefix: [UInt8], _ path: UnsafeRawBufferPointer, ignoringCase: Bool) -> Bool {
-        guard path.count >= prefix.count else { return false }
-        let start = UnsafeRawBufferPointer(rebasing: path[..<prefix.count])
-        guard ignoringCase ? bytesEqualIgnoringCase(prefix, start) : bytesEqual(prefix, start) else { return false }
-        if path.count == prefix.count || prefix.last == UInt8(ascii: "/") { return true }
-        return path[prefix.count] == UInt8(ascii: "/")
+        let end: Int
+        if ignoringCase {
+            guard let matched = Self.caseInsensitivePrefixEnd(prefix, path) else { return false }
+            end = matched
+        } else {
+            guard path.count >= prefix.count,
+                bytesEqual(prefix, UnsafeRawBufferPointer(rebasing: path[..<prefix.count]))
+            else { return false }
+            end = prefix.count
+        }
+        if path.count == end || prefix.last == UInt8(ascii: "/") { return true }
+        return path[end] == UInt8(ascii: "/")
+    }
+
+    /// Where in `path` the lowercase `prefix` ends when compared ignoring case, or nil. ASCII letters fold, and
+    /// so do the four non-ASCII letters whose simple case mapping is an ASCII letter (.NET's and NTFS's
+    /// case-insensitive comparisons use those): `ı` and `İ` as `i`, `ſ` as `s`, the Kelvin sign as `k`, as
+    /// the normaliser spells them (`%C4%B1`, `%C4%B0`, `%C5%BF`, `%E2%84%AA`).
+    static func caseInsensitivePrefixEnd(_ prefix: [UInt8], _ path: UnsafeRawBufferPointer) -> Int? {
+        var p = 0
+        for wanted in prefix {
+            guard p < path.count else { return nil }
+            if asciiLower(path[p]) == wanted {
+                p += 1
+                continue
+            }
+            guard path[p] == UInt8(ascii: "%"), let (letter, length) = asciiFoldedLetter(path, at: p),
+                letter == wanted
+            else { return nil }
+            p += length
+        }
+        return p
+    }
+
+    /// The ASCII letter a percent-encoded non-ASCII letter at `path[i]` folds to, and its encoded length.
+    private static func asciiFoldedLetter(_ path: UnsafeRawBufferPointer, at i: Int) -> (UInt8, Int)? {
+        func encoded(_ text: StaticString) -> Bool {
+            let count = text.utf8CodeUnitCount
+            guard i + count <= path.count else { return false }
+            return text.withUTF8Buffer { want in (0..<count).allSatisfy { path[i + $0] == want[$0] } }
+        }
+        if encoded("%C4%B1") || encoded("%C4%B0") { return (UInt8(ascii: "i"), 6) }
+        if encoded("%C5%BF") { return (UInt8(ascii: "s"), 6) }
+        if encoded("%E2%84%AA") { return (UInt8(ascii: "k"), 9) }
+        return nil
     }
 }
 

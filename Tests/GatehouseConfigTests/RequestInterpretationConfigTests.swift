@@ -77,4 +77,13 @@ struct RequestInterpretationConfigTests {
             #expect(message == "cannot hold a path parameter (\";\"): routes match paths without them")
         }
     }
+
+    @Test("X-Real-IP is the gateway's: it cannot be an identity header, in any spelling")
+    func realIPReserved() throws {
+        for name in ["X-Real-IP", "x_real_ip"] {
+            let yaml = ConfigFixtures.minimal + "\nidentity_headers:\n  \(name): \"{sub}\"\n"
+            let error = try #require(ConfigFixtures.singleError(yaml))
+            #expect(error.message.contains("set by the gateway on every request"), "\(error.message)")
+        }
+    }
 }

@@ -71,7 +71,7 @@ package struct IdentityHeaderSection: Sendable, Equatable {
             ("part of the request's framing or routing", ["Host", "Content-Length", "Content-Type", "Expect"]),
             (
                 "set by the gateway on every request (see trusted_proxies)",
-                ["Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto"]
+                ["Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-IP"]
             ),
             (
                 "a client credential header (see forward_authorization and strip_credential_cookies)",

@@ -450,7 +450,7 @@ extension RouteSection {
     }
 
     /// Parses one of an enum's keywords exactly; a wrong case or a near miss gets a suggestion.
-    private static func keyword<Keyword: RawRepresentable & CaseIterable>(
+    static func keyword<Keyword: RawRepresentable & CaseIterable>(
         _ text: String, as type: Keyword.Type
     ) -> ParseOutcome<Keyword> where Keyword.RawValue == String {
         if let value = Keyword(rawValue: text) {

@@ -18,6 +18,9 @@ package struct RouteSection: Sendable, Equatable {
     package let pathPrefix: String
     /// The methods the route accepts; `nil` accepts every method.
     package let methods: [String]?
+    /// `match.case_insensitive`: compare `pathPrefix` ignoring ASCII case; `nil` takes
+    /// `server.case_insensitive_paths`.
+    package var caseInsensitive: Bool? = nil
     /// The name of the upstream that serves matching requests.
     package let upstream: String
     /// Where the route's entry starts in the file, for messages about it.
@@ -83,7 +86,7 @@ package struct RouteSection: Sendable, Equatable {
         "forward_authorization", "strip_credential_cookies",
     ]
     /// The keys `match` accepts.
-    static let matchKeys = ["host", "path_prefix", "methods"]
+    static let matchKeys = ["host", "path_prefix", "methods", "case_insensitive"]
 
     /// Reads the required `routes` list; at least one route.
     ///
@@ -172,6 +175,7 @@ package struct RouteSection: Sendable, Equatable {
             location: location, auth: auth.auth, accept: auth.accept, require: auth.require,
             unauthenticated: auth.unauthenticated, identityHeaders: auth.identityHeaders,
             forwardAuthorization: auth.forwardAuthorization, stripCredentialCookies: auth.stripCredentialCookies)
+        result.route?.caseInsensitive = match.caseInsensitive
         return result
     }
 
@@ -196,6 +200,7 @@ package struct RouteSection: Sendable, Equatable {
         var host: HostPattern?
         var pathPrefix = "/"
         var methods: [String]?
+        var caseInsensitive: Bool?
     }
 
     /// Reads `match`; absent or null matches every request.
@@ -226,6 +231,10 @@ package struct RouteSection: Sendable, Equatable {
             match.methods = readMethods(node, path: fields.path("methods"), reader: reader)
             valid = valid && match.methods != nil
         }
+        if let node = fields.value("case_insensitive") {
+            match.caseInsensitive = reader.boolean(node, path: fields.path("case_insensitive"))
+            valid = valid && match.caseInsensitive != nil
+        }
         return valid ? match : nil
     }
 
@@ -243,6 +252,10 @@ package struct RouteSection: Sendable, Equatable {
         if text.contains("*") {
             return .invalid(
                 "is a literal prefix, not a pattern; remove the \"*\" (\"/api/\" matches everything under /api/)")
+        }
+        if text.contains(";") || text.lowercased().contains("%3b") {
+            // Routes match paths without parameters (server.path_parameters), so such a prefix never matches.
+            return .invalid("cannot hold a path parameter (\";\"): routes match paths without them")
         }
         return .parsed(text)
     }

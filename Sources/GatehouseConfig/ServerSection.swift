@@ -14,6 +14,12 @@ package struct ServerSection: Sendable, Equatable {
     package let trustedProxies: [CIDRSpec]
     /// TLS listeners and their certificates; `nil` when the gateway speaks plain HTTP only.
     package let tls: TLSSection?
+    /// What happens to request headers whose names hold `_`; default `.drop`.
+    package var underscoresInHeaders: UnderscoreHeaders = .drop
+    /// What a `;` in a request path means; default `.refuse`.
+    package var pathParameters: PathParameterMode = .refuse
+    /// Whether routes match `path_prefix` ignoring ASCII case unless they say otherwise; default `false`.
+    package var caseInsensitivePaths = false
 
     /// Creates a server section.
     ///
@@ -37,7 +43,10 @@ package struct ServerSection: Sendable, Equatable {
     }
 
     /// The keys `server` accepts.
-    static let keys = ["listen", "workers", "limits", "drain_timeout", "trusted_proxies", "tls"]
+    static let keys = [
+        "listen", "workers", "limits", "drain_timeout", "trusted_proxies", "tls", "underscores_in_headers",
+        "path_parameters", "case_insensitive_paths",
+    ]
 
     /// The largest accepted worker count; more threads than this is a typo, not a machine.
     static let maximumWorkers = 256
@@ -89,10 +98,41 @@ package struct ServerSection: Sendable, Equatable {
         case .fixed(let fixed): count = fixed
         case .invalid: return nil
         }
-        guard let listen, let limits, let drainTimeout, let trustedProxies, tls != nil || !tlsGiven else { return nil }
-        return ServerSection(
+        let interpretation = readRequestInterpretation(fields, reader: reader)
+        guard let listen, let limits, let drainTimeout, let trustedProxies, tls != nil || !tlsGiven,
+            let interpretation
+        else { return nil }
+        var section = ServerSection(
             listen: listen, workers: count, limits: limits, drainTimeout: drainTimeout,
             trustedProxies: trustedProxies, tls: tls)
+        section.underscoresInHeaders = interpretation.underscores
+        section.pathParameters = interpretation.pathParameters
+        section.caseInsensitivePaths = interpretation.caseInsensitive
+        return section
+    }
+
+    /// Reads the keys that say how request names and paths are read where backends disagree.
+    private static func readRequestInterpretation(
+        _ fields: YAMLFields, reader: ConfigReader
+    ) -> (underscores: UnderscoreHeaders, pathParameters: PathParameterMode, caseInsensitive: Bool)? {
+        var underscores: UnderscoreHeaders? = .drop
+        if let node = fields.value("underscores_in_headers") {
+            underscores = reader.parse(
+                node, path: fields.path("underscores_in_headers"), expected: "\"drop\" or \"forward\"",
+                with: { RouteSection.keyword($0, as: UnderscoreHeaders.self) })
+        }
+        var parameters: PathParameterMode? = .refuse
+        if let node = fields.value("path_parameters") {
+            parameters = reader.parse(
+                node, path: fields.path("path_parameters"), expected: "\"refuse\" or \"servlet\"",
+                with: { RouteSection.keyword($0, as: PathParameterMode.self) })
+        }
+        var caseInsensitive: Bool? = false
+        if let node = fields.value("case_insensitive_paths") {
+            caseInsensitive = reader.boolean(node, path: fields.path("case_insensitive_paths"))
+        }
+        guard let underscores, let parameters, let caseInsensitive else { return nil }
+        return (underscores, parameters, caseInsensitive)
     }
 
     /// Reads `workers`: `auto` (the default) or 1...256.
@@ -144,6 +184,24 @@ package struct ServerSection: Sendable, Equatable {
             reader.report(.invalidValue, at: element, key: "\(path)[\(index)]", "\(address) is listed twice")
         }
     }
+}
+
+/// `server.underscores_in_headers`: request headers whose names hold `_` (nginx's `underscores_in_headers`).
+package enum UnderscoreHeaders: String, Sendable, CaseIterable {
+    /// Removed before forwarding (nginx's default): CGI, WSGI and PHP backends read `X_User` as `X-User`.
+    case drop
+    /// Forwarded, except spellings of hop-by-hop, framing, forwarding and identity headers.
+    case forward
+}
+
+/// `server.path_parameters`: what a `;` in a request path means.
+package enum PathParameterMode: String, Sendable, CaseIterable {
+    /// 400 for any `;` or `%3B` in the path: servlet containers drop `;...` from each segment, other
+    /// servers keep it, so the route cannot know which path the upstream will serve.
+    case refuse
+    /// Servlet semantics (Tomcat, Jetty, Spring): routes match each segment without its parameters; the
+    /// upstream receives them as sent.
+    case servlet
 }
 
 /// The outcome of reading `server.workers`.

@@ -50,6 +50,10 @@ package struct RequestHead: Sendable {
     /// use this one. The query is not part of it (see `queryRange`). Absolute-form: the path after
     /// the authority, "/" when empty; asterisk-form: `*`.
     package var normalizedPath: [UInt8]
+    /// The path routes match: `normalizedPath`, or with `server.path_parameters: servlet` the same without
+    /// each segment's `;...` parameters (what Tomcat, Jetty and Spring resolve). Shares `normalizedPath`'s
+    /// storage when the path has no parameter.
+    package var routingPath: [UInt8]
     /// The query including its leading "?", or an empty range.
     package var queryRange: Range<Int>
     package var version: HTTPVersion
@@ -67,6 +71,8 @@ package struct RequestHead: Sendable {
     package var wantsUpgrade: Bool
     /// Ranges of the tokens listed in every `Connection` header (lowercased comparison is the caller's job).
     package var connectionTokens: [Range<Int>]
+    /// Some field name holds a `_` (the proxy then checks each name; most requests have none).
+    package var hasUnderscoreNames: Bool
 }
 
 /// A parsed response head. All ranges index `bytes`.

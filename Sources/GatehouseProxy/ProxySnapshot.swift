@@ -13,18 +13,23 @@ package struct IPNetwork: Sendable, Equatable {
 
     /// True when `bytes` (4 or 16 bytes) lies inside this network. IPv4-mapped IPv6 peers match IPv4 networks.
     package func contains(_ bytes: [UInt8]) -> Bool {
-        var candidate = bytes
+        bytes.withUnsafeBytes { contains($0) }
+    }
+
+    /// The same, for bytes parsed in place (a forwarded address read from a header, without copying).
+    package func contains(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        var start = 0
         if address.count == 4, bytes.count == 16, bytes[0..<10].allSatisfy({ $0 == 0 }),
             bytes[10] == 0xff, bytes[11] == 0xff
         {
-            candidate = Array(bytes[12..<16])
+            start = 12
         }
-        guard candidate.count == address.count else { return false }
+        guard bytes.count - start == address.count else { return false }
         var remaining = prefixLength
         for i in 0..<address.count where remaining > 0 {
             let bits = min(8, remaining)
             let mask: UInt8 = bits == 8 ? 0xff : ~(0xff >> UInt8(bits))
-            if candidate[i] & mask != address[i] & mask { return false }
+            if bytes[start + i] & mask != address[i] & mask { return false }
             remaining -= bits
         }
         return true
@@ -99,6 +104,9 @@ package final class ProxySnapshot: Sendable {
     /// Client-sent headers with exactly these names (lowercase, `-`) are removed too: every name an identity
     /// template injects on any route.
     package let strippedHeaderNames: [[UInt8]]
+    /// `server.underscores_in_headers: forward`: request fields whose names hold `_` are forwarded (but the
+    /// spellings of hop-by-hop and forwarding fields); by default they are dropped, as nginx does.
+    package let forwardsUnderscoreHeaders: Bool
     /// How JWTs are verified; nil when no issuer is configured.
     package let tokens: TokenSettings?
     /// Where `unauthenticated: login` sends browsers.
@@ -112,7 +120,8 @@ package final class ProxySnapshot: Sendable {
                  upstreams: [UpstreamSettings], routes: RouteTable, accessLogEnabled: Bool,
                  strippedHeaderPrefixes: [[UInt8]] = ProxySnapshot.defaultStrippedPrefixes,
                  strippedHeaderNames: [[UInt8]] = [], tokens: TokenSettings? = nil, loginURL: [UInt8]? = nil,
-                 tls: TLSServerContext? = nil, signIn: SignInSettings? = nil) {
+                 tls: TLSServerContext? = nil, signIn: SignInSettings? = nil, forwardsUnderscoreHeaders: Bool = false) {
+        self.forwardsUnderscoreHeaders = forwardsUnderscoreHeaders
         self.tls = tls
         self.signIn = signIn
         self.strippedHeaderPrefixes = strippedHeaderPrefixes
@@ -132,5 +141,10 @@ package final class ProxySnapshot: Sendable {
         if trustedProxies.isEmpty { return false }
         let bytes = peer.addressBytes
         return trustedProxies.contains { $0.contains(bytes) }
+    }
+
+    /// True when the address (4 or 16 bytes, e.g. an `X-Forwarded-For` element) is a trusted proxy's.
+    package func isTrusted(addressBytes: UnsafeRawBufferPointer) -> Bool {
+        trustedProxies.contains { $0.contains(addressBytes) }
     }
 }

@@ -33,6 +33,10 @@ package enum SnapshotCompiler {
         limits.maxHead = l.maxRequestHead
         limits.maxHeaderCount = l.maxHeaderCount
         limits.maxBody = l.maxBody
+        switch config.server.pathParameters {
+        case .refuse: limits.pathParameters = .refuse
+        case .servlet: limits.pathParameters = .servlet
+        }
 
         var upstreams: [UpstreamSettings] = []
         for section in config.upstreams {
@@ -66,7 +70,8 @@ package enum SnapshotCompiler {
                   methods: section.methods.map { $0.map { Array($0.utf8) } },
                   upstreamIndex: config.upstreams.firstIndex { $0.name == section.upstream } ?? 0,
                   policy: compilePolicy(section, config: config, groupsClaim: groupsClaim,
-                                        sessionCookie: signIn?.0.cookieName))
+                                        sessionCookie: signIn?.0.cookieName),
+                  caseInsensitive: section.caseInsensitive ?? config.server.caseInsensitivePaths)
         }
         var listen: [SocketAddress] = []
         for spec in config.server.listen {
@@ -97,7 +102,8 @@ package enum SnapshotCompiler {
             accessLogEnabled: config.accessLog.destination != .off,
             strippedHeaderPrefixes: folded(config.stripHeaderPrefixes),
             strippedHeaderNames: folded(config.strippedHeaderNames),
-            tokens: tokens, loginURL: config.login.map { Array($0.url.utf8) }, tls: tls, signIn: signIn?.0)
+            tokens: tokens, loginURL: config.login.map { Array($0.url.utf8) }, tls: tls, signIn: signIn?.0,
+            forwardsUnderscoreHeaders: config.server.underscoresInHeaders == .forward)
         var admin: SocketAddress? = nil
         if let spec = config.admin?.listen {
             do {

@@ -3,10 +3,10 @@ import Testing
 
 @Suite("PathNormalizer")
 struct PathNormalizerTests {
-    private func normalize(_ path: String) -> Result<String, HTTPParseError> {
+    private func normalize(_ path: String, _ parameters: PathParameters = .refuse) -> Result<String, HTTPParseError> {
         let bytes = Array(path.utf8)
         return Result { () throws(HTTPParseError) in
-            String(decoding: try PathNormalizer.normalize(bytes[...]), as: UTF8.self)
+            String(decoding: try PathNormalizer.normalize(bytes[...], parameters: parameters), as: UTF8.self)
         }
     }
 
@@ -32,7 +32,6 @@ struct PathNormalizerTests {
         ("/./", "/"),
         ("/a/...", "/a/..."),
         ("/a/.b/..c", "/a/.b/..c"),
-        ("/a;b/c", "/a;b/c"),
         ("/a/b/../../c/", "/c/"),
         ("/a/%2e", "/a/"),
     ])
@@ -51,9 +50,14 @@ struct PathNormalizerTests {
         ("/a%5Cb", "ambiguous-path"),
         ("/a\\b", "ambiguous-path"),
         ("/a%00b", "ambiguous-path"),
-        ("/public/..;/admin", "ambiguous-path"),
-        ("/public/.;x/admin", "ambiguous-path"),
-        ("/public/%2e%2e;/admin", "ambiguous-path"),
+        ("/public/..;/admin", "path-parameter"),
+        ("/public/.;x/admin", "path-parameter"),
+        ("/public/%2e%2e;/admin", "path-parameter"),
+        ("/private;jsessionid=1/x", "path-parameter"),
+        ("/private;/x", "path-parameter"),
+        ("/private/x;", "path-parameter"),
+        ("/private%3bjsessionid=1/x", "path-parameter"),
+        ("/private%3B/x", "path-parameter"),
         ("/%G1", "invalid-percent-encoding"),
         ("/%4", "invalid-percent-encoding"),
         ("/%", "invalid-percent-encoding"),
@@ -67,6 +71,27 @@ struct PathNormalizerTests {
     ])
     func refuses(_ input: String, _ reason: String) {
         #expect(normalize(input) == .failure(HTTPParseError(status: 400, reason: reason)))
+    }
+
+    /// `server.path_parameters: servlet`: `;` passes, and the dot-like segments servlet containers would
+    /// resolve after removing parameters are refused.
+    @Test(arguments: [
+        ("/a;b/c", "/a;b/c", "/a/c"),
+        ("/private;jsessionid=1/x", "/private;jsessionid=1/x", "/private/x"),
+        ("/private;a=1;b=2", "/private;a=1;b=2", "/private"),
+        ("/cars;color=red/../private/", "/private/", "/private/"),
+        ("/a/b;v=1.0", "/a/b;v=1.0", "/a/b"),
+        ("/a%3Bb/c", "/a%3Bb/c", "/a%3Bb/c"),
+    ])
+    func servletParameters(_ input: String, _ forwarded: String, _ routed: String) throws {
+        #expect(normalize(input, .servlet) == .success(forwarded))
+        let normalized = try PathNormalizer.normalize(Array(input.utf8)[...], parameters: .servlet)
+        #expect(String(decoding: PathNormalizer.withoutParameters(normalized), as: UTF8.self) == routed)
+    }
+
+    @Test(arguments: ["/public/..;/admin", "/public/.;x/admin", "/public/%2e%2e;/admin", "/a/;x/../b", "/;x/b"])
+    func servletRefusesDotAndEmptySegmentsWithParameters(_ input: String) {
+        #expect(normalize(input, .servlet) == .failure(HTTPParseError(status: 400, reason: "ambiguous-path")))
     }
 
     @Test func linearOnManyDotSegments() {

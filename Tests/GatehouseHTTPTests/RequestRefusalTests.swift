@@ -100,6 +100,10 @@ struct RequestRefusalTests {
             "trailer Transfer-Encoding", chunked("0\r\ntransfer-encoding: chunked\r\n\r\n"), 400,
             "forbidden-trailer-field"),
         Refusal("trailer Host", chunked("0\r\nHost: b\r\n\r\n"), 400, "forbidden-trailer-field"),
+        Refusal("trailer Content_Length", chunked("0\r\nContent_Length: 5\r\n\r\n"), 400, "forbidden-trailer-field"),
+        Refusal(
+            "trailer transfer_encoding", chunked("0\r\ntransfer_encoding: chunked\r\n\r\n"), 400,
+            "forbidden-trailer-field"),
         Refusal("trailer obs-fold", chunked("0\r\nX: a\r\n b\r\n\r\n"), 400, "obs-fold"),
         Refusal("trailer bare LF", chunked("0\r\nX: a\n\r\n"), 400, "bare-lf"),
         Refusal("trailer bad name", chunked("0\r\nX Y: a\r\n\r\n"), 400, "whitespace-before-colon"),
@@ -144,6 +148,15 @@ struct RequestRefusalTests {
             "Connection names Transfer-Encoding", get("/", "Connection: transfer-encoding"), 400,
             "connection-names-framing-field"),
         Refusal("Connection names Host", get("/", "Connection: HOST"), 400, "connection-names-framing-field"),
+        // CGI, WSGI and PHP backends fold `_` into `-`: for them these are the framing fields.
+        Refusal(
+            "Transfer_Encoding", post("Transfer_Encoding: chunked", "Content-Length: 0"), 400,
+            "framing-field-spelled-with-underscore"),
+        Refusal(
+            "content_length", post("content_length: 5", "Transfer-Encoding: chunked"), 400,
+            "framing-field-spelled-with-underscore"),
+        Refusal(
+            "CONTENT_LENGTH alone", get("/", "CONTENT_LENGTH: 5"), 400, "framing-field-spelled-with-underscore"),
         Refusal("Connection non-token", get("/", "Connection: a b"), 400, "invalid-connection"),
         Refusal("Expect other", get("/", "Expect: 200-ok"), 417, "unsupported-expectation"),
         Refusal("Expect list", get("/", "Expect: 100-continue, x"), 417, "unsupported-expectation"),

@@ -39,6 +39,7 @@ struct AuthExplainTests {
               X-Forwarded-For: 127.0.0.1
               X-Forwarded-Proto: http
               X-Forwarded-Host: app.test
+              X-Real-IP: 127.0.0.1
               X-Auth-User: alice
               X-Auth-Email: alice@example.com
               X-Auth-Groups: staff

@@ -6,7 +6,9 @@ import Testing
 // with the helpers of the other integration suites in this module.
 
 /// The three forwarding headers the gateway adds for a client on loopback asking for host `app.test`.
-let authForwarded = ["X-Forwarded-For: 127.0.0.1", "X-Forwarded-Proto: http", "X-Forwarded-Host: app.test"]
+let authForwarded = [
+    "X-Forwarded-For: 127.0.0.1", "X-Forwarded-Proto: http", "X-Forwarded-Host: app.test", "X-Real-IP: 127.0.0.1",
+]
 
 /// The WWW-Authenticate challenge for a refused token.
 let authInvalidTokenChallenge = #"Bearer realm="gatehouse", error="invalid_token""#

@@ -168,6 +168,7 @@ struct AuthIdentityHeaderTests {
         #expect(response?.status == 200)
         let first: String = "POST /api/upload HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n"
             + "X-Forwarded-For: 127.0.0.1\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: app.test\r\n"
+            + "X-Real-IP: 127.0.0.1\r\n"
             + "X-Auth-User: alice\r\nX-Auth-Email: alice@example.com\r\nX-Auth-Groups: staff\r\n\r\n"
             + "5\r\nhello\r\n0\r\nX-Checksum: abc\r\n\r\n"
         #expect(upstream.waitForRequests(1) == [first])
@@ -179,7 +180,7 @@ struct AuthIdentityHeaderTests {
         #expect(cookie?.status == 200)
         let expected: String = "POST /web/upload HTTP/1.1\r\nHost: app.test\r\n"
             + "Transfer-Encoding: chunked\r\nX-Forwarded-For: 127.0.0.1\r\nX-Forwarded-Proto: http\r\n"
-            + "X-Forwarded-Host: app.test\r\nX-Auth-User: alice\r\nX-Auth-Email: alice@example.com\r\n"
+            + "X-Forwarded-Host: app.test\r\nX-Real-IP: 127.0.0.1\r\nX-Auth-User: alice\r\nX-Auth-Email: alice@example.com\r\n"
             + "X-Auth-Groups: staff\r\n\r\n2\r\nhi\r\n0\r\nX-Checksum: def\r\n\r\n"
         #expect(upstream.waitForRequests(2).last == expected)
     }

@@ -233,7 +233,7 @@ struct AuthPolicyTests {
                           challenge: #"Bearer realm="gatehouse""#, error: "unauthorized")
         authExpectForwarded(try send("http://public.test/x", host: "admin.test"),
                             ["Host: public.test", "X-Forwarded-For: 127.0.0.1", "X-Forwarded-Proto: http",
-                             "X-Forwarded-Host: public.test"])
+                             "X-Forwarded-Host: public.test", "X-Real-IP: 127.0.0.1"])
         #expect(try gw.upstreamRequests() == ["GET /x"])
     }
 }

@@ -21,6 +21,7 @@ struct ForwardingHeaderTests {
         #expect(Self.fields(response) == [
             ["Host", "app.test"], ["X-Kept", "1"], ["Accept", "*/*"],
             ["X-Forwarded-For", "127.0.0.1"], ["X-Forwarded-Proto", "http"], ["X-Forwarded-Host", "app.test"],
+            ["X-Real-IP", "127.0.0.1"],
         ])
     }
 
@@ -34,6 +35,7 @@ struct ForwardingHeaderTests {
         #expect(Self.fields(response) == [
             ["Host", "app.test"], ["X-Foobar", "kept"], ["X-Baz", "kept"],
             ["X-Forwarded-For", "127.0.0.1"], ["X-Forwarded-Proto", "http"], ["X-Forwarded-Host", "app.test"],
+            ["X-Real-IP", "127.0.0.1"],
         ])
     }
 
@@ -63,6 +65,7 @@ struct ForwardingHeaderTests {
         #expect(Self.fields(response) == [
             ["Host", "app.test:8080"], ["X-Other", "1"],
             ["X-Forwarded-For", "127.0.0.1"], ["X-Forwarded-Proto", "http"], ["X-Forwarded-Host", "app.test:8080"],
+            ["X-Real-IP", "127.0.0.1"],
         ])
     }
 
@@ -76,7 +79,7 @@ struct ForwardingHeaderTests {
         #expect(Self.fields(response) == [
             ["Host", "app.test"], ["X-Other", "1"],
             ["X-Forwarded-For", "203.0.113.9, 10.0.0.1, 127.0.0.1"], ["X-Forwarded-Proto", "https"],
-            ["X-Forwarded-Host", "public.example.com"],
+            ["X-Forwarded-Host", "public.example.com"], ["X-Real-IP", "10.0.0.1"],
         ])
     }
 
@@ -87,6 +90,7 @@ struct ForwardingHeaderTests {
         #expect(Self.fields(response) == [
             ["Host", "app.test"],
             ["X-Forwarded-For", "127.0.0.1"], ["X-Forwarded-Proto", "http"], ["X-Forwarded-Host", "app.test"],
+            ["X-Real-IP", "127.0.0.1"],
         ])
     }
 
@@ -100,6 +104,7 @@ struct ForwardingHeaderTests {
         #expect(Self.fields(response) == [
             ["Host", "app.test"], ["X-Authority", "kept"],
             ["X-Forwarded-For", "127.0.0.1"], ["X-Forwarded-Proto", "http"], ["X-Forwarded-Host", "app.test"],
+            ["X-Real-IP", "127.0.0.1"],
         ])
     }
 
@@ -113,6 +118,84 @@ struct ForwardingHeaderTests {
             ["Host", "app.test"], ["accept", "text/html"], ["X-Dup", "1"], ["Cookie", "a=1"], ["X-Dup", "2"],
             ["User-Agent", "raw/1.0"], ["X-Empty", ""],
             ["X-Forwarded-For", "127.0.0.1"], ["X-Forwarded-Proto", "http"], ["X-Forwarded-Host", "app.test"],
+            ["X-Real-IP", "127.0.0.1"],
         ])
+    }
+
+    /// The gateway's own forwarding fields as the echo sees them from a direct, untrusted client.
+    static let gatewayFields: Fields = [
+        ["X-Forwarded-For", "127.0.0.1"], ["X-Forwarded-Proto", "http"], ["X-Forwarded-Host", "app.test"],
+        ["X-Real-IP", "127.0.0.1"],
+    ]
+
+    @Test("client-IP and original-URL claims from an untrusted peer never reach the upstream; X-Real-IP is the peer")
+    func untrustedClientClaimsRemoved() throws {
+        let gw = try TestGateway.simple()
+        let response = try #require(try gw.exchange(
+            "GET /claims HTTP/1.1\r\nHost: app.test\r\nX-Real-IP: 6.6.6.6\r\nX-Forwarded-Uri: /admin\r\n"
+            + "X-Original-URL: /admin\r\nX-Rewrite-URL: /admin\r\nX-Original-Method: DELETE\r\n"
+            + "Forwarded: for=6.6.6.6\r\nTrue-Client-IP: 6.6.6.6\r\nX-Client-IP: 6.6.6.6\r\n"
+            + "CF-Connecting-IP: 6.6.6.6\r\nX_Real_IP: 6.6.6.6\r\nx-real-ip: 6.6.6.7\r\nX-Kept: 1\r\n\r\n"))
+        #expect(response.status == 200)
+        #expect(Self.fields(response) == [["Host", "app.test"], ["X-Kept", "1"]] + Self.gatewayFields)
+    }
+
+    @Test("behind a trusted proxy, X-Real-IP is the first untrusted address of X-Forwarded-For from the right")
+    func trustedRealIP() throws {
+        let gw = try TestGateway.simple(server: "  trusted_proxies: [\"127.0.0.1\", \"10.0.0.0/8\"]")
+        let response = try #require(try gw.exchange(
+            "GET /real HTTP/1.1\r\nHost: app.test\r\nX-Real-IP: 6.6.6.6\r\nTrue-Client-IP: 203.0.113.9\r\n"
+            + "X-Original-URL: /admin\r\nX-Forwarded-For: 6.6.6.6, 203.0.113.9, 10.0.0.7\r\n\r\n"))
+        #expect(Self.fields(response) == [
+            ["Host", "app.test"], ["True-Client-IP", "203.0.113.9"],
+            ["X-Forwarded-For", "6.6.6.6, 203.0.113.9, 10.0.0.7, 127.0.0.1"], ["X-Forwarded-Proto", "http"],
+            ["X-Forwarded-Host", "app.test"], ["X-Real-IP", "203.0.113.9"],
+        ])
+    }
+
+    @Test("Transfer_Encoding and Content_Length (CGI reads them as framing): 400, nothing forwarded")
+    func framingSpelledWithUnderscoresRefused() throws {
+        let gw = try TestGateway.simple()
+        try expectRefused(gw, "POST /te HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer_Encoding: chunked\r\n\r\n"
+                              + "0\r\n\r\n", status: 400)
+        try expectRefused(gw, "POST /cl HTTP/1.1\r\nHost: a\r\nCONTENT_LENGTH: 40\r\nContent-Length: 0\r\n\r\n",
+                          status: 400)
+        try expectRefused(gw, "POST /tr HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              + "0\r\nContent_Length: 5\r\n\r\n", status: 400)
+    }
+
+    @Test("names with _ are dropped by default (nginx's underscores_in_headers off)")
+    func underscoreNamesDropped() throws {
+        let gw = try TestGateway.simple()
+        let response = try #require(try gw.exchange(
+            "GET /u HTTP/1.1\r\nHost: app.test\r\nX_Custom: 1\r\nX-Custom: 2\r\nHost_Name: evil\r\n\r\n"))
+        #expect(Self.fields(response) == [["Host", "app.test"], ["X-Custom", "2"]] + Self.gatewayFields)
+    }
+
+    @Test("underscores_in_headers: forward keeps them, but never a spelling of a hop-by-hop or forwarding field")
+    func underscoreNamesForwarded() throws {
+        let gw = try TestGateway.simple(server: "  underscores_in_headers: forward")
+        let response = try #require(try gw.exchange(
+            "GET /u HTTP/1.1\r\nHost: app.test\r\nX_Custom: 1\r\nProxy_Authorization: Basic eDp5\r\n"
+            + "X_Forwarded_For: 6.6.6.6\r\nX_Real_IP: 6.6.6.6\r\nX_Auth_User: admin\r\nKeep_Alive: 1\r\n\r\n"))
+        #expect(Self.fields(response) == [["Host", "app.test"], ["X_Custom", "1"]] + Self.gatewayFields)
+    }
+
+    @Test("removing a proxy from trusted_proxies by reload applies to its open keep-alive connection")
+    func reloadRevokesTrust() throws {
+        let gw = try TestGateway(configYAML: TestGateway.simpleConfig(server: "  trusted_proxies: [\"127.0.0.1\"]"))
+        let client = try RawClient(port: gw.port)
+        let request = "GET /trust HTTP/1.1\r\nHost: app.test\r\nX-Forwarded-For: 203.0.113.9\r\n\r\n"
+        try client.send(request)
+        let before = try #require(client.readResponse())
+        #expect(Self.fields(before).contains(["X-Forwarded-For", "203.0.113.9, 127.0.0.1"]))
+
+        try gw.rewriteConfig(TestGateway.simpleConfig())
+        gw.gateway.signal(SIGHUP)
+        #expect(eventually { gw.gateway.stderr.contains("reloaded") })
+
+        try client.send(request)
+        let after = try #require(client.readResponse())
+        #expect(Self.fields(after) == [["Host", "app.test"]] + Self.gatewayFields)
     }
 }

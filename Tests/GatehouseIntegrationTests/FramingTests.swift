@@ -48,7 +48,8 @@ struct FramingTests {
         #expect(json["body_length"] as? Int == 11)
         #expect(json["body_sha256"] as? String == helloWorldSHA256)
         #expect(response.echoedHeaders.map(\.0)
-                == ["Host", "Content-Type", "Content-Length", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"])
+                == ["Host", "Content-Type", "Content-Length",
+                    "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Real-IP"])
         #expect(echoed(response, "Content-Length") == "11")
     }
 

@@ -15,7 +15,8 @@ struct ProxyBasicsTests {
         #expect(json["method"] as? String == "GET")
         #expect(json["target"] as? String == "/hello?x=1")
         let headers = response.echoedHeaders
-        #expect(headers.map(\.0) == ["Host", "X-Custom", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"])
+        #expect(headers.map(\.0) == ["Host", "X-Custom",
+            "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Real-IP"])
         #expect(headers.first { $0.0 == "X-Forwarded-For" }?.1 == "127.0.0.1")
         #expect(headers.first { $0.0 == "Host" }?.1 == "app.test")
     }

@@ -8,11 +8,12 @@ import Testing
 struct RoutingTests {
     /// A gateway with three echo upstreams `a`, `b`, `c` (echo 0, 1, 2) and the given routes (YAML list items
     /// indented two spaces; `auth: none` is added to each route by the caller).
-    static func gateway(routes: String) throws -> TestGateway {
+    static func gateway(routes: String, server: String = "") throws -> TestGateway {
         let yaml = """
             server:
               listen: ["127.0.0.1:0"]
               workers: 2
+            \(server)
             access_log:
               path: off
             upstreams:
@@ -214,5 +215,64 @@ struct RoutingTests {
         #expect(try Self.route(gw, "/%70ublic/x", expectedTarget: "/public/x").echo == 0)
         // Not a route at all once normalised: 404, and nothing forwarded.
         #expect(try Self.route(gw, "/public/../other").status == 404)
+    }
+
+    /// `/private` goes to echo 1, everything else to echo 0 (the public catch-all).
+    static let privateRoutes = """
+          - name: public
+            upstream: a
+            auth: none
+          - name: private
+            match: { path_prefix: /private }
+            upstream: b
+            auth: none
+        """
+
+    @Test("a path parameter is refused by default: /private;jsessionid=1/x never reaches the public route")
+    func pathParameterRefused() throws {
+        let gw = try Self.gateway(routes: Self.privateRoutes)
+        for target in ["/private;jsessionid=1/x", "/private;/x", "/x/..;/private/x", "/private%3Bjsessionid=1/x",
+                       "/public;x"] {
+            try expectRefused(gw, "GET \(target) HTTP/1.1\r\nHost: a\r\n\r\n", status: 400)
+        }
+        #expect(try Self.route(gw, "/private%3A/x").echo == 0)  // other escapes are still path bytes
+    }
+
+    @Test("path_parameters: servlet routes on the segments without parameters and forwards them as sent")
+    func servletPathParameters() throws {
+        let gw = try Self.gateway(routes: Self.privateRoutes, server: "  path_parameters: servlet")
+        // Dot and empty segments with parameters: servlet containers would resolve them after removing those.
+        try expectRefused(gw, "GET /x/..;/private/x HTTP/1.1\r\nHost: a\r\n\r\n", status: 400)
+        try expectRefused(gw, "GET /x/;p/../private/x HTTP/1.1\r\nHost: a\r\n\r\n", status: 400)
+        #expect(try Self.route(gw, "/private;jsessionid=1/x").echo == 1)
+        #expect(try Self.route(gw, "/private;a=1;b=2").echo == 1)
+        #expect(try Self.route(gw, "/cars;color=red/x").echo == 0)
+    }
+
+    @Test("a case_insensitive route takes /PRIVATE/x; without it, path matching is case-sensitive")
+    func caseInsensitiveRoute() throws {
+        let ci = try Self.gateway(routes: Self.privateRoutes.replacingOccurrences(
+            of: "match: { path_prefix: /private }", with: "match: { path_prefix: /private, case_insensitive: true }"))
+        #expect(try Self.route(ci, "/PRIVATE/x").echo == 1)
+        #expect(try Self.route(ci, "/pRiVaTe").echo == 1)
+        #expect(try Self.route(ci, "/PR%C4%B1VATE/x").echo == 1)  // dotless ı: IIS and .NET read it as I
+        #expect(try Self.route(ci, "/privateer").echo == 0)
+        let exact = try Self.gateway(routes: Self.privateRoutes)
+        #expect(try Self.route(exact, "/PRIVATE/x").echo == 0)
+    }
+
+    @Test("server.case_insensitive_paths makes every route case-insensitive unless the route says false")
+    func caseInsensitiveByDefault() throws {
+        let routes = Self.privateRoutes + """
+
+              - name: exact
+                match: { path_prefix: /Exact, case_insensitive: false }
+                upstream: c
+                auth: none
+            """
+        let gw = try Self.gateway(routes: routes, server: "  case_insensitive_paths: true")
+        #expect(try Self.route(gw, "/PRIVATE/x").echo == 1)
+        #expect(try Self.route(gw, "/Exact/x").echo == 2)
+        #expect(try Self.route(gw, "/EXACT/x").echo == 0)
     }
 }

@@ -48,8 +48,8 @@ struct SessionSignInTests {
         let echoed = response.echoedHeaders.map { "\($0.0): \($0.1)" }
         #expect(echoed == [
             "Host: gw.test", "Cookie: theme=dark; lang=en", "X-Forwarded-For: 127.0.0.1", "X-Forwarded-Proto: http",
-            "X-Forwarded-Host: gw.test", "X-Auth-User: alice", "X-Auth-Email: alice@example.com",
-            "X-Auth-Groups: staff,admins",
+            "X-Forwarded-Host: gw.test", "X-Real-IP: 127.0.0.1", "X-Auth-User: alice",
+            "X-Auth-Email: alice@example.com", "X-Auth-Groups: staff,admins",
         ])
     }
 

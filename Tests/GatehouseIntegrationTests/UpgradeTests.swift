@@ -40,6 +40,7 @@ struct UpgradeTests {
         let headers = (json["headers"] as? [[String]]) ?? []
         #expect(headers == [
             ["Host", "a"], ["X-Forwarded-For", "127.0.0.1"], ["X-Forwarded-Proto", "http"], ["X-Forwarded-Host", "a"],
+            ["X-Real-IP", "127.0.0.1"],
             ["Connection", "upgrade"], ["Upgrade", "websocket"],
         ])
     }

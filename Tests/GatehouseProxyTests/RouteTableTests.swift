@@ -4,9 +4,10 @@ import Testing
 
 @Suite("Route table")
 struct RouteTableTests {
-    func route(_ name: String, host: HostMatch? = nil, prefix: String, methods: [String]? = nil) -> Route {
+    func route(_ name: String, host: HostMatch? = nil, prefix: String, methods: [String]? = nil,
+               caseInsensitive: Bool = false) -> Route {
         Route(name: name, host: host, pathPrefix: Array(prefix.utf8), methods: methods.map { $0.map { Array($0.utf8) } },
-              upstreamIndex: 0)
+              upstreamIndex: 0, caseInsensitive: caseInsensitive)
     }
 
     func match(_ table: RouteTable, host: String = "", path: String, method: String = "GET") -> String? {
@@ -55,6 +56,49 @@ struct RouteTableTests {
         #expect(match(table, path: "/", method: "GET") == "read")
         #expect(match(table, path: "/", method: "POST") == "write")
         #expect(match(table, path: "/", method: "get") == "write")
+    }
+
+    @Test("a case-insensitive route matches its prefix in any ASCII case, segment by segment")
+    func caseInsensitive() {
+        let table = RouteTable([route("root", prefix: "/"), route("private", prefix: "/Private", caseInsensitive: true),
+                                route("exact", prefix: "/Exact")])
+        for path in ["/private", "/PRIVATE/x", "/pRiVaTe/", "/Private"] { #expect(match(table, path: path) == "private") }
+        #expect(match(table, path: "/PRIVATEER") == "root")
+        #expect(match(table, path: "/Exact/x") == "exact")
+        #expect(match(table, path: "/EXACT/x") == "root")
+    }
+
+    @Test("case-insensitive matching folds the non-ASCII letters that fold to ASCII (ı İ ſ K), as IIS and .NET do")
+    func caseInsensitiveUnicodeFolding() {
+        let table = RouteTable([route("root", prefix: "/"), route("risk", prefix: "/Risk", caseInsensitive: true),
+                                route("sensitive", prefix: "/skip")])
+        for path in ["/r%C4%B1sk", "/R%C4%B0SK/x", "/ri%C5%BFk", "/ris%E2%84%AA", "/R%C4%B1%C5%BF%E2%84%AA/"] {
+            #expect(match(table, path: path) == "risk", "\(path)")
+        }
+        #expect(match(table, path: "/r%C4%B1skier") == "root")
+        #expect(match(table, path: "/%C5%BFkip") == "root")  // a case-sensitive route folds nothing
+        #expect(match(table, path: "/ri%C5") == "root")
+    }
+
+    func parse(_ text: String, parameters: PathParameters) throws -> RequestHead? {
+        var limits = HTTPLimits()
+        limits.pathParameters = parameters
+        var parser = RequestParser(limits: limits)
+        let bytes = Array(text.utf8)
+        guard case .requestHead(let head, _) = try bytes.withUnsafeBytes({ try parser.next($0) }) else { return nil }
+        return head
+    }
+
+    @Test("with servlet path parameters, routes see the segments without them; the upstream gets them")
+    func servletParameters() throws {
+        let table = RouteTable([route("public", prefix: "/"), route("private", prefix: "/private")])
+        let head = try #require(try parse("GET /private;jsessionid=1/x HTTP/1.1\r\nHost: a\r\n\r\n", parameters: .servlet))
+        #expect(String(decoding: head.normalizedPath, as: UTF8.self) == "/private;jsessionid=1/x")
+        #expect(String(decoding: head.routingPath, as: UTF8.self) == "/private/x")
+        #expect(table.match(head).map { table.routes[$0].name } == "private")
+        #expect(throws: HTTPParseError(status: 400, reason: "path-parameter")) {
+            try parse("GET /private;jsessionid=1/x HTTP/1.1\r\nHost: a\r\n\r\n", parameters: .refuse)
+        }
     }
 
     @Test("no route: nil")

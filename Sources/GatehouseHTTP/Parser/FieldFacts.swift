@@ -27,6 +27,10 @@ struct FieldFacts {
     var expectsContinue = false
     /// An Upgrade field was sent.
     var hasUpgrade = false
+    /// Some field name holds a `_` (the proxy then looks at each name; most heads have none).
+    var underscoreNames = false
+    /// `Content_Length` or `Transfer_Encoding` was sent (refused in requests).
+    var framingSpelledWithUnderscore = false
 
     /// Records one interpreted field.
     mutating func apply(_ rule: FieldRule, value: Range<Int>, in bytes: [UInt8]) throws(HTTPParseError) {

@@ -33,4 +33,13 @@ enum FieldRule: Sendable {
         }
         return nil
     }
+
+    /// The rule whose name `bytes[name]` spells with `_` for `-` (`Transfer_Encoding`): not the field for
+    /// HTTP, but the field itself for CGI, WSGI and PHP backends, which fold `_` and `-` alike.
+    static func lookupUnderscoreSpelling(_ name: Range<Int>, in bytes: [UInt8]) -> FieldRule? {
+        for entry in table where equalsIgnoringCase(bytes, name, entry.name, underscoreAsDash: true) {
+            return entry.rule
+        }
+        return nil
+    }
 }

@@ -30,7 +30,13 @@ enum FieldSection {
         while bytes[p] != ASCII.cr {
             let field = try parseLine(bytes, at: p)
             fields.append(field.field)
-            if let rule = FieldRule.lookup(field.field.name, in: bytes) {
+            if field.underscore {
+                facts.underscoreNames = true
+                if let rule = FieldRule.lookupUnderscoreSpelling(field.field.name, in: bytes) {
+                    guard case .headers = kind else { throw .forbiddenTrailerField }
+                    if rule == .contentLength || rule == .transferEncoding { facts.framingSpelledWithUnderscore = true }
+                }
+            } else if let rule = FieldRule.lookup(field.field.name, in: bytes) {
                 guard case .headers = kind else { throw .forbiddenTrailerField }
                 try facts.apply(rule, value: field.field.value, in: bytes)
             }
@@ -39,16 +45,21 @@ enum FieldSection {
         return fields
     }
 
-    /// Parses the field line at `p`; returns the field and the offset of the CR ending it.
+    /// Parses the field line at `p`; returns the field, whether its name holds a `_`, and the offset of the
+    /// CR ending it.
     private static func parseLine(
         _ bytes: [UInt8], at p: Int
-    ) throws(HTTPParseError) -> (field: HeaderFields.Field, lineEnd: Int) {
+    ) throws(HTTPParseError) -> (field: HeaderFields.Field, underscore: Bool, lineEnd: Int) {
         let classes = TokenTables.classes  // one lookup of the table per line, not per byte
         let first = bytes[p]
         if first == ASCII.space || first == ASCII.tab { throw .obsFold }
         if first == ASCII.colon { throw .emptyFieldName }
         var q = p
-        while classes[Int(bytes[q])].contains(.tchar) { q += 1 }
+        var underscore = false
+        while classes[Int(bytes[q])].contains(.tchar) {
+            underscore = underscore || bytes[q] == ASCII.underscore
+            q += 1
+        }
         let name = p..<q
         switch bytes[q] {
         case ASCII.colon: break
@@ -69,6 +80,6 @@ enum FieldSection {
             }
             q += 1
         }
-        return (HeaderFields.Field(name: name, value: valueStart..<valueEnd), q)
+        return (HeaderFields.Field(name: name, value: valueStart..<valueEnd), underscore, q)
     }
 }

@@ -45,10 +45,15 @@ extension HTTPParseError {
     static let invalidHost = HTTPParseError(status: 400, reason: "invalid-host")
     static let invalidConnection = HTTPParseError(status: 400, reason: "invalid-connection")
     static let connectionNamesFramingField = HTTPParseError(status: 400, reason: "connection-names-framing-field")
+    /// `Content_Length`, `Transfer_Encoding`: CGI-style backends read them as the framing field.
+    static let framingFieldSpelledWithUnderscore = HTTPParseError(
+        status: 400, reason: "framing-field-spelled-with-underscore")
     static let unsupportedExpectation = HTTPParseError(status: 417, reason: "unsupported-expectation")
 
     // MARK: Path
     static let ambiguousPath = HTTPParseError(status: 400, reason: "ambiguous-path")
+    /// A `;` (or `%3B`) in the path while `server.path_parameters` is `refuse`.
+    static let pathParameter = HTTPParseError(status: 400, reason: "path-parameter")
     static let invalidPercentEncoding = HTTPParseError(status: 400, reason: "invalid-percent-encoding")
     static let pathAboveRoot = HTTPParseError(status: 400, reason: "path-above-root")
 

@@ -28,12 +28,15 @@ struct ListElements: IteratorProtocol {
 // MARK: - Byte comparisons shared by the parsers
 
 /// True when `bytes[range]` equals `lowercase` ignoring ASCII case.
-func equalsIgnoringCase(_ bytes: [UInt8], _ range: Range<Int>, _ lowercase: StaticString) -> Bool {
+func equalsIgnoringCase(_ bytes: [UInt8], _ range: Range<Int>, _ lowercase: StaticString,
+                        underscoreAsDash: Bool = false) -> Bool {
     guard range.count == lowercase.utf8CodeUnitCount else { return false }
     return lowercase.withUTF8Buffer { want in
         var j = 0
         for i in range {
-            if asciiLower(bytes[i]) != want[j] { return false }
+            var b = asciiLower(bytes[i])
+            if underscoreAsDash, b == UInt8(ascii: "_") { b = UInt8(ascii: "-") }
+            if b != want[j] { return false }
             j += 1
         }
         return true

@@ -15,6 +15,7 @@ extension RequestHead {
         let fields = try FieldSection.parse(
             bytes, from: line.end + 2, expectedCount: fieldCount, kind: .headers, facts: &facts)
         try Self.checkHost(facts, version: line.version)
+        if facts.framingSpelledWithUnderscore { throw .framingFieldSpelledWithUnderscore }
         let framing = try facts.declaredFraming(version: line.version) ?? .none
         if case .length(let length) = framing, length > limits.maxBody { throw .bodyTooLarge }
 
@@ -22,7 +23,13 @@ extension RequestHead {
         switch target.form {
         case .asterisk: normalizedPath = [ASCII.asterisk]
         case .origin, .absolute, .authority:
-            normalizedPath = target.path.isEmpty ? [ASCII.slash] : try PathNormalizer.normalize(bytes[target.path])
+            normalizedPath = target.path.isEmpty
+                ? [ASCII.slash] : try PathNormalizer.normalize(bytes[target.path], parameters: limits.pathParameters)
+        }
+        // Only the servlet reading lets a `;` through; the copy without parameters is made only then.
+        var routingPath = normalizedPath
+        if case .servlet = limits.pathParameters, normalizedPath.contains(ASCII.semicolon) {
+            routingPath = PathNormalizer.withoutParameters(normalizedPath)
         }
         let isHTTP11 = line.version == .http11
         self.init(
@@ -33,6 +40,7 @@ extension RequestHead {
             targetRange: line.targetRange,
             targetAuthorityRange: target.authority,
             normalizedPath: normalizedPath,
+            routingPath: routingPath,
             queryRange: target.query,
             version: line.version,
             headers: HeaderFields(storage: bytes, fields: fields),
@@ -42,7 +50,8 @@ extension RequestHead {
             // RFC 9110 10.1.1 and 7.8: both are ignored in HTTP/1.0 requests.
             expectsContinue: isHTTP11 && facts.expectsContinue,
             wantsUpgrade: isHTTP11 && facts.connectionUpgrade && facts.hasUpgrade,
-            connectionTokens: facts.connectionTokens)
+            connectionTokens: facts.connectionTokens,
+            hasUnderscoreNames: facts.underscoreNames)
     }
 
     /// RFC 9112 3.2: HTTP/1.1 needs exactly one Host; HTTP/1.0 may omit it but not repeat it.

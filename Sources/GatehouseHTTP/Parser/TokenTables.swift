@@ -28,7 +28,7 @@ struct ByteClass: OptionSet, Sendable {
 }
 
 /// The lookup tables of the codec.
-enum TokenTables {
+package enum TokenTables {
     /// `classes[Int(byte)]` is the set of classes `byte` belongs to.
     static let classes: [ByteClass] = {
         var table = [ByteClass](repeating: [], count: 256)
@@ -74,7 +74,7 @@ enum TokenTables {
 
     /// The value of a hex digit, or nil for any other byte.
     @inline(__always)
-    static func hexValue(_ b: UInt8) -> UInt8? {
+    package static func hexValue(_ b: UInt8) -> UInt8? {
         switch b {
         case 0x30...0x39: return b - 0x30
         case 0x41...0x46: return b - 0x41 + 10
@@ -92,6 +92,7 @@ enum ASCII {
     static let tab: UInt8 = 0x09
     static let colon = UInt8(ascii: ":")
     static let semicolon = UInt8(ascii: ";")
+    static let underscore = UInt8(ascii: "_")
     static let comma = UInt8(ascii: ",")
     static let equals = UInt8(ascii: "=")
     static let quote = UInt8(ascii: "\"")

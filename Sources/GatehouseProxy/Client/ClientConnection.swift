@@ -7,7 +7,9 @@ import GatehouseSessions
 struct PeerInfo {
     let address: SocketAddress
     let hostBytes: [UInt8]
-    let trusted: Bool
+    /// Whether the peer is in `trusted_proxies` of the snapshot the connection uses now: recomputed when it
+    /// picks up a reloaded one (`ClientConnection.begin`), so removing a proxy applies to open connections too.
+    private(set) var trusted: Bool
     /// The connection arrived on a TLS listener (`X-Forwarded-Proto: https`, `Secure` cookies).
     let tls: Bool
 
@@ -21,6 +23,11 @@ struct PeerInfo {
     /// The peer as `snapshot` sees it (trusted or not).
     init(_ address: SocketAddress, under snapshot: ProxySnapshot, tls: Bool = false) {
         self.init(address: address, hostBytes: Array(address.host.utf8), trusted: snapshot.isTrusted(address), tls: tls)
+    }
+
+    /// Re-decides `trusted` under a newer snapshot (once per reload per connection, not per request).
+    mutating func adopt(_ snapshot: ProxySnapshot) {
+        trusted = snapshot.isTrusted(address)
     }
 }
 
@@ -124,7 +131,7 @@ final class ClientConnection: ConnectionDelegate {
     }
 
     let connection: Connection
-    let peer: PeerInfo
+    private(set) var peer: PeerInfo
     let role: ListenerRole
     unowned let engine: ProxyEngine
     var snapshot: ProxySnapshot
@@ -259,12 +266,12 @@ final class ClientConnection: ConnectionDelegate {
     /// Routes a complete head and starts its exchange, or answers it locally.
     func begin(_ head: RequestHead, headBytes: Int) {
         timer.cancel()
-        snapshot = engine.snapshot  // each request uses the newest config; this one keeps it to the end
+        useNewestSnapshot()  // each request uses the newest config; this one keeps it to the end
         if role == .admin {
             beginLocal(head, headBytes: headBytes, endpoint: OwnEndpoint.adminEndpoint(head))
             return
         }
-        if OwnEndpoint.isReserved(head.normalizedPath) {
+        if OwnEndpoint.isReserved(head.routingPath) {
             // The gateway's own prefix is answered here on every host and never forwarded.
             beginLocal(head, headBytes: headBytes, endpoint: OwnEndpoint.publicEndpoint(head))
             return
@@ -402,6 +409,13 @@ final class ClientConnection: ConnectionDelegate {
 
     // MARK: Between requests and closing
 
+    /// Moves to the engine's newest snapshot; whether the peer is a trusted proxy is decided again under it.
+    func useNewestSnapshot() {
+        guard snapshot !== engine.snapshot else { return }
+        snapshot = engine.snapshot
+        peer.adopt(snapshot)
+    }
+
     /// Ready for the next request on a kept-alive connection; handles a pipelined one at once.
     func awaitNextRequest() {
         requestsServed += 1
@@ -410,7 +424,7 @@ final class ClientConnection: ConnectionDelegate {
         if parserSnapshot !== engine.snapshot {
             // A reload happened: the next request is parsed with the new limits (the parser sits between
             // messages here, so nothing of a request is lost).
-            snapshot = engine.snapshot
+            useNewestSnapshot()
             parser = RequestParser(limits: snapshot.limits)
             parserSnapshot = snapshot
         }

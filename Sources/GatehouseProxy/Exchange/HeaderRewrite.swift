@@ -29,16 +29,91 @@ enum HeaderRewrite {
         }
     }
 
-    /// Forwarding fields a client may only set when it is a trusted proxy.
-    static func isForwardingField(_ fields: HeaderFields, _ index: Int) -> Bool {
+    /// What the gateway does with a request field that tells where the request came from or what it
+    /// originally asked for: such a field is only believed from a trusted proxy (`trusted_proxies`).
+    enum ForwardingField {
+        /// `X-Forwarded-For`, `-Proto`, `-Host`: a trusted proxy's value is kept (and extended), anyone
+        /// else's is replaced by the gateway's.
+        case forwardedFor, forwardedProto, forwardedHost
+        /// `X-Real-IP`: always the gateway's (the client address, resolved through trusted proxies).
+        case realIP
+        /// Kept from a trusted proxy, removed from anyone else: client-IP claims (`Forwarded`,
+        /// `True-Client-IP`, `CF-Connecting-IP`, ...) and scheme/port/prefix claims (`X-Forwarded-Ssl`, ...)
+        /// that applications believe.
+        case trustedOnly
+        /// Never forwarded, even from a trusted proxy: they make an upstream serve another URL or method than
+        /// the one the gateway routed and authorised (IIS URL Rewrite consumers, Symfony's old
+        /// `X-Original-URL` support, CVE-2018-14773).
+        case neverForwarded
+    }
+
+    /// The forwarding role of field `index`, if it has one. Names compare ignoring case with `_` read as `-`
+    /// (CGI, WSGI and PHP fold `X_Real_IP` into `HTTP_X_REAL_IP` as they fold `X-Real-IP`); the caller drops
+    /// the `_` spellings outright rather than believe them.
+    static func forwardingField(_ fields: HeaderFields, _ index: Int) -> ForwardingField? {
         let name = fields.fields[index].name
+        func named(_ lowercase: StaticString) -> Bool { foldedNameEquals(fields, name, lowercase) }
         switch name.count {
-        case 9: return fields.bytesEqualIgnoringCase(name, "forwarded")
-        case 15: return fields.bytesEqualIgnoringCase(name, "x-forwarded-for")
-        case 16: return fields.bytesEqualIgnoringCase(name, "x-forwarded-host")
-        case 17: return fields.bytesEqualIgnoringCase(name, "x-forwarded-proto")
-        default: return false
+        case 9:
+            if named("x-real-ip") { return .realIP }
+            return named("forwarded") ? .trustedOnly : nil
+        case 11: return named("x-client-ip") ? .trustedOnly : nil
+        case 12: return named("x-url-scheme") ? .trustedOnly : nil
+        case 13: return named("x-rewrite-url") ? .neverForwarded : nil
+        case 14:
+            if named("true-client-ip") { return .trustedOnly }
+            return named("x-original-url") || named("x-original-uri") ? .neverForwarded : nil
+        case 15:
+            if named("x-forwarded-for") { return .forwardedFor }
+            if named("x-forwarded-uri") || named("x-forwarded-ssl") || named("front-end-https") { return .trustedOnly }
+            return nil
+        case 16:
+            if named("x-forwarded-host") { return .forwardedHost }
+            if named("cf-connecting-ip") || named("fastly-client-ip") || named("x-forwarded-port") {
+                return .trustedOnly
+            }
+            return nil
+        case 17:
+            if named("x-forwarded-proto") { return .forwardedProto }
+            return named("x-original-method") ? .neverForwarded : nil
+        case 18:
+            return named("x-forwarded-prefix") || named("x-forwarded-scheme") || named("x-forwarded-server")
+                || named("x-forwarded-method") ? .trustedOnly : nil
+        case 19: return named("x-cluster-client-ip") ? .trustedOnly : nil
+        default: return nil
         }
+    }
+
+    /// Hop-by-hop names that contain a `-`, for their `_` spellings (`Proxy_Authorization`): a CGI-style
+    /// upstream reads those as the real field. (`Content_Length` and `Transfer_Encoding` never get here: the
+    /// parser refuses them.)
+    static func isHopByHopSpelling(_ fields: HeaderFields, _ index: Int) -> Bool {
+        let name = fields.fields[index].name
+        for candidate: StaticString in ["keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+                                        "http2-settings"]
+        where foldedNameEquals(fields, name, candidate) {
+            return true
+        }
+        return false
+    }
+
+    /// True when the name in `range` equals `lowercase` ignoring case, with `_` read as `-`.
+    static func foldedNameEquals(_ fields: HeaderFields, _ range: Range<Int>, _ lowercase: StaticString) -> Bool {
+        guard range.count == lowercase.utf8CodeUnitCount else { return false }
+        return lowercase.withUTF8Buffer { want in
+            var i = 0
+            for b in fields.storage[range] {
+                let folded = b == UInt8(ascii: "_") ? UInt8(ascii: "-") : asciiLower(b)
+                if folded != want[i] { return false }
+                i += 1
+            }
+            return true
+        }
+    }
+
+    /// True when the field's name holds a `_` (checked only for heads where the parser saw one).
+    static func hasUnderscore(_ fields: HeaderFields, _ index: Int) -> Bool {
+        fields.storage[fields.fields[index].name].contains(UInt8(ascii: "_"))
     }
 
     /// True when the field's name starts with one of `prefixes` (lowercase, `-` separated), ignoring case
@@ -102,6 +177,16 @@ enum HeaderRewrite {
                 if upgrade, fields.nameEquals(index, "upgrade") { upgradeValue = field.value }
                 continue
             }
+            if head.hasUnderscoreNames, hasUnderscore(fields, index) {
+                // nginx's `underscores_in_headers off`: backends that fold `_` into `-` would read these as
+                // another field. Forwarded only when configured, and never in the spelling of a hop-by-hop or
+                // forwarding field: a trusted proxy passes `X_Forwarded_For` on as it came from the client.
+                if !snapshot.forwardsUnderscoreHeaders || isHopByHopSpelling(fields, index)
+                    || forwardingField(fields, index) != nil
+                {
+                    continue
+                }
+            }
             if isNamedByConnection(fields, index, tokens: head.connectionTokens) { continue }
             if hasStrippedPrefix(fields, index, prefixes: snapshot.strippedHeaderPrefixes)
                 || hasStrippedName(fields, index, names: snapshot.strippedHeaderNames)
@@ -115,14 +200,21 @@ enum HeaderRewrite {
                 writeCookie(fields, index, removing: policy.credentialCookies, into: &out)
                 continue
             }
-            if isForwardingField(fields, index) {
-                guard keepForwarded else { continue }
-                if fields.nameEquals(index, "x-forwarded-for") {
-                    priorForwardedFor = field.value  // several XFF lines: the last one wins (combined below)
+            if let role = forwardingField(fields, index) {
+                switch role {
+                case .neverForwarded, .realIP: continue
+                case .trustedOnly: guard keepForwarded else { continue }
+                case .forwardedFor:
+                    // Several XFF lines: the last one wins (combined below).
+                    if keepForwarded { priorForwardedFor = field.value }
+                    continue
+                case .forwardedProto:
+                    if keepForwarded { forwardedProto = field.value }
+                    continue
+                case .forwardedHost:
+                    if keepForwarded { forwardedHost = field.value }
                     continue
                 }
-                if fields.nameEquals(index, "x-forwarded-proto") { forwardedProto = field.value; continue }
-                if fields.nameEquals(index, "x-forwarded-host") { forwardedHost = field.value; continue }
             }
             appendField(fields, field, to: &out)
         }
@@ -143,6 +235,13 @@ enum HeaderRewrite {
         }
         append("\r\nX-Forwarded-Host: ", to: &out)
         if let fwdHost = forwardedHost { out.append(contentsOf: fields.storage[fwdHost]) } else { out.append(contentsOf: host) }
+        // As nginx users set it (`proxy_set_header X-Real-IP $remote_addr` behind the realip module).
+        append("\r\nX-Real-IP: ", to: &out)
+        if let client = ClientAddress.resolve(forwardedFor: priorForwardedFor, in: fields.storage, snapshot: snapshot) {
+            out.append(contentsOf: fields.storage[client])
+        } else {
+            out.append(contentsOf: peer.hostBytes)
+        }
         append("\r\n", to: &out)
         if let identity {
             for template in policy.identityHeaders { template.render(identity, into: &out) }

@@ -14,8 +14,11 @@ package struct Route: Sendable {
     package let name: String
     package let host: HostMatch?
     /// The path prefix (starts with "/"). Matching is segment-aware: `/api` matches `/api` and `/api/x`,
-    /// not `/apiary`; a prefix ending in "/" matches everything under it.
+    /// not `/apiary`; a prefix ending in "/" matches everything under it. Lowercase when `caseInsensitive`.
     package let pathPrefix: [UInt8]
+    /// Match the prefix ignoring ASCII case (for upstreams that do: IIS, ASP.NET, Express by default), so
+    /// `/PRIVATE/x` cannot reach such an upstream through a public route.
+    package let caseInsensitive: Bool
     /// Allowed method tokens (exact, case-sensitive as RFC 9110 says), or nil for any.
     package let methods: [[UInt8]]?
     /// Index into the snapshot's upstream list.
@@ -24,11 +27,12 @@ package struct Route: Sendable {
     package let policy: RoutePolicy
 
     package init(name: String, host: HostMatch?, pathPrefix: [UInt8], methods: [[UInt8]]?, upstreamIndex: Int,
-                 policy: RoutePolicy = .open) {
+                 policy: RoutePolicy = .open, caseInsensitive: Bool = false) {
         self.policy = policy
         self.name = name
         self.host = host
-        self.pathPrefix = pathPrefix
+        self.caseInsensitive = caseInsensitive
+        self.pathPrefix = caseInsensitive ? pathPrefix.map(asciiLower) : pathPrefix
         self.methods = methods
         self.upstreamIndex = upstreamIndex
     }
@@ -66,14 +70,14 @@ package struct RouteTable: Sendable {
     /// The index of the best route for a request, or nil (404).
     /// - Parameters:
     ///   - host: the request's host without port, any case (empty when the request had none).
-    ///   - path: the normalised path.
+    ///   - path: the normalised path as routes see it (`RequestHead.routingPath`).
     ///   - method: the method token as sent.
     package func match(host: UnsafeRawBufferPointer, path: UnsafeRawBufferPointer,
                        method: UnsafeRawBufferPointer) -> Int? {
         for index in routes.indices {
             let route = routes[index]
             if let wanted = route.host, !hostMatches(wanted, host) { continue }
-            if !prefixMatches(route.pathPrefix, path) { continue }
+            if !prefixMatches(route.pathPrefix, path, ignoringCase: route.caseInsensitive) { continue }
             if let methods = route.methods, !methods.contains(where: { bytesEqual($0, method) }) { continue }
             return index
         }
@@ -104,7 +108,7 @@ package struct RouteTable: Sendable {
     package func match(_ head: RequestHead) -> Int? {
         let host = Self.routingHostRange(of: head)
         return head.bytes.withUnsafeBytes { raw in
-            head.normalizedPath.withUnsafeBytes { path in
+            head.routingPath.withUnsafeBytes { path in
                 match(host: UnsafeRawBufferPointer(rebasing: raw[host]), path: path,
                       method: UnsafeRawBufferPointer(rebasing: raw[head.methodRange]))
             }
@@ -124,11 +128,52 @@ package struct RouteTable: Sendable {
         }
     }
 
-    private func prefixMatches(_ prefix: [UInt8], _ path: UnsafeRawBufferPointer) -> Bool {
-        guard path.count >= prefix.count else { return false }
-        guard bytesEqual(prefix, UnsafeRawBufferPointer(rebasing: path[..<prefix.count])) else { return false }
-        if path.count == prefix.count || prefix.last == UInt8(ascii: "/") { return true }
-        return path[prefix.count] == UInt8(ascii: "/")
+    private func prefixMatches(_ prefix: [UInt8], _ path: UnsafeRawBufferPointer, ignoringCase: Bool) -> Bool {
+        let end: Int
+        if ignoringCase {
+            guard let matched = Self.caseInsensitivePrefixEnd(prefix, path) else { return false }
+            end = matched
+        } else {
+            guard path.count >= prefix.count,
+                bytesEqual(prefix, UnsafeRawBufferPointer(rebasing: path[..<prefix.count]))
+            else { return false }
+            end = prefix.count
+        }
+        if path.count == end || prefix.last == UInt8(ascii: "/") { return true }
+        return path[end] == UInt8(ascii: "/")
+    }
+
+    /// Where in `path` the lowercase `prefix` ends when compared ignoring case, or nil. ASCII letters fold, and
+    /// so do the four non-ASCII letters whose simple case mapping is an ASCII letter (.NET's and NTFS's
+    /// case-insensitive comparisons use those): `ı` and `İ` as `i`, `ſ` as `s`, the Kelvin sign as `k`, as
+    /// the normaliser spells them (`%C4%B1`, `%C4%B0`, `%C5%BF`, `%E2%84%AA`).
+    static func caseInsensitivePrefixEnd(_ prefix: [UInt8], _ path: UnsafeRawBufferPointer) -> Int? {
+        var p = 0
+        for wanted in prefix {
+            guard p < path.count else { return nil }
+            if asciiLower(path[p]) == wanted {
+                p += 1
+                continue
+            }
+            guard path[p] == UInt8(ascii: "%"), let (letter, length) = asciiFoldedLetter(path, at: p),
+                letter == wanted
+            else { return nil }
+            p += length
+        }
+        return p
+    }
+
+    /// The ASCII letter a percent-encoded non-ASCII letter at `path[i]` folds to, and its encoded length.
+    private static func asciiFoldedLetter(_ path: UnsafeRawBufferPointer, at i: Int) -> (UInt8, Int)? {
+        func encoded(_ text: StaticString) -> Bool {
+            let count = text.utf8CodeUnitCount
+            guard i + count <= path.count else { return false }
+            return text.withUTF8Buffer { want in (0..<count).allSatisfy { path[i + $0] == want[$0] } }
+        }
+        if encoded("%C4%B1") || encoded("%C4%B0") { return (UInt8(ascii: "i"), 6) }
+        if encoded("%C5%BF") { return (UInt8(ascii: "s"), 6) }
+        if encoded("%E2%84%AA") { return (UInt8(ascii: "k"), 9) }
+        return nil
     }
 }
 

@@ -164,7 +164,7 @@ struct AuthIdentityHeaderTests {
             "POST /api/upload HTTP/1.1\r\nHost: app.test\r\nAuthorization: Bearer \(token)\r\n"
                 + "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n"
                 + "X-Auth-User: mallory\r\nx_auth_groups: admin\r\nremote-user: mallory\r\n"
-                + "Authorization: Bearer \(token)\r\nX-Checksum: abc\r\n\r\n")
+                + "Authorization: Bearer \(token)\r\nX-Checksum: abc\r\nX_Checksum_Alt: 1\r\n\r\n")
         #expect(response?.status == 200)
         let first: String = "POST /api/upload HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n"
             + "X-Forwarded-For: 127.0.0.1\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: app.test\r\n"

@@ -364,6 +364,13 @@ enum HeaderRewrite {
             if snapshot != nil, trailers.nameEquals(index, "authorization") || trailers.nameEquals(index, "cookie") {
                 continue
             }
+            // `underscores_in_headers` applies to request trailers as to headers (a backend that folds `_` into
+            // `-` reads a trailer as a header too); hop-by-hop spellings never cross.
+            if let snapshot, hasUnderscore(trailers, index),
+                !snapshot.forwardsUnderscoreHeaders || isHopByHopSpelling(trailers, index)
+            {
+                continue
+            }
             let field = trailers.fields[index]
             appendField(trailers, field, to: &out)
         }

@@ -218,6 +218,14 @@ def main() -> None:
     hostile["duplicate-alg-es256-then-hs256"] = assemble(
         '{"alg":"ES256","typ":"JWT","alg":"HS256"}', good_text, signer=lambda data: hs256_raw(hs256_secret, data))
 
+    # Nested JWTs (RFC 7519 §5.2), signed by the trusted key: the header says the payload is a token, not claims.
+    # joserfc's own spelling over claims (a verifier that ignores cty reads them as claims), a lowercase media
+    # type, and a real nested token as the payload.
+    hostile["cty-jwt"] = jwt.encode({"alg": "ES256", "cty": "JWT"}, good, p256, algorithms=["ES256"])
+    hostile["cty-application-jwt-lowercase"] = assemble(
+        header(alg="ES256", cty="application/jwt"), good, signer=by_p256)
+    hostile["cty-jwt-nested-token"] = assemble(header(alg="ES256", cty="jwt"), by_name["pem-ES256"], signer=by_p256)
+
     json.dump({"now": now, "issuers": {"pem": ISS_PEM, "jwks": ISS_JWKS}, "audience": AUDIENCE,
                "valid": valid, "hostile": hostile}, sys.stdout)
 

@@ -190,6 +190,9 @@ enum IndependentHostileCase: String, CaseIterable, Sendable {
     case critUnknown = "crit-unknown"
     case duplicateAlgNoneThenES256 = "duplicate-alg-none-then-es256"
     case duplicateAlgES256ThenHS256 = "duplicate-alg-es256-then-hs256"
+    case ctyJWT = "cty-jwt"
+    case ctyApplicationJWTLowercase = "cty-application-jwt-lowercase"
+    case ctyJWTNestedToken = "cty-jwt-nested-token"
 
     var reason: String {
         switch self {
@@ -210,6 +213,7 @@ enum IndependentHostileCase: String, CaseIterable, Sendable {
         case .expAsString: "bad-claim-type"
         case .critUnknown: "crit-unsupported"
         case .duplicateAlgNoneThenES256, .duplicateAlgES256ThenHS256: "duplicate-member"
+        case .ctyJWT, .ctyApplicationJWTLowercase, .ctyJWTNestedToken: "nested-jwt"
         }
     }
 }

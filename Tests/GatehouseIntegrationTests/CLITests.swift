@@ -114,6 +114,41 @@ struct CLITests {
         }
     }
 
+    @Test("check-config warns, with file:line and the user, about a hash so slow that sign-ins queue; exit 0")
+    func checkConfigWarnsAboutExpensiveHashes() throws {
+        let path = try Self.writeConfig(Self.goodConfig, name: "unused.yaml")
+        let directory = (path as NSString).deletingLastPathComponent
+        let salt = String(repeating: ".", count: 22) + String(repeating: "a", count: 31)  // a canonical salt
+        let usersPath = directory + "/users.yaml"
+        try """
+            users:
+              alice:
+                password: "$2y$12$\(salt)"
+              bob:
+                password: "$2y$13$\(salt)"
+            """.write(toFile: usersPath, atomically: true, encoding: .utf8)
+        for (threads, warned) in [(2, true), (4, false)] {
+            let config = try Self.writeConfig("""
+                upstreams:
+                  app:
+                    servers: ["127.0.0.1:9000"]
+                login:
+                  users_file: "\(usersPath)"
+                  hash_threads: \(threads)
+                sessions:
+                  embedded: { path: "\(directory)/sessions.sqlite" }
+                routes:
+                  - { name: all, upstream: app, accept: [session] }
+                """, name: "signin.yaml")
+            let result = try runGatehouse(["check-config", "--config", config])
+            #expect(result.status == 0, "stderr: \(result.stderr)")
+            #expect(result.stdout.contains("\(config): ok"))
+            let warning = "\(usersPath):4: warning: users.bob.password: bcrypt cost 13"
+            #expect(result.stderr.contains(warning) == warned, "hash_threads \(threads): \(result.stderr)")
+            #expect(!result.stderr.contains("users.alice"), "cost 12 keeps up: \(result.stderr)")
+        }
+    }
+
     @Test("check-config on a missing file: non-zero exit and a message naming the file")
     func checkConfigMissingFile() throws {
         let path = "/nonexistent-\(UUID().uuidString)/gatehouse.yaml"

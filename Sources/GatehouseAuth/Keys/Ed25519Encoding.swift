@@ -62,10 +62,14 @@ enum Ed25519Encoding {
         return nil
     }
 
-    /// Why a public key cannot be loaded, or `nil`.
+    /// Why a public key cannot be loaded, or `nil`: a flaw, or a `y` that no curve point has (such a key
+    /// verifies nothing, and is refused like an EC point off its curve).
     static func keyProblem(_ raw: [UInt8]) -> String? {
         switch flaw(raw[...]) {
         case nil:
+            guard Field25519.isEdwardsY(Field25519(encodedY: raw[...])) else {
+                return "Ed25519 key is not a point on the curve (no x satisfies the curve equation for its y)"
+            }
             return nil
         case .smallOrder?:
             return "Ed25519 key is a small-order point (the identity or another of the 8 low-order points); "

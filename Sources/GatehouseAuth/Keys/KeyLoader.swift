@@ -123,8 +123,8 @@ package enum KeyLoader {
         return VerificationKey(kid: kid, algorithm: curveAlgorithm, material: material)
     }
 
-    /// Builds an Ed25519 key from its 32 raw bytes, refusing small-order points and non-canonical encodings
-    /// (see ``Ed25519Encoding``): swift-crypto checks only the length.
+    /// Builds an Ed25519 key from its 32 raw bytes, refusing small-order points, non-canonical encodings and
+    /// points off the curve (see ``Ed25519Encoding``): swift-crypto checks only the length.
     static func ed25519Key(raw: [UInt8], given: JWSAlgorithm?, kid: String?) throws(KeyError) -> VerificationKey {
         if let given, given != .EdDSA { throw KeyError("an Ed25519 key verifies EdDSA, not \(given.rawValue)") }
         guard raw.count == 32 else { throw KeyError("an Ed25519 key has 32 bytes, not \(raw.count)") }

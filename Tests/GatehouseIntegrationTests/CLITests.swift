@@ -149,6 +149,18 @@ struct CLITests {
         }
     }
 
+    @Test("hash-password refuses a bcrypt hash of more than 72 bytes (bcrypt would read only 72); yescrypt takes it")
+    func hashPasswordRefusesLongBcryptPasswords() throws {
+        let long = Array(String(repeating: "p", count: 73).utf8) + [UInt8(ascii: "\n")]
+        let refused = try runTool(GatehouseProcess.binaryPath, ["hash-password", "--cost", "4"], input: long)
+        #expect(refused.status == 1)
+        #expect(refused.output.isEmpty, "no hash printed: \(refused.output)")
+        let exact = try runTool(GatehouseProcess.binaryPath, ["hash-password", "--cost", "4"], input: Array(long.dropFirst()))
+        #expect(exact.status == 0 && exact.output.hasPrefix("$2b$04$"), "72 bytes: \(exact.output)")
+        let yescrypt = try runTool(GatehouseProcess.binaryPath, ["hash-password", "--scheme", "yescrypt"], input: long)
+        #expect(yescrypt.status == 0 && yescrypt.output.hasPrefix("$y$"), "\(yescrypt.output)")
+    }
+
     @Test("check-config on a missing file: non-zero exit and a message naming the file")
     func checkConfigMissingFile() throws {
         let path = "/nonexistent-\(UUID().uuidString)/gatehouse.yaml"

@@ -15,6 +15,7 @@ package struct AuthFailure: Error, Sendable, Equatable, CustomStringConvertible 
         case unknownKid = "unknown-kid"
         case noKey = "no-key"
         case critUnsupported = "crit-unsupported"
+        case nestedJWT = "nested-jwt"
         case badSignature = "bad-signature"
         case badSignatureLength = "bad-signature-length"
         case expired
@@ -64,6 +65,8 @@ package struct AuthFailure: Error, Sendable, Equatable, CustomStringConvertible 
     package static let noKey = AuthFailure(.noKey)
     /// The header lists `crit` extensions; we understand none, so RFC 7515 §4.1.11 says refuse.
     package static let critUnsupported = AuthFailure(.critUnsupported)
+    /// The header declares a nested JWT (`cty: JWT`): the payload is a token, not claims, and is never read as claims.
+    package static let nestedJWT = AuthFailure(.nestedJWT)
     /// The signature does not verify with any candidate key.
     package static let badSignature = AuthFailure(.badSignature)
     /// The decoded signature has the wrong length for the algorithm (or the RSA modulus).

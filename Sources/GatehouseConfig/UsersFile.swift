@@ -356,3 +356,66 @@ package enum UsersFileLoader {
         }
     }
 }
+
+/// How long one password check of a users-file hash takes, estimated from its parameters (never by hashing:
+/// `check-config` stays fast whatever the cost), and the warning for hashes so slow that sign-ins queue.
+///
+/// The figures are one hash of each cost measured with libxcrypt on a 2-core x86-64 server (2026-12): bcrypt
+/// cost 12 took 180 ms (each step doubles it: 13 took 356 ms, 14 took 693 ms); yescrypt at libxcrypt's default
+/// `j9T` (N = 2¹², r = 32, 16 MiB) took 18 ms, and time grows with N·r (`jDT`, 256 MiB: 265 ms).
+package enum HashCost {
+    /// Below this many sign-ins per second (hash threads ÷ seconds per check) a burst of sign-ins queues.
+    package static let minimumSignInsPerSecond = 8.0
+    static let bcryptCost12Milliseconds = 180.0
+    static let yescryptDefaultMilliseconds = 18.0
+    /// N·r of libxcrypt's default yescrypt parameters.
+    static let yescryptDefaultWork = Double(1 << 12) * 32
+
+    /// The estimated time of one check of `hash`, and a name for its scheme and cost; `nil` for a parameter
+    /// field this estimate does not read (yescrypt with optional parameters).
+    package static func estimate(_ hash: String) -> (milliseconds: Double, what: String)? {
+        let bytes = Array(hash.utf8)
+        if hash.hasPrefix("$2"), bytes.count >= 7, let cost = Int(String(decoding: bytes[4..<6], as: UTF8.self)) {
+            return (bcryptCost12Milliseconds * pow(2, Double(cost - 12)), "bcrypt cost \(cost)")
+        }
+        guard hash.hasPrefix("$y$") else { return nil }
+        // `$y$` then flavour, log2(N) − 1 and r − 1, one crypt-base64 character each (`j9T`: N = 2¹², r = 32).
+        let parameters = bytes[3...].prefix { $0 != UInt8(ascii: "$") }
+        guard parameters.count == 3, let nLog2 = cryptBase64Value(parameters[parameters.startIndex + 1]),
+            let r = cryptBase64Value(parameters[parameters.startIndex + 2])
+        else { return nil }
+        let work = pow(2, Double(nLog2 + 1)) * Double(r + 1)
+        let mebibytes = Int(work * 128 / Double(1 << 20))
+        let setting = String(decoding: parameters, as: UTF8.self)
+        return (yescryptDefaultMilliseconds * work / yescryptDefaultWork, "yescrypt $y$\(setting)$ (\(mebibytes) MiB)")
+    }
+
+    /// Values below 47 of crypt's base64 (`./0-9A-Za-z` = 0…63): the one-character encodings yescrypt uses.
+    private static func cryptBase64Value(_ byte: UInt8) -> Int? {
+        let value: Int
+        switch byte {
+        case UInt8(ascii: "."): value = 0
+        case UInt8(ascii: "/"): value = 1
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): value = Int(byte - UInt8(ascii: "0")) + 2
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"): value = Int(byte - UInt8(ascii: "A")) + 12
+        case UInt8(ascii: "a")...UInt8(ascii: "z"): value = Int(byte - UInt8(ascii: "a")) + 38
+        default: return nil
+        }
+        return value < 47 ? value : nil
+    }
+
+    /// One `file:line: warning: ...` per user whose hash allows fewer than ``minimumSignInsPerSecond`` sign-ins
+    /// per second with `hashThreads` hashing threads (`login.hash_threads`), in file order.
+    package static func warnings(_ file: UsersFile, hashThreads: Int) -> [String] {
+        file.users.compactMap { user in
+            guard let (milliseconds, what) = estimate(user.passwordHash) else { return nil }
+            let perSecond = Double(hashThreads) * 1000 / milliseconds
+            guard perSecond < minimumSignInsPerSecond else { return nil }
+            return "\(file.sourcePath):\(user.line): warning: users.\(user.name).password: \(what) takes about "
+                + "\(Int(milliseconds.rounded())) ms per check on a 2-core server, so with login.hash_threads: "
+                + "\(hashThreads) at most \(String(format: "%.1f", perSecond)) sign-ins per second are checked and "
+                + "more queue (a queued sign-in waits at most 10 s, then gets 503); use a cheaper hash (bcrypt cost "
+                + "12, yescrypt's default) or more hash_threads on a machine with the cores for them"
+        }
+    }
+}

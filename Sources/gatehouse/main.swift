@@ -53,6 +53,9 @@ struct CheckConfig: ParsableCommand {
             let plan = try SnapshotCompiler.compile(loaded)
             if let signIn = plan.signIn {
                 let users = try SnapshotCompiler.loadUsers(signIn.usersFile)
+                // Warnings do not fail the check: the file works, sign-ins just queue under load.
+                let file = try UsersFileLoader.load(path: signIn.usersFile)
+                for warning in HashCost.warnings(file, hashThreads: signIn.hashThreads) { printError(warning) }
                 print("\(signIn.usersFile): ok (\(users.count) user(s))")
             }
             print("\(config): ok")

@@ -218,6 +218,30 @@ def main() -> None:
     hostile["duplicate-alg-es256-then-hs256"] = assemble(
         '{"alg":"ES256","typ":"JWT","alg":"HS256"}', good_text, signer=lambda data: hs256_raw(hs256_secret, data))
 
+    # EdDSA with R = the identity point, made with the configured key's private scalar a (S = k·a mod L, so that
+    # [S]B − [k]A is the identity): a cofactorless verifier without a small-order check on R (BoringSSL's)
+    # accepts it. Only SHA-512 and arithmetic mod L: no curve arithmetic needed.
+    def eddsa_identity_r(signing_input: bytes) -> bytes:
+        group_order = 2**252 + 27742317777372353535851937790883648493
+        seed = ed25519.private_key.private_bytes(
+            serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+        scalar = int.from_bytes(hashlib.sha512(seed).digest()[:32], "little")
+        scalar = (scalar & ((1 << 254) - 8)) | (1 << 254)
+        public = ed25519.private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        identity = (1).to_bytes(32, "little")
+        k = int.from_bytes(hashlib.sha512(identity + public + signing_input).digest(), "little") % group_order
+        return identity + (k * scalar % group_order).to_bytes(32, "little")
+
+    hostile["eddsa-small-order-r"] = assemble(header(alg="EdDSA"), good, signer=eddsa_identity_r)
+
+    # Nested JWTs (RFC 7519 §5.2), signed by the trusted key: the header says the payload is a token, not claims.
+    # joserfc's own spelling over claims (a verifier that ignores cty reads them as claims), a lowercase media
+    # type, and a real nested token as the payload.
+    hostile["cty-jwt"] = jwt.encode({"alg": "ES256", "cty": "JWT"}, good, p256, algorithms=["ES256"])
+    hostile["cty-application-jwt-lowercase"] = assemble(
+        header(alg="ES256", cty="application/jwt"), good, signer=by_p256)
+    hostile["cty-jwt-nested-token"] = assemble(header(alg="ES256", cty="jwt"), by_name["pem-ES256"], signer=by_p256)
+
     json.dump({"now": now, "issuers": {"pem": ISS_PEM, "jwks": ISS_JWKS}, "audience": AUDIENCE,
                "valid": valid, "hostile": hostile}, sys.stdout)
 

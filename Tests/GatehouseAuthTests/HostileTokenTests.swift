@@ -306,6 +306,30 @@ import _CryptoExtras
             #expect(outcome(token) == "malformed", "\(crit)")
         }
     }
+
+    /// RFC 7519 §5.2: `cty: JWT` says the payload is a nested token; never read it as claims, even properly signed.
+    @Test func nestedJWTsAreRefused() {
+        for type in ["JWT", "jwt", "Jwt", "application/jwt", "APPLICATION/JWT", "Application/Jwt"] {
+            let token = TokenMinter.mint(
+                claims: Fixture.claims(), key: Self.hmacSigning, algorithm: .HS256, extraHeader: #","cty":"\#(type)""#)
+            #expect(outcome(token) == "nested-jwt", "\(type)")
+        }
+        // A real nested token as the payload.
+        let nested = TokenMinter.mint(
+            header: #"{"alg":"HS256","cty":"JWT"}"#, payload: Self.validHMAC, key: Self.hmacSigning, algorithm: .HS256)
+        #expect(outcome(nested) == "nested-jwt")
+        // Other content types are not nested JWTs; a cty that is not a string is malformed.
+        for type in ["json", "application/json", "JWTX", "application/jwt+json"] {
+            let token = TokenMinter.mint(
+                claims: Fixture.claims(), key: Self.hmacSigning, algorithm: .HS256, extraHeader: #","cty":"\#(type)""#)
+            #expect(outcome(token) == "ok", "\(type)")
+        }
+        for type in ["1", "null", #"["JWT"]"#] {
+            let token = TokenMinter.mint(
+                claims: Fixture.claims(), key: Self.hmacSigning, algorithm: .HS256, extraHeader: #","cty":\#(type)"#)
+            #expect(outcome(token) == "malformed", "\(type)")
+        }
+    }
 }
 
 /// Seeded random mutations of valid tokens: no input traps, and no altered token verifies.

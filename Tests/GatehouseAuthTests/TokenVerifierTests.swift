@@ -155,8 +155,8 @@ import _CryptoExtras
     }
 
     @Test func failuresAreStableReasonsMappedToInvalidToken() {
-        #expect(AuthFailure.allReasons.count == 20)
-        #expect(Set(AuthFailure.allReasons).count == 20)
+        #expect(AuthFailure.allReasons.count == 21)
+        #expect(Set(AuthFailure.allReasons).count == 21)
         #expect(AuthFailure.badSignature.reason == "bad-signature")
         #expect(AuthFailure.badSignature.description == "bad-signature")
         #expect(AuthFailure.expired.bearerError == "invalid_token")

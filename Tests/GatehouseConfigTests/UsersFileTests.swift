@@ -345,4 +345,49 @@ struct UsersFileTests {
             #expect(error.description.contains("it is a directory"))
         }
     }
+
+    // MARK: Expensive hashes (check-config warnings)
+
+    @Test("the cost estimate follows the figures measured for bcrypt and yescrypt")
+    func costEstimates() throws {
+        let salt = String(repeating: "a", count: 53)
+        #expect(HashCost.estimate("$2y$12$" + salt)?.milliseconds == 180)
+        #expect(HashCost.estimate("$2b$13$" + salt)?.milliseconds == 360)
+        #expect(HashCost.estimate("$2a$10$" + salt)?.milliseconds == 45)
+        #expect(HashCost.estimate(Self.yescrypt)?.milliseconds == 18)
+        let heavy = try #require(HashCost.estimate("$y$jDT$" + String(repeating: "a", count: 22) + "$" + String(repeating: "b", count: 43)))
+        #expect(heavy.milliseconds == 288)  // N = 2^16, r = 32: 16 times the default's work
+        #expect(heavy.what.contains("256 MiB"))
+        // Optional yescrypt parameters are not read: no estimate, no warning.
+        #expect(HashCost.estimate("$y$j9T.....$salt$" + String(repeating: "b", count: 43)) == nil)
+    }
+
+    @Test("a hash that allows fewer than 8 sign-ins per second at the configured threads is named with its line")
+    func expensiveHashWarnings() throws {
+        let salt = String(repeating: "a", count: 53)
+        let yescrypt256MiB = "$y$jDT$" + String(repeating: "a", count: 22) + "$" + String(repeating: "b", count: 43)
+        let file = try #require(users("""
+            users:
+              cheap:
+                password: "\(Self.bcrypt)"
+              default:
+                password: "$2b$12$\(salt)"
+              slow:
+                password: "$2y$13$\(salt)"
+              yes:
+                password: "\(Self.yescrypt)"
+              heavy:
+                password: "\(yescrypt256MiB)"
+            """))
+        let two = HashCost.warnings(file, hashThreads: 2)
+        #expect(two.count == 2, "\(two)")
+        #expect(two.first?.hasPrefix("users.yaml:6: warning: users.slow.password: bcrypt cost 13 takes about 360 ms") == true)
+        #expect(two.first?.contains("login.hash_threads: 2 at most 5.6 sign-ins per second") == true)
+        #expect(two.last?.hasPrefix("users.yaml:10: warning: users.heavy.password: yescrypt $y$jDT$") == true)
+        #expect(!two.joined().contains(Self.yescrypt) && !two.joined().contains(salt), "never quote a hash")
+        // One thread: the default cost 12 gives 5.6 per second too. Four threads: cost 13 keeps up.
+        #expect(HashCost.warnings(file, hashThreads: 1).map { $0.prefix(14) } == ["users.yaml:4: ", "users.yaml:6: ", "users.yaml:10:"])
+        #expect(HashCost.warnings(file, hashThreads: 4).isEmpty)
+    }
 }
+

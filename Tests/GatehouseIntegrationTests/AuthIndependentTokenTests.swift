@@ -190,6 +190,10 @@ enum IndependentHostileCase: String, CaseIterable, Sendable {
     case critUnknown = "crit-unknown"
     case duplicateAlgNoneThenES256 = "duplicate-alg-none-then-es256"
     case duplicateAlgES256ThenHS256 = "duplicate-alg-es256-then-hs256"
+    case eddsaSmallOrderR = "eddsa-small-order-r"
+    case ctyJWT = "cty-jwt"
+    case ctyApplicationJWTLowercase = "cty-application-jwt-lowercase"
+    case ctyJWTNestedToken = "cty-jwt-nested-token"
 
     var reason: String {
         switch self {
@@ -201,7 +205,7 @@ enum IndependentHostileCase: String, CaseIterable, Sendable {
         case .hs256RSAPEMSecret: "bad-signature"
         // The JWKS issuer has no HMAC key at all.
         case .hs256RSAPEMSecretJWKSIssuer, .hs256RSAPEMSecretWithKid: "alg-not-allowed"
-        case .embeddedJWK, .embeddedJWKOct, .jku, .x5u, .es256ZeroSignature: "bad-signature"
+        case .embeddedJWK, .embeddedJWKOct, .jku, .x5u, .es256ZeroSignature, .eddsaSmallOrderR: "bad-signature"
         case .es256SignatureOneByteShort, .rs256SignatureOneByteShort, .eddsaSignatureOneByteShort,
             .hs256SignatureOneByteShort:
             "bad-signature-length"
@@ -210,6 +214,7 @@ enum IndependentHostileCase: String, CaseIterable, Sendable {
         case .expAsString: "bad-claim-type"
         case .critUnknown: "crit-unsupported"
         case .duplicateAlgNoneThenES256, .duplicateAlgES256ThenHS256: "duplicate-member"
+        case .ctyJWT, .ctyApplicationJWTLowercase, .ctyJWTNestedToken: "nested-jwt"
         }
     }
 }

@@ -80,6 +80,19 @@ struct SessionSignInTests {
         #expect(!gw.gateway.gateway.stdout.contains(SessionFixture.alicePassword))
     }
 
+    @Test("a 72-byte bcrypt password signs in; the same 72 bytes plus anything do not")
+    func bcryptPrefixDoesNotSignIn() throws {
+        let password = String(repeating: "0123456789ab", count: 6)  // 72 bytes: all that bcrypt reads
+        let users = try SessionFixture.usersFile() + SessionGateway.user("dave", hash: try IndependentHash.bcrypt(password))
+        let gw = try SessionFixture.gateway(extraFiles: ["users.yaml": users])
+        for extra in ["x", "-and-a-longer-tail"] {
+            let refused = try gw.signIn("dave", password + extra)
+            #expect(refused.status == 401, "\(extra): \(refused.status)")
+            #expect(refused.header("Set-Cookie") == nil)
+        }
+        #expect(try gw.signIn("dave", password).status == 303)
+    }
+
     @Test("logout deletes the session and clears the cookie; the old cookie is then useless")
     func logout() throws {
         let gw = try SessionFixture.gateway()

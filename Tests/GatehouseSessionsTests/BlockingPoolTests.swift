@@ -35,7 +35,8 @@ final class BlockingPoolTests: XCTestCase {
                         usleep(500)
                         return (pthread_self(), index * index)
                     },
-                    completion: { result in
+                    completion: { outcome in
+                        guard case .finished(let result) = outcome else { preconditionFailure("no job expires here") }
                         // Loop-confined state, mutated without a lock: the point of the executor.
                         completions.append((pthread_self(), result.worker, result.value))
                         if completions.count == jobs { executor.close() }
@@ -85,18 +86,12 @@ final class BlockingPoolTests: XCTestCase {
         let pool = try BlockingPool(name: "test", threads: 1, queueLimit: 2)
         let loop = try EventLoop()
         let executor = try LoopExecutor(loop: loop)
-        let gateOpen = Locked(false)
-        let ran = Locked<[Int]>([])
+        let gate = Gate()
         var completed: [Int] = []
 
-        func job(_ id: Int) -> @Sendable () -> Int {
-            return {
-                while !gateOpen.withLock({ $0 }) { usleep(500) }
-                ran.withLock { $0.append(id) }
-                return id
-            }
-        }
-        let record: (Int) -> Void = { id in
+        let job = gate.job
+        let record: (BlockingPool.Outcome<Int>) -> Void = { outcome in
+            guard case .finished(let id) = outcome else { preconditionFailure("no job expires here") }
             completed.append(id)
             if completed.count == 3 { executor.close() }
         }
@@ -110,9 +105,9 @@ final class BlockingPoolTests: XCTestCase {
         XCTAssertFalse(pool.submit(job(4), completion: record, on: executor))
         XCTAssertEqual(pool.queuedCount, 2)
 
-        gateOpen.withLock { $0 = true }
+        gate.open()
         pool.shutdown()  // returns only after jobs 2 and 3, still queued, have run
-        XCTAssertEqual(ran.withLock { $0 }, [1, 2, 3])
+        XCTAssertEqual(gate.ran, [1, 2, 3])
         XCTAssertEqual(pool.queuedCount, 0)
         XCTAssertFalse(pool.submit(job(5), completion: record, on: executor), "a shut-down pool takes no work")
         pool.shutdown()  // idempotent
@@ -120,6 +115,43 @@ final class BlockingPoolTests: XCTestCase {
         // The completions were posted to the loop; they run when it turns, in order.
         loop.run()
         XCTAssertEqual(completed, [1, 2, 3])
+    }
+
+    func testAJobThatWaitedPastTheBoundIsNotRun() throws {
+        // The pool's clock is the test's: jobs age by assignment, not by sleeping.
+        let now = Locked<UInt64>(0)
+        let second: UInt64 = 1_000_000_000
+        let pool = try BlockingPool(name: "deadline", threads: 1, queueLimit: 8, maxQueueWait: .seconds(10),
+                                    clock: { now.withLock { $0 } })
+        XCTAssertEqual(pool.maxQueueWait, .seconds(10))
+        let loop = try EventLoop()
+        let executor = try LoopExecutor(loop: loop)
+        let gate = Gate()
+        var outcomes: [String] = []
+
+        let job = gate.job
+        let record: (BlockingPool.Outcome<Int>) -> Void = { outcome in
+            switch outcome {
+            case .finished(let id): outcomes.append("finished \(id)")
+            case .expired: outcomes.append("expired")
+            }
+            if outcomes.count == 4 { executor.close() }
+        }
+
+        XCTAssertTrue(pool.submit(job(1), completion: record, on: executor))
+        XCTAssertTrue(waitUntil { pool.queuedCount == 0 })  // job 1 holds the only thread
+        XCTAssertTrue(pool.submit(job(2), completion: record, on: executor))  // queued at 0 s
+        now.withLock { $0 = 5 * second }
+        XCTAssertTrue(pool.submit(job(3), completion: record, on: executor))  // queued at 5 s
+        now.withLock { $0 = 10 * second }
+        XCTAssertTrue(pool.submit(job(4), completion: record, on: executor))  // queued at 10 s
+        // Job 2 reaches a thread after 10.5 s of waiting, job 3 after 5.5 s, job 4 after 0.5 s.
+        now.withLock { $0 = 10 * second + second / 2 }
+        gate.open()
+        pool.shutdown()
+        XCTAssertEqual(gate.ran, [1, 3, 4], "the expired job must not run")
+        loop.run()
+        XCTAssertEqual(outcomes, ["finished 1", "expired", "finished 3", "finished 4"])
     }
 
     func testShutdownWithIdleThreadsReturns() throws {
@@ -131,6 +163,24 @@ final class BlockingPoolTests: XCTestCase {
     func testInvalidSizesAreRefused() {
         XCTAssertThrowsError(try BlockingPool(name: "bad", threads: 0, queueLimit: 1))
         XCTAssertThrowsError(try BlockingPool(name: "bad", threads: 1, queueLimit: 0))
+    }
+}
+
+/// Jobs that block until the gate opens, and the order in which they ran.
+private final class Gate: Sendable {
+    private let isOpen = Locked(false)
+    private let order = Locked<[Int]>([])
+
+    func open() { isOpen.withLock { $0 = true } }
+
+    var ran: [Int] { order.withLock { $0 } }
+
+    func job(_ id: Int) -> @Sendable () -> Int {
+        return { [self] in
+            while !isOpen.withLock({ $0 }) { usleep(500) }
+            order.withLock { $0.append(id) }
+            return id
+        }
     }
 }
 

@@ -123,12 +123,37 @@ final class PasswordHashTests: XCTestCase {
         XCTAssertThrowsError(try PasswordHash.make(overLimit, scheme: .bcrypt(cost: 4)))
     }
 
-    func testBcryptReadsOnlySeventyTwoBytes() throws {
-        // Documented limitation of bcrypt: a longer password verifies with any tail after byte 72.
+    func testBcryptNeverMatchesOnASeventyTwoBytePrefix() throws {
+        // bcrypt reads only 72 bytes: the 72-byte prefix plus anything would match; over 72 bytes never matches.
         let long = String(repeating: "x", count: 72)
-        let hash = try htpasswd(long + "tail-one")
-        XCTAssertTrue(PasswordHash.verify(bytes(long + "tail-two"), against: hash))
+        let hash = try htpasswd(long)
+        XCTAssertTrue(PasswordHash.verify(bytes(long), against: hash))
+        XCTAssertFalse(PasswordHash.verify(bytes(long + "x"), against: hash))
+        XCTAssertFalse(PasswordHash.verify(bytes(long + "anything else"), against: hash))
         XCTAssertFalse(PasswordHash.verify(bytes(String(long.dropLast())), against: hash))
+        // A hash htpasswd made of a longer password (it hashed only 72 bytes): nothing over 72 bytes matches it.
+        let truncated = try htpasswd(long + "tail-one")
+        XCTAssertFalse(PasswordHash.verify(bytes(long + "tail-one"), against: truncated))
+        XCTAssertFalse(PasswordHash.verify(bytes(long + "tail-two"), against: truncated))
+        // The same for the $2b$ and $2a$ labels; yescrypt reads the whole password and is not limited.
+        for method in ["bcrypt", "bcrypt-a"] {
+            let other = try mkpasswd(bytes(long), method: method, rounds: 5)
+            XCTAssertTrue(PasswordHash.verify(bytes(long), against: other), other)
+            XCTAssertFalse(PasswordHash.verify(bytes(long + "x"), against: other), other)
+        }
+        let yescrypt = try mkpasswd(bytes(long + "x"), method: "yescrypt")
+        XCTAssertTrue(PasswordHash.verify(bytes(long + "x"), against: yescrypt))
+        XCTAssertFalse(PasswordHash.verify(bytes(long + "y"), against: yescrypt))
+    }
+
+    func testMakeRefusesBcryptOfMoreThanSeventyTwoBytes() throws {
+        let long = [UInt8](repeating: UInt8(ascii: "p"), count: 72)
+        XCTAssertTrue(PasswordHash.verify(long, against: try PasswordHash.make(long, scheme: .bcrypt(cost: 4))))
+        XCTAssertThrowsError(try PasswordHash.make(long + [0x70], scheme: .bcrypt(cost: 4))) { error in
+            XCTAssertTrue("\(error)".contains("72"), "\(error)")
+        }
+        let yescrypt = try PasswordHash.make(long + [0x70], scheme: .yescrypt)
+        XCTAssertTrue(PasswordHash.verify(long + [0x70], against: yescrypt))
     }
 
     // MARK: Making

@@ -123,9 +123,12 @@ package enum KeyLoader {
         return VerificationKey(kid: kid, algorithm: curveAlgorithm, material: material)
     }
 
-    /// Builds an Ed25519 key from its 32 raw bytes.
+    /// Builds an Ed25519 key from its 32 raw bytes, refusing small-order points, non-canonical encodings and
+    /// points off the curve (see ``Ed25519Encoding``): swift-crypto checks only the length.
     static func ed25519Key(raw: [UInt8], given: JWSAlgorithm?, kid: String?) throws(KeyError) -> VerificationKey {
         if let given, given != .EdDSA { throw KeyError("an Ed25519 key verifies EdDSA, not \(given.rawValue)") }
+        guard raw.count == 32 else { throw KeyError("an Ed25519 key has 32 bytes, not \(raw.count)") }
+        if let problem = Ed25519Encoding.keyProblem(raw) { throw KeyError(problem) }
         let key = try build("Ed25519 key") { () throws -> Curve25519.Signing.PublicKey in
             try Curve25519.Signing.PublicKey(rawRepresentation: raw)
         }

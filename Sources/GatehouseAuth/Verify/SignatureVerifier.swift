@@ -7,7 +7,8 @@ internal import _CryptoExtras
 /// (so a wrong length is `bad-signature-length`, never a crypto-library call). What the library adds:
 /// - HMAC: `isValidAuthenticationCode` compares in constant time;
 /// - ECDSA: BoringSSL refuses r or s outside [1, n−1], so an all-zero signature fails;
-/// - EdDSA: BoringSSL refuses a non-canonical S (S ≥ L);
+/// - EdDSA: BoringSSL refuses a non-canonical S (S ≥ L); we refuse an R that is a small-order point or
+///   non-canonical first (``Ed25519Encoding``), which BoringSSL does not check;
 /// - RSA: PKCS#1 v1.5, or PSS with MGF1 and the salt length equal to the hash length (RFC 7518 §3.5).
 extension VerificationKey {
     /// Whether `signature` is this key's valid signature of `signingInput` under ``algorithm``.
@@ -56,6 +57,7 @@ extension VerificationKey {
             guard let ecdsa = try? P521.Signing.ECDSASignature(rawRepresentation: signature) else { return false }
             return key.isValidSignature(ecdsa, for: SHA512.hash(data: signingInput))
         case .ed25519(let key):
+            guard Ed25519Encoding.flaw(signature[0..<32]) == nil else { return false }
             return key.isValidSignature(signature, for: signingInput)
         }
     }

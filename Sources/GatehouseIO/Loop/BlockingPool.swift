@@ -7,11 +7,23 @@ import Synchronization
 ///
 /// The queue is bounded: when `queueLimit` jobs already wait, `submit` refuses at once and the caller answers
 /// 503, so a burst of sign-ins costs a bounded amount of memory and a bounded wait rather than a growing
-/// backlog. Threads sleep on an eventfd semaphore (one count per queued job, plus one per thread at
+/// backlog. The wait is bounded too: a job that waited longer than `maxQueueWait` for a thread is not run, and
+/// its completion gets ``Outcome/expired`` (a sign-in whose client gave up long ago is not worth a hash, and
+/// each hash skipped shortens the wait of those behind it). Threads sleep on an eventfd semaphore (one count per queued job, plus one per thread at
 /// shutdown), so an idle pool costs nothing.
 package final class BlockingPool: Sendable {
     private let shared: PoolQueue
     private let threads: Mutex<[LoopThread]>
+    /// How long a job may wait for a thread before it is dropped as ``Outcome/expired``.
+    package let maxQueueWait: Duration
+
+    /// What a submitted job's completion receives.
+    package enum Outcome<Value: Sendable>: Sendable {
+        /// The job ran and returned this.
+        case finished(Value)
+        /// The job waited longer than ``maxQueueWait`` for a thread and did not run.
+        case expired
+    }
 
     /// Starts `threads` worker threads.
     ///
@@ -31,14 +43,22 @@ package final class BlockingPool: Sendable {
         case idle
     }
 
-    /// - Parameter priority: how the threads compete with the event loops for the CPU.
-    package init(name: String, threads: Int, queueLimit: Int, priority: Priority = .normal) throws(IOError) {
+    /// - Parameters:
+    ///   - priority: how the threads compete with the event loops for the CPU.
+    ///   - maxQueueWait: how long a job may wait for a thread; one that waited longer is not run.
+    ///   - clock: monotonic nanoseconds; injectable so that tests can age a queued job without sleeping.
+    package init(name: String, threads: Int, queueLimit: Int, priority: Priority = .normal,
+                 maxQueueWait: Duration = .seconds(10),
+                 clock: @escaping @Sendable () -> UInt64 = Clocks.monotonicNanoseconds) throws(IOError) {
         guard threads >= 1, queueLimit >= 1 else {
             throw IOError("\(name): a blocking pool needs at least one thread and a queue limit of at least 1")
         }
         let semaphore = eventfd(0, Int32(EFD_SEMAPHORE | EFD_CLOEXEC))
         guard semaphore >= 0 else { throw IOError("\(name): eventfd failed: errno \(errno)") }
-        let shared = PoolQueue(semaphore: semaphore, queueLimit: queueLimit)
+        let wait = maxQueueWait.components
+        let waitNanoseconds = UInt64(max(0, wait.seconds)) * 1_000_000_000 + UInt64(max(0, wait.attoseconds) / 1_000_000_000)
+        let shared = PoolQueue(semaphore: semaphore, queueLimit: queueLimit, maxWaitNanoseconds: waitNanoseconds,
+                               clock: clock)
         var started: [LoopThread] = []
         for index in 0..<threads {
             do throws(IOError) {
@@ -58,6 +78,7 @@ package final class BlockingPool: Sendable {
         }
         self.shared = shared
         self.threads = Mutex(started)
+        self.maxQueueWait = maxQueueWait
     }
 
     deinit {
@@ -65,7 +86,8 @@ package final class BlockingPool: Sendable {
         shutdown()
     }
 
-    /// Queues `work` for a worker thread; `completion` then runs with its result on `executor`'s loop.
+    /// Queues `work` for a worker thread; `completion` then runs on `executor`'s loop with its result, or with
+    /// ``Outcome/expired`` (and `work` never runs) when it waited longer than ``maxQueueWait`` for a thread.
     ///
     /// Call on `executor`'s loop: `completion` may capture that loop's objects (the connection waiting for
     /// the answer), and runs nowhere else. Jobs run in submission order as threads free up.
@@ -73,10 +95,10 @@ package final class BlockingPool: Sendable {
     /// - Returns: `false` without queueing when `queueLimit` jobs are already waiting or the pool is shut
     ///   down; the caller should answer 503 rather than wait.
     package func submit<T: Sendable>(
-        _ work: @escaping @Sendable () -> T, completion: @escaping (T) -> Void, on executor: LoopExecutor
+        _ work: @escaping @Sendable () -> T, completion: @escaping (Outcome<T>) -> Void, on executor: LoopExecutor
     ) -> Bool {
         let deliver = executor.callback(completion)
-        return shared.enqueue { deliver(work()) }
+        return shared.enqueue { expired in deliver(expired ? .expired : .finished(work())) }
     }
 
     /// Jobs waiting for a thread (not counting those running).
@@ -102,15 +124,18 @@ package final class BlockingPool: Sendable {
 /// What the pool and its threads share: the queue and the semaphore. Kept apart from `BlockingPool` so the
 /// threads do not keep the pool alive and its `deinit` can stop them.
 private final class PoolQueue: Sendable {
+    /// A queued job; its argument says whether it waited too long (then it only reports that).
+    typealias Job = @Sendable (_ expired: Bool) -> Void
+
     private struct State {
-        var jobs: [@Sendable () -> Void] = []
+        var jobs: [(enqueuedAt: UInt64, run: Job)] = []
         /// Index of the oldest job in `jobs`; the array is compacted when half of it is spent.
         var head = 0
         var stopping = false
 
         var waiting: Int { jobs.count - head }
 
-        mutating func pop() -> (@Sendable () -> Void)? {
+        mutating func pop() -> (enqueuedAt: UInt64, run: Job)? {
             guard head < jobs.count else { return nil }
             let job = jobs[head]
             head += 1
@@ -127,7 +152,7 @@ private final class PoolQueue: Sendable {
 
     /// What a woken worker does next.
     private enum Next {
-        case run(@Sendable () -> Void)
+        case run(enqueuedAt: UInt64, Job)
         /// A count without a job: another worker took it first. Cannot happen with one count per job, but
         /// sleeping again is the safe answer.
         case idle
@@ -137,10 +162,14 @@ private final class PoolQueue: Sendable {
     private let state = Mutex(State())
     private let semaphore: Int32
     private let queueLimit: Int
+    private let maxWaitNanoseconds: UInt64
+    private let clock: @Sendable () -> UInt64
 
-    init(semaphore: Int32, queueLimit: Int) {
+    init(semaphore: Int32, queueLimit: Int, maxWaitNanoseconds: UInt64, clock: @escaping @Sendable () -> UInt64) {
         self.semaphore = semaphore
         self.queueLimit = queueLimit
+        self.maxWaitNanoseconds = maxWaitNanoseconds
+        self.clock = clock
     }
 
     deinit {
@@ -151,10 +180,11 @@ private final class PoolQueue: Sendable {
         state.withLock { $0.waiting }
     }
 
-    func enqueue(_ job: @escaping @Sendable () -> Void) -> Bool {
+    func enqueue(_ job: @escaping Job) -> Bool {
+        let now = clock()
         let accepted = state.withLock { state in
             guard !state.stopping, state.waiting < queueLimit else { return false }
-            state.jobs.append(job)
+            state.jobs.append((now, job))
             return true
         }
         if accepted { post(1) }
@@ -173,11 +203,13 @@ private final class PoolQueue: Sendable {
         while true {
             waitForCount()
             let next = state.withLock { state -> Next in
-                if let job = state.pop() { return .run(job) }
+                if let job = state.pop() { return .run(enqueuedAt: job.enqueuedAt, job.run) }
                 return state.stopping ? .exit : .idle
             }
             switch next {
-            case .run(let job): job()
+            case .run(let enqueuedAt, let job):
+                let now = clock()
+                job(now > enqueuedAt && now - enqueuedAt > maxWaitNanoseconds)
             case .idle: continue
             case .exit: return
             }

@@ -110,10 +110,17 @@ struct SignInEndpoints {
         let passwordBytes = Array(password.utf8)
         let request = self.request
         let client = self.client
-        let queued = services.hashing.submit({ PasswordHash.verify(passwordBytes, against: hash) }, completion: { ok in
-            SignInEndpoints(client: client, request: request)
-                .passwordChecked(ok && account != nil && account?.disabled == false, account: account, user: user,
-                                 rd: rd, isForm: isForm)
+        let queueWait = String(services.hashing.maxQueueWait.components.seconds)
+        let queued = services.hashing.submit({ PasswordHash.verify(passwordBytes, against: hash) }, completion: { outcome in
+            let endpoints = SignInEndpoints(client: client, request: request)
+            // Waited past the pool's bound for a thread: not hashed, and the queue is still that long.
+            guard case .finished(let ok) = outcome else {
+                endpoints.finish(.error(503, "temporarily_unavailable", description: "too many sign-ins in progress",
+                                        headers: [("Retry-After", queueWait)]), error: "login-queue-timeout")
+                return
+            }
+            endpoints.passwordChecked(ok && account != nil && account?.disabled == false, account: account, user: user,
+                                      rd: rd, isForm: isForm)
         }, on: engine.executor)
         if !queued {
             finish(.error(503, "temporarily_unavailable", description: "too many sign-ins in progress",

@@ -22,8 +22,10 @@ package struct PasswordHashError: Error, Sendable, Equatable, CustomStringConver
 /// Every call hashes, which takes tens to hundreds of milliseconds by design: call only from a
 /// `BlockingPool` thread, never from an event loop.
 ///
-/// bcrypt reads only the first 72 bytes of a password; longer passwords are accepted, and any two that share
-/// those 72 bytes verify alike. yescrypt reads all of it.
+/// bcrypt reads only the first 72 bytes of a password, so a longer one would match on its prefix (the 72 bytes
+/// plus anything). Against a bcrypt hash a password over 72 bytes therefore never matches, and `make` refuses
+/// to write a bcrypt hash of one. We refuse rather than pre-hash: pre-hashing would no longer match the hashes
+/// `htpasswd -B` and `mkpasswd` write. yescrypt reads all of it.
 package enum PasswordHash {
     /// Longer passwords are refused before hashing, at libxcrypt's own limit (`CRYPT_MAX_PASSPHRASE_SIZE` less
     /// the NUL: 511 bytes), which crypt would enforce anyway.
@@ -32,6 +34,8 @@ package enum PasswordHash {
     package static let defaultBcryptCost = 12
     /// The bcrypt costs libxcrypt accepts.
     package static let bcryptCosts = 4...31
+    /// The most bcrypt reads of a password; a longer one never matches a bcrypt hash.
+    package static let bcryptMaximumPasswordLength = 72
 
     /// Which hash `make` writes.
     package enum Scheme: Sendable, Equatable {
@@ -49,10 +53,15 @@ package enum PasswordHash {
     /// holds a NUL byte (crypt(3) would silently cut it there) or exceeds `maximumPasswordLength`. Skipping
     /// the hash reveals nothing: the caller already knows what it sent, and the throttle still counts the
     /// failure.
+    ///
+    /// A password over 72 bytes never matches a bcrypt hash (bcrypt would compare only its first 72). It is
+    /// hashed all the same, so the answer takes as long as a wrong password's: skipping it would tell, in a
+    /// file that mixes schemes, a bcrypt user from an unknown one checked against a yescrypt dummy.
     package static func verify(_ password: [UInt8], against encoded: String) -> Bool {
-        guard isAcceptablePassword(password), parse(encoded) != nil,
+        guard isAcceptablePassword(password), let parsed = parse(encoded),
             let computed = crypt(password, setting: encoded)
         else { return false }
+        if case .bcrypt = parsed, password.count > bcryptMaximumPasswordLength { return false }
         return constantTimeEqual(Array(computed.utf8), Array(encoded.utf8))
     }
 
@@ -80,8 +89,8 @@ package enum PasswordHash {
 
     /// A new hash of `password` with a fresh salt from the OS CSPRNG.
     ///
-    /// - Throws: `PasswordHashError` for an empty, over-long or NUL-holding password, a bcrypt cost outside
-    ///   `bcryptCosts`, or a libcrypt failure.
+    /// - Throws: `PasswordHashError` for an empty, over-long or NUL-holding password (over 72 bytes for bcrypt),
+    ///   a bcrypt cost outside `bcryptCosts`, or a libcrypt failure.
     package static func make(
         _ password: [UInt8], scheme: Scheme = .bcrypt(cost: defaultBcryptCost)
     ) throws(PasswordHashError) -> String {
@@ -93,6 +102,12 @@ package enum PasswordHash {
         let setting: String
         switch scheme {
         case .bcrypt(let cost):
+            guard password.count <= bcryptMaximumPasswordLength else {
+                throw PasswordHashError(
+                    "the password has \(password.count) bytes; bcrypt reads only the first "
+                        + "\(bcryptMaximumPasswordLength), so a longer one is refused (use a shorter one, or "
+                        + "--scheme yescrypt)")
+            }
             guard bcryptCosts.contains(cost) else {
                 throw PasswordHashError(
                     "bcrypt cost \(cost) is out of range (\(bcryptCosts.lowerBound)..."

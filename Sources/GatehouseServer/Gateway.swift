@@ -169,7 +169,7 @@ package final class Gateway {
             let dropped = logSink.droppedLines
             if dropped > reportedAccessLogDrops {
                 logger.warning(
-                    "access log: \(dropped - reportedAccessLogDrops) line(s) dropped in the last \(Self.droppedLogInterval): the output is blocked or too slow")
+                    "access log: \(dropped - reportedAccessLogDrops) line(s) dropped in the last 10 s: the output is blocked or too slow")
                 reportedAccessLogDrops = dropped
             }
         }

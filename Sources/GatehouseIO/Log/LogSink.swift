@@ -38,12 +38,12 @@ package final class LogSink: Sendable {
         LogSink(fd: 2, ownsFD: false, maxPending: 1 << 20, notesDrops: true)
     }
 
-    /// A sink appending to `path` (created 0640 if missing).
+    /// A sink appending to `path` (created 0640 if missing), queueing at most `maxPending` bytes.
     /// - Throws: `IOError` when the file cannot be opened.
-    package static func file(_ path: String) throws(IOError) -> LogSink {
+    package static func file(_ path: String, maxPending: Int = 64 << 20) throws(IOError) -> LogSink {
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw IOError("\(path): cannot open access log: \(String(cString: strerror(errno)))") }
-        return LogSink(fd: fd, ownsFD: true)
+        return LogSink(fd: fd, ownsFD: true, maxPending: maxPending)
     }
 
     private init(fd: Int32, ownsFD: Bool, maxPending: Int = 64 << 20, notesDrops: Bool = false) {

@@ -30,6 +30,8 @@ package final class ProxyEngine {
     private var onDrained: (() -> Void)?
     /// Stops accepting at `snapshot.maxConnections` and when the kernel refuses accepts.
     private var acceptGate: AcceptGate!
+    /// Open connections from the proxy's listeners (what `maxConnections` limits; admin ones are not counted).
+    private var proxyConnections = 0
     private let accessLog: AccessLogBatch?
     /// Sign-in and sessions, shared with the other workers; nil when the gateway signs nobody in.
     package let services: SessionServices?
@@ -86,7 +88,9 @@ package final class ProxyEngine {
         let peer = PeerInfo(address, under: snapshot, tls: tls)
         let client = ClientConnection(fd: fd, peer: peer, role: role, engine: self, tls: context)
         clients[ObjectIdentifier(client)] = client
-        if acceptGate.accepted(open: clients.count, limit: snapshot.maxConnections) { counters.acceptLimitPauses += 1 }
+        guard role == .proxy else { return }
+        proxyConnections += 1
+        if acceptGate.accepted(open: proxyConnections, limit: snapshot.maxConnections) { counters.acceptLimitPauses += 1 }
     }
 
     /// Accepts on `listener` go through the connection limit (`limited`) and the backoff on failed accepts.
@@ -117,7 +121,7 @@ package final class ProxyEngine {
         sessionContext = makeSessionContext(snapshot)
         for pool in old { pool.retire() }
         // A reload may raise the limit: accept again now rather than when the next connection closes.
-        acceptGate.closed(open: clients.count, limit: snapshot.maxConnections)
+        acceptGate.closed(open: proxyConnections, limit: snapshot.maxConnections)
     }
 
     private static func makeCache(_ snapshot: ProxySnapshot) -> VerifiedTokenCache? {
@@ -144,7 +148,8 @@ package final class ProxyEngine {
 
     func forget(_ client: ClientConnection) {
         clients.removeValue(forKey: ObjectIdentifier(client))
-        acceptGate.closed(open: clients.count, limit: snapshot.maxConnections)
+        if client.role == .proxy { proxyConnections -= 1 }
+        acceptGate.closed(open: proxyConnections, limit: snapshot.maxConnections)
         if draining { checkDrained() }
     }
 

@@ -7,8 +7,8 @@ import Testing
 @Suite("Out of file descriptors: accept backoff, max_connections, 502, logs that never block")
 struct DescriptorLimitTests {
     /// One worker (so one loop sees every connection), the admin listener, one catch-all route to the echo;
-    /// `limits` lines are indented four spaces (under `server.limits:`).
-    static func config(limits: String) -> String {
+    /// `limits` lines are indented four spaces (under `server.limits:`), `upstream` lines too (under `app:`).
+    static func config(limits: String, upstream: String = "") -> String {
         """
         server:
           listen: ["127.0.0.1:0"]
@@ -22,6 +22,7 @@ struct DescriptorLimitTests {
         upstreams:
           app:
             servers: ["@UPSTREAM@"]
+        \(upstream)
         routes:
           - name: all
             match: { path_prefix: / }
@@ -119,6 +120,29 @@ struct DescriptorLimitTests {
 
         first = nil  // one closes: the third is accepted and answered
         #expect(third.readResponse(timeout: 10)?.status == 200)
+    }
+
+    @Test("max_connections: auto holds what the descriptor limit (soft raised to hard) leaves for clients and upstreams")
+    func automaticLimit() throws {
+        // Soft 40, hard 50: raised to 50. Reserve 32 + 8 x 1 worker, no idle upstream pool: (50 - 40) / 2 = 5.
+        let gw = try TestGateway(configYAML: Self.config(limits: "    max_body: 1MiB", upstream: "    keepalive: 0"),
+                                 launcher: ["/usr/bin/prlimit", "--nofile=40:50"])
+        #expect(gw.gateway.waitForStderr { $0.contains("connections: at most 5 per worker (file descriptor limit 50)") }
+            .contains("connections: at most 5 per worker (file descriptor limit 50)"))
+        let request = "GET /x HTTP/1.1\r\nHost: app\r\n\r\n"
+        var clients: [RawClient] = []
+        for _ in 0..<5 {
+            let client = try RawClient(port: gw.port)
+            try client.send(request)
+            #expect(client.readResponse()?.status == 200)
+            clients.append(client)
+        }
+        let sixth = try RawClient(port: gw.port)
+        try sixth.send(request)
+        #expect(sixth.readResponse(timeout: 1) == nil, "a sixth connection was served")
+        clients.removeFirst()
+        #expect(sixth.readResponse(timeout: 10)?.status == 200)
+        #expect(!gw.gateway.stderr.contains("accept failed"), "the derived limit let descriptors run out")
     }
 
     @Test("stderr blocked (nobody reads it): a worker that logs keeps serving")

@@ -1,44 +1,92 @@
 import Foundation
 import GatehouseIO
+@testable import GatehouseProxy
 import Testing
 
 @Suite("Log sink: a blocked output drops and counts, never blocks the caller")
 struct LogSinkTests {
+    /// A FIFO whose read end is open but not read: the sink's writer fills the pipe (64 KiB) and then blocks.
+    final class BlockedOutput {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("logsink-\(UUID().uuidString)")
+        let path: String
+        let reader: Int32
+
+        init() throws {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            path = directory.appendingPathComponent("out").path
+            guard mkfifo(path, 0o600) == 0 else { throw TestFailure("mkfifo failed") }
+            reader = open(path, O_RDONLY | O_NONBLOCK)
+            guard reader >= 0 else { throw TestFailure("cannot open the FIFO") }
+        }
+
+        /// Reads until `count` bytes arrived, nothing came for `quiet` seconds, or 10 s passed; returns how many did.
+        func read(_ count: Int, quiet: Double = 10) -> Int {
+            var received = 0
+            var chunk = [UInt8](repeating: 0, count: 64 << 10)
+            let deadline = Date().addingTimeInterval(10)
+            var lastByte = Date()
+            while received < count, Date() < deadline, Date().timeIntervalSince(lastByte) < quiet {
+                let n = Glibc.read(reader, &chunk, chunk.count)
+                if n > 0 {
+                    received += n
+                    lastByte = Date()
+                } else {
+                    usleep(1000)
+                }
+            }
+            return received
+        }
+
+        deinit {
+            close(reader)
+            try? FileManager.default.removeItem(at: directory)
+        }
+    }
+
+    struct TestFailure: Error, CustomStringConvertible {
+        let description: String
+        init(_ description: String) { self.description = description }
+    }
+
     @Test("a reader that stops reading: batches past the queue bound are refused and their lines counted")
     func blockedOutputCountsDroppedLines() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("logsink-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let fifo = directory.appendingPathComponent("out").path
-        #expect(mkfifo(fifo, 0o600) == 0)
-        // The read end, open but never read while batches are submitted: the pipe fills, the writer blocks.
-        let reader = open(fifo, O_RDONLY | O_NONBLOCK)
-        #expect(reader >= 0)
-        defer { close(reader) }
-        let sink = try LogSink.file(fifo, maxPending: 64 << 10)
+        let output = try BlockedOutput()
+        let sink = try LogSink.file(output.path, maxPending: 64 << 10)
         try sink.start()
         let batch = [UInt8](repeating: UInt8(ascii: "x"), count: 8 << 10)
         var refused = 0
         var submitted = 0
-        // Pipe (64 KiB) + queue (64 KiB) hold ~16 batches; the rest must be refused at once, not wait.
-        let started = Date()
+        // Pipe (64 KiB) + queue (64 KiB) hold ~16 batches; the rest are refused (a submit that waited for the
+        // output would never return: nothing reads it).
         while submitted < 200 {
             if !sink.submit(batch, lines: 10) { refused += 1 }
             submitted += 1
         }
-        #expect(Date().timeIntervalSince(started) < 5, "submit waited on the blocked output")
         #expect(refused >= 150, "only \(refused) of \(submitted) batches refused")
         #expect(sink.droppedLines == refused * 10)
 
         // Reading again lets the writer finish; what it accepted arrives whole.
-        var received = 0
-        var chunk = [UInt8](repeating: 0, count: 64 << 10)
-        let deadline = Date().addingTimeInterval(10)
-        while received < (submitted - refused) * batch.count, Date() < deadline {
-            let n = read(reader, &chunk, chunk.count)
-            if n > 0 { received += n } else { usleep(1000) }
+        #expect(output.read((submitted - refused) * batch.count) == (submitted - refused) * batch.count)
+        sink.close()
+    }
+
+    @Test("a worker's access-log batch counts the lines the sink dropped (the metric)")
+    func accessLogBatchCountsDroppedLines() throws {
+        let output = try BlockedOutput()
+        let sink = try LogSink.file(output.path, maxPending: 16 << 10)
+        try sink.start()
+        let loop = try EventLoop()
+        let batch = AccessLogBatch(sink: sink, loop: loop)
+        let peer = PeerInfo(address: try SocketAddress(parsing: "192.0.2.7:4000"), hostBytes: Array("192.0.2.7".utf8),
+                            trusted: false)
+        for _ in 0..<2_000 {
+            for _ in 0..<10 { batch.appendRefusal(peer: peer, status: 400, reason: "bad-request") }
+            batch.flush()
         }
-        #expect(received == (submitted - refused) * batch.count)
+        #expect(batch.droppedLines > 0)
+        #expect(batch.droppedLines % 10 == 0)
+        #expect(batch.droppedLines == sink.droppedLines)
+        _ = output.read(Int.max, quiet: 0.2)  // let the writer finish before closing
         sink.close()
     }
 }

@@ -10,25 +10,16 @@ package enum DiagnosticLog {
     /// - Returns: the sink, to `close()` before the process exits (queued lines are written then).
     package static func bootstrap(level: Logger.Level = .info) -> LogSink {
         let sink = LogSink.standardError()
-        do {
-            try sink.start()
-        } catch {
-            // No thread for the writer: log straight to stderr rather than not at all.
-            LoggingSystem.bootstrap { label in
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = level
-                return handler
-            }
-            return sink
-        }
-        let stream = SinkStream(sink: sink)
+        // Without a thread for the writer, log straight to stderr rather than not at all.
+        let started = (try? sink.start()) != nil
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler(label: label, stream: stream)
+            var handler = started ? StreamLogHandler(label: label, stream: SinkStream(sink: sink))
+                                  : StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
         // libevent writes its warnings with fprintf(stderr) from whichever loop hit them.
-        event_set_log_callback(libeventLogTrampoline)
+        if started { event_set_log_callback(libeventLogTrampoline) }
         return sink
     }
 }

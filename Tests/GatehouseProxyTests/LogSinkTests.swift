@@ -19,16 +19,16 @@ struct LogSinkTests {
             guard reader >= 0 else { throw TestFailure("cannot open the FIFO") }
         }
 
-        /// Reads until `count` bytes arrived, nothing came for `quiet` seconds, or 10 s passed; returns how many did.
-        func read(_ count: Int, quiet: Double = 10) -> Int {
-            var received = 0
+        /// Reads until `count` bytes arrived, nothing came for `quiet` seconds, or 10 s passed.
+        func read(upTo count: Int = .max, quiet: Double = 10) -> [UInt8] {
+            var received: [UInt8] = []
             var chunk = [UInt8](repeating: 0, count: 64 << 10)
             let deadline = Date().addingTimeInterval(10)
             var lastByte = Date()
-            while received < count, Date() < deadline, Date().timeIntervalSince(lastByte) < quiet {
+            while received.count < count, Date() < deadline, Date().timeIntervalSince(lastByte) < quiet {
                 let n = Glibc.read(reader, &chunk, chunk.count)
                 if n > 0 {
-                    received += n
+                    received += chunk[0..<n]
                     lastByte = Date()
                 } else {
                     usleep(1000)
@@ -66,7 +66,21 @@ struct LogSinkTests {
         #expect(sink.droppedLines == refused * 10)
 
         // Reading again lets the writer finish; what it accepted arrives whole.
-        #expect(output.read((submitted - refused) * batch.count) == (submitted - refused) * batch.count)
+        #expect(output.read(upTo: (submitted - refused) * batch.count).count == (submitted - refused) * batch.count)
+        sink.close()
+    }
+
+    @Test("the diagnostics sink says how many lines it lost once its output takes bytes again")
+    func droppedLinesAreNoted() throws {
+        let output = try BlockedOutput()
+        let sink = try LogSink.file(output.path, maxPending: 16 << 10, notesDrops: true)
+        try sink.start()
+        let line = Array((String(repeating: "x", count: 1023) + "\n").utf8)
+        var refused = 0
+        for _ in 0..<500 where !sink.submit(line) { refused += 1 }
+        #expect(refused > 0)
+        let text = String(decoding: output.read(quiet: 0.3), as: UTF8.self)
+        #expect(text.hasSuffix("gatehouse: \(refused) log line(s) dropped: the output was blocked\n"), "\(text.suffix(200))")
         sink.close()
     }
 
@@ -86,7 +100,7 @@ struct LogSinkTests {
         #expect(batch.droppedLines > 0)
         #expect(batch.droppedLines % 10 == 0)
         #expect(batch.droppedLines == sink.droppedLines)
-        _ = output.read(Int.max, quiet: 0.2)  // let the writer finish before closing
+        _ = output.read(quiet: 0.2)  // let the writer finish before closing
         sink.close()
     }
 }

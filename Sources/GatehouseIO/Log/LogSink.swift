@@ -38,12 +38,15 @@ package final class LogSink: Sendable {
         LogSink(fd: 2, ownsFD: false, maxPending: 1 << 20, notesDrops: true)
     }
 
-    /// A sink appending to `path` (created 0640 if missing), queueing at most `maxPending` bytes.
+    /// A sink appending to `path` (created 0640 if missing), queueing at most `maxPending` bytes; with
+    /// `notesDrops`, it writes how many lines it dropped once the file takes bytes again (as stderr's does).
     /// - Throws: `IOError` when the file cannot be opened.
-    package static func file(_ path: String, maxPending: Int = 64 << 20) throws(IOError) -> LogSink {
+    package static func file(_ path: String, maxPending: Int = 64 << 20, notesDrops: Bool = false) throws(IOError)
+        -> LogSink
+    {
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
         guard fd >= 0 else { throw IOError("\(path): cannot open access log: \(String(cString: strerror(errno)))") }
-        return LogSink(fd: fd, ownsFD: true, maxPending: maxPending)
+        return LogSink(fd: fd, ownsFD: true, maxPending: maxPending, notesDrops: notesDrops)
     }
 
     private init(fd: Int32, ownsFD: Bool, maxPending: Int = 64 << 20, notesDrops: Bool = false) {
@@ -112,9 +115,11 @@ package final class LogSink: Sendable {
         }
     }
 
-    /// The fd took the bytes again: say how many lines it lost meanwhile.
+    /// The fd took every queued byte again: say how many lines it lost meanwhile (after the lines queued before
+    /// the loss, so the note comes where the gap is).
     private func noteDrops() {
         let lost = state.withLock { s -> Int in
+            guard s.pending.isEmpty else { return 0 }
             defer { s.notedDrops = s.droppedLines }
             return s.droppedLines - s.notedDrops
         }

@@ -79,7 +79,7 @@ struct LogSinkTests {
         var refused = 0
         for _ in 0..<500 where !sink.submit(line) { refused += 1 }
         #expect(refused > 0)
-        let text = String(decoding: output.read(quiet: 0.3), as: UTF8.self)
+        let text = String(decoding: output.read(quiet: 1), as: UTF8.self)
         #expect(text.hasSuffix("gatehouse: \(refused) log line(s) dropped: the output was blocked\n"), "\(text.suffix(200))")
         sink.close()
     }
@@ -100,7 +100,7 @@ struct LogSinkTests {
         #expect(batch.droppedLines > 0)
         #expect(batch.droppedLines % 10 == 0)
         #expect(batch.droppedLines == sink.droppedLines)
-        _ = output.read(quiet: 0.2)  // let the writer finish before closing
+        _ = output.read(quiet: 0.5)  // let the writer finish before closing
         sink.close()
     }
 }

@@ -108,7 +108,9 @@ cat > "$WORK/gatehouse/gatehouse.yaml" <<CONF
 server:
   listen: ["127.0.0.1:$GATEHOUSE_PORT"]
   workers: 1
-  limits: { idle_timeout: 300s }
+  # The idle step below keeps IDLE_CONNS open; max_connections: auto (half the descriptor limit, the other half
+  # for upstream sockets) may hold some of them back.
+  limits: { idle_timeout: 300s, max_connections: $((IDLE_CONNS + 1024)) }
 access_log:
   path: off
 upstreams:

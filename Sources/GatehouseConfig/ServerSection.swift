@@ -136,21 +136,8 @@ package struct ServerSection: Sendable, Equatable {
     }
 
     /// Reads `workers`: `auto` (the default) or 1...256.
-    private static func readWorkers(_ fields: YAMLFields, reader: ConfigReader) -> WorkerCount {
-        guard let node = fields.value("workers") else { return .auto }
-        let path = fields.path("workers")
-        let expected = "\"auto\" or an integer from 1 to \(maximumWorkers)"
-        guard let text = reader.text(node, path: path, expected: expected) else { return .invalid }
-        if text == "auto" {
-            return .auto
-        }
-        switch Units.integer(text, in: 1...maximumWorkers) {
-        case .parsed(let count):
-            return .fixed(count)
-        case .invalid:
-            reader.report(.invalidValue, at: node, key: path, "expected \(expected), got \"\(text)\"")
-            return .invalid
-        }
+    private static func readWorkers(_ fields: YAMLFields, reader: ConfigReader) -> AutoOrCount {
+        readAutoOrCount(fields, "workers", upTo: maximumWorkers, reader: reader)
     }
 
     /// Reads `trusted_proxies`: a list (or one string) of CIDRs or single addresses.
@@ -204,14 +191,32 @@ package enum PathParameterMode: String, Sendable, CaseIterable {
     case servlet
 }
 
-/// The outcome of reading `server.workers`.
-private enum WorkerCount {
-    /// `auto`, or absent: one worker per core.
+/// The outcome of reading a count that may be `auto` (`server.workers`, `server.limits.max_connections`).
+private enum AutoOrCount {
+    /// `auto`, or absent: the gateway chooses (one worker per core; connections from the descriptor limit).
     case auto
-    /// A fixed number of workers.
+    /// A fixed number.
     case fixed(Int)
     /// Refused (already reported).
     case invalid
+}
+
+/// Reads `key`: `auto` (the default) or an integer 1...`maximum`.
+private func readAutoOrCount(_ fields: YAMLFields, _ key: String, upTo maximum: Int, reader: ConfigReader) -> AutoOrCount {
+    guard let node = fields.value(key) else { return .auto }
+    let path = fields.path(key)
+    let expected = "\"auto\" or an integer from 1 to \(maximum)"
+    guard let text = reader.text(node, path: path, expected: expected) else { return .invalid }
+    if text == "auto" {
+        return .auto
+    }
+    switch Units.integer(text, in: 1...maximum) {
+    case .parsed(let count):
+        return .fixed(count)
+    case .invalid:
+        reader.report(.invalidValue, at: node, key: path, "expected \(expected), got \"\(text)\"")
+        return .invalid
+    }
 }
 
 /// `server.limits`: how much a client may send, and how long it may take.
@@ -235,6 +240,9 @@ package struct LimitsSection: Sendable, Equatable {
     package let bodyTimeout: Duration
     /// Longest time a WebSocket tunnel may carry no byte in either direction; default 1h.
     package let tunnelIdleTimeout: Duration
+    /// Client connections one worker keeps open at most; nil (`auto`, the default): derived from the
+    /// descriptor limit when the gateway starts.
+    package let maxConnections: Int?
 
     /// Creates a limits section.
     ///
@@ -247,10 +255,13 @@ package struct LimitsSection: Sendable, Equatable {
     ///   - idleTimeout: Keep-alive idle time.
     ///   - bodyTimeout: Body no-progress time.
     ///   - tunnelIdleTimeout: Tunnel no-traffic time.
+    ///   - maxConnections: Client connections per worker, or nil for `auto`.
     package init(
         maxRequestLine: Int, maxRequestHead: Int, maxHeaderCount: Int, maxBody: Int64, headerTimeout: Duration,
-        idleTimeout: Duration, bodyTimeout: Duration, tunnelIdleTimeout: Duration = .seconds(3600)
+        idleTimeout: Duration, bodyTimeout: Duration, tunnelIdleTimeout: Duration = .seconds(3600),
+        maxConnections: Int? = nil
     ) {
+        self.maxConnections = maxConnections
         self.maxRequestLine = maxRequestLine
         self.maxRequestHead = maxRequestHead
         self.maxHeaderCount = maxHeaderCount
@@ -270,8 +281,11 @@ package struct LimitsSection: Sendable, Equatable {
     /// The keys `server.limits` accepts.
     static let keys = [
         "max_request_line", "max_request_head", "max_header_count", "max_body", "header_timeout", "idle_timeout",
-        "body_timeout", "tunnel_idle_timeout",
+        "body_timeout", "tunnel_idle_timeout", "max_connections",
     ]
+
+    /// The largest explicit `max_connections`: beyond this it is a typo, not a machine.
+    static let maximumConnections = 16_777_216
 
     /// Reads `server.limits`; every absent key takes its default.
     ///
@@ -307,6 +321,12 @@ package struct LimitsSection: Sendable, Equatable {
         let idle = duration("idle_timeout", base.idleTimeout)
         let bodyTimeout = duration("body_timeout", base.bodyTimeout)
         let tunnelIdle = duration("tunnel_idle_timeout", base.tunnelIdleTimeout)
+        let maxConnections: Int?
+        switch readAutoOrCount(fields, "max_connections", upTo: maximumConnections, reader: reader) {
+        case .auto: maxConnections = nil
+        case .fixed(let fixed): maxConnections = fixed
+        case .invalid: return nil
+        }
         guard let line, let head, let count, let body, let header, let idle, let bodyTimeout, let tunnelIdle else {
             return nil
         }
@@ -319,6 +339,7 @@ package struct LimitsSection: Sendable, Equatable {
         }
         return LimitsSection(
             maxRequestLine: Int(line), maxRequestHead: Int(head), maxHeaderCount: count, maxBody: body,
-            headerTimeout: header, idleTimeout: idle, bodyTimeout: bodyTimeout, tunnelIdleTimeout: tunnelIdle)
+            headerTimeout: header, idleTimeout: idle, bodyTimeout: bodyTimeout, tunnelIdleTimeout: tunnelIdle,
+            maxConnections: maxConnections)
     }
 }

@@ -6,6 +6,9 @@ import GatehouseIO
 final class AccessLogBatch {
     private let sink: LogSink
     private var buffer: [UInt8] = []
+    private var lines = 0
+    /// Lines the sink refused because it was too far behind (stdout blocked); read by the metrics.
+    private(set) var droppedLines = 0
     private var timer: LoopTimer!
 
     init(sink: LogSink, loop: EventLoop) {
@@ -17,8 +20,9 @@ final class AccessLogBatch {
     func flush() {
         timer.cancel()
         guard !buffer.isEmpty else { return }
-        sink.submit(buffer)
+        if !sink.submit(buffer, lines: lines) { droppedLines += lines }
         buffer.removeAll(keepingCapacity: true)
+        lines = 0
     }
 
     func append(head: RequestHead, peer: PeerInfo, status: Int, bytesIn: Int64, bytesOut: Int64,
@@ -85,6 +89,7 @@ final class AccessLogBatch {
 
     private func endLine() {
         HeaderRewrite.append("}\n", to: &buffer)
+        lines += 1
         if buffer.count >= 32 * 1024 {
             flush()
         } else if !timer.isScheduled {

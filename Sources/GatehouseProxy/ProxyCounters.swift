@@ -23,6 +23,9 @@ package struct ProxyCounters: Sendable {
     package var signInThrottled = 0
     package var signOuts = 0
     package var refreshReuse = 0
+    package var acceptFailures = 0
+    package var acceptLimitPauses = 0
+    package var accessLogLinesDropped = 0
 
     package init() {}
 
@@ -51,6 +54,9 @@ package struct ProxyCounters: Sendable {
             ("gatehouse_sign_ins_throttled_total", "Sign-ins refused by the rate limit (429).", signInThrottled),
             ("gatehouse_sign_outs_total", "Sessions ended by logout or device revocation.", signOuts),
             ("gatehouse_refresh_token_reuse_total", "Spent refresh tokens presented again (session revoked).", refreshReuse),
+            ("gatehouse_accept_failures_total", "Accepts the kernel refused (out of file descriptors: EMFILE/ENFILE); each pauses accepting for 100ms or until a connection closes.", acceptFailures),
+            ("gatehouse_accept_limit_pauses_total", "Times a worker stopped accepting at server.limits.max_connections.", acceptLimitPauses),
+            ("gatehouse_access_log_dropped_lines_total", "Access-log lines dropped because the log output was blocked or too slow.", accessLogLinesDropped),
         ]
     }
 
@@ -77,5 +83,8 @@ package struct ProxyCounters: Sendable {
         signInThrottled += other.signInThrottled
         signOuts += other.signOuts
         refreshReuse += other.refreshReuse
+        acceptFailures += other.acceptFailures
+        acceptLimitPauses += other.acceptLimitPauses
+        accessLogLinesDropped += other.accessLogLinesDropped
     }
 }

@@ -28,6 +28,10 @@ package final class ProxyEngine {
     private var tokenCacheMissesRetired = 0
     package private(set) var draining = false
     private var onDrained: (() -> Void)?
+    /// Stops accepting at `snapshot.maxConnections` and when the kernel refuses accepts.
+    private var acceptGate: AcceptGate!
+    /// Open connections from the proxy's listeners (what `maxConnections` limits; admin ones are not counted).
+    private var proxyConnections = 0
     private let accessLog: AccessLogBatch?
     /// Sign-in and sessions, shared with the other workers; nil when the gateway signs nobody in.
     package let services: SessionServices?
@@ -53,6 +57,7 @@ package final class ProxyEngine {
         scratch.reserveCapacity(4096)
         accessLog = logSink.map { AccessLogBatch(sink: $0, loop: loop) }
         executor = try LoopExecutor(loop: loop)
+        acceptGate = AcceptGate(loop: loop)
         if let services { sessionStore = services.backend.store(for: loop) }
         sessionContext = makeSessionContext(snapshot)
     }
@@ -83,6 +88,25 @@ package final class ProxyEngine {
         let peer = PeerInfo(address, under: snapshot, tls: tls)
         let client = ClientConnection(fd: fd, peer: peer, role: role, engine: self, tls: context)
         clients[ObjectIdentifier(client)] = client
+        guard role == .proxy else { return }
+        proxyConnections += 1
+        if acceptGate.accepted(open: proxyConnections, limit: snapshot.maxConnections) { counters.acceptLimitPauses += 1 }
+    }
+
+    /// Accepts on `listener` go through the connection limit (`limited`) and the backoff on failed accepts.
+    package func attach(_ listener: Listener, limited: Bool) {
+        acceptGate.attach(listener, limited: limited, engine: self)
+    }
+
+    /// Forgets a listener the worker closed.
+    package func detach(_ listener: Listener) {
+        acceptGate.detach(listener)
+    }
+
+    /// A listener's accept failed (out of descriptors, most likely) and it backed off.
+    func acceptFailed(errno code: Int32) {
+        counters.acceptFailures += 1
+        acceptGate.failed(errno: code)
     }
 
     /// Uses `snapshot` for every request that starts from now on. Exchanges in flight keep the pool they
@@ -96,6 +120,8 @@ package final class ProxyEngine {
         tokenCache = Self.makeCache(snapshot)
         sessionContext = makeSessionContext(snapshot)
         for pool in old { pool.retire() }
+        // A reload may raise the limit: accept again now rather than when the next connection closes.
+        acceptGate.closed(open: proxyConnections, limit: snapshot.maxConnections)
     }
 
     private static func makeCache(_ snapshot: ProxySnapshot) -> VerifiedTokenCache? {
@@ -122,6 +148,8 @@ package final class ProxyEngine {
 
     func forget(_ client: ClientConnection) {
         clients.removeValue(forKey: ObjectIdentifier(client))
+        if client.role == .proxy { proxyConnections -= 1 }
+        acceptGate.closed(open: proxyConnections, limit: snapshot.maxConnections)
         if draining { checkDrained() }
     }
 
@@ -152,6 +180,7 @@ package final class ProxyEngine {
         var snapshot = MetricsSnapshot()
         snapshot.counters = counters
         snapshot.counters.sessionLookups = sessionCalls.lookups
+        snapshot.counters.accessLogLinesDropped = accessLog?.droppedLines ?? 0
         snapshot.routes = routeStats
         snapshot.authRefusals = authRefusals
         snapshot.activeConnections = clients.count

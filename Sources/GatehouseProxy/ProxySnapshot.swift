@@ -115,13 +115,17 @@ package final class ProxySnapshot: Sendable {
     package let tls: TLSServerContext?
     /// The gateway's own sign-in (`login.users_file`); nil when it signs nobody in.
     package let signIn: SignInSettings?
+    /// Client connections one worker keeps open at most (`server.limits.max_connections`, resolved).
+    package let maxConnections: Int
 
     package init(limits: HTTPLimits, timeouts: ClientTimeouts, trustedProxies: [IPNetwork],
                  upstreams: [UpstreamSettings], routes: RouteTable, accessLogEnabled: Bool,
                  strippedHeaderPrefixes: [[UInt8]] = ProxySnapshot.defaultStrippedPrefixes,
                  strippedHeaderNames: [[UInt8]] = [], tokens: TokenSettings? = nil, loginURL: [UInt8]? = nil,
-                 tls: TLSServerContext? = nil, signIn: SignInSettings? = nil, forwardsUnderscoreHeaders: Bool = false) {
+                 tls: TLSServerContext? = nil, signIn: SignInSettings? = nil, forwardsUnderscoreHeaders: Bool = false,
+                 maxConnections: Int = .max) {
         self.forwardsUnderscoreHeaders = forwardsUnderscoreHeaders
+        self.maxConnections = maxConnections
         self.tls = tls
         self.signIn = signIn
         self.strippedHeaderPrefixes = strippedHeaderPrefixes

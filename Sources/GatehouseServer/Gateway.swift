@@ -32,6 +32,10 @@ package final class Gateway {
     private var housekeeping: LoopTimer?
     private var usersFileStamp: FileStamp?
     private var lastPurge: Int64 = 0
+    /// Reports access-log lines the sink dropped (stdout blocked or too slow), every `droppedLogInterval`.
+    private var accessLogWatch: LoopTimer?
+    private var reportedAccessLogDrops = 0
+    private static let droppedLogInterval: Duration = .seconds(10)
     /// Each configured listen address (port 0 as written) and the address the workers bound for it.
     private var bound: [ListenKey: SocketAddress] = [:]
 
@@ -40,6 +44,8 @@ package final class Gateway {
     package init(configPath: String, logger: Logger) throws {
         self.configPath = configPath
         self.logger = logger
+        // Before compiling: `max_connections: auto` is derived from this limit.
+        DescriptorLimit.raiseToHard()
         let config = try ConfigLoader.load(path: configPath)
         plan = try SnapshotCompiler.compile(config)
         mainLoop = try EventLoop()
@@ -67,6 +73,10 @@ package final class Gateway {
         signals.append(SignalWatcher(loop: mainLoop, signal: SIGINT) { [unowned self] in beginShutdown("SIGINT") })
         signals.append(SignalWatcher(loop: mainLoop, signal: SIGHUP) { [unowned self] in reload() })
         try startWorkers()
+        logConnectionLimit()
+        let logWatch = LoopTimer(loop: mainLoop) { [unowned self] in reportDroppedAccessLog() }
+        logWatch.schedule(after: Self.droppedLogInterval)
+        accessLogWatch = logWatch
         mainLoop.run()
         for worker in workers { worker.join() }
         services?.hashing.shutdown()
@@ -132,10 +142,38 @@ package final class Gateway {
 
     private func finishMainLoop() {
         drainTimer?.cancel()
+        accessLogWatch?.cancel()
         housekeeping?.cancel()
         for watcher in signals { watcher.close() }
         mainMailbox.close()
         mainLoop.stop()
+    }
+
+    /// Says how many connections each worker takes, and warns when the descriptor limit cannot hold them.
+    private func logConnectionLimit() {
+        let budget = SnapshotCompiler.connectionBudget(workers: plan.workers, upstreams: plan.snapshot.upstreams)
+        let limit = budget.descriptorLimit == .max ? "unlimited" : "\(budget.descriptorLimit)"
+        let perWorker = plan.snapshot.maxConnections
+        logger.info("connections: at most \(perWorker) per worker (file descriptor limit \(limit))")
+        if budget.tooLow {
+            logger.warning(
+                "the file descriptor limit \(limit) leaves no room for \(plan.workers) worker(s) and their upstream connections; raise it (LimitNOFILE= in the systemd unit, ulimit -n)")
+        } else if perWorker > budget.perWorker {
+            logger.warning(
+                "server.limits.max_connections \(perWorker) is more than the file descriptor limit \(limit) holds (\(budget.perWorker) per worker with upstream connections): accepts will pause when descriptors run out")
+        }
+    }
+
+    private func reportDroppedAccessLog() {
+        if let logSink {
+            let dropped = logSink.droppedLines
+            if dropped > reportedAccessLogDrops {
+                logger.warning(
+                    "access log: \(dropped - reportedAccessLogDrops) line(s) dropped in the last 10 s: the output is blocked or too slow")
+                reportedAccessLogDrops = dropped
+            }
+        }
+        accessLogWatch?.schedule(after: Self.droppedLogInterval)
     }
 
     /// Names the certificates new TLS handshakes use.

@@ -93,6 +93,8 @@ package enum SnapshotCompiler {
             }
             tls = try compileTLS(section)
         }
+        let workers = config.server.workers ?? defaultWorkers()
+        let budget = connectionBudget(workers: workers, upstreams: upstreams)
         let snapshot = ProxySnapshot(
             limits: limits,
             timeouts: ClientTimeouts(header: l.headerTimeout, idle: l.idleTimeout, body: l.bodyTimeout,
@@ -103,7 +105,8 @@ package enum SnapshotCompiler {
             strippedHeaderPrefixes: folded(config.stripHeaderPrefixes),
             strippedHeaderNames: folded(config.strippedHeaderNames),
             tokens: tokens, loginURL: config.login.map { Array($0.url.utf8) }, tls: tls, signIn: signIn?.0,
-            forwardsUnderscoreHeaders: config.server.underscoresInHeaders == .forward)
+            forwardsUnderscoreHeaders: config.server.underscoresInHeaders == .forward,
+            maxConnections: l.maxConnections ?? budget.perWorker)
         var admin: SocketAddress? = nil
         if let spec = config.admin?.listen {
             do {
@@ -113,7 +116,7 @@ package enum SnapshotCompiler {
             }
         }
         return RuntimePlan(snapshot: snapshot, listen: listen, tlsListen: tlsListen,
-                           workers: config.server.workers ?? defaultWorkers(),
+                           workers: workers,
                            drainTimeout: config.server.drainTimeout, accessLog: config.accessLog.destination,
                            sourcePath: config.sourcePath, admin: admin, signIn: signIn?.1)
     }
@@ -136,6 +139,12 @@ package enum SnapshotCompiler {
         case .exact(let name): return .exact(Array(name.utf8))
         case .wildcard(let suffix): return .suffix(Array(suffix.utf8))
         }
+    }
+
+    /// The connection budget of `workers` workers at today's descriptor limit.
+    static func connectionBudget(workers: Int, upstreams: [UpstreamSettings]) -> ConnectionBudget {
+        ConnectionBudget(descriptorLimit: DescriptorLimit.current, workers: workers,
+                         idleUpstream: upstreams.reduce(0) { $0 + $1.keepalive })
     }
 
     /// One worker per online core.

@@ -42,9 +42,11 @@ final class Worker {
         for address in tlsListen { tlsListeners.append(try makeListener(address, tls: true)) }
         if let admin {
             let engine = self.engine
-            adminListener = try Listener(loop: loop, address: admin, reusePort: false) { fd, peer in
+            let listener = try Listener(loop: loop, address: admin, reusePort: false) { fd, peer in
                 engine.accept(fd: fd, peer: peer, role: .admin)
             }
+            engine.attach(listener, limited: false)
+            adminListener = listener
         }
         mailbox = try Mailbox(loop: loop) { [unowned self] message in handle(message) }
         control?.register(engine, executor: engine.executor)
@@ -52,7 +54,9 @@ final class Worker {
 
     private func makeListener(_ address: SocketAddress, tls: Bool) throws(IOError) -> Listener {
         let engine = self.engine
-        return try Listener(loop: loop, address: address) { fd, peer in engine.accept(fd: fd, peer: peer, tls: tls) }
+        let listener = try Listener(loop: loop, address: address) { fd, peer in engine.accept(fd: fd, peer: peer, tls: tls) }
+        engine.attach(listener, limited: true)
+        return listener
     }
 
     /// The addresses actually bound (port 0 resolved).
@@ -82,6 +86,7 @@ final class Worker {
         case .listeners(let open, let openTLS, let close):
             for listener in listeners + tlsListeners where close.contains(listener.boundAddress) {
                 listener.acceptQueuedThenClose()
+                engine.detach(listener)
             }
             listeners.removeAll { close.contains($0.boundAddress) }
             tlsListeners.removeAll { close.contains($0.boundAddress) }

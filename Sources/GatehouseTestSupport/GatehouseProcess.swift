@@ -29,11 +29,14 @@ package final class GatehouseProcess: @unchecked Sendable {
     }
 
     /// Starts `gatehouse <arguments>` and waits until it prints "listening on HOST:PORT".
+    /// - Parameter launcher: a command that runs the binary, e.g. `["/usr/bin/prlimit", "--nofile=64:64"]`
+    ///   (it must exec the binary, so `process` is the gateway itself); empty: the binary runs directly.
     /// - Throws: when the process exits or prints nothing within `timeout`.
     package init(_ arguments: [String], environment: [String: String] = [:], waitForListening: Bool = true,
-                 timeout: Double = 20) throws {
-        process.executableURL = URL(fileURLWithPath: Self.binaryPath)
-        process.arguments = arguments
+                 timeout: Double = 20, launcher: [String] = []) throws {
+        let command = launcher + [Self.binaryPath] + arguments
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         process.environment = env

@@ -62,6 +62,45 @@ extension GatehouseProcess {
 
     /// The resident set size of the process in KiB (VmRSS of /proc/PID/status), nil once it has exited.
     package var residentKiB: Int? { ProcessMemory.residentKiB(pid: process.processIdentifier) }
+
+    /// CPU time the process has used, user plus system (utime + stime of /proc/PID/stat), in seconds.
+    package var cpuSeconds: Double? {
+        guard let text = readProcFile("/proc/\(process.processIdentifier)/stat"),
+            let close = text.lastIndex(of: ")")
+        else { return nil }
+        // Fields after the command name (which may hold spaces): state is field 3, utime 14, stime 15.
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// Sets the process's file-descriptor limit (soft and hard) while it runs, with util-linux's `prlimit`
+    /// (Glibc's prlimit(2) wrapper is not visible to Swift).
+    package func limitDescriptors(to count: Int) throws {
+        let tool = Process()
+        tool.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
+        tool.arguments = ["--pid", "\(process.processIdentifier)", "--nofile=\(count):\(count)"]
+        try tool.run()
+        tool.waitUntilExit()
+        guard tool.terminationStatus == 0 else { throw TestFailure("prlimit --nofile=\(count) failed") }
+    }
+
+    /// The number of descriptors the process has open now (entries of /proc/PID/fd).
+    package var openDescriptors: Int {
+        (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.processIdentifier)/fd").count) ?? 0
+    }
+
+    /// The admin listener's port, from the "admin listening on" log line (waited for: the gateway prints it just
+    /// after the public "listening on" line that told the test it had started).
+    package var adminPort: UInt16? {
+        let text = waitForStderr(timeout: 5) { text in
+            text.range(of: "admin listening on ").map { text[$0.upperBound...].contains("\n") } ?? false
+        }
+        guard let range = text.range(of: "admin listening on ") else { return nil }
+        let rest = text[range.upperBound...]
+        let address = rest.prefix { !$0.isWhitespace }
+        return address.split(separator: ":").last.flatMap { UInt16($0) }
+    }
 }
 
 /// Reads /proc for another process's memory.

@@ -67,17 +67,8 @@ package final class SessionGateway: @unchecked Sendable {
     package var directory: String { auth.keys.path }
     package var gateway: TestGateway { auth.gateway }
 
-    /// The admin listener's port, from the "admin listening on" log line (waited for: the gateway prints it just
-    /// after the public "listening on" line that told the test it had started).
-    package var adminPort: UInt16? {
-        let text = gateway.gateway.waitForStderr(timeout: 5) { text in
-            text.range(of: "admin listening on ").map { text[$0.upperBound...].contains("\n") } ?? false
-        }
-        guard let range = text.range(of: "admin listening on ") else { return nil }
-        let rest = text[range.upperBound...]
-        let address = rest.prefix { !$0.isWhitespace }
-        return address.split(separator: ":").last.flatMap { UInt16($0) }
-    }
+    /// The admin listener's port.
+    package var adminPort: UInt16? { gateway.gateway.adminPort }
 
     /// Sends a raw request and reads the answer.
     package func send(_ request: String, timeout: Double = 10) throws -> RawResponse {

@@ -12,14 +12,18 @@ package final class TestGateway: @unchecked Sendable {
     package let directory: URL
     package let configPath: String
     private let environment: [String: String]
+    private let launcher: [String]
 
     /// Starts an echo upstream and a gateway whose config is `configYAML` with `@UPSTREAM@` replaced by the
     /// echo's address (a config with `{...}` pieces the test fills in itself is fine too).
     /// - Parameters:
     ///   - configYAML: full YAML; `listen` should be `127.0.0.1:0`.
     ///   - extraUpstreams: how many more echo upstreams to start, reachable as `@UPSTREAM2@`, `@UPSTREAM3@`, ...
-    package init(configYAML: String, extraUpstreams: Int = 0, environment: [String: String] = [:]) throws {
+    ///   - launcher: runs the gateway binary (see `GatehouseProcess.init`), e.g. under `prlimit`.
+    package init(configYAML: String, extraUpstreams: Int = 0, environment: [String: String] = [:],
+                 launcher: [String] = []) throws {
         self.environment = environment
+        self.launcher = launcher
         echo = try GatehouseProcess.startEcho()
         extraEchoes = try (0..<extraUpstreams).map { _ in try GatehouseProcess.startEcho() }
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("gatehouse-test-\(UUID().uuidString)")
@@ -27,7 +31,7 @@ package final class TestGateway: @unchecked Sendable {
         configPath = directory.appendingPathComponent("gatehouse.yaml").path
         let yaml = Self.substitute(configYAML, echoPorts: ([echo] + extraEchoes).map(\.port))
         try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
-        gateway = try GatehouseProcess(["run", "--config", configPath], environment: environment)
+        gateway = try GatehouseProcess(["run", "--config", configPath], environment: environment, launcher: launcher)
     }
 
     /// The gateway's port.
@@ -55,7 +59,7 @@ package final class TestGateway: @unchecked Sendable {
     /// Stops the gateway (SIGTERM, drained) and starts a new one on the same config file.
     package func restartGateway() throws {
         gateway.terminate()
-        gateway = try GatehouseProcess(["run", "--config", configPath], environment: environment)
+        gateway = try GatehouseProcess(["run", "--config", configPath], environment: environment, launcher: launcher)
     }
 
     /// Rewrites the config file (for reload tests).

@@ -27,10 +27,13 @@ struct Run: ParsableCommand {
 
     func run() throws {
         let logger = makeLogger()
+        // Written before the process exits (bounded: a stderr that never drains does not keep it alive).
+        defer { diagnostics?.close(timeout: .seconds(2)) }
         let gateway: Gateway
         do {
             gateway = try Gateway(configPath: config, logger: logger)
         } catch {
+            diagnostics?.close(timeout: .seconds(2))
             printError("\(error)")
             throw ExitCode(1)
         }
@@ -117,12 +120,13 @@ struct Echo: ParsableCommand {
     }
 }
 
+/// The writer behind every log line (`makeLogger`); nil until then.
+nonisolated(unsafe) var diagnostics: LogSink?
+
+/// Routes every log line (any thread's, libevent's too) through a writer thread to stderr, so a blocked
+/// stderr never stalls a worker loop.
 func makeLogger() -> Logger {
-    LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = .info
-        return handler
-    }
+    diagnostics = DiagnosticLog.bootstrap(level: .info)
     return Logger(label: "gatehouse")
 }
 

@@ -123,8 +123,8 @@ package final class Connection {
         fd = socket(address.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
                     | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else {
-            evbuffer_free(input)
-            evbuffer_free(output)
+            // Every stored property is set, so throwing runs `deinit`, which frees the buffers; freeing them
+            // here too was a double free that aborted the process once descriptors ran out.
             throw IOError("socket() failed: \(String(cString: strerror(errno)))")
         }
         makeEvents()

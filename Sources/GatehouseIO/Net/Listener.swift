@@ -5,11 +5,26 @@ import Glibc
 ///
 /// Each accepted socket is handed to `onAccept` with its peer address; the listener keeps no state per
 /// connection.
+///
+/// Out of descriptors (EMFILE, ENFILE) or kernel memory, `accept` fails while the connection stays queued, so
+/// the level-triggered listening socket would be readable again at once: the loop would spin at 100% CPU
+/// and libevent would log every failure. Instead the listener stops accepting for `backoff` (nginx's
+/// `accept_mutex_delay`, HAProxy's paused listeners), tells `onAcceptError`, and accepts again when the
+/// timer fires or when its owner calls `retryNow()` (a connection closed, so a descriptor is free).
 package final class Listener {
     private var listener: OpaquePointer?
     private let onAccept: (Int32, SocketAddress) -> Void
     /// The address actually bound (port 0 in the config becomes the kernel's choice).
     package let boundAddress: SocketAddress
+    /// Called with `errno` when an accept failed and the listener backed off.
+    package var onAcceptError: ((Int32) -> Void)?
+    /// How long accepting stops after a failed accept.
+    package static let backoffMilliseconds = 100
+    private static let backoff: Duration = .milliseconds(backoffMilliseconds)
+    private var backoffTimer: LoopTimer!
+    /// Stopped by the owner (`hold()`: its connection limit is reached) until `release()`.
+    private var held = false
+    private var enabled = true
 
     /// Binds `address` on `loop` and starts accepting.
     /// - Throws: `IOError` when the address cannot be bound.
@@ -36,6 +51,46 @@ package final class Listener {
         boundAddress = bound
         listener = created
         evconnlistener_set_cb(created, listenerTrampoline, Unmanaged.passUnretained(self).toOpaque())
+        evconnlistener_set_error_cb(created, listenerErrorTrampoline)
+        backoffTimer = LoopTimer(loop: loop) { [unowned self] in updateEnabled() }
+    }
+
+    /// Whether accepting is stopped now (backing off, or held).
+    package var isPaused: Bool { !enabled }
+
+    /// Stops accepting until `release()`; queued connections wait in the kernel's backlog.
+    package func hold() {
+        held = true
+        updateEnabled()
+    }
+
+    /// Accepts again (unless still backing off from a failed accept).
+    package func release() {
+        held = false
+        updateEnabled()
+    }
+
+    /// Ends a backoff early: a descriptor was just freed, so the next queued connection may fit now.
+    package func retryNow() {
+        guard backoffTimer.isScheduled else { return }
+        backoffTimer.cancel()
+        updateEnabled()
+    }
+
+    private func updateEnabled() {
+        guard let listener else { return }
+        let wanted = !held && !backoffTimer.isScheduled
+        guard wanted != enabled else { return }
+        enabled = wanted
+        if wanted { evconnlistener_enable(listener) } else { evconnlistener_disable(listener) }
+    }
+
+    /// `accept` failed with something other than a retriable error (libevent retries EINTR, EAGAIN and
+    /// ECONNABORTED itself): back off, whatever it was, so a persistent failure never spins the loop.
+    func didFailAccept(errno code: Int32) {
+        backoffTimer.schedule(after: Self.backoff)
+        updateEnabled()
+        onAcceptError?(code)
     }
 
     deinit {
@@ -86,6 +141,8 @@ package final class Listener {
 
     /// Stops accepting and closes the socket (connections already accepted are not affected).
     package func close() {
+        backoffTimer?.cancel()
+        onAcceptError = nil
         if let listener {
             evconnlistener_free(listener)
             self.listener = nil
@@ -103,4 +160,9 @@ private let listenerTrampoline: @convention(c) (
     OpaquePointer?, Int32, UnsafeMutablePointer<sockaddr>?, Int32, UnsafeMutableRawPointer?
 ) -> Void = { _, fd, address, length, arg in
     Unmanaged<Listener>.fromOpaque(arg!).takeUnretainedValue().didAccept(fd: fd, address: address!, length: length)
+}
+
+private let listenerErrorTrampoline: @convention(c) (OpaquePointer?, UnsafeMutableRawPointer?) -> Void = { _, arg in
+    let code = errno
+    Unmanaged<Listener>.fromOpaque(arg!).takeUnretainedValue().didFailAccept(errno: code)
 }

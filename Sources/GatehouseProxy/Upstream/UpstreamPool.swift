@@ -1,4 +1,5 @@
 import GatehouseIO
+import Logging
 
 /// One worker's connections to one upstream: the server choice (round-robin, skipping servers that just
 /// failed) and the idle keep-alive connections.
@@ -13,6 +14,8 @@ final class UpstreamPool {
     private var downUntil: [UInt64]
     /// Set when a reload replaced this pool: connections coming back are closed, not kept.
     private(set) var retired = false
+    /// Sockets that could not be made (no descriptor left) are logged once per interval, not per request.
+    private var socketFailureLog = IntervalLog(interval: AcceptGate.logInterval)
 
     init(settings: UpstreamSettings, loop: EventLoop) {
         self.settings = settings
@@ -21,8 +24,21 @@ final class UpstreamPool {
     }
 
     /// An idle connection if one is open, else a new connection to the next healthy server.
-    /// - Throws: `IOError` when the connect could not even start.
+    /// - Throws: `IOError` when the connect could not even start (no socket: the client gets 502; the server is
+    ///   not marked down, it did nothing wrong).
     func acquire(excluding excluded: Int? = nil) throws(IOError) -> UpstreamConnection {
+        do {
+            return try connect(excluding: excluded)
+        } catch {
+            if let suppressed = socketFailureLog.shouldLog(now: loop.nowNanoseconds) {
+                Logger(label: "gatehouse").error(
+                    "upstream \(settings.name): \(error.message): answering 502\(IntervalLog.suffix(suppressed, "failure"))")
+            }
+            throw error
+        }
+    }
+
+    private func connect(excluding excluded: Int?) throws(IOError) -> UpstreamConnection {
         while let candidate = idle.popLast() {
             candidate.leavePool()
             if candidate.connection.isOpen { return candidate }

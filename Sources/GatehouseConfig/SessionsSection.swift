@@ -271,18 +271,28 @@ package struct SessionsSection: Sendable, Equatable {
     }
 }
 
-/// `admin`: the operator's listener (session administration now; metrics and health later). Loopback by
+/// `admin`: the operator's listener (session administration, metrics, health, reload). Loopback by
 /// default, never the public port.
 package struct AdminSection: Sendable, Equatable {
     package let listen: SocketAddressSpec
+    /// Host names (lowercase, without a port) the listener answers besides its own address and `localhost`:
+    /// a browser tricked by DNS rebinding sends the attacker's name, which is refused.
+    package let allowedHosts: [String]
+    /// A file holding the bearer secret every admin request but `/healthz` and `/readyz` must carry.
+    package let tokenFile: String?
+    package let tokenFileLocation: SourceLocation?
 
-    package init(listen: SocketAddressSpec) {
+    package init(listen: SocketAddressSpec, allowedHosts: [String] = [], tokenFile: String? = nil,
+                 tokenFileLocation: SourceLocation? = nil) {
         self.listen = listen
+        self.allowedHosts = allowedHosts
+        self.tokenFile = tokenFile
+        self.tokenFileLocation = tokenFileLocation
     }
 
     static func read(_ entry: YAMLEntry?, reader: ConfigReader) -> SectionOutcome<AdminSection> {
         guard let entry, !ConfigReader.isNull(entry.value) else { return .absent }
-        guard let fields = reader.fields(of: entry.value, path: "admin", allowed: ["listen"],
+        guard let fields = reader.fields(of: entry.value, path: "admin", allowed: ["listen", "allowed_hosts", "token_file"],
                                          near: reader.location(of: entry.keyNode)),
             let node = reader.required(fields, "listen"),
             let addresses = reader.socketAddresses(node, path: fields.path("listen"), requireIP: true,
@@ -292,7 +302,36 @@ package struct AdminSection: Sendable, Equatable {
             reader.report(.invalidValue, at: node, key: fields.path("listen"), "expected one address such as 127.0.0.1:9901")
             return .invalid
         }
-        return .present(AdminSection(listen: addresses[0]))
+        var valid = true
+        var hosts: [String] = []
+        if let n = fields.value("allowed_hosts") {
+            if let names = reader.strings(n, path: fields.path("allowed_hosts"), one: "a host name", many: "host names",
+                                          empty: "expected host names such as [admin.internal]; omit the key for none",
+                                          check: Self.hostNameProblem) {
+                hosts = names.map { $0.lowercased() }
+            } else {
+                valid = false
+            }
+        }
+        var tokenFile: String? = nil
+        var tokenLocation: SourceLocation? = nil
+        if let n = fields.value("token_file") {
+            tokenFile = reader.filePath(n, path: fields.path("token_file"))
+            tokenLocation = reader.location(of: n)
+            valid = valid && tokenFile != nil
+        }
+        guard valid else { return .invalid }
+        return .present(AdminSection(listen: addresses[0], allowedHosts: hosts, tokenFile: tokenFile,
+                                     tokenFileLocation: tokenLocation))
+    }
+
+    /// A DNS name of letters, digits, `-` and `.` (no port, no scheme, no wildcard).
+    static func hostNameProblem(_ text: String) -> String? {
+        let ok = text.utf8.count <= 253 && text.utf8.allSatisfy { byte in
+            (0x30...0x39).contains(byte) || (0x41...0x5a).contains(byte) || (0x61...0x7a).contains(byte)
+                || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
+        }
+        return ok ? nil : "expected a host name such as admin.internal (letters, digits, - and ., no port)"
     }
 }
 

@@ -39,6 +39,8 @@ package final class ProxyEngine {
     package private(set) var executor: LoopExecutor!
     /// Every worker and the process-level actions, for the admin listener.
     package let control: GatewayControl?
+    /// The admin listener's bound address (worker 0), which `Host` may name.
+    package var adminAddress: SocketAddress?
 
     /// Creates the engine of one worker.
     /// - Parameter logSink: where access-log batches go; nil when access logging is off.

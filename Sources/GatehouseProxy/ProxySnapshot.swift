@@ -104,13 +104,16 @@ package final class ProxySnapshot: Sendable {
     package let tls: TLSServerContext?
     /// The gateway's own sign-in (`login.users_file`); nil when it signs nobody in.
     package let signIn: SignInSettings?
+    /// Who the admin listener answers (Host names, cross-site refusal, the bearer secret).
+    package let admin: AdminAccess
 
     package init(limits: HTTPLimits, timeouts: ClientTimeouts, trustedProxies: [IPNetwork],
                  upstreams: [UpstreamSettings], routes: RouteTable, accessLogEnabled: Bool,
                  strippedHeaderPrefixes: [[UInt8]] = ProxySnapshot.defaultStrippedPrefixes,
                  strippedHeaderNames: [[UInt8]] = [], tokens: TokenSettings? = nil, loginURL: [UInt8]? = nil,
-                 tls: TLSServerContext? = nil, signIn: SignInSettings? = nil) {
+                 tls: TLSServerContext? = nil, signIn: SignInSettings? = nil, admin: AdminAccess = AdminAccess()) {
         self.tls = tls
+        self.admin = admin
         self.signIn = signIn
         self.strippedHeaderPrefixes = strippedHeaderPrefixes
         self.strippedHeaderNames = strippedHeaderNames

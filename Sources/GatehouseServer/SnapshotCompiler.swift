@@ -96,7 +96,8 @@ package enum SnapshotCompiler {
             accessLogEnabled: config.accessLog.destination != .off,
             strippedHeaderPrefixes: folded(config.stripHeaderPrefixes),
             strippedHeaderNames: folded(config.strippedHeaderNames),
-            tokens: tokens, loginURL: config.login.map { Array($0.url.utf8) }, tls: tls, signIn: signIn?.0)
+            tokens: tokens, loginURL: config.login.map { Array($0.url.utf8) }, tls: tls, signIn: signIn?.0,
+            admin: try compileAdminAccess(config))
         var admin: SocketAddress? = nil
         if let spec = config.admin?.listen {
             do {

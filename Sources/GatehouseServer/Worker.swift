@@ -45,6 +45,7 @@ final class Worker {
             adminListener = try Listener(loop: loop, address: admin, reusePort: false) { fd, peer in
                 engine.accept(fd: fd, peer: peer, role: .admin)
             }
+            engine.adminAddress = adminListener?.boundAddress
         }
         mailbox = try Mailbox(loop: loop) { [unowned self] message in handle(message) }
         control?.register(engine, executor: engine.executor)

@@ -25,8 +25,12 @@ enum SessionFixture {
         return "store: redis\nredis: { url: \"redis://127.0.0.1:\(redisPort)/0\", key_prefix: \"\(keyPrefix)\", timeout: 300ms }"
     }
 
+    /// The suites' admin requests say `Host: admin`: an allowed name (a foreign Host is refused otherwise).
+    static let adminLines = "allowed_hosts: [admin]"
+
     static func config(login: String = "", sessions: String = "", extraRoutes: String = "",
-                       appAccept: String = "[session]", redisPort: Int? = nil, top: String = "") -> String {
+                       appAccept: String = "[session]", redisPort: Int? = nil, top: String = "",
+                       admin: String = adminLines) -> String {
         let sessionLines = (storeLines(redisPort: redisPort) + "\n" + sessions).split(separator: "\n")
             .map { "  " + $0 }.joined(separator: "\n")
         let rateLimit = login.contains("rate_limit") ? "" : "rate_limit: { failures: 1000, window: 1m }\n"
@@ -37,6 +41,7 @@ enum SessionFixture {
           workers: 2
         admin:
           listen: "127.0.0.1:0"
+        \(admin.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
         access_log:
           path: stdout
         upstreams:
@@ -64,11 +69,12 @@ enum SessionFixture {
 
     static func gateway(login: String = "", sessions: String = "", extraRoutes: String = "",
                         appAccept: String = "[session]", redisPort: Int? = nil, top: String = "",
-                        extraFiles: [String: String] = [:]) throws -> SessionGateway {
+                        admin: String = adminLines, extraFiles: [String: String] = [:]) throws -> SessionGateway {
         var files = extraFiles
         if files["users.yaml"] == nil { files["users.yaml"] = try usersFile() }
         return try SessionGateway(config(login: login, sessions: sessions, extraRoutes: extraRoutes,
-                                         appAccept: appAccept, redisPort: redisPort, top: top), files: files)
+                                         appAccept: appAccept, redisPort: redisPort, top: top, admin: admin),
+                                  files: files)
     }
 
     /// Signs alice in and returns her `name=value` cookie.

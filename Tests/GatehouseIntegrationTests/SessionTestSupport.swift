@@ -30,7 +30,7 @@ enum SessionFixture {
 
     static func config(login: String = "", sessions: String = "", extraRoutes: String = "",
                        appAccept: String = "[session]", redisPort: Int? = nil, top: String = "",
-                       admin: String = adminLines) -> String {
+                       admin: String = adminLines, server: String = "") -> String {
         let sessionLines = (storeLines(redisPort: redisPort) + "\n" + sessions).split(separator: "\n")
             .map { "  " + $0 }.joined(separator: "\n")
         let rateLimit = login.contains("rate_limit") ? "" : "rate_limit: { failures: 1000, window: 1m }\n"
@@ -39,6 +39,7 @@ enum SessionFixture {
         server:
           listen: ["127.0.0.1:0"]
           workers: 2
+        \(server.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
         admin:
           listen: "127.0.0.1:0"
         \(admin.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
@@ -69,11 +70,13 @@ enum SessionFixture {
 
     static func gateway(login: String = "", sessions: String = "", extraRoutes: String = "",
                         appAccept: String = "[session]", redisPort: Int? = nil, top: String = "",
-                        admin: String = adminLines, extraFiles: [String: String] = [:]) throws -> SessionGateway {
+                        admin: String = adminLines, server: String = "",
+                        extraFiles: [String: String] = [:]) throws -> SessionGateway {
         var files = extraFiles
         if files["users.yaml"] == nil { files["users.yaml"] = try usersFile() }
         return try SessionGateway(config(login: login, sessions: sessions, extraRoutes: extraRoutes,
-                                         appAccept: appAccept, redisPort: redisPort, top: top, admin: admin),
+                                         appAccept: appAccept, redisPort: redisPort, top: top, admin: admin,
+                                         server: server),
                                   files: files)
     }
 

@@ -94,7 +94,7 @@ struct SignInEndpoints {
             }
             return
         }
-        let address = client.peer.address.host
+        let address = throttleAddress
         let now = Int64(Clocks.wallClock().seconds)
         if let wait = services.throttle.retryAfter(address: address, user: user, now: now) {
             engine.counters.signInThrottled += 1
@@ -128,7 +128,7 @@ struct SignInEndpoints {
             return
         }
         let now = Int64(Clocks.wallClock().seconds)
-        let address = client.peer.address.host
+        let address = throttleAddress
         guard ok, let account else {
             services.throttle.recordFailure(address: address, user: user, now: now)
             engine.counters.signInFailures += 1
@@ -147,32 +147,55 @@ struct SignInEndpoints {
             kind: token ? .token : .cookie, user: account.name, email: account.email, groups: account.groups,
             displayName: account.displayName, createdAt: now, lastSeenAt: now,
             expiresAt: now + (token ? settings.refreshTTL : settings.absoluteTTL),
-            idleTimeout: token ? 0 : settings.idleTTL, userAgent: userAgent, clientAddress: address,
+            idleTimeout: token ? 0 : settings.idleTTL, userAgent: userAgent,
+            clientAddress: ClientAddress.text(clientAddressBytes),
             refreshKey: token ? secret.key : nil)
-        store.create(record, maxPerUser: settings.maxPerUser, now: now) { result in
+        endPresentedSession(settings, store) {
+            store.create(record, maxPerUser: settings.maxPerUser, now: now) { result in
+                switch result {
+                case .failure(let error) where error.reason == "user-disabled":
+                    refuseSignIn(settings, user: user, rd: rd, isForm: isForm, reason: "login-user-disabled")
+                case .failure(let error):
+                    storeFailed(error)
+                case .success:
+                    engine.counters.signIns += 1
+                    if token {
+                        finish(tokenResponse(settings, account: account, handle: handle, refresh: secret.text, now: now))
+                        return
+                    }
+                    let cookie = sessionCookie(settings, value: secret.text, maxAge: settings.absoluteTTL)
+                    if isForm {
+                        finish(.seeOther(rd ?? "/", headers: [("Set-Cookie", cookie)]))
+                    } else {
+                        var body = JSONWriter()
+                        body.beginObject()
+                        body.member("user", account.name)
+                        body.member("session", handle)
+                        body.member("expires_at", record.expiresAt)
+                        body.endObject()
+                        finish(.json(200, body, headers: [("Set-Cookie", cookie)]))
+                    }
+                }
+            }
+        }
+    }
+
+    /// A sign-in that presents a session cookie of this gateway ends that session first (OWASP: invalidate the
+    /// old ID at login), whoever it belonged to, so an ID planted in the browser before sign-in (session
+    /// fixation) or left from an earlier user never outlives it. Then `next`; a store that cannot answer is a
+    /// 503 (nothing was created).
+    private func endPresentedSession(_ settings: SignInSettings, _ store: any SessionStore,
+                                     then next: @escaping () -> Void) {
+        guard settings.mode == .session,
+              case .token(let value) = CredentialExtractor.cookie(head, name: settings.cookieName),
+              let key = Secrets.key(ofPresented: value)
+        else { return next() }
+        store.delete(key) { result in
             switch result {
-            case .failure(let error) where error.reason == "user-disabled":
-                refuseSignIn(settings, user: user, rd: rd, isForm: isForm, reason: "login-user-disabled")
-            case .failure(let error):
-                storeFailed(error)
-            case .success:
-                engine.counters.signIns += 1
-                if token {
-                    finish(tokenResponse(settings, account: account, handle: handle, refresh: secret.text, now: now))
-                    return
-                }
-                let cookie = sessionCookie(settings, value: secret.text, maxAge: settings.absoluteTTL)
-                if isForm {
-                    finish(.seeOther(rd ?? "/", headers: [("Set-Cookie", cookie)]))
-                } else {
-                    var body = JSONWriter()
-                    body.beginObject()
-                    body.member("user", account.name)
-                    body.member("session", handle)
-                    body.member("expires_at", record.expiresAt)
-                    body.endObject()
-                    finish(.json(200, body, headers: [("Set-Cookie", cookie)]))
-                }
+            case .failure(let error): storeFailed(error)
+            case .success(let ended):
+                if ended { engine.counters.signOuts += 1 }
+                next()
             }
         }
     }
@@ -421,25 +444,22 @@ struct SignInEndpoints {
 
     // MARK: Request facts
 
+    /// The client behind any trusted proxies (`ClientAddress.resolve`).
+    private var clientAddressBytes: [UInt8] {
+        ClientAddress.resolve(peer: client.peer.address, trusted: client.peer.trusted, head: head, snapshot: snapshot)
+    }
+
+    /// What the sign-in throttle counts: the client's address, an IPv6 one by its /64.
+    private var throttleAddress: String { ClientAddress.throttleKey(clientAddressBytes) }
+
     /// The request came from the login page's form (answers are pages and redirects, not JSON).
     private var wantsForm: Bool {
         (request.header("content-type") ?? "").lowercased().hasPrefix("application/x-www-form-urlencoded")
     }
 
-    /// Refuses a state-changing request another site made the browser send (SECURITY: Sec-Fetch-Site first,
-    /// then Origin). Clients that send neither (curl, API clients) are not browsers and are let through.
+    /// Refuses a state-changing request another site made the browser send.
     private func crossSiteRefusal() -> LocalResponse? {
-        if let site = request.header("sec-fetch-site")?.lowercased() {
-            if site == "same-origin" || site == "none" { return nil }
-            return .error(403, "cross_site_request", description: "this request must come from this site")
-        }
-        guard let origin = request.header("origin") else { return nil }
-        let host = request.header("host")?.lowercased() ?? ""
-        let lowered = origin.lowercased()
-        for scheme in ["https://", "http://"] where lowered.hasPrefix(scheme) {
-            if lowered.dropFirst(scheme.count) == host, !host.isEmpty { return nil }
-        }
-        return .error(403, "cross_site_request", description: "this request must come from this site")
+        request.isCrossSite ? LocalRequest.crossSiteAnswer : nil
     }
 
     /// Whether the request reached us over TLS (directly, or as a trusted proxy says).
@@ -473,7 +493,8 @@ struct SignInEndpoints {
 }
 
 extension Substring {
-    fileprivate func trimmingBlanks() -> String {
+    /// Without leading and trailing blanks (spaces, tabs), as header list elements are read.
+    func trimmingBlanks() -> String {
         var s = self[...]
         while s.first == " " || s.first == "\t" { s = s.dropFirst() }
         while s.last == " " || s.last == "\t" { s = s.dropLast() }

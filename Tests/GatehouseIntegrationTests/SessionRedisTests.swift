@@ -166,6 +166,32 @@ struct SessionRedisTests {
         #expect(try SessionTokenModeTests.refresh(b, second.refresh).status == 401)
     }
 
+    @Test("a short idle_ttl slides on Redis for a session in continuous use, and still ends it once idle")
+    func shortIdleTTLSlides() throws {
+        let redis = try RedisServerProcess()
+        let gw = try Self.gateway(redis, sessions: "idle_ttl: 4s")
+        let cookie = try SessionFixture.aliceCookie(gw)
+        // Continuous use for well past idle_ttl (old: last-seen was written at most once a minute, so the
+        // session ended 4 s after sign-in however busy it was).
+        let start = Date()
+        var statuses: [Int] = []
+        while Date().timeIntervalSince(start) < 9 {
+            statuses.append(try gw.get("/app/", headers: "Cookie: \(cookie)\r\n").status)
+            usleep(250_000)
+        }
+        #expect(statuses.allSatisfy { $0 == 200 }, "\(statuses)")
+        let ttl = Int(try redis.cli("PTTL", "gh-test:s:" + Self.sessionID(redis)).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        #expect(ttl > 2000, "Redis's own expiry slid too: \(ttl) ms")
+        sleep(5)
+        #expect(try gw.get("/app/", headers: "Cookie: \(cookie)\r\n").status == 401, "idle for longer than idle_ttl")
+    }
+
+    /// The one session's `<id>` (test Redis holds one).
+    private static func sessionID(_ redis: RedisServerProcess) throws -> String {
+        let keys = try redis.cli("KEYS", "gh-test:s:*").split(whereSeparator: \.isNewline)
+        return keys.first.map { String($0.dropFirst("gh-test:s:".count)) } ?? ""
+    }
+
     @Test("a client that leaves while its sign-in waits for a slow Redis does not crash the worker")
     func clientLeavesDuringStoreCall() throws {
         let redis = try RedisServerProcess()

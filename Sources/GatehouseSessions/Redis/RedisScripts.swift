@@ -98,7 +98,8 @@ struct RedisScript: Sendable {
         """
 
     /// KEYS[1] = P s:<id>. ARGV: P, now, write interval, id. The hot path: the cookie session's hash, or nil.
-    /// Slides `l` (and the TTL) when it is `write interval` old; drops a session found expired.
+    /// Slides `l` (and the TTL) when it is `write interval` old, or a quarter of the idle timeout when that is
+    /// shorter (`RedisSessionStore.lastSeenWriteInterval(idleTimeout:)`); drops a session found expired.
     static let fetch = RedisScript(name: "fetch", body: """
         local now, every, id = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
         local flat = redis.call('HGETALL', KEYS[1])
@@ -106,6 +107,7 @@ struct RedisScript: Sendable {
         local s = tohash(flat)
         if s.k ~= 'cookie' then return false end
         local x, l, i = tonumber(s.x), tonumber(s.l), tonumber(s.i)
+        if i and i > 0 then every = math.min(every, math.floor(i / 4)) end
         if not live(x, l, i, now) then
           drop(id, s.h, s.u, s.r)
           return false

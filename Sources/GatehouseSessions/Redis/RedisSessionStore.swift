@@ -27,8 +27,15 @@ final class StoreReachability: Sendable {
 /// down (after a failed attempt; the worker's very first connection attempt is waited for, within `timeout`);
 /// every call fails with `unreachable`, `timeout`, `connection-lost` or `store-closed` within `timeout`.
 package final class RedisSessionStore: SessionStore {
-    /// How far a session's stored `last seen` may lag before a fetch moves it (the embedded store's interval).
+    /// How far a session's stored `last seen` may lag before a fetch moves it (the embedded store's interval),
+    /// at most: a session with an idle timeout is written every quarter of it when that is shorter (the `fetch`
+    /// script applies the same rule), so `idle_ttl: 10s` slides for a session in continuous use.
     package static let lastSeenWriteInterval: Int64 = EmbeddedSessionStore.lastSeenWriteInterval
+
+    /// The write interval of a session with `idleTimeout` (0: none): min(60 s, idle / 4).
+    package static func lastSeenWriteInterval(idleTimeout: Int64) -> Int64 {
+        idleTimeout > 0 ? min(lastSeenWriteInterval, idleTimeout / 4) : lastSeenWriteInterval
+    }
 
     private unowned let loop: EventLoop
     private let settings: RedisSettings
@@ -53,6 +60,12 @@ package final class RedisSessionStore: SessionStore {
             if now >= expiresAt { return false }
             if idleTimeout > 0, now - lastSeenAt >= idleTimeout { return false }
             return true
+        }
+
+        /// A cache hit does not move the stored last-seen: past the write interval the next request must reach
+        /// Redis (the fetch slides it), or a short idle timeout would end a session in continuous use.
+        func needsTouch(at now: Int64) -> Bool {
+            idleTimeout > 0 && now - lastSeenAt >= RedisSessionStore.lastSeenWriteInterval(idleTimeout: idleTimeout)
         }
     }
 
@@ -147,7 +160,7 @@ package final class RedisSessionStore: SessionStore {
         }
         if let entry = cache[key] {
             if cacheUsable, Clocks.monotonicNanoseconds() &- entry.storedAt < cacheTTLNanoseconds,
-               entry.isLive(at: now)
+               entry.isLive(at: now), !entry.needsTouch(at: now)
             {
                 return .active(entry.active)
             }

@@ -21,6 +21,8 @@ package struct ProxyCounters: Sendable {
     package var signIns = 0
     package var signInFailures = 0
     package var signInThrottled = 0
+    /// Sign-ins checked against this gateway's own count only: the shared (Redis) throttle could not answer.
+    package var signInThrottleFallbacks = 0
     package var signOuts = 0
     package var refreshReuse = 0
 
@@ -49,6 +51,9 @@ package struct ProxyCounters: Sendable {
             ("gatehouse_sign_ins_total", "Successful sign-ins.", signIns),
             ("gatehouse_sign_in_failures_total", "Sign-ins with a wrong user name or password.", signInFailures),
             ("gatehouse_sign_ins_throttled_total", "Sign-ins refused by the rate limit (429).", signInThrottled),
+            ("gatehouse_sign_in_throttle_fallbacks_total",
+             "Sign-ins checked against this gateway's own count: the shared throttle could not answer.",
+             signInThrottleFallbacks),
             ("gatehouse_sign_outs_total", "Sessions ended by logout or device revocation.", signOuts),
             ("gatehouse_refresh_token_reuse_total", "Spent refresh tokens presented again (session revoked).", refreshReuse),
         ]
@@ -75,6 +80,7 @@ package struct ProxyCounters: Sendable {
         signIns += other.signIns
         signInFailures += other.signInFailures
         signInThrottled += other.signInThrottled
+        signInThrottleFallbacks += other.signInThrottleFallbacks
         signOuts += other.signOuts
         refreshReuse += other.refreshReuse
     }

@@ -9,7 +9,7 @@ struct SessionRedisTests {
     /// A session-mode gateway on `redis` (an outside-issuer JWT route `/api` too, for the fault tests).
     static func gateway(_ redis: RedisServerProcess, sessions: String = "", login: String = "",
                         appAccept: String = "[session]", extraRoutes: String? = nil,
-                        files: [String: String] = [:]) throws -> SessionGateway {
+                        files: [String: String] = [:], server: String = "") throws -> SessionGateway {
         let api = """
               - name: api
                 match: { path_prefix: /api }
@@ -18,7 +18,7 @@ struct SessionRedisTests {
             """
         return try SessionFixture.gateway(
             login: login, sessions: sessions, extraRoutes: extraRoutes ?? api, appAccept: appAccept,
-            redisPort: redis.port, top: extraRoutes == nil ? authStandardTokens() : "",
+            redisPort: redis.port, top: extraRoutes == nil ? authStandardTokens() : "", server: server,
             extraFiles: authStandardFiles.merging(files) { $1 })
     }
 
@@ -164,6 +164,57 @@ struct SessionRedisTests {
         } while statuses != (401, 401) && Date() < deadline
         #expect(statuses == (401, 401))
         #expect(try SessionTokenModeTests.refresh(b, second.refresh).status == 401)
+    }
+
+    @Test("the sign-in throttle is shared: failures on A and B add up, per address and per user")
+    func throttleSharedAcrossGateways() throws {
+        let redis = try RedisServerProcess()
+        let login = "rate_limit: { failures: 3, window: 1m }"
+        let proxy = "trusted_proxies: [\"127.0.0.1/32\"]"
+        let a = try Self.gateway(redis, login: login, server: proxy)
+        let b = try Self.gateway(redis, login: login, server: proxy)
+        // Per user: wrong passwords for bob from three clients, spread over A and B.
+        for (gw, client) in [(a, "192.0.2.1"), (b, "192.0.2.2"), (a, "192.0.2.3")] {
+            #expect(try gw.signIn("bob", "wrong", extraHeaders: "X-Forwarded-For: \(client)\r\n").status == 401)
+        }
+        #expect(try b.signIn("bob", SessionFixture.bobPassword, extraHeaders: "X-Forwarded-For: 192.0.2.4\r\n").status == 429,
+                "bob is locked on B by failures mostly made on A")
+        // Per address (the test client's): two wrong guesses on A, one on B, for names nobody has.
+        #expect(try a.signIn("nobody1", "x").status == 401)
+        #expect(try a.signIn("nobody2", "x").status == 401)
+        #expect(try b.signIn("nobody3", "x").status == 401)
+        let blocked = try b.signIn("alice", SessionFixture.alicePassword)
+        #expect(blocked.status == 429, "B knows A's failures: \(blocked.status)")
+        #expect(Int(blocked.header("Retry-After") ?? "") ?? 0 > 0)
+        #expect(try a.signIn("alice", SessionFixture.alicePassword).status == 429)
+        let keys = try redis.cli("KEYS", "gh-test:tf:*")
+        #expect(keys.contains("gh-test:tf:a:127.0.0.1"), "\(keys)")
+        #expect(!keys.contains("alice-pass") && !keys.contains(SessionFixture.alicePassword))
+    }
+
+    @Test("concurrent guesses on two gateways never pass the shared limit together; Redis down: the local count holds")
+    func throttleConcurrentAndFallback() throws {
+        let redis = try RedisServerProcess()
+        let login = "rate_limit: { failures: 3, window: 1m }"
+        let a = try Self.gateway(redis, login: login)
+        let b = try Self.gateway(redis, login: login)
+        let statuses = ConcurrentStrings()
+        DispatchQueue.concurrentPerform(iterations: 12) { i in
+            let status = (try? (i % 2 == 0 ? a : b).signIn("bob", "guess-\(i)").status) ?? 0
+            statuses.add(String(status))
+        }
+        let answered = statuses.values
+        #expect(answered.count == 12)
+        #expect(answered.filter { $0 == "401" }.count <= 3, "at most 3 guesses were checked: \(answered)")
+        #expect(answered.allSatisfy { $0 == "401" || $0 == "429" }, "\(answered)")
+
+        // Redis gone: the shared count cannot be read; each gateway's own count still stops guessing.
+        let c = try Self.gateway(redis, login: login)
+        redis.stop()
+        for i in 0..<3 { #expect(try c.signIn("carl\(i)", "x").status == 401) }
+        #expect(try c.signIn("dave", "x").status == 429, "the local count applies while Redis is away")
+        let metrics = try c.sendAdmin("GET /metrics HTTP/1.1\r\nHost: admin\r\n\r\n").bodyText
+        #expect(metrics.contains("gatehouse_sign_in_throttle_fallbacks_total 3"), "\(metrics)")
     }
 
     @Test("a short idle_ttl slides on Redis for a session in continuous use, and still ends it once idle")

@@ -97,11 +97,39 @@ struct SignInEndpoints {
         let address = throttleAddress
         let now = Int64(Clocks.wallClock().seconds)
         if let wait = services.throttle.retryAfter(address: address, user: user, now: now) {
-            engine.counters.signInThrottled += 1
-            finish(.error(429, "too_many_attempts", description: "too many failed sign-ins; try again later",
-                          headers: [("Retry-After", String(wait))]), error: "login-throttled")
+            throttled(wait)
             return
         }
+        guard let shared = store as? any SharedSignInThrottle, services.throttle.maxFailures > 0 else {
+            checkPassword(services, user: user, password: password, rd: rd, isForm: isForm, reservedAt: nil)
+            return
+        }
+        shared.reserveSignIn(address: address, user: user, maxFailures: services.throttle.maxFailures,
+                             window: services.throttle.window, now: now) { result in
+            switch result {
+            case .success(let wait?):
+                throttled(wait)
+            case .success(nil):
+                checkPassword(services, user: user, password: password, rd: rd, isForm: isForm, reservedAt: now)
+            case .failure:
+                // The shared count cannot be read: this gateway's own count (checked above) still bounds the
+                // guesses; refusing every sign-in while Redis is away would gain nothing (none can complete).
+                engine.counters.signInThrottleFallbacks += 1
+                checkPassword(services, user: user, password: password, rd: rd, isForm: isForm, reservedAt: nil)
+            }
+        }
+    }
+
+    private func throttled(_ wait: Int64) {
+        engine.counters.signInThrottled += 1
+        finish(.error(429, "too_many_attempts", description: "too many failed sign-ins; try again later",
+                      headers: [("Retry-After", String(wait))]), error: "login-throttled")
+    }
+
+    /// The password hash, on the hashing pool. `reservedAt`: the attempt was counted by the shared throttle
+    /// at that time (a success gives it back).
+    private func checkPassword(_ services: SessionServices, user: String, password: String, rd: String?,
+                               isForm: Bool, reservedAt: Int64?) {
         let users = services.users
         let account = users.account(named: user)
         // An unknown user is checked against a dummy hash of the same cost: the answer takes as long as a wrong
@@ -113,16 +141,21 @@ struct SignInEndpoints {
         let queued = services.hashing.submit({ PasswordHash.verify(passwordBytes, against: hash) }, completion: { ok in
             SignInEndpoints(client: client, request: request)
                 .passwordChecked(ok && account != nil && account?.disabled == false, account: account, user: user,
-                                 rd: rd, isForm: isForm)
+                                 rd: rd, isForm: isForm, reservedAt: reservedAt)
         }, on: engine.executor)
         if !queued {
+            // Not attempted: not counted.
+            if let reservedAt, let shared = engine.sessionStore as? any SharedSignInThrottle {
+                shared.releaseSignIn(address: throttleAddress, user: user, reservedAt: reservedAt, signedIn: false)
+            }
             finish(.error(503, "temporarily_unavailable", description: "too many sign-ins in progress",
                           headers: [("Retry-After", "1")]), error: "login-pool-full")
         }
     }
 
     /// Back on the loop after the hash.
-    private func passwordChecked(_ ok: Bool, account: UserAccount?, user: String, rd: String?, isForm: Bool) {
+    private func passwordChecked(_ ok: Bool, account: UserAccount?, user: String, rd: String?, isForm: Bool,
+                                 reservedAt: Int64?) {
         guard let settings = snapshot.signIn, let services = engine.services, let store = engine.sessionStore else {
             finish(.error(503, "temporarily_unavailable"), error: "sign-in-removed")
             return
@@ -136,6 +169,9 @@ struct SignInEndpoints {
             return
         }
         services.throttle.recordSuccess(address: address, user: user)
+        if let reservedAt, let shared = store as? any SharedSignInThrottle {
+            shared.releaseSignIn(address: address, user: user, reservedAt: reservedAt, signedIn: true)
+        }
         let userAgent = String((request.header("user-agent") ?? "").prefix(256))
         let handle = Secrets.newHandle()
         // Session mode: the cookie's ID is the key. Token mode: the key is a random ID that never leaves the

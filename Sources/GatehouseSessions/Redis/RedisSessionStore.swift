@@ -313,6 +313,14 @@ package final class RedisSessionStore: SessionStore {
         }
     }
 
+    /// One run of the `throttle` script (the key names are bounded like the local throttle's: 256 bytes).
+    func throttle(_ mode: String, address: String, user: String, maxFailures: Int, window: Int64, now: Int64,
+                  _ done: @escaping (Result<RedisReply, StoreError>) -> Void) {
+        run(.throttle, key: keys.throttleAddress(String(decoding: address.utf8.prefix(256), as: UTF8.self)),
+            args: [prefix, digits(now), Array(mode.utf8), digits(Int64(max(1, maxFailures))), digits(max(1, window)),
+                   Array(user.utf8.prefix(256))], done)
+    }
+
     // MARK: Ending sessions
 
     private func endAll(of user: String, mode: String, _ done: @escaping (Result<Int, StoreError>) -> Void) {

@@ -41,6 +41,8 @@ package final class ProxyEngine {
     package let control: GatewayControl?
     /// The admin listener's bound address (worker 0), which `Host` may name.
     package var adminAddress: SocketAddress?
+    /// Unknown session cookies looked up per client address (a remote store only).
+    let unknownCookies: UnknownCookieLimiter
 
     /// Creates the engine of one worker.
     /// - Parameter logSink: where access-log batches go; nil when access logging is off.
@@ -56,6 +58,9 @@ package final class ProxyEngine {
         accessLog = logSink.map { AccessLogBatch(sink: $0, loop: loop) }
         executor = try LoopExecutor(loop: loop)
         if let services { sessionStore = services.backend.store(for: loop) }
+        let redis = (services?.backend as? RedisSessionBackend)?.settings
+        unknownCookies = UnknownCookieLimiter(limit: redis?.unknownCookieLookups ?? 0,
+                                              window: redis?.unknownCookieWindow ?? .seconds(10))
         sessionContext = makeSessionContext(snapshot)
     }
 
@@ -154,6 +159,11 @@ package final class ProxyEngine {
         var snapshot = MetricsSnapshot()
         snapshot.counters = counters
         snapshot.counters.sessionLookups = sessionCalls.lookups
+        snapshot.counters.sessionUnknownCookiesRefused = unknownCookies.refused
+        if let redis = sessionStore as? RedisSessionStore {
+            snapshot.counters.sessionNegativeHits = redis.negativeHits
+            snapshot.counters.sessionOutageHits = redis.outageHits
+        }
         snapshot.routes = routeStats
         snapshot.authRefusals = authRefusals
         snapshot.activeConnections = clients.count

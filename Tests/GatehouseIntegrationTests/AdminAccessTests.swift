@@ -90,14 +90,22 @@ struct AdminAccessTests {
         let bad = SessionFixture.config(admin: "allowed_hosts: [\"evil:80\"]")
         let checked = try Self.checkConfig(bad, files: [:])
         #expect(checked.status == 1)
-        #expect(checked.stderr.contains(".yaml:6: admin.allowed_hosts[0]"), "\(checked.stderr)")
-        let short = try Self.checkConfig(SessionFixture.config(admin: "token_file: \"@KEYS@/t\""), files: ["t": "short\n"])
+        #expect(checked.stderr.contains(".yaml:\(Self.line(of: "allowed_hosts", in: bad)): admin.allowed_hosts[0]"),
+                "\(checked.stderr)")
+        let shortYAML = SessionFixture.config(admin: "token_file: \"@KEYS@/t\"")
+        let short = try Self.checkConfig(shortYAML, files: ["t": "short\n"])
         #expect(short.status == 1)
-        #expect(short.stderr.contains(".yaml:6: admin.token_file"), "\(short.stderr)")
+        #expect(short.stderr.contains(".yaml:\(Self.line(of: "token_file", in: shortYAML)): admin.token_file"),
+                "\(short.stderr)")
         #expect(!short.stderr.contains("short\n"))
         let good = try Self.checkConfig(SessionFixture.config(admin: "token_file: \"@KEYS@/t\"\nallowed_hosts: [gw-admin.internal]"),
                                         files: ["t": String(repeating: "k", count: 32)])
         #expect(good.status == 0, "\(good.stderr)")
+    }
+
+    /// The 1-based line of `yaml` that mentions `text`.
+    private static func line(of text: String, in yaml: String) -> Int {
+        (yaml.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.contains(text) } ?? -1) + 1
     }
 
     /// `gatehouse check-config` on `yaml` (with the users file and `files` beside it).

@@ -312,6 +312,8 @@ struct SignInEndpoints {
         case anonymous
         /// The store could not answer: 503, never "anonymous".
         case unknown
+        /// Too many unknown cookies from this client: 429 after that many seconds, without a lookup.
+        case limited(Int64)
     }
 
     /// Who is calling: by the session cookie (session mode; a remote store may have to be asked) or the
@@ -332,7 +334,13 @@ struct SignInEndpoints {
             }
             let local = store.lookup(key, now: now)
             if case .needsFetch = local {
-                store.fetch(key, now: now) { done(answer($0)) }
+                let client = throttleAddress
+                if let wait = engine.unknownCookies.refusal(client) { return done(.limited(wait)) }
+                let unknownCookies = engine.unknownCookies
+                store.fetch(key, now: now) { lookup in
+                    if case .absent = lookup { unknownCookies.noteUnknown(client) }
+                    done(answer(lookup))
+                }
             } else {
                 done(answer(local))
             }
@@ -378,13 +386,21 @@ struct SignInEndpoints {
                 done(false)
                 return
             }
+            // Each logout costs a store call: random cookies count against the client like unknown lookups.
+            let client = throttleAddress
+            if let wait = engine.unknownCookies.refusal(client) {
+                unknownCookieLimited(wait)
+                return
+            }
             store.delete(key) { result in
-                if case .failure(let error) = result {
+                switch result {
+                case .failure(let error):
                     // Never a cleared cookie for a session that could not be ended.
                     storeFailed(error)
-                    return
+                case .success(let existed):
+                    if !existed { engine.unknownCookies.noteUnknown(client) }
+                    done(existed)
                 }
-                done(true)
             }
         case .token:
             switch tokenCaller(settings, now: Int64(Clocks.wallClock().seconds)) {
@@ -401,8 +417,16 @@ struct SignInEndpoints {
                        error: "logout-no-credential")
             case .unknown:
                 finish(.storeUnavailable, error: "session-store")
+            case .limited(let wait):
+                unknownCookieLimited(wait)
             }
         }
+    }
+
+    /// 429: this client looked up too many unknown session cookies (`UnknownCookieLimiter`).
+    private func unknownCookieLimited(_ wait: Int64) {
+        finish(.error(429, "too_many_requests", headers: [("Retry-After", String(wait))]),
+               error: "session-unknown-cookie-limit")
     }
 
     private func mySessions(_ settings: SignInSettings, _ store: any SessionStore) {
@@ -450,6 +474,8 @@ struct SignInEndpoints {
                 finish(.error(401, "unauthorized", headers: challenge), error: "no-credential")
             case .unknown:
                 finish(.storeUnavailable, error: "session-store")
+            case .limited(let wait):
+                unknownCookieLimited(wait)
             }
         }
     }

@@ -17,11 +17,21 @@ final class StoreReachability: Sendable {
 ///
 /// The lookup cache: `lookup` answers from a bounded per-worker cache of sessions fetched within `cacheTTL`
 /// (and still live at `now`); everything else is `.needsFetch`, and `fetch` costs exactly one Redis command
-/// (the `fetch` script, which also slides the idle expiry when due). Only positive answers are cached: a
-/// negative entry could hide a session just created through another gateway. The cache is trusted only while
-/// both connections are up: an ended session's message drops its entry on every worker, a lost subscription
-/// or a lost command connection empties the cache, and a fetch that overlapped an invalidation (or a
-/// reconnect) is answered but not cached, since its reply may predate the change.
+/// (the `fetch` script, which also slides the idle expiry when due). Entries are made only while both
+/// connections are up: an ended session's message drops its entry on every worker, and a fetch that overlapped
+/// an invalidation (or a reconnect) is answered but not cached, since its reply may predate the change.
+///
+/// Unknown IDs are remembered too (the negative cache, as long and as many as the positive one), so a client
+/// replaying one unknown cookie costs one Redis command per `cacheTTL`, not one per request. That is safe
+/// because a session ID is 256 random bits, minted by the gateway and handed out only once its session is
+/// stored: an ID that was unknown when looked up can only become a session if someone guessed it first. (A
+/// session created by this worker drops its key from the negative cache all the same.)
+///
+/// An outage (either connection lost: a Redis stall past `timeout`, a restart) does not empty the cache at once:
+/// for `outageGrace` after it began, entries that were fresh when it began are still served, so one stall does
+/// not turn every signed-in user's requests into 503s. The price, and the bound: a session ended during the
+/// outage (on another gateway: its message cannot reach this worker) may be accepted here until the grace is
+/// over. When both connections are back, the cache starts over (messages may have been missed).
 ///
 /// Failing closed: `lookup` answers `.unavailable(StoreError("unreachable"))` while the command connection is
 /// down (after a failed attempt; the worker's very first connection attempt is waited for, within `timeout`);
@@ -70,7 +80,16 @@ package final class RedisSessionStore: SessionStore {
     }
 
     private var cache: [SessionKey: Cached] = [:]
+    /// Unknown IDs, by when they were looked up (monotonic).
+    private var unknown: [SessionKey: UInt64] = [:]
     private let cacheTTLNanoseconds: UInt64
+    private let outageGraceNanoseconds: UInt64
+    /// When the current outage began (monotonic); nil while both connections are up.
+    private var outageSince: UInt64?
+    /// Lookups answered `.absent` from the negative cache (metrics).
+    package private(set) var negativeHits = 0
+    /// Lookups answered from the cache during an outage's grace (metrics).
+    package private(set) var outageHits = 0
     /// Bumped by every invalidation and every change of connection state: a fetch caches its answer only when
     /// the epoch did not move while it was in flight.
     private var epoch: UInt64 = 0
@@ -94,9 +113,8 @@ package final class RedisSessionStore: SessionStore {
         self.revocations = revocations
         self.accessTokenTTL = accessTokenTTL
         self.clock = clock
-        let (seconds, attoseconds) = settings.cacheTTL.components
-        cacheTTLNanoseconds = settings.cacheSize > 0
-            ? UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds / 1_000_000_000)) : 0
+        cacheTTLNanoseconds = settings.cacheSize > 0 ? Self.nanoseconds(settings.cacheTTL) : 0
+        outageGraceNanoseconds = Self.nanoseconds(settings.outageGrace)
         var made: (RedisConnection, RedisConnection)?
         var failure: StoreError?
         do throws(StoreError) {
@@ -138,6 +156,7 @@ package final class RedisSessionStore: SessionStore {
         guard !closed else { return }
         closed = true
         cache.removeAll()
+        unknown.removeAll()
         commands?.close()
         subscriber?.close()
     }
@@ -155,18 +174,35 @@ package final class RedisSessionStore: SessionStore {
 
     package func lookup(_ key: SessionKey, now: Int64) -> SessionLookup {
         guard !closed else { return .unavailable(Self.closedError) }
+        if cacheTTLNanoseconds > 0 {
+            let clock = Clocks.monotonicNanoseconds()
+            if let entry = cache[key] {
+                if serves(storedAt: entry.storedAt, at: clock), entry.isLive(at: now), !entry.needsTouch(at: now) {
+                    if outageSince != nil { outageHits += 1 }
+                    return .active(entry.active)
+                }
+                cache.removeValue(forKey: key)
+            }
+            if let storedAt = unknown[key] {
+                if clock &- storedAt < cacheTTLNanoseconds {
+                    negativeHits += 1
+                    return .absent
+                }
+                unknown.removeValue(forKey: key)
+            }
+        }
         guard let commands, commands.acceptsCalls else {
             return .unavailable(setupError ?? StoreError("unreachable"))
         }
-        if let entry = cache[key] {
-            if cacheUsable, Clocks.monotonicNanoseconds() &- entry.storedAt < cacheTTLNanoseconds,
-               entry.isLive(at: now), !entry.needsTouch(at: now)
-            {
-                return .active(entry.active)
-            }
-            cache.removeValue(forKey: key)
-        }
         return .needsFetch
+    }
+
+    /// Whether an entry read at `storedAt` may answer at `clock`: within `cacheTTL` while both connections are
+    /// up; during an outage, while the grace lasts and only if it was fresh when the outage began.
+    private func serves(storedAt: UInt64, at clock: UInt64) -> Bool {
+        if cacheUsable { return clock &- storedAt < cacheTTLNanoseconds }
+        guard let since = outageSince, clock &- since < outageGraceNanoseconds else { return false }
+        return since <= storedAt || since - storedAt < cacheTTLNanoseconds
     }
 
     package func fetch(_ key: SessionKey, now: Int64, _ done: @escaping (SessionLookup) -> Void) {
@@ -178,11 +214,14 @@ package final class RedisSessionStore: SessionStore {
             case .failure(let error):
                 done(.unavailable(error))
             case .success(.null):
+                self?.rememberUnknown(key, storedAt: startedAt)
                 done(.absent)
             case .success(let reply):
                 guard let record = RedisSessionFields.decode(reply, key: key)?.record, record.kind == .cookie,
                       record.isLive(at: now)
                 else {
+                    // Ended sessions do not come back: remembered like IDs that never existed.
+                    self?.rememberUnknown(key, storedAt: startedAt)
                     done(.absent)
                     return
                 }
@@ -200,6 +239,7 @@ package final class RedisSessionStore: SessionStore {
             done(.failure(StoreError("group-name-contains-newline")))
             return
         }
+        unknown.removeValue(forKey: record.key)
         let until = now + accessTokenTTL
         var args = [prefix, digits(now), digits(Int64(max(0, maxPerUser))), digits(until), Array(record.key.hex.utf8)]
         args += RedisSessionFields.encode(record)
@@ -387,7 +427,13 @@ package final class RedisSessionStore: SessionStore {
     private func connectionsChanged(loadRevoked: Bool) {
         reachability.set(commands?.isReady ?? false)
         epoch &+= 1
-        cache.removeAll()
+        if commands?.isReady ?? false, subscriber?.isReady ?? false {
+            // Both (back) up: entries may predate invalidations missed while a connection was down.
+            cache.removeAll()
+            outageSince = nil
+        } else if outageSince == nil {
+            outageSince = Clocks.monotonicNanoseconds()
+        }
         guard loadRevoked, let commands, commands.isReady, subscriber?.isReady ?? false else { return }
         let now = clock()
         commands.command([Array("ZRANGEBYSCORE".utf8), keys.revoked, Array("(\(now)".utf8), Array("+inf".utf8),
@@ -408,6 +454,17 @@ package final class RedisSessionStore: SessionStore {
                 logger.warning("redis session store: cannot read the revoked set: \(result)")
             }
         }
+    }
+
+    /// Remembers that `key` names no live session (bounded like the positive cache).
+    private func rememberUnknown(_ key: SessionKey, storedAt: UInt64) {
+        guard cacheTTLNanoseconds > 0 else { return }
+        if unknown.count >= settings.cacheSize {
+            let now = Clocks.monotonicNanoseconds()
+            unknown = unknown.filter { now &- $0.value < cacheTTLNanoseconds }
+            if unknown.count >= settings.cacheSize { unknown.remove(at: unknown.startIndex) }
+        }
+        unknown[key] = storedAt
     }
 
     private func remember(_ key: SessionKey, _ record: SessionRecord, _ active: ActiveSession, storedAt: UInt64) {
@@ -489,6 +546,11 @@ package final class RedisSessionStore: SessionStore {
     }
 
     private func digits(_ value: Int64) -> [UInt8] { Array(String(value).utf8) }
+
+    private static func nanoseconds(_ duration: Duration) -> UInt64 {
+        let (seconds, attoseconds) = duration.components
+        return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds / 1_000_000_000))
+    }
 
     private static let closedError = StoreError("store-closed")
 }

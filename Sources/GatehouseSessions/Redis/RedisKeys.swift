@@ -10,7 +10,7 @@
 ///                                 r current refresh key (hex, token kind)   q creation sequence (orders sign-ins
 ///                                 within one second)
 ///                               TTL: the session's remaining life, min(x, l + i) - now, renewed when l moves
-///                               (at most once a minute per session).
+///                               (at most once a minute per session, or every idle/4 when that is shorter).
 ///     P h:<handle>      STRING  <id> of the session with that public handle (device lists, sign-out by handle).
 ///     P u:<user>        ZSET    the user's sessions: member <id>, score = created. max_per_user, "my sessions",
 ///                               sign-out-everywhere. Members whose hash expired are removed when next seen.

@@ -30,7 +30,7 @@ final class StoreReachability: Sendable {
 /// An outage (either connection lost: a Redis stall past `timeout`, a restart) does not empty the cache at once:
 /// for `outageGrace` after it began, entries that were fresh when it began are still served, so one stall does
 /// not turn every signed-in user's requests into 503s. The price, and the bound: a session ended during the
-/// outage (on another gateway: its message cannot reach this worker) may be accepted here until the grace is
+/// outage elsewhere (another gateway or worker: its message cannot reach this one) may be accepted here until the grace is
 /// over. When both connections are back, the cache starts over (messages may have been missed).
 ///
 /// Failing closed: `lookup` answers `.unavailable(StoreError("unreachable"))` while the command connection is

@@ -115,14 +115,19 @@ package struct SessionsSection: Sendable, Equatable {
             var window: Duration? = .seconds(10)
             if let n = fields.value("unknown_cookie_limit") {
                 let path = fields.path("unknown_cookie_limit")
-                if let limit = reader.fields(of: n, path: path, allowed: ["lookups", "window"], near: reader.location(of: n)) {
-                    if let l = limit.value("lookups") { lookups = reader.integer(l, path: limit.path("lookups"), in: 0...1_000_000) }
+                if let limit = reader.fields(of: n, path: path, allowed: ["lookups", "window"],
+                                             near: reader.location(of: n)) {
+                    if let l = limit.value("lookups") {
+                        lookups = reader.integer(l, path: limit.path("lookups"), in: 0...1_000_000)
+                    }
                     window = reader.optionalDuration(limit, "window", default: .seconds(10))
                 } else {
                     valid = false
                 }
             }
-            guard valid, let timeout, let cacheTTL, let cacheSize, let grace, let lookups, let window else { return nil }
+            guard valid, let timeout, let cacheTTL, let cacheSize, let grace, let lookups, let window else {
+                return nil
+            }
             return RedisSection(url: url, urlLocation: reader.location(of: urlNode), passwordEnv: passwordEnv,
                                 keyPrefix: keyPrefix, timeout: timeout, cacheTTL: cacheTTL, cacheSize: cacheSize,
                                 outageGrace: grace, unknownCookieLookups: lookups, unknownCookieWindow: window)
@@ -325,7 +330,8 @@ package struct AdminSection: Sendable, Equatable {
 
     static func read(_ entry: YAMLEntry?, reader: ConfigReader) -> SectionOutcome<AdminSection> {
         guard let entry, !ConfigReader.isNull(entry.value) else { return .absent }
-        guard let fields = reader.fields(of: entry.value, path: "admin", allowed: ["listen", "allowed_hosts", "token_file"],
+        guard let fields = reader.fields(of: entry.value, path: "admin",
+                                         allowed: ["listen", "allowed_hosts", "token_file"],
                                          near: reader.location(of: entry.keyNode)),
             let node = reader.required(fields, "listen"),
             let addresses = reader.socketAddresses(node, path: fields.path("listen"), requireIP: true,

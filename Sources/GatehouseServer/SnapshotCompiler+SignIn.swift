@@ -87,8 +87,8 @@ extension SnapshotCompiler {
             }
             password = String(cString: value)
         }
-        var settings = RedisSettings(url: url, password: password, keyPrefix: section.keyPrefix, timeout: section.timeout,
-                                     cacheTTL: section.cacheTTL, cacheSize: section.cacheSize)
+        var settings = RedisSettings(url: url, password: password, keyPrefix: section.keyPrefix,
+                                     timeout: section.timeout, cacheTTL: section.cacheTTL, cacheSize: section.cacheSize)
         settings.outageGrace = section.outageGrace
         settings.unknownCookieLookups = section.unknownCookieLookups
         settings.unknownCookieWindow = section.unknownCookieWindow

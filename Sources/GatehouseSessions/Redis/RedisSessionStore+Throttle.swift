@@ -15,6 +15,7 @@ extension RedisSessionStore: SharedSignInThrottle {
     }
 
     package func releaseSignIn(address: String, user: String, reservedAt: Int64, signedIn: Bool) {
-        throttle(signedIn ? "release" : "cancel", address: address, user: user, maxFailures: 1, window: 1, now: reservedAt) { _ in }
+        throttle(signedIn ? "release" : "cancel", address: address, user: user, maxFailures: 1, window: 1,
+                 now: reservedAt) { _ in }
     }
 }

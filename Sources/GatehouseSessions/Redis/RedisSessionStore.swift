@@ -30,11 +30,12 @@ final class StoreReachability: Sendable {
 /// An outage (either connection lost: a Redis stall past `timeout`, a restart) does not empty the cache at once:
 /// for `outageGrace` after it began, entries that were fresh when it began are still served, so one stall does
 /// not turn every signed-in user's requests into 503s. The price, and the bound: a session ended during the
-/// outage elsewhere (another gateway or worker: its message cannot reach this one) may be accepted here until the grace is
-/// over. When both connections are back, the cache starts over (messages may have been missed).
+/// outage elsewhere (another gateway or worker: its message cannot reach this one) may be accepted here until
+/// the grace is over. When both connections are back, the cache starts over (messages may have been missed).
 ///
-/// Failing closed: `lookup` answers `.unavailable(StoreError("unreachable"))` while the command connection is
-/// down (after a failed attempt; the worker's very first connection attempt is waited for, within `timeout`);
+/// Failing closed: past the outage grace and the two caches, `lookup` answers `.unavailable(StoreError(
+/// "unreachable"))` while the command connection is down (after a failed attempt; the worker's very first
+/// connection attempt is waited for, within `timeout`);
 /// every call fails with `unreachable`, `timeout`, `connection-lost` or `store-closed` within `timeout`.
 package final class RedisSessionStore: SessionStore {
     /// How far a session's stored `last seen` may lag before a fetch moves it (the embedded store's interval),

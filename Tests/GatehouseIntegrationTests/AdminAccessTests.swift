@@ -27,7 +27,8 @@ struct AdminAccessTests {
             #expect(!response.bodyText.contains("gatehouse_"), "no metrics leak")
         }
         #expect(try Self.aliceCanSignIn(gw), "the refused disable changed nothing")
-        for host in ["127.0.0.1:\(port)", "127.0.0.1", "localhost:\(port)", "LocalHost", "admin", "admin:\(port)"] {
+        for host in ["127.0.0.1:\(port)", "127.0.0.1", "localhost:\(port)", "LocalHost", "admin", "admin:\(port)",
+                     "127.0.0.2:8080", "[::1]:\(port)"] {
             let response = try gw.sendAdmin("GET /metrics HTTP/1.1\r\nHost: \(host)\r\n\r\n")
             #expect(response.status == 200, "Host: \(host): \(response.status)")
         }

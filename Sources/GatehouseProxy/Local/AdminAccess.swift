@@ -19,7 +19,8 @@ package struct AdminAccess: Sendable {
     }
 
     /// Why `Host` is refused, or nil. `host` is the authority the request names (Host or absolute-form);
-    /// `listener` the admin listener's bound address. The port is not compared: a port forward changes it,
+    /// `listener` the admin listener's bound address. Accepted: an allowed name, `localhost`, the listener's
+    /// IP address (any IP address when it listens on a wildcard address), a loopback address. The port is not compared: a port forward changes it,
     /// and a rebinding attack is told apart by the name, not the port.
     func hostProblem(_ host: String?, listener: SocketAddress?) -> String? {
         // HTTP/1.0 without Host: not a browser (every browser sends Host).
@@ -34,8 +35,11 @@ package struct AdminAccess: Sendable {
             return "admin-host"
         }
         let bound = listener.addressBytes
-        if bound.allSatisfy({ $0 == 0 }) || literal.addressBytes == bound { return nil }
-        return "admin-host"
+        let named = literal.addressBytes
+        if bound.allSatisfy({ $0 == 0 }) || named == bound { return nil }
+        // A loopback address reaches the listener through a tunnel or port forward (ssh -L).
+        let loopback = named.count == 4 ? named[0] == 127 : named == [UInt8](repeating: 0, count: 15) + [1]
+        return loopback ? nil : "admin-host"
     }
 
     /// True when `authorization` carries the token (or none is required). Constant time in the token's bytes.

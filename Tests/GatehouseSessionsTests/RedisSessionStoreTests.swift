@@ -655,6 +655,17 @@ final class RedisSessionStoreTests: RedisStoreTestCase {
         guard case .needsFetch = try g.lookup(key("unknown"), now: t0) else { return XCTFail("negative entry past the TTL") }
     }
 
+    func testNegativeEntryIsDroppedWhenThisWorkerCreatesThatSession() throws {
+        let g = try gateway(server, cacheTTL: .seconds(60))
+        XCTAssertTrue(isAbsent(try g.find(key("late"), now: t0)))
+        XCTAssertTrue(isAbsent(try g.lookup(key("late"), now: t0)), "remembered as unknown")
+        try g.create(record("late"))
+        guard case .needsFetch = try g.lookup(key("late"), now: t0) else {
+            return XCTFail("a session created here must not be hidden by its negative entry")
+        }
+        XCTAssertEqual(handle(of: try g.find(key("late"), now: t0)), "h-late")
+    }
+
     func testCacheIsBounded() throws {
         var settings = RedisSettings(host: "127.0.0.1", port: server.port, cacheTTL: .seconds(60))
         settings.cacheSize = 5

@@ -27,9 +27,16 @@ package struct SessionsSection: Sendable, Equatable {
         /// How long each worker may answer a lookup from its own cache (pub/sub keeps it correct); 0 = off.
         package let cacheTTL: Duration
         package let cacheSize: Int
+        /// How long cached sessions keep being served while a connection to Redis is re-made; 0 = not at all.
+        package let outageGrace: Duration
+        /// Unknown session cookies one client address may make a worker look up per `unknownCookieWindow`
+        /// (0 = no limit); past it, 429 without a lookup.
+        package let unknownCookieLookups: Int
+        package let unknownCookieWindow: Duration
 
         package init(url: String, urlLocation: SourceLocation?, passwordEnv: String?, keyPrefix: String,
-                     timeout: Duration, cacheTTL: Duration, cacheSize: Int) {
+                     timeout: Duration, cacheTTL: Duration, cacheSize: Int, outageGrace: Duration = .seconds(5),
+                     unknownCookieLookups: Int = 20, unknownCookieWindow: Duration = .seconds(10)) {
             self.url = url
             self.urlLocation = urlLocation
             self.passwordEnv = passwordEnv
@@ -37,9 +44,13 @@ package struct SessionsSection: Sendable, Equatable {
             self.timeout = timeout
             self.cacheTTL = cacheTTL
             self.cacheSize = cacheSize
+            self.outageGrace = outageGrace
+            self.unknownCookieLookups = unknownCookieLookups
+            self.unknownCookieWindow = unknownCookieWindow
         }
 
-        static let keys = ["url", "password_env", "key_prefix", "timeout", "cache_ttl", "cache_size"]
+        static let keys = ["url", "password_env", "key_prefix", "timeout", "cache_ttl", "cache_size", "outage_grace",
+                           "unknown_cookie_limit"]
 
         static func read(_ node: Node, path: String, reader: ConfigReader) -> RedisSection? {
             guard let fields = reader.fields(of: node, path: path, allowed: keys, near: reader.location(of: node)),
@@ -90,9 +101,36 @@ package struct SessionsSection: Sendable, Equatable {
             if let n = fields.value("cache_size") {
                 cacheSize = reader.integer(n, path: fields.path("cache_size"), in: 1...10_000_000)
             }
-            guard valid, let timeout, let cacheTTL, let cacheSize else { return nil }
+            var grace: Duration? = .seconds(5)
+            if let n = fields.value("outage_grace") {
+                grace = reader.parse(n, path: fields.path("outage_grace"),
+                                     expected: "a duration up to 60s such as 5s, or 0 for none") {
+                    if case .parsed(let d) = Units.duration($0, allowZero: true), d > .seconds(60) {
+                        return .invalid("at most 60s: the grace is how late a revocation may be seen")
+                    }
+                    return Units.duration($0, allowZero: true)
+                }
+            }
+            var lookups: Int? = 20
+            var window: Duration? = .seconds(10)
+            if let n = fields.value("unknown_cookie_limit") {
+                let path = fields.path("unknown_cookie_limit")
+                if let limit = reader.fields(of: n, path: path, allowed: ["lookups", "window"],
+                                             near: reader.location(of: n)) {
+                    if let l = limit.value("lookups") {
+                        lookups = reader.integer(l, path: limit.path("lookups"), in: 0...1_000_000)
+                    }
+                    window = reader.optionalDuration(limit, "window", default: .seconds(10))
+                } else {
+                    valid = false
+                }
+            }
+            guard valid, let timeout, let cacheTTL, let cacheSize, let grace, let lookups, let window else {
+                return nil
+            }
             return RedisSection(url: url, urlLocation: reader.location(of: urlNode), passwordEnv: passwordEnv,
-                                keyPrefix: keyPrefix, timeout: timeout, cacheTTL: cacheTTL, cacheSize: cacheSize)
+                                keyPrefix: keyPrefix, timeout: timeout, cacheTTL: cacheTTL, cacheSize: cacheSize,
+                                outageGrace: grace, unknownCookieLookups: lookups, unknownCookieWindow: window)
         }
     }
 
@@ -271,18 +309,29 @@ package struct SessionsSection: Sendable, Equatable {
     }
 }
 
-/// `admin`: the operator's listener (session administration now; metrics and health later). Loopback by
+/// `admin`: the operator's listener (session administration, metrics, health, reload). Loopback by
 /// default, never the public port.
 package struct AdminSection: Sendable, Equatable {
     package let listen: SocketAddressSpec
+    /// Host names (lowercase, without a port) the listener answers besides its own address and `localhost`:
+    /// a browser tricked by DNS rebinding sends the attacker's name, which is refused.
+    package let allowedHosts: [String]
+    /// A file holding the bearer secret every admin request but `/healthz` and `/readyz` must carry.
+    package let tokenFile: String?
+    package let tokenFileLocation: SourceLocation?
 
-    package init(listen: SocketAddressSpec) {
+    package init(listen: SocketAddressSpec, allowedHosts: [String] = [], tokenFile: String? = nil,
+                 tokenFileLocation: SourceLocation? = nil) {
         self.listen = listen
+        self.allowedHosts = allowedHosts
+        self.tokenFile = tokenFile
+        self.tokenFileLocation = tokenFileLocation
     }
 
     static func read(_ entry: YAMLEntry?, reader: ConfigReader) -> SectionOutcome<AdminSection> {
         guard let entry, !ConfigReader.isNull(entry.value) else { return .absent }
-        guard let fields = reader.fields(of: entry.value, path: "admin", allowed: ["listen"],
+        guard let fields = reader.fields(of: entry.value, path: "admin",
+                                         allowed: ["listen", "allowed_hosts", "token_file"],
                                          near: reader.location(of: entry.keyNode)),
             let node = reader.required(fields, "listen"),
             let addresses = reader.socketAddresses(node, path: fields.path("listen"), requireIP: true,
@@ -292,7 +341,36 @@ package struct AdminSection: Sendable, Equatable {
             reader.report(.invalidValue, at: node, key: fields.path("listen"), "expected one address such as 127.0.0.1:9901")
             return .invalid
         }
-        return .present(AdminSection(listen: addresses[0]))
+        var valid = true
+        var hosts: [String] = []
+        if let n = fields.value("allowed_hosts") {
+            if let names = reader.strings(n, path: fields.path("allowed_hosts"), one: "a host name", many: "host names",
+                                          empty: "expected host names such as [admin.internal]; omit the key for none",
+                                          check: Self.hostNameProblem) {
+                hosts = names.map { $0.lowercased() }
+            } else {
+                valid = false
+            }
+        }
+        var tokenFile: String? = nil
+        var tokenLocation: SourceLocation? = nil
+        if let n = fields.value("token_file") {
+            tokenFile = reader.filePath(n, path: fields.path("token_file"))
+            tokenLocation = reader.location(of: n)
+            valid = valid && tokenFile != nil
+        }
+        guard valid else { return .invalid }
+        return .present(AdminSection(listen: addresses[0], allowedHosts: hosts, tokenFile: tokenFile,
+                                     tokenFileLocation: tokenLocation))
+    }
+
+    /// A DNS name of letters, digits, `-` and `.` (no port, no scheme, no wildcard).
+    static func hostNameProblem(_ text: String) -> String? {
+        let ok = text.utf8.count <= 253 && text.utf8.allSatisfy { byte in
+            (0x30...0x39).contains(byte) || (0x41...0x5a).contains(byte) || (0x61...0x7a).contains(byte)
+                || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
+        }
+        return ok ? nil : "expected a host name such as admin.internal (letters, digits, - and ., no port)"
     }
 }
 

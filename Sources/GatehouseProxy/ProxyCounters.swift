@@ -21,6 +21,14 @@ package struct ProxyCounters: Sendable {
     package var signIns = 0
     package var signInFailures = 0
     package var signInThrottled = 0
+    /// Remote store: lookups answered "no such session" from the worker's negative cache.
+    package var sessionNegativeHits = 0
+    /// Remote store: lookups answered from the cache while a connection was being re-made.
+    package var sessionOutageHits = 0
+    /// Unknown-cookie lookups refused (429) by the per-address limit.
+    package var sessionUnknownCookiesRefused = 0
+    /// Sign-ins checked against this gateway's own count only: the shared (Redis) throttle could not answer.
+    package var signInThrottleFallbacks = 0
     package var signOuts = 0
     package var refreshReuse = 0
     package var acceptFailures = 0
@@ -52,6 +60,15 @@ package struct ProxyCounters: Sendable {
             ("gatehouse_sign_ins_total", "Successful sign-ins.", signIns),
             ("gatehouse_sign_in_failures_total", "Sign-ins with a wrong user name or password.", signInFailures),
             ("gatehouse_sign_ins_throttled_total", "Sign-ins refused by the rate limit (429).", signInThrottled),
+            ("gatehouse_session_negative_cache_hits_total",
+             "Session cookies known to be unknown, answered without asking the remote store.", sessionNegativeHits),
+            ("gatehouse_session_outage_cache_hits_total",
+             "Session lookups answered from the cache during a store outage's grace.", sessionOutageHits),
+            ("gatehouse_session_unknown_cookies_refused_total",
+             "Requests refused (429) for looking up too many unknown session cookies.", sessionUnknownCookiesRefused),
+            ("gatehouse_sign_in_throttle_fallbacks_total",
+             "Sign-ins checked against this gateway's own count: the shared throttle could not answer.",
+             signInThrottleFallbacks),
             ("gatehouse_sign_outs_total", "Sessions ended by logout or device revocation.", signOuts),
             ("gatehouse_refresh_token_reuse_total", "Spent refresh tokens presented again (session revoked).", refreshReuse),
             ("gatehouse_accept_failures_total", "Accepts the kernel refused (out of file descriptors: EMFILE/ENFILE); each pauses accepting for 100ms or until a connection closes.", acceptFailures),
@@ -81,6 +98,10 @@ package struct ProxyCounters: Sendable {
         signIns += other.signIns
         signInFailures += other.signInFailures
         signInThrottled += other.signInThrottled
+        signInThrottleFallbacks += other.signInThrottleFallbacks
+        sessionNegativeHits += other.sessionNegativeHits
+        sessionOutageHits += other.sessionOutageHits
+        sessionUnknownCookiesRefused += other.sessionUnknownCookiesRefused
         signOuts += other.signOuts
         refreshReuse += other.refreshReuse
         acceptFailures += other.acceptFailures

@@ -43,6 +43,10 @@ package final class ProxyEngine {
     package private(set) var executor: LoopExecutor!
     /// Every worker and the process-level actions, for the admin listener.
     package let control: GatewayControl?
+    /// The admin listener's bound address (worker 0), which `Host` may name.
+    package var adminAddress: SocketAddress?
+    /// Unknown session cookies looked up per client address (a remote store only).
+    let unknownCookies: UnknownCookieLimiter
 
     /// Creates the engine of one worker.
     /// - Parameter logSink: where access-log batches go; nil when access logging is off.
@@ -59,6 +63,9 @@ package final class ProxyEngine {
         executor = try LoopExecutor(loop: loop)
         acceptGate = AcceptGate(loop: loop)
         if let services { sessionStore = services.backend.store(for: loop) }
+        let redis = (services?.backend as? RedisSessionBackend)?.settings
+        unknownCookies = UnknownCookieLimiter(limit: redis?.unknownCookieLookups ?? 0,
+                                              window: redis?.unknownCookieWindow ?? .seconds(10))
         sessionContext = makeSessionContext(snapshot)
     }
 
@@ -181,6 +188,11 @@ package final class ProxyEngine {
         snapshot.counters = counters
         snapshot.counters.sessionLookups = sessionCalls.lookups
         snapshot.counters.accessLogLinesDropped = accessLog?.droppedLines ?? 0
+        snapshot.counters.sessionUnknownCookiesRefused = unknownCookies.refused
+        if let redis = sessionStore as? RedisSessionStore {
+            snapshot.counters.sessionNegativeHits = redis.negativeHits
+            snapshot.counters.sessionOutageHits = redis.outageHits
+        }
         snapshot.routes = routeStats
         snapshot.authRefusals = authRefusals
         snapshot.activeConnections = clients.count

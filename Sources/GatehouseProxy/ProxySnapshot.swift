@@ -117,16 +117,19 @@ package final class ProxySnapshot: Sendable {
     package let signIn: SignInSettings?
     /// Client connections one worker keeps open at most (`server.limits.max_connections`, resolved).
     package let maxConnections: Int
+    /// Who the admin listener answers (Host names, cross-site refusal, the bearer secret).
+    package let admin: AdminAccess
 
     package init(limits: HTTPLimits, timeouts: ClientTimeouts, trustedProxies: [IPNetwork],
                  upstreams: [UpstreamSettings], routes: RouteTable, accessLogEnabled: Bool,
                  strippedHeaderPrefixes: [[UInt8]] = ProxySnapshot.defaultStrippedPrefixes,
                  strippedHeaderNames: [[UInt8]] = [], tokens: TokenSettings? = nil, loginURL: [UInt8]? = nil,
                  tls: TLSServerContext? = nil, signIn: SignInSettings? = nil, forwardsUnderscoreHeaders: Bool = false,
-                 maxConnections: Int = .max) {
+                 maxConnections: Int = .max, admin: AdminAccess = AdminAccess()) {
         self.forwardsUnderscoreHeaders = forwardsUnderscoreHeaders
         self.maxConnections = maxConnections
         self.tls = tls
+        self.admin = admin
         self.signIn = signIn
         self.strippedHeaderPrefixes = strippedHeaderPrefixes
         self.strippedHeaderNames = strippedHeaderNames

@@ -64,6 +64,30 @@ extension SnapshotCompiler {
         return algorithm
     }
 
+    /// `admin.allowed_hosts` and the secret of `admin.token_file` (read at load and on every reload, so a new
+    /// secret takes effect with SIGHUP).
+    static func compileAdminAccess(_ config: GatewayConfig) throws(IOError) -> AdminAccess {
+        guard let admin = config.admin else { return AdminAccess() }
+        var token: [UInt8]? = nil
+        if let path = admin.tokenFile {
+            let place = admin.tokenFileLocation.map { "\($0)" } ?? config.sourcePath
+            var secret: [UInt8]
+            do {
+                secret = Array(try readText(path).utf8)
+            } catch {
+                throw IOError("\(place): admin.token_file: \(error.message)")
+            }
+            // A trailing newline is what editors and `echo` leave; it is not part of the secret.
+            while let last = secret.last, last == 10 || last == 13 { secret.removeLast() }
+            guard secret.count >= 16, secret.allSatisfy({ $0 > 0x20 && $0 < 0x7f }) else {
+                throw IOError("\(place): admin.token_file: \(path): expected a secret of at least 16 visible ASCII "
+                              + "characters (e.g. openssl rand -hex 32)")
+            }
+            token = secret
+        }
+        return AdminAccess(allowedHosts: admin.allowedHosts, token: token)
+    }
+
     /// Reads a key file (at load time only; never on a loop).
     static func readText(_ path: String) throws(KeyError) -> String {
         guard let file = fopen(path, "rb") else {

@@ -87,8 +87,12 @@ extension SnapshotCompiler {
             }
             password = String(cString: value)
         }
-        return RedisSettings(url: url, password: password, keyPrefix: section.keyPrefix, timeout: section.timeout,
-                             cacheTTL: section.cacheTTL, cacheSize: section.cacheSize)
+        var settings = RedisSettings(url: url, password: password, keyPrefix: section.keyPrefix,
+                                     timeout: section.timeout, cacheTTL: section.cacheTTL, cacheSize: section.cacheSize)
+        settings.outageGrace = section.outageGrace
+        settings.unknownCookieLookups = section.unknownCookieLookups
+        settings.unknownCookieWindow = section.unknownCookieWindow
+        return settings
     }
 
     /// The verifier's issuer for the gateway's own access tokens: its public key, `iss` = `aud` = the issuer name.

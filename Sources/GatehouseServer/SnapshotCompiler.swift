@@ -106,7 +106,7 @@ package enum SnapshotCompiler {
             strippedHeaderNames: folded(config.strippedHeaderNames),
             tokens: tokens, loginURL: config.login.map { Array($0.url.utf8) }, tls: tls, signIn: signIn?.0,
             forwardsUnderscoreHeaders: config.server.underscoresInHeaders == .forward,
-            maxConnections: l.maxConnections ?? budget.perWorker)
+            maxConnections: l.maxConnections ?? budget.perWorker, admin: try compileAdminAccess(config))
         var admin: SocketAddress? = nil
         if let spec = config.admin?.listen {
             do {

@@ -47,6 +47,7 @@ final class Worker {
             }
             engine.attach(listener, limited: false)
             adminListener = listener
+            engine.adminAddress = adminListener?.boundAddress
         }
         mailbox = try Mailbox(loop: loop) { [unowned self] message in handle(message) }
         control?.register(engine, executor: engine.executor)

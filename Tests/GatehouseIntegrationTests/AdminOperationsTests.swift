@@ -13,7 +13,7 @@ struct AdminOperationsTests {
     }
 
     static func scrape(_ gw: SessionGateway) throws -> String {
-        let response = try gw.sendAdmin("GET /metrics HTTP/1.1\r\nHost: admin\r\n\r\n")
+        let response = try gw.sendAdmin("GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
         #expect(response.status == 200)
         #expect(response.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8")
         return response.bodyText

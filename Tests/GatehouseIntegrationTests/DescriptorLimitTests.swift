@@ -34,7 +34,7 @@ struct DescriptorLimitTests {
     static func metrics(_ gw: TestGateway) throws -> String {
         let port = try #require(gw.gateway.adminPort)
         let client = try RawClient(port: port)
-        try client.send("GET /metrics HTTP/1.1\r\nHost: admin\r\n\r\n")
+        try client.send("GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
         return try #require(client.readResponse(timeout: 10)).bodyText
     }
 
@@ -170,7 +170,7 @@ struct DescriptorLimitTests {
         for _ in 0..<10 { idle.append(try RawClient(port: gw.port)) }
         usleep(500_000)
 
-        try admin.send("GET /healthz HTTP/1.1\r\nHost: admin\r\n\r\n")
+        try admin.send("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
         #expect(admin.readResponse(timeout: 5)?.status == 200, "the worker stopped answering while stderr was blocked")
         idle.removeAll()
     }

@@ -9,7 +9,8 @@ struct SessionRedisTests {
     /// A session-mode gateway on `redis` (an outside-issuer JWT route `/api` too, for the fault tests).
     static func gateway(_ redis: RedisServerProcess, sessions: String = "", login: String = "",
                         appAccept: String = "[session]", extraRoutes: String? = nil,
-                        files: [String: String] = [:]) throws -> SessionGateway {
+                        files: [String: String] = [:], server: String = "",
+                        redisExtra: String = "") throws -> SessionGateway {
         let api = """
               - name: api
                 match: { path_prefix: /api }
@@ -18,7 +19,7 @@ struct SessionRedisTests {
             """
         return try SessionFixture.gateway(
             login: login, sessions: sessions, extraRoutes: extraRoutes ?? api, appAccept: appAccept,
-            redisPort: redis.port, top: extraRoutes == nil ? authStandardTokens() : "",
+            redisPort: redis.port, redisExtra: redisExtra, top: extraRoutes == nil ? authStandardTokens() : "", server: server,
             extraFiles: authStandardFiles.merging(files) { $1 })
     }
 
@@ -164,6 +165,164 @@ struct SessionRedisTests {
         } while statuses != (401, 401) && Date() < deadline
         #expect(statuses == (401, 401))
         #expect(try SessionTokenModeTests.refresh(b, second.refresh).status == 401)
+    }
+
+    @Test("the sign-in throttle is shared: failures on A and B add up, per address and per user")
+    func throttleSharedAcrossGateways() throws {
+        let redis = try RedisServerProcess()
+        let login = "rate_limit: { failures: 3, window: 1m }"
+        let proxy = "trusted_proxies: [\"127.0.0.1/32\"]"
+        let a = try Self.gateway(redis, login: login, server: proxy)
+        let b = try Self.gateway(redis, login: login, server: proxy)
+        // Per user: wrong passwords for bob from three clients, spread over A and B.
+        for (gw, client) in [(a, "192.0.2.1"), (b, "192.0.2.2"), (a, "192.0.2.3")] {
+            #expect(try gw.signIn("bob", "wrong", extraHeaders: "X-Forwarded-For: \(client)\r\n").status == 401)
+        }
+        #expect(try b.signIn("bob", SessionFixture.bobPassword, extraHeaders: "X-Forwarded-For: 192.0.2.4\r\n").status == 429,
+                "bob is locked on B by failures mostly made on A")
+        // Per address (the test client's): two wrong guesses on A, one on B, for names nobody has.
+        #expect(try a.signIn("nobody1", "x").status == 401)
+        #expect(try a.signIn("nobody2", "x").status == 401)
+        #expect(try b.signIn("nobody3", "x").status == 401)
+        let blocked = try b.signIn("alice", SessionFixture.alicePassword)
+        #expect(blocked.status == 429, "B knows A's failures: \(blocked.status)")
+        #expect(Int(blocked.header("Retry-After") ?? "") ?? 0 > 0)
+        #expect(try a.signIn("alice", SessionFixture.alicePassword).status == 429)
+        let keys = try redis.cli("KEYS", "gh-test:tf:*")
+        #expect(keys.contains("gh-test:tf:a:127.0.0.1"), "\(keys)")
+        #expect(!keys.contains("alice-pass") && !keys.contains(SessionFixture.alicePassword))
+    }
+
+    @Test("concurrent guesses on two gateways never pass the shared limit together; Redis down: the local count holds")
+    func throttleConcurrentAndFallback() throws {
+        let redis = try RedisServerProcess()
+        let login = "rate_limit: { failures: 3, window: 1m }"
+        let a = try Self.gateway(redis, login: login)
+        let b = try Self.gateway(redis, login: login)
+        let statuses = ConcurrentStrings()
+        DispatchQueue.concurrentPerform(iterations: 12) { i in
+            let status = (try? (i % 2 == 0 ? a : b).signIn("bob", "guess-\(i)").status) ?? 0
+            statuses.add(String(status))
+        }
+        let answered = statuses.values
+        #expect(answered.count == 12)
+        #expect(answered.filter { $0 == "401" }.count <= 3, "at most 3 guesses were checked: \(answered)")
+        #expect(answered.allSatisfy { $0 == "401" || $0 == "429" }, "\(answered)")
+
+        // Redis gone: the shared count cannot be read; each gateway's own count still stops guessing.
+        let c = try Self.gateway(redis, login: login)
+        redis.stop()
+        for i in 0..<3 { #expect(try c.signIn("carl\(i)", "x").status == 401) }
+        #expect(try c.signIn("dave", "x").status == 429, "the local count applies while Redis is away")
+        let metrics = try c.sendAdmin("GET /metrics HTTP/1.1\r\nHost: admin\r\n\r\n").bodyText
+        #expect(metrics.contains("gatehouse_sign_in_throttle_fallbacks_total 3"), "\(metrics)")
+    }
+
+    /// A well-formed session cookie nobody was given.
+    static func randomCookie() -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+        return "gatehouse_session=" + String((0..<42).map { _ in alphabet.randomElement()! }) + "A"
+    }
+
+    /// The value of counter `name` in the admin listener's metrics.
+    static func counter(_ gw: SessionGateway, _ name: String) throws -> Int {
+        let text = try gw.sendAdmin("GET /metrics HTTP/1.1\r\nHost: admin\r\n\r\n").bodyText
+        let line = text.split(separator: "\n").first { $0.hasPrefix(name + " ") }
+        return line.flatMap { Int($0.split(separator: " ").last ?? "") } ?? -1
+    }
+
+    @Test("a Redis stall past timeout does not empty the caches: a cached user keeps getting 200; unknown cookies 503")
+    func stallKeepsCachedSessions() throws {
+        let redis = try RedisServerProcess()
+        let gw = try Self.gateway(redis)
+        let cookie = try SessionFixture.aliceCookie(gw)
+        for _ in 0..<20 { #expect(try gw.get("/app/", headers: "Cookie: \(cookie)\r\n").status == 200) }  // both workers
+        let sleeper = try redis.cliInBackground("DEBUG", "SLEEP", "1.5")
+        usleep(200_000)
+        // Lookups that must reach Redis time out (300 ms) and drop the workers' connections.
+        let stalled = ConcurrentStrings()
+        DispatchQueue.concurrentPerform(iterations: 6) { _ in
+            stalled.add(String((try? gw.get("/app/", headers: "Cookie: \(Self.randomCookie())\r\n").status) ?? 0))
+        }
+        #expect(stalled.values.allSatisfy { $0 == "503" }, "an unknown cookie cannot be checked: \(stalled.values)")
+        var statuses: [Int] = []
+        while sleeper.isRunning {
+            statuses.append(try gw.get("/app/", headers: "Cookie: \(cookie)\r\n").status)
+            usleep(50_000)
+        }
+        sleeper.waitUntilExit()
+        print("during a 1.5 s Redis stall: \(statuses.filter { $0 == 200 }.count) of \(statuses.count) requests of a "
+              + "cached user got 200")
+        #expect(statuses.count > 5)
+        #expect(statuses.allSatisfy { $0 == 200 }, "cached sessions are served through the stall: \(statuses)")
+        #expect(try Self.counter(gw, "gatehouse_session_outage_cache_hits_total") > 0)
+        // After the stall the cache starts over and revocations work as before.
+        let deadline = Date().addingTimeInterval(5)
+        while try gw.get("/app/", headers: "Cookie: \(cookie)\r\n").status != 200, Date() < deadline { usleep(100_000) }
+        #expect(try gw.send("POST /.gatehouse/logout HTTP/1.1\r\nHost: gw.test\r\nCookie: \(cookie)\r\n"
+                            + "Content-Length: 0\r\n\r\n").status == 204)
+        #expect(try gw.get("/app/", headers: "Cookie: \(cookie)\r\n").status == 401)
+    }
+
+    @Test("unknown cookies: one replayed is answered from the negative cache; many from one client are limited (429)")
+    func unknownCookiesBounded() throws {
+        let redis = try RedisServerProcess()
+        let gw = try Self.gateway(redis, sessions: "", server: "trusted_proxies: [\"127.0.0.1/32\"]",
+                                  redisExtra: "unknown_cookie_limit: { lookups: 5, window: 1m }")
+        let alice = try SessionFixture.aliceCookie(gw)
+        for _ in 0..<20 { #expect(try gw.get("/app/", headers: "Cookie: \(alice)\r\n").status == 200) }
+        let fetchesBefore = try Self.counter(gw, "gatehouse_session_fetches_total")
+        let replayed = Self.randomCookie()
+        for _ in 0..<40 {
+            #expect(try gw.get("/app/", headers: "Cookie: \(replayed)\r\nX-Forwarded-For: 203.0.113.9\r\n").status == 401)
+        }
+        let afterReplay = try Self.counter(gw, "gatehouse_session_fetches_total")
+        #expect(afterReplay - fetchesBefore <= 2, "one lookup per worker, not 40: \(afterReplay - fetchesBefore)")
+        #expect(try Self.counter(gw, "gatehouse_session_negative_cache_hits_total") >= 38)
+
+        var statuses: [Int] = []
+        for _ in 0..<40 {
+            statuses.append(try gw.get("/app/", headers: "Cookie: \(Self.randomCookie())\r\nX-Forwarded-For: 203.0.113.9\r\n").status)
+        }
+        let fetched = try Self.counter(gw, "gatehouse_session_fetches_total") - afterReplay
+        #expect(fetched <= 2 * 5, "at most the limit per worker reached Redis: \(fetched)")
+        #expect(statuses.filter { $0 == 429 }.count >= 40 - 2 * 5, "\(statuses)")
+        #expect(try Self.counter(gw, "gatehouse_session_unknown_cookies_refused_total") >= 30)
+        let limited = try gw.get("/app/", headers: "Cookie: \(Self.randomCookie())\r\nX-Forwarded-For: 203.0.113.9\r\n")
+        #expect(limited.status == 429)
+        #expect(Int(limited.header("Retry-After") ?? "") ?? 0 > 0)
+        // The signed-in user is untouched (cached), and another client is not limited.
+        #expect(try gw.get("/app/", headers: "Cookie: \(alice)\r\nX-Forwarded-For: 203.0.113.9\r\n").status == 200)
+        let other = try gw.get("/app/", headers: "Cookie: \(Self.randomCookie())\r\nX-Forwarded-For: 198.51.100.1\r\n")
+        #expect(other.status == 401)
+        let bob = try SessionFixture.aliceCookie(gw)
+        #expect(try gw.get("/app/", headers: "Cookie: \(bob)\r\nX-Forwarded-For: 198.51.100.1\r\n").status == 200)
+    }
+
+    @Test("a short idle_ttl slides on Redis for a session in continuous use, and still ends it once idle")
+    func shortIdleTTLSlides() throws {
+        let redis = try RedisServerProcess()
+        let gw = try Self.gateway(redis, sessions: "idle_ttl: 4s")
+        let cookie = try SessionFixture.aliceCookie(gw)
+        // Continuous use for well past idle_ttl (old: last-seen was written at most once a minute, so the
+        // session ended 4 s after sign-in however busy it was).
+        let start = Date()
+        var statuses: [Int] = []
+        while Date().timeIntervalSince(start) < 9 {
+            statuses.append(try gw.get("/app/", headers: "Cookie: \(cookie)\r\n").status)
+            usleep(250_000)
+        }
+        #expect(statuses.allSatisfy { $0 == 200 }, "\(statuses)")
+        let ttl = Int(try redis.cli("PTTL", "gh-test:s:" + Self.sessionID(redis)).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        #expect(ttl > 2000, "Redis's own expiry slid too: \(ttl) ms")
+        sleep(5)
+        #expect(try gw.get("/app/", headers: "Cookie: \(cookie)\r\n").status == 401, "idle for longer than idle_ttl")
+    }
+
+    /// The one session's `<id>` (test Redis holds one).
+    private static func sessionID(_ redis: RedisServerProcess) throws -> String {
+        let keys = try redis.cli("KEYS", "gh-test:s:*").split(whereSeparator: \.isNewline)
+        return keys.first.map { String($0.dropFirst("gh-test:s:".count)) } ?? ""
     }
 
     @Test("a client that leaves while its sign-in waits for a slow Redis does not crash the worker")

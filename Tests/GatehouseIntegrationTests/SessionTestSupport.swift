@@ -20,14 +20,19 @@ enum SessionFixture {
 
     /// A gateway signing users in (`login` keys in `login`, `sessions` keys in `sessions`).
     /// The `sessions` lines choosing the store: the embedded file in the test directory, or a Redis.
-    static func storeLines(redisPort: Int?, keyPrefix: String = "gh-test:") -> String {
+    static func storeLines(redisPort: Int?, keyPrefix: String = "gh-test:", redisExtra: String = "") -> String {
         guard let redisPort else { return "embedded: { path: \"@KEYS@/sessions.sqlite\" }" }
-        return "store: redis\nredis: { url: \"redis://127.0.0.1:\(redisPort)/0\", key_prefix: \"\(keyPrefix)\", timeout: 300ms }"
+        let extra = redisExtra.isEmpty ? "" : ", " + redisExtra
+        return "store: redis\nredis: { url: \"redis://127.0.0.1:\(redisPort)/0\", key_prefix: \"\(keyPrefix)\", timeout: 300ms\(extra) }"
     }
 
+    /// The suites' admin requests say `Host: admin`: an allowed name (a foreign Host is refused otherwise).
+    static let adminLines = "allowed_hosts: [admin]"
+
     static func config(login: String = "", sessions: String = "", extraRoutes: String = "",
-                       appAccept: String = "[session]", redisPort: Int? = nil, top: String = "") -> String {
-        let sessionLines = (storeLines(redisPort: redisPort) + "\n" + sessions).split(separator: "\n")
+                       appAccept: String = "[session]", redisPort: Int? = nil, redisExtra: String = "",
+                       top: String = "", admin: String = adminLines, server: String = "") -> String {
+        let sessionLines = (storeLines(redisPort: redisPort, redisExtra: redisExtra) + "\n" + sessions).split(separator: "\n")
             .map { "  " + $0 }.joined(separator: "\n")
         let rateLimit = login.contains("rate_limit") ? "" : "rate_limit: { failures: 1000, window: 1m }\n"
         let loginLines = (rateLimit + login).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n")
@@ -35,8 +40,10 @@ enum SessionFixture {
         server:
           listen: ["127.0.0.1:0"]
           workers: 2
+        \(server.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
         admin:
           listen: "127.0.0.1:0"
+        \(admin.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
         access_log:
           path: stdout
         upstreams:
@@ -63,12 +70,15 @@ enum SessionFixture {
     }
 
     static func gateway(login: String = "", sessions: String = "", extraRoutes: String = "",
-                        appAccept: String = "[session]", redisPort: Int? = nil, top: String = "",
+                        appAccept: String = "[session]", redisPort: Int? = nil, redisExtra: String = "",
+                        top: String = "", admin: String = adminLines, server: String = "",
                         extraFiles: [String: String] = [:]) throws -> SessionGateway {
         var files = extraFiles
         if files["users.yaml"] == nil { files["users.yaml"] = try usersFile() }
         return try SessionGateway(config(login: login, sessions: sessions, extraRoutes: extraRoutes,
-                                         appAccept: appAccept, redisPort: redisPort, top: top), files: files)
+                                         appAccept: appAccept, redisPort: redisPort, redisExtra: redisExtra, top: top, admin: admin,
+                                         server: server),
+                                  files: files)
     }
 
     /// Signs alice in and returns her `name=value` cookie.

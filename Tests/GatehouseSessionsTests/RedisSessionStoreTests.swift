@@ -646,7 +646,24 @@ final class RedisSessionStoreTests: RedisStoreTestCase {
         usleep(400_000)
         guard case .needsFetch = try g.lookup(key("a"), now: t0 + 1) else { return XCTFail("entry older than the TTL") }
         XCTAssertTrue(isAbsent(try g.find(key("unknown"), now: t0)))
-        guard case .needsFetch = try g.lookup(key("unknown"), now: t0) else { return XCTFail("negative answer cached") }
+        let sentBeforeUnknown = try g.commandsSent()
+        for _ in 0..<10 {
+            XCTAssertTrue(isAbsent(try g.lookup(key("unknown"), now: t0)), "an unknown ID is remembered (negative cache)")
+        }
+        XCTAssertEqual(try g.commandsSent(), sentBeforeUnknown, "negative hits cost no command")
+        usleep(400_000)
+        guard case .needsFetch = try g.lookup(key("unknown"), now: t0) else { return XCTFail("negative entry past the TTL") }
+    }
+
+    func testNegativeEntryIsDroppedWhenThisWorkerCreatesThatSession() throws {
+        let g = try gateway(server, cacheTTL: .seconds(60))
+        XCTAssertTrue(isAbsent(try g.find(key("late"), now: t0)))
+        XCTAssertTrue(isAbsent(try g.lookup(key("late"), now: t0)), "remembered as unknown")
+        try g.create(record("late"))
+        guard case .needsFetch = try g.lookup(key("late"), now: t0) else {
+            return XCTFail("a session created here must not be hidden by its negative entry")
+        }
+        XCTAssertEqual(handle(of: try g.find(key("late"), now: t0)), "h-late")
     }
 
     func testCacheIsBounded() throws {

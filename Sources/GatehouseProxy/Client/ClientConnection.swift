@@ -318,11 +318,23 @@ final class ClientConnection: ConnectionDelegate {
             return
         case .fetchSession(let key):
             guard let store = engine.sessionContext?.store else { return }
+            let client = ClientAddress.throttleKey(ClientAddress.resolve(peer: peer.address, trusted: peer.trusted,
+                                                                         head: head, snapshot: snapshot))
+            if let wait = engine.unknownCookies.refusal(client) {
+                let close = mustCloseAfterLocalAnswer(head)
+                let response = LocalResponse.error(429, "too_many_requests", headers: [("Retry-After", String(wait))])
+                    .serialize(close: close, headOnly: head.method == .head)
+                finishLocalAnswer(head, response: response, status: 429, headBytes: headBytes, route: route.name,
+                                  error: "session-unknown-cookie-limit", close: close)
+                return
+            }
             engine.counters.sessionFetches += 1
             let pending = PendingAuth(head: head, headBytes: headBytes, routeIndex: routeIndex)
             pendingAuth = pending
             state = .authorizing
+            let unknownCookies = engine.unknownCookies
             store.fetch(key, now: now) { [weak self] answer in
+                if case .absent = answer { unknownCookies.noteUnknown(client) }
                 // The client may have gone, or (never twice) the answer may be for an older request.
                 guard let self, self.state == .authorizing, self.pendingAuth === pending else { return }
                 self.pendingAuth = nil

@@ -2,8 +2,10 @@ import GatehouseHTTP
 import GatehouseIO
 import GatehouseSessions
 
-/// The admin listener's endpoints: health and session administration. The listener is the access control:
-/// it binds to loopback by default and is never the public port (as Envoy's and HAProxy's admin sockets).
+/// The admin listener's endpoints: health and session administration. The listener is the first access
+/// control: it binds to loopback by default and is never the public port (as Envoy's and HAProxy's admin
+/// sockets). `AdminAccess` is the second: no foreign `Host` (DNS rebinding), no cross-site request, and the
+/// bearer secret when `admin.token_file` is set.
 struct AdminEndpoints {
     // Strong: completions of a remote store or the hashing pool may run after the client left; the connection
     // object must outlive them (`finishLocal` then sees it is no longer waiting and answers nothing).
@@ -17,6 +19,10 @@ struct AdminEndpoints {
     }
 
     func handle() {
+        if let refusal = accessRefusal() {
+            finish(refusal.response, error: refusal.reason)
+            return
+        }
         if case .health = request.endpoint {
             finish(LocalResponse(status: 200, headers: [("Content-Type", "text/plain")], body: Array("ok\n".utf8)))
             return
@@ -69,6 +75,28 @@ struct AdminEndpoints {
         default:
             finish(.error(404, "not_found"))
         }
+    }
+
+    /// Refuses what the listener's socket alone would let through. `/healthz` and `/readyz` need no token
+    /// (probes), but the Host and cross-site rules hold for them too.
+    private func accessRefusal() -> (response: LocalResponse, reason: String)? {
+        let access = client.snapshot.admin
+        let head = request.head
+        let authority = RouteTable.hostRange(of: head).map { String(decoding: head.bytes[$0], as: UTF8.self) }
+        if let reason = access.hostProblem(authority, listener: engine.adminAddress) {
+            return (.error(403, "forbidden_host", description: "this listener answers only its own address"
+                           + " (or admin.allowed_hosts)"), reason)
+        }
+        if request.isCrossSite { return (LocalRequest.crossSiteAnswer, "admin-cross-site") }
+        switch request.endpoint {
+        case .health, .ready: return nil
+        default: break
+        }
+        if !access.admits(authorization: request.header("authorization")) {
+            return (.error(401, "unauthorized", description: "admin.token_file is set: send Authorization: Bearer",
+                           headers: [("WWW-Authenticate", "Bearer realm=\"gatehouse-admin\"")]), "admin-token")
+        }
+        return nil
     }
 
     /// Every worker's counters, gathered on each worker's loop, as Prometheus text.

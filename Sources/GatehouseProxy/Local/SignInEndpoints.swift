@@ -94,14 +94,42 @@ struct SignInEndpoints {
             }
             return
         }
-        let address = client.peer.address.host
+        let address = throttleAddress
         let now = Int64(Clocks.wallClock().seconds)
         if let wait = services.throttle.retryAfter(address: address, user: user, now: now) {
-            engine.counters.signInThrottled += 1
-            finish(.error(429, "too_many_attempts", description: "too many failed sign-ins; try again later",
-                          headers: [("Retry-After", String(wait))]), error: "login-throttled")
+            throttled(wait)
             return
         }
+        guard let shared = store as? any SharedSignInThrottle, services.throttle.maxFailures > 0 else {
+            checkPassword(services, user: user, password: password, rd: rd, isForm: isForm, reservedAt: nil)
+            return
+        }
+        shared.reserveSignIn(address: address, user: user, maxFailures: services.throttle.maxFailures,
+                             window: services.throttle.window, now: now) { result in
+            switch result {
+            case .success(let wait?):
+                throttled(wait)
+            case .success(nil):
+                checkPassword(services, user: user, password: password, rd: rd, isForm: isForm, reservedAt: now)
+            case .failure:
+                // The shared count cannot be read: this gateway's own count (checked above) still bounds the
+                // guesses; refusing every sign-in while Redis is away would gain nothing (none can complete).
+                engine.counters.signInThrottleFallbacks += 1
+                checkPassword(services, user: user, password: password, rd: rd, isForm: isForm, reservedAt: nil)
+            }
+        }
+    }
+
+    private func throttled(_ wait: Int64) {
+        engine.counters.signInThrottled += 1
+        finish(.error(429, "too_many_attempts", description: "too many failed sign-ins; try again later",
+                      headers: [("Retry-After", String(wait))]), error: "login-throttled")
+    }
+
+    /// The password hash, on the hashing pool. `reservedAt`: the attempt was counted by the shared throttle
+    /// at that time (a success gives it back).
+    private func checkPassword(_ services: SessionServices, user: String, password: String, rd: String?,
+                               isForm: Bool, reservedAt: Int64?) {
         let users = services.users
         let account = users.account(named: user)
         // An unknown user is checked against a dummy hash of the same cost: the answer takes as long as a wrong
@@ -120,22 +148,27 @@ struct SignInEndpoints {
                 return
             }
             endpoints.passwordChecked(ok && account != nil && account?.disabled == false, account: account, user: user,
-                                      rd: rd, isForm: isForm)
+                                      rd: rd, isForm: isForm, reservedAt: reservedAt)
         }, on: engine.executor)
         if !queued {
+            // Not attempted: not counted.
+            if let reservedAt, let shared = engine.sessionStore as? any SharedSignInThrottle {
+                shared.releaseSignIn(address: throttleAddress, user: user, reservedAt: reservedAt, signedIn: false)
+            }
             finish(.error(503, "temporarily_unavailable", description: "too many sign-ins in progress",
                           headers: [("Retry-After", "1")]), error: "login-pool-full")
         }
     }
 
     /// Back on the loop after the hash.
-    private func passwordChecked(_ ok: Bool, account: UserAccount?, user: String, rd: String?, isForm: Bool) {
+    private func passwordChecked(_ ok: Bool, account: UserAccount?, user: String, rd: String?, isForm: Bool,
+                                 reservedAt: Int64?) {
         guard let settings = snapshot.signIn, let services = engine.services, let store = engine.sessionStore else {
             finish(.error(503, "temporarily_unavailable"), error: "sign-in-removed")
             return
         }
         let now = Int64(Clocks.wallClock().seconds)
-        let address = client.peer.address.host
+        let address = throttleAddress
         guard ok, let account else {
             services.throttle.recordFailure(address: address, user: user, now: now)
             engine.counters.signInFailures += 1
@@ -143,6 +176,9 @@ struct SignInEndpoints {
             return
         }
         services.throttle.recordSuccess(address: address, user: user)
+        if let reservedAt, let shared = store as? any SharedSignInThrottle {
+            shared.releaseSignIn(address: address, user: user, reservedAt: reservedAt, signedIn: true)
+        }
         let userAgent = String((request.header("user-agent") ?? "").prefix(256))
         let handle = Secrets.newHandle()
         // Session mode: the cookie's ID is the key. Token mode: the key is a random ID that never leaves the
@@ -154,32 +190,55 @@ struct SignInEndpoints {
             kind: token ? .token : .cookie, user: account.name, email: account.email, groups: account.groups,
             displayName: account.displayName, createdAt: now, lastSeenAt: now,
             expiresAt: now + (token ? settings.refreshTTL : settings.absoluteTTL),
-            idleTimeout: token ? 0 : settings.idleTTL, userAgent: userAgent, clientAddress: address,
+            idleTimeout: token ? 0 : settings.idleTTL, userAgent: userAgent,
+            clientAddress: ClientAddress.text(clientAddressBytes),
             refreshKey: token ? secret.key : nil)
-        store.create(record, maxPerUser: settings.maxPerUser, now: now) { result in
+        endPresentedSession(settings, store) {
+            store.create(record, maxPerUser: settings.maxPerUser, now: now) { result in
+                switch result {
+                case .failure(let error) where error.reason == "user-disabled":
+                    refuseSignIn(settings, user: user, rd: rd, isForm: isForm, reason: "login-user-disabled")
+                case .failure(let error):
+                    storeFailed(error)
+                case .success:
+                    engine.counters.signIns += 1
+                    if token {
+                        finish(tokenResponse(settings, account: account, handle: handle, refresh: secret.text, now: now))
+                        return
+                    }
+                    let cookie = sessionCookie(settings, value: secret.text, maxAge: settings.absoluteTTL)
+                    if isForm {
+                        finish(.seeOther(rd ?? "/", headers: [("Set-Cookie", cookie)]))
+                    } else {
+                        var body = JSONWriter()
+                        body.beginObject()
+                        body.member("user", account.name)
+                        body.member("session", handle)
+                        body.member("expires_at", record.expiresAt)
+                        body.endObject()
+                        finish(.json(200, body, headers: [("Set-Cookie", cookie)]))
+                    }
+                }
+            }
+        }
+    }
+
+    /// A sign-in that presents a session cookie of this gateway ends that session first (OWASP: invalidate the
+    /// old ID at login), whoever it belonged to, so an ID planted in the browser before sign-in (session
+    /// fixation) or left from an earlier user never outlives it. Then `next`; a store that cannot answer is a
+    /// 503 (nothing was created).
+    private func endPresentedSession(_ settings: SignInSettings, _ store: any SessionStore,
+                                     then next: @escaping () -> Void) {
+        guard settings.mode == .session,
+              case .token(let value) = CredentialExtractor.cookie(head, name: settings.cookieName),
+              let key = Secrets.key(ofPresented: value)
+        else { return next() }
+        store.delete(key) { result in
             switch result {
-            case .failure(let error) where error.reason == "user-disabled":
-                refuseSignIn(settings, user: user, rd: rd, isForm: isForm, reason: "login-user-disabled")
-            case .failure(let error):
-                storeFailed(error)
-            case .success:
-                engine.counters.signIns += 1
-                if token {
-                    finish(tokenResponse(settings, account: account, handle: handle, refresh: secret.text, now: now))
-                    return
-                }
-                let cookie = sessionCookie(settings, value: secret.text, maxAge: settings.absoluteTTL)
-                if isForm {
-                    finish(.seeOther(rd ?? "/", headers: [("Set-Cookie", cookie)]))
-                } else {
-                    var body = JSONWriter()
-                    body.beginObject()
-                    body.member("user", account.name)
-                    body.member("session", handle)
-                    body.member("expires_at", record.expiresAt)
-                    body.endObject()
-                    finish(.json(200, body, headers: [("Set-Cookie", cookie)]))
-                }
+            case .failure(let error): storeFailed(error)
+            case .success(let ended):
+                if ended { engine.counters.signOuts += 1 }
+                next()
             }
         }
     }
@@ -260,6 +319,8 @@ struct SignInEndpoints {
         case anonymous
         /// The store could not answer: 503, never "anonymous".
         case unknown
+        /// Too many unknown cookies from this client: 429 after that many seconds, without a lookup.
+        case limited(Int64)
     }
 
     /// Who is calling: by the session cookie (session mode; a remote store may have to be asked) or the
@@ -280,7 +341,13 @@ struct SignInEndpoints {
             }
             let local = store.lookup(key, now: now)
             if case .needsFetch = local {
-                store.fetch(key, now: now) { done(answer($0)) }
+                let client = throttleAddress
+                if let wait = engine.unknownCookies.refusal(client) { return done(.limited(wait)) }
+                let unknownCookies = engine.unknownCookies
+                store.fetch(key, now: now) { lookup in
+                    if case .absent = lookup { unknownCookies.noteUnknown(client) }
+                    done(answer(lookup))
+                }
             } else {
                 done(answer(local))
             }
@@ -326,13 +393,21 @@ struct SignInEndpoints {
                 done(false)
                 return
             }
+            // Each logout costs a store call: random cookies count against the client like unknown lookups.
+            let client = throttleAddress
+            if let wait = engine.unknownCookies.refusal(client) {
+                unknownCookieLimited(wait)
+                return
+            }
             store.delete(key) { result in
-                if case .failure(let error) = result {
+                switch result {
+                case .failure(let error):
                     // Never a cleared cookie for a session that could not be ended.
                     storeFailed(error)
-                    return
+                case .success(let existed):
+                    if !existed { engine.unknownCookies.noteUnknown(client) }
+                    done(existed)
                 }
-                done(true)
             }
         case .token:
             switch tokenCaller(settings, now: Int64(Clocks.wallClock().seconds)) {
@@ -349,8 +424,16 @@ struct SignInEndpoints {
                        error: "logout-no-credential")
             case .unknown:
                 finish(.storeUnavailable, error: "session-store")
+            case .limited(let wait):
+                unknownCookieLimited(wait)
             }
         }
+    }
+
+    /// 429: this client looked up too many unknown session cookies (`UnknownCookieLimiter`).
+    private func unknownCookieLimited(_ wait: Int64) {
+        finish(.error(429, "too_many_requests", headers: [("Retry-After", String(wait))]),
+               error: "session-unknown-cookie-limit")
     }
 
     private func mySessions(_ settings: SignInSettings, _ store: any SessionStore) {
@@ -398,6 +481,8 @@ struct SignInEndpoints {
                 finish(.error(401, "unauthorized", headers: challenge), error: "no-credential")
             case .unknown:
                 finish(.storeUnavailable, error: "session-store")
+            case .limited(let wait):
+                unknownCookieLimited(wait)
             }
         }
     }
@@ -428,25 +513,22 @@ struct SignInEndpoints {
 
     // MARK: Request facts
 
+    /// The client behind any trusted proxies (`ClientAddress.resolve`).
+    private var clientAddressBytes: [UInt8] {
+        ClientAddress.resolve(peer: client.peer.address, trusted: client.peer.trusted, head: head, snapshot: snapshot)
+    }
+
+    /// What the sign-in throttle counts: the client's address, an IPv6 one by its /64.
+    private var throttleAddress: String { ClientAddress.throttleKey(clientAddressBytes) }
+
     /// The request came from the login page's form (answers are pages and redirects, not JSON).
     private var wantsForm: Bool {
         (request.header("content-type") ?? "").lowercased().hasPrefix("application/x-www-form-urlencoded")
     }
 
-    /// Refuses a state-changing request another site made the browser send (SECURITY: Sec-Fetch-Site first,
-    /// then Origin). Clients that send neither (curl, API clients) are not browsers and are let through.
+    /// Refuses a state-changing request another site made the browser send.
     private func crossSiteRefusal() -> LocalResponse? {
-        if let site = request.header("sec-fetch-site")?.lowercased() {
-            if site == "same-origin" || site == "none" { return nil }
-            return .error(403, "cross_site_request", description: "this request must come from this site")
-        }
-        guard let origin = request.header("origin") else { return nil }
-        let host = request.header("host")?.lowercased() ?? ""
-        let lowered = origin.lowercased()
-        for scheme in ["https://", "http://"] where lowered.hasPrefix(scheme) {
-            if lowered.dropFirst(scheme.count) == host, !host.isEmpty { return nil }
-        }
-        return .error(403, "cross_site_request", description: "this request must come from this site")
+        request.isCrossSite ? LocalRequest.crossSiteAnswer : nil
     }
 
     /// Whether the request reached us over TLS (directly, or as a trusted proxy says).
@@ -480,7 +562,8 @@ struct SignInEndpoints {
 }
 
 extension Substring {
-    fileprivate func trimmingBlanks() -> String {
+    /// Without leading and trailing blanks (spaces, tabs), as header list elements are read.
+    func trimmingBlanks() -> String {
         var s = self[...]
         while s.first == " " || s.first == "\t" { s = s.dropFirst() }
         while s.last == " " || s.last == "\t" { s = s.dropLast() }

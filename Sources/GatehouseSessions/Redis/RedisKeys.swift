@@ -10,7 +10,7 @@
 ///                                 r current refresh key (hex, token kind)   q creation sequence (orders sign-ins
 ///                                 within one second)
 ///                               TTL: the session's remaining life, min(x, l + i) - now, renewed when l moves
-///                               (at most once a minute per session).
+///                               (at most once a minute per session, or every idle/4 when that is shorter).
 ///     P h:<handle>      STRING  <id> of the session with that public handle (device lists, sign-out by handle).
 ///     P u:<user>        ZSET    the user's sessions: member <id>, score = created. max_per_user, "my sessions",
 ///                               sign-out-everywhere. Members whose hash expired are removed when next seen.
@@ -21,6 +21,9 @@
 ///                               be refused; read by every worker when it (re)subscribes, so a gateway that
 ///                               starts (or reconnects) late still refuses them.
 ///     P seq             STRING  counter for the `q` field.
+///     P tf:a:<address>  LIST    sign-in attempts from one client address (its /64 for IPv6), newest first:
+///     P tf:u:<user>     LIST    ... and against one user name; at most `rate_limit.failures` Unix times each,
+///                               expiring `rate_limit.window` after the newest (the shared sign-in throttle).
 ///     P events          CHANNEL one message per session ended on purpose (sign-out, device revoked, sign-out
 ///                               everywhere, user disabled, max_per_user eviction, refresh-token replay):
 ///                               "end <kind> <id> <until> <handle> <user>" (the user name last: it may hold
@@ -43,6 +46,7 @@ struct RedisKeys {
     func user(_ user: String) -> [UInt8] { prefix + Array("u:".utf8) + Array(user.utf8) }
     func refresh(_ key: SessionKey) -> [UInt8] { prefix + Array("rt:".utf8) + Array(key.hex.utf8) }
     func spentRefresh(_ key: SessionKey) -> [UInt8] { prefix + Array("rs:".utf8) + Array(key.hex.utf8) }
+    func throttleAddress(_ address: String) -> [UInt8] { prefix + Array("tf:a:".utf8) + Array(address.utf8) }
     var disabled: [UInt8] { prefix + Array("disabled".utf8) }
     var revoked: [UInt8] { prefix + Array("revoked".utf8) }
     var events: [UInt8] { prefix + Array("events".utf8) }

@@ -98,7 +98,8 @@ struct RedisScript: Sendable {
         """
 
     /// KEYS[1] = P s:<id>. ARGV: P, now, write interval, id. The hot path: the cookie session's hash, or nil.
-    /// Slides `l` (and the TTL) when it is `write interval` old; drops a session found expired.
+    /// Slides `l` (and the TTL) when it is `write interval` old, or a quarter of the idle timeout when that is
+    /// shorter (`RedisSessionStore.lastSeenWriteInterval(idleTimeout:)`); drops a session found expired.
     static let fetch = RedisScript(name: "fetch", body: """
         local now, every, id = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
         local flat = redis.call('HGETALL', KEYS[1])
@@ -106,6 +107,7 @@ struct RedisScript: Sendable {
         local s = tohash(flat)
         if s.k ~= 'cookie' then return false end
         local x, l, i = tonumber(s.x), tonumber(s.l), tonumber(s.i)
+        if i and i > 0 then every = math.min(every, math.floor(i / 4)) end
         if not live(x, l, i, now) then
           drop(id, s.h, s.u, s.r)
           return false
@@ -269,5 +271,39 @@ struct RedisScript: Sendable {
           end
         end
         return {'invalid'}
+        """)
+
+    /// KEYS[1] = P tf:a:<address>. ARGV: P, now, mode, max failures, window (s), user.
+    /// The shared sign-in throttle (`SharedSignInThrottle`): per key a list of attempt times, newest first, at
+    /// most `max` long, expiring `window` after the newest. `reserve`: {wait} when the address or the user
+    /// already has `max` attempts within the window (wait = seconds until the oldest of them leaves it), else
+    /// counts this attempt against both at once and answers {0}, so concurrent guesses on any number of
+    /// gateways can never pass the limit together. `release` (a successful sign-in): takes the attempt back
+    /// from the address and clears the user's count, as the local throttle does; `cancel` (never attempted: the
+    /// hashing pool was full) takes it back from both. {0}.
+    static let throttle = RedisScript(name: "throttle", body: """
+        local now, mode, max, window = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
+        local ukey = P .. 'tf:u:' .. ARGV[6]
+        if mode == 'release' or mode == 'cancel' then
+          redis.call('LREM', KEYS[1], 1, ARGV[2])
+          if mode == 'release' then redis.call('DEL', ukey) else redis.call('LREM', ukey, 1, ARGV[2]) end
+          return {0}
+        end
+        local wait = 0
+        for _, k in ipairs({KEYS[1], ukey}) do
+          if redis.call('LLEN', k) >= max then
+            local oldest = tonumber(redis.call('LINDEX', k, max - 1))
+            local left = oldest and (oldest + window - now) or 0
+            if left > window then left = window end
+            if left > wait then wait = left end
+          end
+        end
+        if wait > 0 then return {wait} end
+        for _, k in ipairs({KEYS[1], ukey}) do
+          redis.call('LPUSH', k, ARGV[2])
+          redis.call('LTRIM', k, 0, max - 1)
+          redis.call('PEXPIRE', k, window * 1000)
+        end
+        return {0}
         """)
 }

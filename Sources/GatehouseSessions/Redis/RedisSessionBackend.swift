@@ -20,8 +20,16 @@ package struct RedisSettings: Sendable, Equatable {
     /// then costs one Redis command). Revocations reach the caches at once through pub/sub; the TTL bounds what a
     /// lost message could cost.
     package var cacheTTL: Duration
-    /// Entries per worker's cache.
+    /// Entries per worker's cache (and as many remembered unknown IDs).
     package var cacheSize: Int
+    /// While a connection is being re-made (a Redis stall past `timeout`, a restart), cached sessions that were
+    /// fresh when it went down are still served for this long; zero: 503 at once. The price: a session ended
+    /// during that time (elsewhere, unseen) may be accepted by this worker until the grace is over.
+    package var outageGrace: Duration = .seconds(5)
+    /// Unknown session cookies one client address may make a worker look up per `unknownCookieWindow`; past
+    /// it, 429 without a lookup. Zero: no limit.
+    package var unknownCookieLookups: Int = 20
+    package var unknownCookieWindow: Duration = .seconds(10)
 
     package static let defaultTimeout: Duration = .milliseconds(500)
 

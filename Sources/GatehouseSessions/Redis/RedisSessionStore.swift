@@ -17,18 +17,36 @@ final class StoreReachability: Sendable {
 ///
 /// The lookup cache: `lookup` answers from a bounded per-worker cache of sessions fetched within `cacheTTL`
 /// (and still live at `now`); everything else is `.needsFetch`, and `fetch` costs exactly one Redis command
-/// (the `fetch` script, which also slides the idle expiry when due). Only positive answers are cached: a
-/// negative entry could hide a session just created through another gateway. The cache is trusted only while
-/// both connections are up: an ended session's message drops its entry on every worker, a lost subscription
-/// or a lost command connection empties the cache, and a fetch that overlapped an invalidation (or a
-/// reconnect) is answered but not cached, since its reply may predate the change.
+/// (the `fetch` script, which also slides the idle expiry when due). Entries are made only while both
+/// connections are up: an ended session's message drops its entry on every worker, and a fetch that overlapped
+/// an invalidation (or a reconnect) is answered but not cached, since its reply may predate the change.
 ///
-/// Failing closed: `lookup` answers `.unavailable(StoreError("unreachable"))` while the command connection is
-/// down (after a failed attempt; the worker's very first connection attempt is waited for, within `timeout`);
+/// Unknown IDs are remembered too (the negative cache, as long and as many as the positive one), so a client
+/// replaying one unknown cookie costs one Redis command per `cacheTTL`, not one per request. That is safe
+/// because a session ID is 256 random bits, minted by the gateway and handed out only once its session is
+/// stored: an ID that was unknown when looked up can only become a session if someone guessed it first. (A
+/// session created by this worker drops its key from the negative cache all the same.)
+///
+/// An outage (either connection lost: a Redis stall past `timeout`, a restart) does not empty the cache at once:
+/// for `outageGrace` after it began, entries that were fresh when it began are still served, so one stall does
+/// not turn every signed-in user's requests into 503s. The price, and the bound: a session ended during the
+/// outage elsewhere (another gateway or worker: its message cannot reach this one) may be accepted here until
+/// the grace is over. When both connections are back, the cache starts over (messages may have been missed).
+///
+/// Failing closed: past the outage grace and the two caches, `lookup` answers `.unavailable(StoreError(
+/// "unreachable"))` while the command connection is down (after a failed attempt; the worker's very first
+/// connection attempt is waited for, within `timeout`);
 /// every call fails with `unreachable`, `timeout`, `connection-lost` or `store-closed` within `timeout`.
 package final class RedisSessionStore: SessionStore {
-    /// How far a session's stored `last seen` may lag before a fetch moves it (the embedded store's interval).
+    /// How far a session's stored `last seen` may lag before a fetch moves it (the embedded store's interval),
+    /// at most: a session with an idle timeout is written every quarter of it when that is shorter (the `fetch`
+    /// script applies the same rule), so `idle_ttl: 10s` slides for a session in continuous use.
     package static let lastSeenWriteInterval: Int64 = EmbeddedSessionStore.lastSeenWriteInterval
+
+    /// The write interval of a session with `idleTimeout` (0: none): min(60 s, idle / 4).
+    package static func lastSeenWriteInterval(idleTimeout: Int64) -> Int64 {
+        idleTimeout > 0 ? min(lastSeenWriteInterval, idleTimeout / 4) : lastSeenWriteInterval
+    }
 
     private unowned let loop: EventLoop
     private let settings: RedisSettings
@@ -54,10 +72,25 @@ package final class RedisSessionStore: SessionStore {
             if idleTimeout > 0, now - lastSeenAt >= idleTimeout { return false }
             return true
         }
+
+        /// A cache hit does not move the stored last-seen: past the write interval the next request must reach
+        /// Redis (the fetch slides it), or a short idle timeout would end a session in continuous use.
+        func needsTouch(at now: Int64) -> Bool {
+            idleTimeout > 0 && now - lastSeenAt >= RedisSessionStore.lastSeenWriteInterval(idleTimeout: idleTimeout)
+        }
     }
 
     private var cache: [SessionKey: Cached] = [:]
+    /// Unknown IDs, by when they were looked up (monotonic).
+    private var unknown: [SessionKey: UInt64] = [:]
     private let cacheTTLNanoseconds: UInt64
+    private let outageGraceNanoseconds: UInt64
+    /// When the current outage began (monotonic); nil while both connections are up.
+    private var outageSince: UInt64?
+    /// Lookups answered `.absent` from the negative cache (metrics).
+    package private(set) var negativeHits = 0
+    /// Lookups answered from the cache during an outage's grace (metrics).
+    package private(set) var outageHits = 0
     /// Bumped by every invalidation and every change of connection state: a fetch caches its answer only when
     /// the epoch did not move while it was in flight.
     private var epoch: UInt64 = 0
@@ -81,9 +114,8 @@ package final class RedisSessionStore: SessionStore {
         self.revocations = revocations
         self.accessTokenTTL = accessTokenTTL
         self.clock = clock
-        let (seconds, attoseconds) = settings.cacheTTL.components
-        cacheTTLNanoseconds = settings.cacheSize > 0
-            ? UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds / 1_000_000_000)) : 0
+        cacheTTLNanoseconds = settings.cacheSize > 0 ? Self.nanoseconds(settings.cacheTTL) : 0
+        outageGraceNanoseconds = Self.nanoseconds(settings.outageGrace)
         var made: (RedisConnection, RedisConnection)?
         var failure: StoreError?
         do throws(StoreError) {
@@ -125,6 +157,7 @@ package final class RedisSessionStore: SessionStore {
         guard !closed else { return }
         closed = true
         cache.removeAll()
+        unknown.removeAll()
         commands?.close()
         subscriber?.close()
     }
@@ -142,18 +175,35 @@ package final class RedisSessionStore: SessionStore {
 
     package func lookup(_ key: SessionKey, now: Int64) -> SessionLookup {
         guard !closed else { return .unavailable(Self.closedError) }
+        if cacheTTLNanoseconds > 0 {
+            let clock = Clocks.monotonicNanoseconds()
+            if let entry = cache[key] {
+                if serves(storedAt: entry.storedAt, at: clock), entry.isLive(at: now), !entry.needsTouch(at: now) {
+                    if outageSince != nil { outageHits += 1 }
+                    return .active(entry.active)
+                }
+                cache.removeValue(forKey: key)
+            }
+            if let storedAt = unknown[key] {
+                if clock &- storedAt < cacheTTLNanoseconds {
+                    negativeHits += 1
+                    return .absent
+                }
+                unknown.removeValue(forKey: key)
+            }
+        }
         guard let commands, commands.acceptsCalls else {
             return .unavailable(setupError ?? StoreError("unreachable"))
         }
-        if let entry = cache[key] {
-            if cacheUsable, Clocks.monotonicNanoseconds() &- entry.storedAt < cacheTTLNanoseconds,
-               entry.isLive(at: now)
-            {
-                return .active(entry.active)
-            }
-            cache.removeValue(forKey: key)
-        }
         return .needsFetch
+    }
+
+    /// Whether an entry read at `storedAt` may answer at `clock`: within `cacheTTL` while both connections are
+    /// up; during an outage, while the grace lasts and only if it was fresh when the outage began.
+    private func serves(storedAt: UInt64, at clock: UInt64) -> Bool {
+        if cacheUsable { return clock &- storedAt < cacheTTLNanoseconds }
+        guard let since = outageSince, clock &- since < outageGraceNanoseconds else { return false }
+        return since <= storedAt || since - storedAt < cacheTTLNanoseconds
     }
 
     package func fetch(_ key: SessionKey, now: Int64, _ done: @escaping (SessionLookup) -> Void) {
@@ -165,11 +215,14 @@ package final class RedisSessionStore: SessionStore {
             case .failure(let error):
                 done(.unavailable(error))
             case .success(.null):
+                self?.rememberUnknown(key, storedAt: startedAt)
                 done(.absent)
             case .success(let reply):
                 guard let record = RedisSessionFields.decode(reply, key: key)?.record, record.kind == .cookie,
                       record.isLive(at: now)
                 else {
+                    // Ended sessions do not come back: remembered like IDs that never existed.
+                    self?.rememberUnknown(key, storedAt: startedAt)
                     done(.absent)
                     return
                 }
@@ -187,6 +240,7 @@ package final class RedisSessionStore: SessionStore {
             done(.failure(StoreError("group-name-contains-newline")))
             return
         }
+        unknown.removeValue(forKey: record.key)
         let until = now + accessTokenTTL
         var args = [prefix, digits(now), digits(Int64(max(0, maxPerUser))), digits(until), Array(record.key.hex.utf8)]
         args += RedisSessionFields.encode(record)
@@ -300,6 +354,14 @@ package final class RedisSessionStore: SessionStore {
         }
     }
 
+    /// One run of the `throttle` script (the key names are bounded like the local throttle's: 256 bytes).
+    func throttle(_ mode: String, address: String, user: String, maxFailures: Int, window: Int64, now: Int64,
+                  _ done: @escaping (Result<RedisReply, StoreError>) -> Void) {
+        run(.throttle, key: keys.throttleAddress(String(decoding: address.utf8.prefix(256), as: UTF8.self)),
+            args: [prefix, digits(now), Array(mode.utf8), digits(Int64(max(1, maxFailures))), digits(max(1, window)),
+                   Array(user.utf8.prefix(256))], done)
+    }
+
     // MARK: Ending sessions
 
     private func endAll(of user: String, mode: String, _ done: @escaping (Result<Int, StoreError>) -> Void) {
@@ -366,7 +428,13 @@ package final class RedisSessionStore: SessionStore {
     private func connectionsChanged(loadRevoked: Bool) {
         reachability.set(commands?.isReady ?? false)
         epoch &+= 1
-        cache.removeAll()
+        if commands?.isReady ?? false, subscriber?.isReady ?? false {
+            // Both (back) up: entries may predate invalidations missed while a connection was down.
+            cache.removeAll()
+            outageSince = nil
+        } else if outageSince == nil {
+            outageSince = Clocks.monotonicNanoseconds()
+        }
         guard loadRevoked, let commands, commands.isReady, subscriber?.isReady ?? false else { return }
         let now = clock()
         commands.command([Array("ZRANGEBYSCORE".utf8), keys.revoked, Array("(\(now)".utf8), Array("+inf".utf8),
@@ -387,6 +455,17 @@ package final class RedisSessionStore: SessionStore {
                 logger.warning("redis session store: cannot read the revoked set: \(result)")
             }
         }
+    }
+
+    /// Remembers that `key` names no live session (bounded like the positive cache).
+    private func rememberUnknown(_ key: SessionKey, storedAt: UInt64) {
+        guard cacheTTLNanoseconds > 0 else { return }
+        if unknown.count >= settings.cacheSize {
+            let now = Clocks.monotonicNanoseconds()
+            unknown = unknown.filter { now &- $0.value < cacheTTLNanoseconds }
+            if unknown.count >= settings.cacheSize { unknown.remove(at: unknown.startIndex) }
+        }
+        unknown[key] = storedAt
     }
 
     private func remember(_ key: SessionKey, _ record: SessionRecord, _ active: ActiveSession, storedAt: UInt64) {
@@ -468,6 +547,11 @@ package final class RedisSessionStore: SessionStore {
     }
 
     private func digits(_ value: Int64) -> [UInt8] { Array(String(value).utf8) }
+
+    private static func nanoseconds(_ duration: Duration) -> UInt64 {
+        let (seconds, attoseconds) = duration.components
+        return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds / 1_000_000_000))
+    }
 
     private static let closedError = StoreError("store-closed")
 }

@@ -11,6 +11,9 @@ import Synchronization
 /// Each key keeps at most `maxFailures` timestamps, and at most `maxTracked` keys are kept: when full,
 /// expired keys go first, then the stalest eighth, so a flood of distinct names or addresses costs bounded
 /// memory (at the price of forgetting the quietest counters).
+///
+/// This count is per process. With a shared store (`SharedSignInThrottle`, Redis) the sign-in endpoint asks
+/// that too; this one still counts, and is all that holds while the shared one cannot be reached.
 package final class SignInThrottle: Sendable {
     private enum Key: Hashable {
         case address(String)
@@ -34,8 +37,10 @@ package final class SignInThrottle: Sendable {
     }
 
     private let state = Mutex(State())
-    private let maxFailures: Int
-    private let window: Int64
+    /// Failures allowed per key within `window` (0: off).
+    package let maxFailures: Int
+    /// Seconds a failure counts for.
+    package let window: Int64
     private let maxTracked: Int
 
     /// - Parameters:

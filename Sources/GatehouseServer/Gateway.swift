@@ -252,7 +252,8 @@ package final class Gateway {
         case .embedded(let path):
             do {
                 let embedded = try EmbeddedSessionStore(path: path, accessTokenTTL: signIn.accessTTL,
-                                                        revocations: revocations, now: now)
+                                                        revocations: revocations, now: now,
+                                                        maxSessions: signIn.embeddedMaxSessions)
                 store = embedded
                 storeDescription = "\(embedded.liveSessionCount) session(s) in \(path)"
             } catch {

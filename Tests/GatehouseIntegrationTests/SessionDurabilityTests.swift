@@ -92,6 +92,34 @@ struct SessionDurabilityTests {
         try Self.killAndRestart(gw)
         #expect(try SessionTokenModeTests.api(gw, laptop.access).status == 401, "revocation lost in a kill -9")
     }
+
+    @Test("Redis, token mode: until the revoked set is read after a restart, the gateway's own tokens get 503 and readiness too")
+    func redisRevocationsGateOwnTokens() throws {
+        // AOF: the revoked set survives the Redis restart below.
+        let redis = try RedisServerProcess(extraArguments: ["--appendonly", "yes"])
+        let keyPEM = try SessionTokenModeTests.openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"])
+        let gw = try SessionFixture.gateway(
+            login: "mode: token\nsigning_key: { pem_file: \"@KEYS@/signing.pem\", kid: test-key }\naccess_ttl: 10m",
+            extraRoutes: "  - name: api\n    match: { path_prefix: /api }\n    upstream: app\n    accept: [bearer]",
+            appAccept: "[bearer]", redisPort: redis.port, extraFiles: ["signing.pem": keyPEM])
+        let laptop = try SessionTokenModeTests.tokens(try gw.signInJSON("alice", SessionFixture.alicePassword))
+        let phone = try SessionTokenModeTests.tokens(try gw.signInJSON("alice", SessionFixture.alicePassword))
+        #expect(try gw.send("POST /.gatehouse/logout HTTP/1.1\r\nHost: gw.test\r\n"
+                            + "Authorization: Bearer \(laptop.access)\r\nContent-Length: 0\r\n\r\n").status == 204)
+        #expect(try SessionTokenModeTests.api(gw, laptop.access).status == 401)
+
+        redis.stop()
+        try gw.restart()
+        let early = try SessionTokenModeTests.api(gw, laptop.access)
+        #expect(early.status == 503, "a revoked token is not served before the revoked set is read")
+        #expect(try SessionTokenModeTests.api(gw, phone.access).status == 503)
+        #expect(try gw.sendAdmin("GET /readyz HTTP/1.1\r\nHost: admin\r\n\r\n").status == 503)
+
+        try redis.start()
+        #expect(eventually(10) { (try? SessionTokenModeTests.api(gw, phone.access).status) == 200 })
+        #expect(try SessionTokenModeTests.api(gw, laptop.access).status == 401, "the revocation held")
+        #expect(eventually(10) { (try? gw.sendAdmin("GET /readyz HTTP/1.1\r\nHost: admin\r\n\r\n").status) == 200 })
+    }
 }
 
 /// Another process holding the store file's write lock: python's sqlite3 in `BEGIN EXCLUSIVE` until released.

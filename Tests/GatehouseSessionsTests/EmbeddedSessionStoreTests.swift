@@ -653,6 +653,50 @@ final class EmbeddedSessionStoreTests: XCTestCase {
         guard case .rotated = outcome else { return XCTFail("the client's token must still be current: \(outcome)") }
     }
 
+    // MARK: Two processes on one file (a binary upgrade's overlap)
+
+    /// Waits (up to 5 s) for `condition`, which another store's writer thread makes true.
+    private func soon(_ condition: () -> Bool) -> Bool {
+        for _ in 0..<250 {
+            if condition() { return true }
+            usleep(20_000)
+        }
+        return condition()
+    }
+
+    func testTwoStoresOnOneFileFollowEachOther() throws {
+        let oldRevocations = RevocationList()
+        let newRevocations = RevocationList()
+        let old = try open(revocations: oldRevocations)
+        defer { old.close() }
+        try create(old, record("before"))
+        let new = try open(revocations: newRevocations)
+        defer { new.close() }
+
+        // A logout handled by the new process holds on the old one.
+        XCTAssertTrue(try sync { new.delete(key("before"), $0) }.get())
+        XCTAssertTrue(soon { if case .absent = old.lookup(key("before"), now: t0) { true } else { false } },
+                      "the old process still accepts a session signed out on the new one")
+
+        // A sign-in on the new process works on the old one (no second sign-in during the overlap).
+        try create(new, record("during"))
+        XCTAssertTrue(soon { handle(of: old.lookup(key("during"), now: t0)) == "h-during" })
+
+        // Token sessions: a revocation, a rotation (the old refresh token is spent on both), a disable.
+        try create(old, record("t", kind: .token, refresh: "r1"))
+        XCTAssertTrue(soon { new.liveSessionCount == 2 })
+        _ = try sync { old.rotateRefresh(key("r1"), next: key("r2"), now: t0 + 1, $0) }.get()
+        XCTAssertTrue(soon { new.spentRefreshCount == 1 })
+        XCTAssertEqual(try sync { new.rotateRefresh(key("r1"), next: key("x"), now: t0 + 2, $0) }.get(),
+                       .reused(handle: "h-t", user: "alice"), "a replay on the other process still revokes")
+        XCTAssertTrue(newRevocations.isRevoked("h-t", now: t0 + 2))
+        XCTAssertTrue(soon { oldRevocations.isRevoked("h-t", now: t0 + 2) }, "the revocation reaches the old process")
+        XCTAssertEqual(try sync { old.rotateRefresh(key("r2"), next: key("r3"), now: t0 + 3, $0) }.get(), .invalid)
+
+        XCTAssertEqual(try sync { old.setDisabled("bob", true, $0) }.get(), 0)
+        XCTAssertTrue(soon { (try? self.sync { new.isDisabled("bob", $0) }.get()) == true })
+    }
+
     // MARK: Opening failures
 
     func testNewFileIsWALWithSchemaVersion2AndAnUnknownVersionIsRefused() throws {

@@ -131,6 +131,9 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
         let writer = try Self.mappingErrors(path) { () throws(SQLiteError) in
             try SessionWriter(database: database, retryPauses: writerRetryPauses, retryInterval: writerRetryInterval)
         }
+        writer.lastChangeSeen = try Self.mappingErrors(path) { () throws(SQLiteError) in
+            try database.int64("SELECT coalesce(max(seq), 0) FROM changes") ?? 0
+        }
         self.writer = writer
         state = Mutex(State(tables: tables, clock: clock, baseWall: now, baseMonotonic: clock.monotonic()))
         do {
@@ -138,6 +141,8 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
         } catch {
             throw StoreError("session store \(path): cannot start the writer thread: \(error)")
         }
+        // Another gateway on the same file (a binary upgrade's overlap): follow its sign-ins and sign-outs.
+        writer.onRemoteChanges.withLock { $0 = { [weak self] changes in self?.applyRemote(changes) } }
     }
 
     deinit { close() }
@@ -176,6 +181,7 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
             return !s.closed
         }
         guard wasOpen else { return }
+        writer.onRemoteChanges.withLock { $0 = nil }
         writer.queue.close()
         writerThread.join()
     }
@@ -383,6 +389,42 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
         state.withLock { s in
             if s.tables.unrotate(key, presented: presented, next: next) {
                 writer.queue.push(.unrotate(key, refreshKey: presented, spent: presented))
+            }
+        }
+    }
+
+    // MARK: Another process on the same file
+
+    /// Applies changes another gateway process committed to the file: its new sessions become known here, its
+    /// sign-outs, disables and revocations hold here too. Runs on the writer thread; writes nothing back.
+    private func applyRemote(_ changes: [RemoteChange]) {
+        state.withLock { s in
+            guard !s.closed else { return }
+            for change in changes {
+                switch change {
+                case .upsert(let record):
+                    guard let current = s.tables.record(record.key) else {
+                        if !s.tables.disabledUsers.contains(record.user) {
+                            s.tables.insert(record, persistedLastSeen: record.lastSeenAt)
+                        }
+                        continue
+                    }
+                    // Rotated there: the refresh key this process knew is spent now (a replay of it revokes).
+                    if let old = current.refreshKey, let new = record.refreshKey, old != new,
+                       !s.tables.isKnown(new) {
+                        _ = s.tables.rotate(record.key, presented: old, next: new, now: record.lastSeenAt)
+                    }
+                case .delete(let key):
+                    s.tables.remove(key)
+                case .deleteUser(let user):
+                    for key in s.tables.keys(of: user) { s.tables.remove(key) }
+                case .disable(let user):
+                    s.tables.disabledUsers.insert(user)
+                case .enable(let user):
+                    s.tables.disabledUsers.remove(user)
+                case .revoke(let handle, let until):
+                    revocations.revoke(handle, until: until)
+                }
             }
         }
     }
@@ -609,6 +651,15 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
             // Version 2: revocations survive a restart; spent keys are found (and dropped) by their session.
             try db.exec("""
                 CREATE TABLE IF NOT EXISTS revoked (handle TEXT PRIMARY KEY NOT NULL, until INTEGER NOT NULL) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS changes (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    writer INTEGER NOT NULL,
+                    op TEXT NOT NULL,
+                    key BLOB,
+                    name TEXT,
+                    until INTEGER,
+                    at INTEGER NOT NULL
+                );
                 CREATE INDEX IF NOT EXISTS spent_refresh_session ON spent_refresh(session_key);
                 PRAGMA user_version = \(schemaVersion);
                 """)
@@ -630,10 +681,7 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
                 DELETE FROM spent_refresh WHERE session_key NOT IN (SELECT key FROM sessions);
                 """)
         }
-        try db.prepare("""
-            SELECT key, handle, kind, user, email, groups, display_name, created, last_seen, expires, idle_timeout, \
-            user_agent, client_address, refresh_key FROM sessions ORDER BY created, last_seen
-            """).forEachRow { row in
+        try db.prepare("SELECT \(sessionColumns) FROM sessions ORDER BY created, last_seen").forEachRow { row in
             if let record = decodeSession(row) { tables.insert(record, persistedLastSeen: record.lastSeenAt) }
         }
         var extraSpent: [SessionKey] = []
@@ -659,7 +707,11 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
         return tables
     }
 
-    private static func decodeSession(_ row: SQLiteStatement) -> SessionRecord? {
+    /// The columns `decodeSession` reads, in its order.
+    static let sessionColumns = "key, handle, kind, user, email, groups, display_name, created, last_seen, expires, "
+        + "idle_timeout, user_agent, client_address, refresh_key"
+
+    static func decodeSession(_ row: SQLiteStatement) -> SessionRecord? {
         guard let key = SessionKey(bytes: row.blob(at: 0)), let kind = SessionRecord.Kind(rawValue: row.text(at: 2))
         else { return nil }
         var refreshKey: SessionKey?

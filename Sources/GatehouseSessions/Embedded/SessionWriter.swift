@@ -27,6 +27,17 @@ enum SessionWrite: Sendable {
     case purgeRevoked(now: Int64)
 }
 
+/// A change another process committed to the file, for this one's memory.
+enum RemoteChange: Sendable {
+    /// A session as the file now holds it (new, or its refresh key rotated).
+    case upsert(SessionRecord)
+    case delete(SessionKey)
+    case deleteUser(String)
+    case disable(String)
+    case enable(String)
+    case revoke(String, until: Int64)
+}
+
 /// The writer's inbox: a queue under a pthread mutex with one condition variable, which wakes the writer when
 /// work arrives and wakes `waitUntilWritten` callers when a batch is done. (A pthread mutex rather than a
 /// `Mutex`, because a condition variable needs one.)
@@ -88,24 +99,20 @@ final class WriteQueue: @unchecked Sendable {
         if let known { done(known) }
     }
 
-    /// The writer's side: blocks until there is work (or `timeout` passes, when given), then takes all of it with
-    /// the sequence number of its last write. Nil once closed and drained.
-    func nextBatch(timeout: Duration?) -> (writes: [SessionWrite], through: UInt64)? {
+    /// The writer's side: blocks until there is work or `timeout` passes, then takes all of it (possibly nothing)
+    /// with the sequence number of its last write. Nil once closed and drained.
+    func nextBatch(timeout: Duration) -> (writes: [SessionWrite], through: UInt64)? {
         locked {
-            if let timeout {
-                if pending.isEmpty && !closing {
-                    var deadline = timespec()
-                    clock_gettime(CLOCK_REALTIME, &deadline)
-                    let (seconds, attoseconds) = timeout.components
-                    let nanoseconds = Int(deadline.tv_nsec) + Int(attoseconds / 1_000_000_000)
-                    deadline.tv_sec += Int(seconds) + nanoseconds / 1_000_000_000
-                    deadline.tv_nsec = nanoseconds % 1_000_000_000
-                    pthread_cond_timedwait(condition, mutex, &deadline)
-                }
-            } else {
-                while pending.isEmpty && !closing { pthread_cond_wait(condition, mutex) }
-                if pending.isEmpty { return nil }
+            if pending.isEmpty && !closing {
+                var deadline = timespec()
+                clock_gettime(CLOCK_REALTIME, &deadline)
+                let (seconds, attoseconds) = timeout.components
+                let nanoseconds = Int(deadline.tv_nsec) + Int(attoseconds / 1_000_000_000)
+                deadline.tv_sec += Int(seconds) + nanoseconds / 1_000_000_000
+                deadline.tv_nsec = nanoseconds % 1_000_000_000
+                pthread_cond_timedwait(condition, mutex, &deadline)
             }
+            if pending.isEmpty && closing { return nil }
             let batch = pending
             pending.removeAll(keepingCapacity: true)
             return (batch, queuedCount)
@@ -138,8 +145,8 @@ final class WriteQueue: @unchecked Sendable {
         }
     }
 
-    /// True while writes are queued or being retried.
-    var isClosing: Bool { locked { closing } }
+    /// True once closing with nothing queued.
+    var isDrained: Bool { locked { closing && pending.isEmpty } }
 
     /// Lets the writer finish what is queued and then stop.
     func close() {
@@ -171,6 +178,10 @@ private struct WriterStatements {
     let enable: SQLiteStatement
     let revoke: SQLiteStatement
     let purgeRevoked: SQLiteStatement
+    let logChange: SQLiteStatement
+    let purgeChanges: SQLiteStatement
+    let readChanges: SQLiteStatement
+    let readSession: SQLiteStatement
 
     init(_ db: SQLiteDatabase) throws(SQLiteError) {
         insert = try db.prepare("""
@@ -193,6 +204,15 @@ private struct WriterStatements {
         revoke = try db.prepare(
             "INSERT INTO revoked (handle, until) VALUES (?1, ?2) ON CONFLICT(handle) DO UPDATE SET until = max(until, ?2)")
         purgeRevoked = try db.prepare("DELETE FROM revoked WHERE until <= ?1")
+        logChange = try db.prepare("""
+            INSERT INTO changes (writer, op, key, name, until, at) \
+            VALUES (?1, ?2, ?3, ?4, ?5, CAST(strftime('%s', 'now') AS INTEGER))
+            """)
+        readChanges = try db.prepare(
+            "SELECT seq, op, key, name, until FROM changes WHERE seq > ?1 AND writer != ?2 ORDER BY seq")
+        readSession = try db.prepare("SELECT \(EmbeddedSessionStore.sessionColumns) FROM sessions WHERE key = ?1")
+        purgeChanges = try db.prepare(
+            "DELETE FROM changes WHERE at <= CAST(strftime('%s', 'now') AS INTEGER) - \(SessionWriter.changeRetention)")
     }
 }
 
@@ -206,7 +226,16 @@ private struct WriterStatements {
 ///
 /// The connection and statements are touched only by the writer thread once it has started.
 final class SessionWriter: @unchecked Sendable {
+    /// Seconds a change-log row is kept: another process on the same file reads it within `pollInterval`.
+    static let changeRetention = 3600
     let queue = WriteQueue()
+    /// This process's name in the change log (its own rows are not read back).
+    let writerID = Int64.random(in: 1...Int64.max)
+    /// Changes other processes committed to the file (a second gateway during a binary upgrade), in order:
+    /// the store applies them to its memory (set once the store is built, while the thread may already run).
+    let onRemoteChanges = Mutex<(@Sendable ([RemoteChange]) -> Void)?>(nil)
+    /// The highest change-log row read (or, at start, the highest there was).
+    var lastChangeSeen: Int64 = 0
     /// Batches that failed every retry, and single writes the file refused (a constraint): the metric.
     let failures = Atomic<Int>(0)
     /// False from a batch that failed every retry until one commits again.
@@ -218,6 +247,10 @@ final class SessionWriter: @unchecked Sendable {
     private let retryPauses: [Duration]
     /// Between attempts while unhealthy.
     private let retryInterval: Duration
+    /// How often the file is checked for other processes' commits (`PRAGMA data_version`, a shared-memory read).
+    private let pollInterval: Duration = .milliseconds(250)
+    private var dataVersion: Int64 = -1
+    private var lastPoll: UInt64 = 0
 
     init(database: SQLiteDatabase, retryPauses: [Duration] = [.milliseconds(20), .milliseconds(80), .milliseconds(320)],
          retryInterval: Duration = .seconds(1)) throws(SQLiteError) {
@@ -231,7 +264,9 @@ final class SessionWriter: @unchecked Sendable {
     func run() {
         var carried: [SessionWrite] = []
         var lastFailureLog: UInt64 = 0
-        while let next = queue.nextBatch(timeout: carried.isEmpty ? nil : retryInterval) {
+        while let next = queue.nextBatch(timeout: carried.isEmpty ? pollInterval : retryInterval) {
+            pollIfDue()
+            guard !next.writes.isEmpty || !carried.isEmpty else { continue }
             let writes = carried + next.writes
             // While unhealthy, one attempt per interval: a logout waiting on it gets its answer within about that.
             let pauses = carried.isEmpty ? retryPauses : []
@@ -247,7 +282,7 @@ final class SessionWriter: @unchecked Sendable {
                     ])
                 }
                 queue.markDone(through: next.through, committed: false)
-                if queue.isClosing, next.writes.isEmpty {
+                if queue.isDrained {
                     logger.error("session store closed with writes the file never took", metadata: [
                         "path": "\(database.path)", "lost_writes": "\(writes.count)",
                     ])
@@ -265,6 +300,46 @@ final class SessionWriter: @unchecked Sendable {
             }
         }
         database.close()
+    }
+
+    /// Reads what other processes committed since the last look, at most every `pollInterval`.
+    private func pollIfDue() {
+        let now = Clocks.monotonicNanoseconds()
+        guard now &- lastPoll >= 200_000_000, let onRemoteChanges = onRemoteChanges.withLock({ $0 }) else { return }
+        lastPoll = now
+        do throws(SQLiteError) {
+            // Changes only when another connection committed: the common case costs this one pragma.
+            let version = try database.int64("PRAGMA data_version") ?? 0
+            guard version != dataVersion else { return }
+            dataVersion = version
+            var changes: [RemoteChange] = []
+            var rows: [(seq: Int64, op: String, key: [UInt8], name: String, until: Int64)] = []
+            try statements.readChanges.forEachRow(.integer(lastChangeSeen), .integer(writerID)) { row in
+                rows.append((row.int64(at: 0), row.text(at: 1), row.blob(at: 2), row.text(at: 3), row.int64(at: 4)))
+            }
+            for row in rows {
+                lastChangeSeen = max(lastChangeSeen, row.seq)
+                let key = SessionKey(bytes: row.key)
+                switch row.op {
+                case "upsert":
+                    guard let key else { continue }
+                    try statements.readSession.forEachRow(.blob(key.bytes)) { session in
+                        if let record = EmbeddedSessionStore.decodeSession(session) { changes.append(.upsert(record)) }
+                    }
+                case "delete": if let key { changes.append(.delete(key)) }
+                case "delete-user": changes.append(.deleteUser(row.name))
+                case "disable": changes.append(.disable(row.name))
+                case "enable": changes.append(.enable(row.name))
+                case "revoke": changes.append(.revoke(row.name, until: row.until))
+                default: continue
+                }
+            }
+            if !changes.isEmpty { onRemoteChanges(changes) }
+        } catch {
+            logger.warning("session store: cannot read other processes' changes", metadata: [
+                "path": "\(database.path)", "error": "\(error)",
+            ])
+        }
     }
 
     /// Commits `writes` in one transaction, trying again after each of `pauses`; nil when committed.
@@ -304,6 +379,32 @@ final class SessionWriter: @unchecked Sendable {
     }
 
     private func apply(_ write: SessionWrite) throws(SQLiteError) {
+        try applyToTables(write)
+        try log(write)
+    }
+
+    /// The change-log row another process on the file needs to follow `write` (none for last-seen and purges:
+    /// each process keeps its own idle times and purges by itself).
+    private func log(_ write: SessionWrite) throws(SQLiteError) {
+        let id = SQLiteValue.integer(writerID)
+        switch write {
+        case .insert(let r): try statements.logChange.execute(id, .text("upsert"), .blob(r.key.bytes), .null, .null)
+        case .rotate(let key, _, _, _, _, _), .unrotate(let key, _, _):
+            try statements.logChange.execute(id, .text("upsert"), .blob(key.bytes), .null, .null)
+        case .delete(let key): try statements.logChange.execute(id, .text("delete"), .blob(key.bytes), .null, .null)
+        case .deleteSessions(let user): try statements.logChange.execute(id, .text("delete-user"), .null, .text(user), .null)
+        case .disable(let user): try statements.logChange.execute(id, .text("disable"), .null, .text(user), .null)
+        case .enable(let user): try statements.logChange.execute(id, .text("enable"), .null, .text(user), .null)
+        case .revoke(let handle, let until):
+            try statements.logChange.execute(id, .text("revoke"), .null, .text(handle), .integer(until))
+        case .touch, .purge:
+            break
+        case .purgeRevoked:
+            try statements.purgeChanges.execute()
+        }
+    }
+
+    private func applyToTables(_ write: SessionWrite) throws(SQLiteError) {
         switch write {
         case .insert(let r):
             try statements.insert.execute(

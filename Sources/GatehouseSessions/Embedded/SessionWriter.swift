@@ -145,9 +145,6 @@ final class WriteQueue: @unchecked Sendable {
         }
     }
 
-    /// True once closing with nothing queued.
-    var isDrained: Bool { locked { closing && pending.isEmpty } }
-
     /// Lets the writer finish what is queued and then stop.
     func close() {
         locked {
@@ -226,8 +223,9 @@ private struct WriterStatements {
 ///
 /// The connection and statements are touched only by the writer thread once it has started.
 final class SessionWriter: @unchecked Sendable {
-    /// Seconds a change-log row is kept: another process on the same file reads it within `pollInterval`.
-    static let changeRetention = 3600
+    /// Seconds a change-log row is kept at least (the purge, once a minute, drops older ones): another process
+    /// on the same file reads it within `pollInterval`. Short, so a storm of refreshes cannot grow the file.
+    static let changeRetention = 60
     let queue = WriteQueue()
     /// This process's name in the change log (its own rows are not read back).
     let writerID = Int64.random(in: 1...Int64.max)
@@ -282,12 +280,6 @@ final class SessionWriter: @unchecked Sendable {
                     ])
                 }
                 queue.markDone(through: next.through, committed: false)
-                if queue.isDrained {
-                    logger.error("session store closed with writes the file never took", metadata: [
-                        "path": "\(database.path)", "lost_writes": "\(writes.count)",
-                    ])
-                    break
-                }
             } else {
                 if !carried.isEmpty {
                     logger.notice("session store writes succeed again", metadata: [
@@ -298,6 +290,12 @@ final class SessionWriter: @unchecked Sendable {
                 healthy.store(true, ordering: .relaxed)
                 queue.markDone(through: next.through, committed: true)
             }
+        }
+        // Closing while the file still refuses writes: one last try, then say what is lost.
+        if !carried.isEmpty, let error = commit(carried, pauses: []) {
+            logger.error("session store closed with writes the file never took", metadata: [
+                "path": "\(database.path)", "error": "\(error)", "lost_writes": "\(carried.count)",
+            ])
         }
         database.close()
     }

@@ -93,6 +93,8 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
     private let accessTokenTTL: Int64
     private let maxSessions: Int
     private let logger = Logger(label: "gatehouse.sessions")
+    /// One face per loop, kept as long as the store: a face's executor must never be freed off its loop (the
+    /// writer thread may hold the last reference to a completion otherwise).
     private let faces = Mutex<[ObjectIdentifier: LoopFace]>([:])
     package let path: String
 

@@ -45,6 +45,21 @@ struct SessionDurabilityTests {
         }
     }
 
+    @Test("token mode: kill -9 right after a refresh answer keeps the rotation (10 trials)")
+    func killAfterRefreshKeepsTheRotation() throws {
+        let gw = try SessionTokenModeTests.gateway()
+        var current = try SessionTokenModeTests.tokens(try gw.signInJSON("alice", SessionFixture.alicePassword))
+        for trial in 0..<10 {
+            let spent = current.refresh
+            current = try SessionTokenModeTests.tokens(try SessionTokenModeTests.refresh(gw, spent))
+            try Self.killAndRestart(gw)
+            let next = try SessionTokenModeTests.refresh(gw, current.refresh)
+            #expect(next.status == 200, "trial \(trial): the refresh token the client was given is unknown after kill -9")
+            guard next.status == 200 else { return }
+            current = try SessionTokenModeTests.tokens(next)
+        }
+    }
+
     @Test("a locked store file: logout answers 503, readiness 503, the failure is counted; all recover when unlocked")
     func lockedFileFailsClosed() throws {
         let gw = try SessionFixture.gateway()

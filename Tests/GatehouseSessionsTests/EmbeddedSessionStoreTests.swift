@@ -564,7 +564,14 @@ final class EmbeddedSessionStoreTests: XCTestCase {
         let count = EmbeddedSessionStore.purgeBatch * 2 + 100
         for i in 0..<count { try create(store, record("s\(i)", ttl: i % 3 == 0 ? 50 : 1000)) }
         let dying = (0..<count).filter { $0 % 3 == 0 }.count
+        var lookupsBetweenBatches: [String?] = []
+        store.betweenPurgeBatches = { [t0] in
+            // The same thread takes the lock again: it would deadlock if the purge held it across the table.
+            lookupsBetweenBatches.append(self.handle(of: store.lookup(self.key("s1"), now: t0 + 60)))
+        }
         XCTAssertEqual(purge(store, at: t0 + 60), dying)
+        XCTAssertEqual(lookupsBetweenBatches, ["h-s1", "h-s1"], "three batches, the lock free between them")
+        store.betweenPurgeBatches = nil
         XCTAssertEqual(store.liveSessionCount, count - dying)
         XCTAssertEqual(handle(of: store.lookup(key("s1"), now: t0 + 60)), "h-s1")
         XCTAssertEqual(handle(of: store.lookup(key("s\(count - 1)"), now: t0 + 60)), "h-s\(count - 1)")

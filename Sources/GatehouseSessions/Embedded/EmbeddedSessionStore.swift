@@ -433,6 +433,9 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
 
     // MARK: Purge
 
+    /// Called between two batches of a purge, with the lock free (tests check that lookups get through).
+    var betweenPurgeBatches: (() -> Void)?
+
     /// Removes sessions not live at `now` (the server calls this every minute), a bounded batch per hold of the
     /// lock, with their spent refresh keys, and revocations whose tokens have all expired; returns how many
     /// sessions ended. Expiry revokes nothing: an expired session's access tokens die on their own.
@@ -457,6 +460,8 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
                 purged += step.dead.count
                 return step.finished
             }
+            // The lock is free here: lookups waiting on it go first.
+            if !finished { betweenPurgeBatches?() }
         }
         state.withLock { s in
             s.purging = false

@@ -63,7 +63,12 @@ final class WriteQueue: @unchecked Sendable {
 
     init() {
         pthread_mutex_init(mutex, nil)
-        pthread_cond_init(condition, nil)
+        // Timed waits on the monotonic clock: a wall-clock step must not stall the writer's polls and retries.
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(condition, &attributes)
+        pthread_condattr_destroy(&attributes)
     }
 
     deinit {
@@ -105,7 +110,7 @@ final class WriteQueue: @unchecked Sendable {
         locked {
             if pending.isEmpty && !closing {
                 var deadline = timespec()
-                clock_gettime(CLOCK_REALTIME, &deadline)
+                clock_gettime(CLOCK_MONOTONIC, &deadline)
                 let (seconds, attoseconds) = timeout.components
                 let nanoseconds = Int(deadline.tv_nsec) + Int(attoseconds / 1_000_000_000)
                 deadline.tv_sec += Int(seconds) + nanoseconds / 1_000_000_000

@@ -57,6 +57,8 @@ package struct StoreClock: Sendable {
 ///     INDEX spent_refresh_session ON spent_refresh(session_key)
 ///     disabled_users(user TEXT PRIMARY KEY)
 ///     revoked(handle TEXT PRIMARY KEY, until INTEGER)  -- ended token sessions: their access tokens are refused
+///     changes(seq INTEGER PRIMARY KEY, writer INTEGER, op TEXT, key BLOB NULL, name TEXT NULL, until INTEGER NULL,
+///             at INTEGER)                 -- a minute of each process's changes, for another process on the file
 ///
 /// Version 1 files (no `revoked`) are upgraded in place. Times are Unix seconds. `last_seen` lags memory by up to
 /// `lastSeenWriteInterval`, so after a restart a session may idle out up to that much early; never late.

@@ -226,6 +226,10 @@ private struct WriterStatements {
 /// error in the log), the callers waiting on it get a failure, and the writer keeps the batch and tries again
 /// every `retryInterval` (with whatever was queued since) until the file takes it. Nothing is dropped.
 ///
+/// Each committed change also gets a row in the file's change log, and between batches the writer reads the rows
+/// other processes wrote (when `PRAGMA data_version` says another connection committed): a second gateway on
+/// the same file during a binary upgrade.
+///
 /// The connection and statements are touched only by the writer thread once it has started.
 final class SessionWriter: @unchecked Sendable {
     /// Seconds a change-log row is kept at least (the purge, once a minute, drops older ones): another process

@@ -167,18 +167,23 @@ package struct SessionsSection: Sendable, Equatable {
     package let idleTTL: Duration
     /// Zero: unlimited; otherwise the oldest session is signed out past it.
     package let maxPerUser: Int
+    /// `sessions.embedded.max_sessions`: sessions the embedded store holds at most (0 = no limit); past it new
+    /// sign-ins are refused (503) until the purge makes room.
+    package let embeddedMaxSessions: Int
 
     package static let defaults = SessionsSection(
         store: .embedded(path: "var/sessions.sqlite"),
         cookie: Cookie(name: "gatehouse_session", secure: .auto, sameSite: .lax),
         absoluteTTL: .seconds(12 * 3600), idleTTL: .seconds(3600), maxPerUser: 0)
 
-    package init(store: Store, cookie: Cookie, absoluteTTL: Duration, idleTTL: Duration, maxPerUser: Int) {
+    package init(store: Store, cookie: Cookie, absoluteTTL: Duration, idleTTL: Duration, maxPerUser: Int,
+                 embeddedMaxSessions: Int = 0) {
         self.store = store
         self.cookie = cookie
         self.absoluteTTL = absoluteTTL
         self.idleTTL = idleTTL
         self.maxPerUser = maxPerUser
+        self.embeddedMaxSessions = embeddedMaxSessions
     }
 
     static let keys = ["store", "embedded", "redis", "cookie", "absolute_ttl", "idle_ttl", "max_per_user"]
@@ -204,13 +209,17 @@ package struct SessionsSection: Sendable, Equatable {
                 valid = false
             }
         }
+        var maxSessions: Int? = 0
         if let node = fields.value("embedded") {
-            if let embedded = reader.fields(of: node, path: fields.path("embedded"), allowed: ["path"],
+            if let embedded = reader.fields(of: node, path: fields.path("embedded"), allowed: ["path", "max_sessions"],
                                             near: reader.location(of: node)),
                 let pathNode = reader.required(embedded, "path"),
                 let text = reader.filePath(pathNode, path: embedded.path("path"))
             {
                 path = text
+                if let n = embedded.value("max_sessions") {
+                    maxSessions = reader.integer(n, path: embedded.path("max_sessions"), in: 0...100_000_000)
+                }
             } else {
                 valid = false
             }
@@ -244,10 +253,10 @@ package struct SessionsSection: Sendable, Equatable {
         if let node = fields.value("max_per_user") {
             maxPerUser = reader.integer(node, path: fields.path("max_per_user"), in: 0...10_000)
         }
-        guard valid, let absolute, let idle, let maxPerUser else { return .invalid }
+        guard valid, let absolute, let idle, let maxPerUser, let maxSessions else { return .invalid }
         let store: Store = redis.map { .redis($0) } ?? .embedded(path: path)
         return .present(SessionsSection(store: store, cookie: cookie, absoluteTTL: absolute,
-                                        idleTTL: idle, maxPerUser: maxPerUser))
+                                        idleTTL: idle, maxPerUser: maxPerUser, embeddedMaxSessions: maxSessions))
     }
 
     private static func readCookie(_ node: Node, path: String, reader: ConfigReader) -> Cookie? {

@@ -91,10 +91,13 @@ package final class Gateway {
         var tlsListen = plan.tlsListen
         let mailboxBox = mainMailbox!
         let backend = sessionBackend
+        let revocations = services?.revocations
         let control = GatewayControl(
             expectedWorkers: plan.workers,
             reload: { reply in mailboxBox.post(.reload(reply)) },
-            storeReachable: { backend?.isReachable ?? true })
+            // Not ready until the revocations are read too: the gateway's own tokens get 503 until then.
+            storeReachable: { (backend?.isReachable ?? true) && (revocations?.isLoaded ?? true) },
+            storeWriteFailures: { (backend as? EmbeddedSessionStore)?.diskWriteFailures })
         for index in 0..<plan.workers {
             let worker = try Worker(index: index, plan: plan, listen: listen, tlsListen: tlsListen,
                                     admin: index == 0 ? plan.admin : nil, logSink: logSink, services: services,
@@ -287,7 +290,8 @@ package final class Gateway {
         case .embedded(let path):
             do {
                 let embedded = try EmbeddedSessionStore(path: path, accessTokenTTL: signIn.accessTTL,
-                                                        revocations: revocations, now: now)
+                                                        revocations: revocations, now: now,
+                                                        maxSessions: signIn.embeddedMaxSessions)
                 store = embedded
                 storeDescription = "\(embedded.liveSessionCount) session(s) in \(path)"
             } catch {
@@ -300,6 +304,9 @@ package final class Gateway {
             storeDescription = "sessions in Redis at \(settings.host):\(settings.port)/\(settings.db)"
         }
         sessionBackend = store
+        // The first purge a minute after start: sessions that look expired by a clock wrong at start survive it
+        // being corrected.
+        lastPurge = now
         // Queue bound: a storm of sign-ins waits here briefly; past it, 503 rather than unbounded memory.
         // SCHED_IDLE: hashes take only CPU time the event loops leave (signed-in traffic keeps its latency in a
         // storm of sign-ins; measured by bench/sessions.sh, where nice 10 and nice 19 were not enough).
@@ -321,7 +328,8 @@ package final class Gateway {
         if now - lastPurge >= 60, let sessionBackend, let services {
             lastPurge = now
             let ended = sessionBackend.purgeExpired(now: now)
-            services.revocations.purge(now: now)
+            // The embedded store purges its revocations itself, by a clock it checks against clock steps.
+            if !(sessionBackend is EmbeddedSessionStore) { services.revocations.purge(now: now) }
             if ended > 0 { logger.info("sessions: \(ended) expired session(s) purged") }
         }
         housekeeping?.schedule(after: .seconds(2))

@@ -21,6 +21,8 @@ package struct SignInRuntime: Sendable, Equatable {
     package let maxFailures: Int
     package let failureWindow: Int64
     package let accessTTL: Int64
+    /// `sessions.embedded.max_sessions` (0 = no limit).
+    package var embeddedMaxSessions: Int = 0
 }
 
 extension SnapshotCompiler {
@@ -65,7 +67,7 @@ extension SnapshotCompiler {
         let runtime = SignInRuntime(
             usersFile: signIn.usersFile, store: store, hashThreads: signIn.hashThreads,
             maxFailures: signIn.rateLimit.failures, failureWindow: signIn.rateLimit.window.components.seconds,
-            accessTTL: signIn.accessTTL.components.seconds)
+            accessTTL: signIn.accessTTL.components.seconds, embeddedMaxSessions: sessions.embeddedMaxSessions)
         return (settings, runtime)
     }
 

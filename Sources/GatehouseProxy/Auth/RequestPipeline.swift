@@ -88,7 +88,7 @@ enum RequestPipeline {
                 switch verify(token, source: .bearer, tokens: tokens, cache: cache, sessions: sessions, now: now,
                               trace: &trace) {
                 case .success(let verified): identity = identity ?? verified
-                case .failure(let failure): return .unauthenticated(reason: failure.reason, invalidToken: true)
+                case .failure(let failure): return refusal(failure, sessions: sessions)
                 }
             }
         }
@@ -105,7 +105,7 @@ enum RequestPipeline {
                 switch verify(token, source: .cookie(label), tokens: tokens, cache: cache, sessions: sessions,
                               now: now, trace: &trace) {
                 case .success(let verified): identity = identity ?? verified
-                case .failure(let failure): return .unauthenticated(reason: failure.reason, invalidToken: true)
+                case .failure(let failure): return refusal(failure, sessions: sessions)
                 }
             }
         }
@@ -158,11 +158,22 @@ enum RequestPipeline {
     }
 
     /// A gateway-issued access token whose session was signed out (its `sid` is on the revocation list). Checked
-    /// after the cache too: a revocation must hold at once, not when the cached entry expires.
+    /// after the cache too: a revocation must hold at once, not when the cached entry expires. Until the store's
+    /// revocations are loaded every such token counts as revoked (`refusal` answers 503 for it).
     private static func isRevoked(_ token: VerifiedToken, sessions: SessionContext?, now: Int64) -> Bool {
         guard let sessions, let own = sessions.ownIssuer, token.issuer == own else { return false }
+        guard sessions.revocations.isLoaded else { return true }
         guard case .string(let sid)? = token.claim("sid") else { return true }  // ours always carry one
         return sessions.revocations.isRevoked(sid, now: now)
+    }
+
+    /// A refused token: 401, or 503 when it is one of the gateway's own and the revocations are not loaded yet
+    /// (just after a restart): the token may have been revoked, and the client should retry, not sign in again.
+    private static func refusal(_ failure: AuthFailure, sessions: SessionContext?) -> AuthDecision {
+        if failure == .revoked, let sessions, !sessions.revocations.isLoaded {
+            return .unavailable(reason: "revocations-not-loaded")
+        }
+        return .unauthenticated(reason: failure.reason, invalidToken: true)
     }
 
     private enum SessionOutcome {

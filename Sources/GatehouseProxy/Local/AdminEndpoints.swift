@@ -106,9 +106,11 @@ struct AdminEndpoints {
             return
         }
         let storeUp: Bool? = engine.services == nil ? nil : control.storeReachable()
+        let writeFailures = engine.services == nil ? nil : control.storeWriteFailures()
         control.gatherMetrics(replyOn: engine.executor) { [self] total in
             finish(LocalResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
-                                 body: PrometheusText.render(total, sessionStoreUp: storeUp)))
+                                 body: PrometheusText.render(total, sessionStoreUp: storeUp,
+                                                             sessionStoreWriteFailures: writeFailures)))
         }
     }
 

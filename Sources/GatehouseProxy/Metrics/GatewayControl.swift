@@ -18,12 +18,16 @@ package final class GatewayControl: Sendable {
     package let reload: @Sendable (@escaping @Sendable (String?) -> Void) -> Void
     /// Whether the session store can answer (always true without one).
     package let storeReachable: @Sendable () -> Bool
+    /// Failed writes of the embedded session store (nil for other stores).
+    package let storeWriteFailures: @Sendable () -> Int?
 
     package init(expectedWorkers: Int, reload: @escaping @Sendable (@escaping @Sendable (String?) -> Void) -> Void,
-                 storeReachable: @escaping @Sendable () -> Bool) {
+                 storeReachable: @escaping @Sendable () -> Bool,
+                 storeWriteFailures: @escaping @Sendable () -> Int? = { nil }) {
         self.expectedWorkers = expectedWorkers
         self.reload = reload
         self.storeReachable = storeReachable
+        self.storeWriteFailures = storeWriteFailures
     }
 
     /// Called by each worker's engine once its listeners are up.

@@ -5,7 +5,7 @@
 /// worker keeps plain counters touched only by its own loop and a scrape asks every loop for a copy, so the
 /// request path pays an integer add; only this renderer knows the text format.
 enum PrometheusText {
-    static func render(_ m: MetricsSnapshot, sessionStoreUp: Bool?) -> [UInt8] {
+    static func render(_ m: MetricsSnapshot, sessionStoreUp: Bool?, sessionStoreWriteFailures: Int? = nil) -> [UInt8] {
         var out = ""
         for (name, help, value) in m.counters.all {
             out += "# HELP \(name) \(help)\n# TYPE \(name) counter\n\(name) \(value)\n"
@@ -50,6 +50,12 @@ enum PrometheusText {
         if let sessionStoreUp {
             out += "# HELP gatehouse_session_store_up Whether the session store can answer (1) or not (0).\n"
             out += "# TYPE gatehouse_session_store_up gauge\ngatehouse_session_store_up \(sessionStoreUp ? 1 : 0)\n"
+        }
+        if let sessionStoreWriteFailures {
+            out += "# HELP gatehouse_session_store_write_failures_total Embedded session store write batches that "
+                + "failed every retry, and writes the file refused.\n"
+            out += "# TYPE gatehouse_session_store_write_failures_total counter\n"
+            out += "gatehouse_session_store_write_failures_total \(sessionStoreWriteFailures)\n"
         }
         return Array(out.utf8)
     }

@@ -1,7 +1,80 @@
 package import GatehouseIO
 
 /// The embedded store is its own backend: one shared, thread-safe object that every worker uses directly
-/// (reads from memory, never a wait), so each worker's "store" is the same instance.
+/// (reads from memory, never a wait). Each loop gets a thin face on it that delivers the completions of changes,
+/// which wait for the writer's commit, back on that loop.
 extension EmbeddedSessionStore: SessionBackend {
-    package func store(for loop: EventLoop) -> any SessionStore { self }
+    package func store(for loop: EventLoop) -> any SessionStore { face(for: loop) }
+}
+
+/// A completion that crosses to the writer thread: only for direct calls on the shared store (tests, tools),
+/// whose callers accept a completion on the writer thread.
+struct UncheckedCompletion: @unchecked Sendable {
+    let body: (Bool) -> Void
+    init(_ body: @escaping (Bool) -> Void) { self.body = body }
+}
+
+/// One loop's face on the shared embedded store. Lookups answer at once; changes answer on this loop once the
+/// writer has committed them (`LoopExecutor`). Made on the loop's thread or before the loop runs, like the
+/// loop's other events.
+///
+/// `@unchecked Sendable` (the backend keeps faces in a `Mutex` for every thread to find): nothing in it changes
+/// after `init`, the shared store is thread-safe, and the loop reference is only compared, never used.
+final class LoopFace: SessionStore, @unchecked Sendable {
+    private let store: EmbeddedSessionStore
+    weak let loop: EventLoop?
+    private let delivery: EmbeddedSessionStore.Delivery?
+
+    init(store: EmbeddedSessionStore, loop: EventLoop) {
+        self.store = store
+        self.loop = loop
+        delivery = (try? LoopExecutor(loop: loop)).map { .loop($0) }
+    }
+
+    /// Without an executor (no eventfd could be made) a change cannot be answered on this loop: it fails.
+    private func withDelivery<T>(_ done: @escaping (Result<T, StoreError>) -> Void,
+                                 _ body: (EmbeddedSessionStore.Delivery) -> Void) {
+        guard let delivery else { return done(.failure(StoreError("no-loop-executor"))) }
+        body(delivery)
+    }
+
+    func lookup(_ key: SessionKey, now: Int64) -> SessionLookup { store.lookup(key, now: now) }
+
+    func fetch(_ key: SessionKey, now: Int64, _ done: @escaping (SessionLookup) -> Void) {
+        done(store.lookup(key, now: now))
+    }
+
+    func create(_ record: SessionRecord, maxPerUser: Int, now: Int64,
+                _ done: @escaping (Result<[String], StoreError>) -> Void) {
+        withDelivery(done) { store.create(record, maxPerUser: maxPerUser, now: now, delivery: $0, done) }
+    }
+
+    func delete(_ key: SessionKey, _ done: @escaping (Result<Bool, StoreError>) -> Void) {
+        withDelivery(done) { store.delete(key, delivery: $0, done) }
+    }
+
+    func delete(handle: String, of user: String, _ done: @escaping (Result<Bool, StoreError>) -> Void) {
+        withDelivery(done) { store.delete(handle: handle, of: user, delivery: $0, done) }
+    }
+
+    func sessions(of user: String, now: Int64, _ done: @escaping (Result<[SessionRecord], StoreError>) -> Void) {
+        store.sessions(of: user, now: now, done)
+    }
+
+    func deleteAll(of user: String, _ done: @escaping (Result<Int, StoreError>) -> Void) {
+        withDelivery(done) { store.deleteAll(of: user, delivery: $0, done) }
+    }
+
+    func rotateRefresh(_ presented: SessionKey, next: SessionKey, now: Int64,
+                       _ done: @escaping (Result<RefreshOutcome, StoreError>) -> Void) {
+        withDelivery(done) { store.rotateRefresh(presented, next: next, now: now, delivery: $0, done) }
+    }
+
+    func setDisabled(_ user: String, _ disabled: Bool, _ done: @escaping (Result<Int, StoreError>) -> Void) {
+        withDelivery(done) { store.setDisabled(user, disabled, delivery: $0, done) }
+    }
+
+    func isDisabled(_ user: String, _ done: @escaping (Result<Bool, StoreError>) -> Void) {
+        store.isDisabled(user, done)
+    }
 }

@@ -25,9 +25,19 @@ struct SessionTables {
     private(set) var keysByUser: [String: Set<SessionKey>] = [:]
     /// Current refresh key -> its token-kind session.
     private(set) var sessionByRefresh: [SessionKey: SessionKey] = [:]
-    var spentRefresh: [SessionKey: SpentRefresh] = [:]
+    private(set) var spentRefresh: [SessionKey: SpentRefresh] = [:]
+    /// Each token session's spent refresh keys, oldest first, at most `spentPerSession`.
+    private(set) var spentBySession: [SessionKey: [SessionKey]] = [:]
     var disabledUsers: Set<String> = []
+    /// Every session key in insertion order, plus keys of sessions removed since the last sweep (`sweep` drops
+    /// them): lets the purge walk the table a bounded batch at a time, taking the lock once per batch.
+    private(set) var order: [SessionKey] = []
     private var nextSequence: UInt64 = 0
+
+    /// Spent refresh keys remembered per session for reuse detection: a replay of one of the last few tokens
+    /// (what a stolen token is: recent) revokes the session; an older spent token is merely invalid. Bounds what a
+    /// long-lived session that refreshes often keeps.
+    static let spentPerSession = 8
 
     /// What `touch` found.
     enum Touch {
@@ -79,10 +89,11 @@ struct SessionTables {
         keyByHandle[record.handle] = record.key
         keysByUser[record.user, default: []].insert(record.key)
         if let refreshKey = record.refreshKey { sessionByRefresh[refreshKey] = record.key }
+        order.append(record.key)
     }
 
-    /// Drops a session from every index. Its spent refresh keys stay until they expire: presenting one then
-    /// finds no session and is simply invalid.
+    /// Drops a session from every index, with its spent refresh keys: a replay of one after the session ended
+    /// finds nothing and is simply invalid, so keeping them would only cost memory.
     @discardableResult
     mutating func remove(_ key: SessionKey) -> SessionRecord? {
         guard let entry = sessions.removeValue(forKey: key) else { return nil }
@@ -93,11 +104,25 @@ struct SessionTables {
             if !keys.isEmpty { keysByUser[record.user] = keys }
         }
         if let refreshKey = record.refreshKey { sessionByRefresh.removeValue(forKey: refreshKey) }
+        for spent in spentBySession.removeValue(forKey: key) ?? [] { spentRefresh.removeValue(forKey: spent) }
         return record
     }
 
-    /// Makes `next` the session's refresh key and records `presented` as spent.
-    mutating func rotate(_ key: SessionKey, presented: SessionKey, next: SessionKey, now: Int64) -> SessionRecord {
+    /// A spent key read back from the file (load). Past the per-session cap, returns false (drop its row).
+    mutating func restoreSpent(_ spent: SessionKey, of session: SessionKey, expiresAt: Int64) -> Bool {
+        guard sessions[session] != nil, (spentBySession[session]?.count ?? 0) < Self.spentPerSession else {
+            return false
+        }
+        spentRefresh[spent] = SpentRefresh(session: session, expiresAt: expiresAt)
+        spentBySession[session, default: []].append(spent)
+        return true
+    }
+
+    /// Makes `next` the session's refresh key and records `presented` as spent; `forgotten` is the oldest spent
+    /// key when the per-session cap pushed it out.
+    mutating func rotate(_ key: SessionKey, presented: SessionKey, next: SessionKey, now: Int64)
+        -> (record: SessionRecord, forgotten: SessionKey?)
+    {
         var entry = sessions[key]!
         entry.record.refreshKey = next
         entry.record.lastSeenAt = max(entry.record.lastSeenAt, now)
@@ -106,18 +131,57 @@ struct SessionTables {
         sessionByRefresh.removeValue(forKey: presented)
         sessionByRefresh[next] = key
         spentRefresh[presented] = SpentRefresh(session: key, expiresAt: entry.record.expiresAt)
-        return entry.record
+        var spent = spentBySession[key] ?? []
+        spent.append(presented)
+        var forgotten: SessionKey?
+        if spent.count > Self.spentPerSession {
+            forgotten = spent.removeFirst()
+            spentRefresh.removeValue(forKey: forgotten!)
+        }
+        spentBySession[key] = spent
+        return (entry.record, forgotten)
     }
 
-    /// Keys of sessions not live at `now`.
-    func deadKeys(at now: Int64) -> [SessionKey] {
-        sessions.compactMap { key, entry in entry.record.isLive(at: now) ? nil : key }
+    /// Puts back the refresh key a rotation replaced (its commit failed, so the client still holds `presented`).
+    /// Nothing when the session ended or rotated again meanwhile. Returns whether it did.
+    mutating func unrotate(_ key: SessionKey, presented: SessionKey, next: SessionKey) -> Bool {
+        guard var entry = sessions[key], entry.record.refreshKey == next else { return false }
+        entry.record.refreshKey = presented
+        sessions[key] = entry
+        sessionByRefresh.removeValue(forKey: next)
+        sessionByRefresh[presented] = key
+        spentRefresh.removeValue(forKey: presented)
+        spentBySession[key]?.removeAll { $0 == presented }
+        return true
     }
 
-    /// Forgets spent refresh keys whose session has passed its hard end; returns how many.
-    mutating func purgeSpent(at now: Int64) -> Int {
-        let expired = spentRefresh.compactMap { key, spent in spent.expiresAt <= now ? key : nil }
-        for key in expired { spentRefresh.removeValue(forKey: key) }
-        return expired.count
+    /// Where a purge sweep has got to in `order`: entries before `kept` survived, `read` is the next to look at.
+    struct SweepCursor {
+        var read = 0
+        var kept = 0
+    }
+
+    /// One bounded step of a purge: looks at up to `limit` entries of `order` from `cursor`, removes the sessions
+    /// among them not live at `now` (returning their records) and compacts `order` as it goes. `finished` once
+    /// the end is reached; then `order` holds only the surviving keys, in insertion order.
+    mutating func sweep(_ cursor: inout SweepCursor, limit: Int, now: Int64)
+        -> (dead: [SessionRecord], finished: Bool)
+    {
+        var dead: [SessionRecord] = []
+        let end = min(order.count, cursor.read + limit)
+        while cursor.read < end {
+            let key = order[cursor.read]
+            cursor.read += 1
+            guard let entry = sessions[key] else { continue }  // ended some other way: drop the stale key
+            if entry.record.isLive(at: now) {
+                order[cursor.kept] = key
+                cursor.kept += 1
+            } else if let record = remove(key) {
+                dead.append(record)
+            }
+        }
+        guard cursor.read == order.count else { return (dead, false) }
+        order.removeSubrange(cursor.kept...)
+        return (dead, true)
     }
 }

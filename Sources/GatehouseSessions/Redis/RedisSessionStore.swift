@@ -450,6 +450,8 @@ package final class RedisSessionStore: SessionStore {
                     }
                     index += 2
                 }
+                // From now on the gateway's own access tokens are checked (503 until then: fail closed).
+                revocations.markLoaded()
                 onSubscribed?()
             } else {
                 logger.warning("redis session store: cannot read the revoked set: \(result)")

@@ -12,6 +12,18 @@ package struct SQLiteError: Error, Sendable, Equatable, CustomStringConvertible 
     }
 
     package var description: String { "\(message) (SQLite code \(code))" }
+
+    /// A failure of the file rather than of one statement (busy or locked, disk full, I/O, read-only): the same
+    /// writes may succeed when tried again later.
+    package var isEnvironmental: Bool {
+        switch code & 0xff {
+        case SQLITE_BUSY, SQLITE_LOCKED, SQLITE_NOMEM, SQLITE_READONLY, SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_FULL,
+             SQLITE_CANTOPEN, SQLITE_PROTOCOL, SQLITE_NOTADB:
+            true
+        default:
+            false
+        }
+    }
 }
 
 /// A value bound to a statement parameter.

@@ -6,11 +6,25 @@ import Synchronization
 ///
 /// Shared by all workers (a revocation on one worker holds on all); a `Mutex` around a small dictionary, held
 /// for one lookup. `isEmpty` is read first without the lock's dictionary work when nothing was ever revoked.
+///
+/// Until the backend has read the revocations it keeps (the embedded file at start, Redis's `revoked` set once a
+/// worker is connected and subscribed), the list is not loaded: the gateway then refuses its own access tokens
+/// with 503 and `/readyz` is not ready, since a token revoked before the restart would otherwise pass.
 package final class RevocationList: Sendable {
     private let entries = Mutex<[String: Int64]>([:])
     private let count = Atomic<Int>(0)
+    private let loaded: Atomic<Bool>
 
-    package init() {}
+    /// - Parameter loaded: false (the gateway's case) until a backend calls `markLoaded`.
+    package init(loaded: Bool = false) {
+        self.loaded = Atomic(loaded)
+    }
+
+    /// True once the backend has read every revocation it keeps.
+    package var isLoaded: Bool { loaded.load(ordering: .acquiring) }
+
+    /// Called by the backend once the stored revocations are on this list.
+    package func markLoaded() { loaded.store(true, ordering: .releasing) }
 
     /// Refuses access tokens with `sid` until `until` (Unix seconds).
     package func revoke(_ sid: String, until: Int64) {

@@ -1,0 +1,86 @@
+"""gunicorn as the upstream: streamed (chunked) bodies of every size, 5 MB, Server-Sent Events."""
+
+import uuid
+
+import httpx
+import pytest
+import requests
+
+import wsgi_apps
+from httpcheck import digest, end_to_end, fetch
+
+# (size, piece): tiny, small, 64 KiB, 5 MB; gunicorn sends each piece as one chunk.
+STREAMS = [(1, 1), (1000, 7), (65536, 4096), (5 * 1024 * 1024, 65536)]
+
+
+@pytest.mark.parametrize("size,piece", STREAMS)
+def test_streamed_body_with_requests(gateway, gunicorn_app, size, piece):
+    path = f"/gu/stream?size={size}&piece={piece}"
+    direct = requests.get(gunicorn_app + path, timeout=30)
+    assert direct.headers.get("Transfer-Encoding") == "chunked", "gunicorn should stream this chunked"
+    proxied = requests.get(gateway.url + path, timeout=30)
+    assert proxied.status_code == 200
+    assert digest(proxied.content) == digest(wsgi_apps.pattern(size, size))
+    assert end_to_end(proxied.headers.items()) == end_to_end(direct.headers.items())
+
+
+@pytest.mark.parametrize("size,piece", STREAMS)
+def test_streamed_body_with_httpx(gateway, gunicorn_app, size, piece):
+    path = f"/gu/stream?size={size}&piece={piece}"
+    with httpx.Client(timeout=30) as client:
+        direct = fetch(client, gunicorn_app + path)
+        proxied = fetch(client, gateway.url + path)
+    assert proxied[0] == direct[0] == 200
+    assert digest(proxied[2]) == digest(wsgi_apps.pattern(size, size))
+    assert end_to_end(proxied[1]) == end_to_end(direct[1])
+
+
+def test_five_megabytes_with_content_length(gateway):
+    size = 5 * 1024 * 1024
+    proxied = requests.get(gateway.url + f"/gu/sized?size={size}", timeout=30)
+    assert proxied.status_code == 200
+    assert proxied.headers["Content-Length"] == str(size)
+    assert digest(proxied.content) == digest(wsgi_apps.pattern(size, size))
+
+
+def test_empty_streamed_body(gateway):
+    with httpx.Client(timeout=10) as client:
+        status, _, body = fetch(client, gateway.url + "/gu/empty-stream")
+    assert (status, body) == (200, b"")
+
+
+def test_keep_alive_connection_survives_chunked_answers(gateway):
+    # One client connection, many chunked answers in a row: each must end exactly where it ends, or the
+    # next answer on the connection is read from the previous one's leftovers.
+    with httpx.Client(timeout=10, limits=httpx.Limits(max_connections=1)) as client:
+        for size in (1, 10, 100, 1000, 10_000, 3, 70_000, 2):
+            response = client.get(gateway.url + f"/gu/stream?size={size}&piece=33")
+            assert response.status_code == 200
+            assert digest(response.content) == digest(wsgi_apps.pattern(size, size))
+        assert client.get(gateway.url + "/gu/health").json() == {"ok": True}
+
+
+def read_event(lines):
+    """The next Server-Sent Event (its lines up to the blank line)."""
+    event = []
+    for line in lines:
+        if not line:
+            return event
+        event.append(line)
+    raise AssertionError(f"the stream ended inside an event: {event}")
+
+
+def test_server_sent_events_arrive_one_by_one(gateway, sse_release_dir):
+    # The app sends event 2 only after the client has received event 1 and released it: a gateway that
+    # holds the stream back (until the end, or until a buffer fills) makes the client time out on event 1.
+    stream_id = uuid.uuid4().hex
+    with httpx.Client(timeout=httpx.Timeout(10)) as client:
+        with client.stream("GET", gateway.url + f"/gu/sse?id={stream_id}",
+                           headers={"Accept": "text/event-stream"}) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"] == "text/event-stream"
+            lines = response.iter_lines()
+            assert read_event(lines) == ["id: 1", "event: tick", "data: first"]
+            (sse_release_dir / stream_id).touch()
+            assert read_event(lines) == ["id: 2", "event: tick", "data: second (released)"]
+            assert read_event(lines) == ["id: 3", "event: done", "data: bye"]

@@ -243,6 +243,7 @@ USE_TZ = True
 INSTALLED_APPS = ["django.contrib.contenttypes", "django.contrib.auth", "django.contrib.sessions"]
 MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",  # as startproject has it (it sets Content-Length)
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "ghapp.XAuthUserMiddleware",
 ]

@@ -85,7 +85,7 @@ def read_until_close(port, request, timeout=20):
     raise TimeoutError(f"the connection was still open after {timeout}s; received {bytes(received[:300])!r}")
 
 
-def curl(*arguments, input=None, timeout=30):
+def curl(*arguments, input=None, timeout=15):
     """Runs curl (never retrying, at most `timeout` s); returns the CompletedProcess (bytes)."""
     return subprocess.run(["curl", "--silent", "--show-error", "--max-time", str(timeout - 5), *arguments],
                           input=input, capture_output=True, timeout=timeout)

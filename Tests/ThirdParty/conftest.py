@@ -381,6 +381,6 @@ def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
     if report.failed and report.longrepr is not None:
-        text = str(report.longrepr)
-        if len(text) > 4000:
-            report.longrepr = text[:2000] + "\n[... cut ...]\n" + text[-2000:]
+        lines = [line if len(line) <= 400 else line[:400] + " [... cut ...]" for line in str(report.longrepr).split("\n")]
+        text = "\n".join(lines)
+        report.longrepr = text if len(text) <= 6000 else text[:3000] + "\n[... cut ...]\n" + text[-3000:]

@@ -67,7 +67,11 @@ CASES = {
         _head("200 OK", *[f"X-Field-{i}: value {i}" for i in range(90)], "Content-Length: 4") + b"many", False),
     "set-cookies": (
         _head("200 OK", "Set-Cookie: a=1; Path=/", "Set-Cookie: b=2; HttpOnly", "Vary: Accept",
-              "Vary: Cookie", "Cache-Control: private", CHUNKED) + _chunked(b"cookies"), False),
+              "Vary: Cookie", "Cache-Control: private", "Content-Length: 7") + b"cookies", False),
+    "empty-reason-odd-values": (
+        # An empty reason phrase, an empty field value, a tab inside a value and obs-text (RFC 9110 5.5).
+        b"HTTP/1.1 299 \r\nX-Empty:\r\nX-Tab: a\tb\r\nX-Obs-Text: caf\xe9\r\nContent-Length: 3\r\n\r\nodd", False),
+    "unregistered-status": (_head("599 Whatever", "Content-Length: 1") + b"x", False),
     "no-content": (_head("204 No Content", "X-Case: 204"), False),
     "not-found-chunked": (_head("404 Not Found", "Content-Type: text/plain", CHUNKED) + _chunked(b"nope"), False),
 }

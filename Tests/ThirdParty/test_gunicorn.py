@@ -84,3 +84,15 @@ def test_server_sent_events_arrive_one_by_one(gateway, sse_release_dir):
             (sse_release_dir / stream_id).touch()
             assert read_event(lines) == ["id: 2", "event: tick", "data: second (released)"]
             assert read_event(lines) == ["id: 3", "event: done", "data: bye"]
+
+
+def test_head_of_a_streamed_answer_then_get_on_the_same_connection(gateway, gunicorn_app):
+    # gunicorn answers HEAD of a streamed body with no body at all; the gateway must not wait for one, and
+    # the next answer on the connection must be the GET's.
+    with httpx.Client(timeout=10, limits=httpx.Limits(max_connections=1)) as client:
+        direct = client.head(gunicorn_app + "/gu/stream?size=5000")
+        head = client.head(gateway.url + "/gu/stream?size=5000")
+        assert (head.status_code, head.content) == (200, b"")
+        assert end_to_end(head.headers.multi_items()) == end_to_end(direct.headers.multi_items())
+        get = client.get(gateway.url + "/gu/stream?size=5000&piece=500")
+        assert digest(get.content) == digest(wsgi_apps.pattern(5000, 5000))

@@ -9,6 +9,7 @@ killed by the kernel if pytest itself dies (PR_SET_PDEATHSIG). Every wait has a 
 import ctypes
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -156,6 +157,9 @@ def gunicorn_app(workdir, sse_release_dir):
     peer.stop()
 
 
+# /usr/sbin is not on a non-root user's PATH on Debian.
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
 NGINX_CONF = """\
 master_process off;
 worker_processes 1;
@@ -202,7 +206,7 @@ def nginx(workdir):
     for attempt in range(3):  # the port is picked before nginx binds it: another process may take it first
         port = free_port()
         (directory / "nginx.conf").write_text(NGINX_CONF.format(d=directory, port=port))
-        peer = Peer(f"nginx-{attempt}", ["nginx", "-p", directory, "-e", directory / "error.log",
+        peer = Peer(f"nginx-{attempt}", [NGINX, "-p", directory, "-e", directory / "error.log",
                                          "-c", directory / "nginx.conf", "-g", "daemon off;"], directory)
         url = f"http://127.0.0.1:{port}"
         try:

@@ -201,6 +201,8 @@ def nginx(workdir):
     (www / "ng" / "text.txt").write_text("".join(f"line {i}: the quick brown fox jumps over the lazy dog\n"
                                                  for i in range(20000)))
     (www / "ng" / "index.html").write_text("<!doctype html><title>ng</title><p>hello from nginx</p>\n")
+    for name in ("caf\u00e9.txt", "a b.txt", "100%.txt", "x+y.txt", "semi;colon.txt", "~tilde.txt"):
+        (www / "ng" / name).write_text(f"file {name}\n")
     (www / "404.html").write_text("<!doctype html><title>404</title><p>nginx's own not-found page</p>\n")
     last_error = None
     for attempt in range(3):  # the port is picked before nginx binds it: another process may take it first

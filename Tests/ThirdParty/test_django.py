@@ -1,6 +1,10 @@
 """Django reading the user from X-Auth-User (RemoteUserMiddleware) through the gateway's whole sign-in flow."""
 
+from urllib.parse import unquote
+
 import requests
+
+from conftest import PASSWORD
 
 
 def whoami(session, gateway, prefix="/dj", **kwargs):
@@ -15,8 +19,14 @@ def test_sign_in_flow_as_django_sees_it(gateway):
     assert page.headers["Location"].startswith("/.gatehouse/login?rd=")
     assert whoami(browser, gateway).status_code == 401
 
-    signed_in = gateway.sign_in(browser)
+    # The login page, then its form post with the rd it was given: back to the page first asked for.
+    login = browser.get(gateway.url + page.headers["Location"], timeout=10)
+    assert login.status_code == 200 and "<form" in login.text
+    rd = page.headers["Location"].split("rd=", 1)[1]
+    signed_in = browser.post(gateway.url + "/.gatehouse/login", allow_redirects=False, timeout=10,
+                             data={"username": "alice", "password": PASSWORD, "rd": unquote(rd)})
     assert signed_in.status_code == 303
+    assert signed_in.headers["Location"] == "/dj/whoami"
 
     seen = whoami(browser, gateway)
     assert seen.status_code == 200

@@ -71,3 +71,19 @@ def test_same_bytes_with_curl(gateway, nginx, tmp_path, name):
         status, fields = curl_headers(head)
         results[label] = status, end_to_end(fields), digest(body.read_bytes())
     assert results["proxied"] == results["direct"]
+
+
+# Targets whose escapes the gateway's path normalisation must hand on so that nginx finds the same file
+# (or the same query string) as directly.
+ESCAPED_TARGETS = ["/ng/caf%C3%A9.txt", "/ng/a%20b.txt", "/ng/100%25.txt", "/ng/x+y.txt", "/ng/x%2By.txt",
+                   "/ng/~tilde.txt", "/ng/%7Etilde.txt", "/ng/semi%3Bcolon.txt", "/ng/%69ndex.html",
+                   "/ng/./index.html", "/ng/index.html?a=%2F&b=1+2&c=%25"]
+
+
+@pytest.mark.parametrize("target", ESCAPED_TARGETS)
+def test_escaped_targets_reach_the_same_file(gateway, nginx, target):
+    with httpx.Client(timeout=10) as client:
+        direct = client.get(nginx[0] + target, headers=IDENTITY)
+        proxied = client.get(gateway.url + target, headers=IDENTITY)
+    assert direct.status_code == 200
+    assert (proxied.status_code, proxied.content) == (direct.status_code, direct.content)

@@ -4,7 +4,7 @@ import os
 
 import pytest
 import requests
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 
@@ -43,3 +43,14 @@ def test_a_signed_out_session_cannot_upgrade(gateway):
         with connect(ws_url(gateway), additional_headers={"Cookie": cookie}, open_timeout=10, close_timeout=5):
             pass
     assert refused.value.response.status_code == 401
+
+
+def test_ping_and_a_close_from_the_server_cross_the_tunnel(gateway, signed_in):
+    cookie = f"gatehouse_session={signed_in.cookies['gatehouse_session']}"
+    with connect(ws_url(gateway), additional_headers={"Cookie": cookie}, open_timeout=10,
+                 close_timeout=5) as websocket:
+        assert websocket.ping().wait(10)  # the server's pong came back
+        websocket.send("close-me")
+        with pytest.raises(ConnectionClosed) as closed:
+            websocket.recv(timeout=10)
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4001, "bye")

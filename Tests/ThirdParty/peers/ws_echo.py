@@ -1,7 +1,7 @@
 """A `websockets` echo server: prints `listening PORT` once bound (port 0: the system picks one).
 
 Every message comes back unchanged, except the text `whoami`, answered with the X-Auth-User header the
-gateway injected into the upgrade request.
+gateway injected into the upgrade request, and `close-me`, answered by a close with code 4001.
 """
 
 import asyncio
@@ -12,6 +12,8 @@ async def echo(websocket):
     async for message in websocket:
         if message == "whoami":
             await websocket.send("user=" + (websocket.request.headers.get("X-Auth-User") or ""))
+        elif message == "close-me":
+            await websocket.close(4001, "bye")
         else:
             await websocket.send(message)
 

@@ -1,5 +1,6 @@
 """gunicorn as the upstream: streamed (chunked) bodies of every size, 5 MB, Server-Sent Events."""
 
+import socket
 import uuid
 
 import httpx
@@ -7,6 +8,7 @@ import pytest
 import requests
 
 import wsgi_apps
+from conftest import wait_until
 from httpcheck import digest, end_to_end, fetch
 
 # (size, piece): tiny, small, 64 KiB, 5 MB; gunicorn sends each piece as one chunk.
@@ -96,3 +98,21 @@ def test_head_of_a_streamed_answer_then_get_on_the_same_connection(gateway, guni
         assert end_to_end(head.headers.multi_items()) == end_to_end(direct.headers.multi_items())
         get = client.get(gateway.url + "/gu/stream?size=5000&piece=500")
         assert digest(get.content) == digest(wsgi_apps.pattern(5000, 5000))
+
+
+def test_a_client_leaving_a_stream_ends_it_upstream(gateway, sse_release_dir):
+    # A stream nobody reads any more must not go on upstream (an app thread and a connection held for
+    # nothing): once the client has gone, the gateway closes the upstream connection and gunicorn's next
+    # writes fail.
+    stream_id = uuid.uuid4().hex
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as client:
+        client.sendall(f"GET /gu/ticker?id={stream_id} HTTP/1.1\r\nHost: gw.test\r\n\r\n".encode())
+        received = b""
+        while b"data: started" not in received:
+            data = client.recv(65536)
+            assert data, f"the gateway closed the stream: {received!r}"
+            received += data
+    (sse_release_dir / stream_id).touch()
+    outcome = sse_release_dir / f"{stream_id}.outcome"
+    wait_until(outcome.exists, "the app's stream to end", timeout=15)
+    assert outcome.read_text() == "aborted"

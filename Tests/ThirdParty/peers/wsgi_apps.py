@@ -49,6 +49,33 @@ def _sse(environ, start_response):
     return events()
 
 
+def _ticker(environ, start_response):
+    # After the release, up to 100 events 20 ms apart, until a write fails: the outcome file says whether the
+    # stream was cut off ("aborted": gunicorn closed the iterator when its client went away) or ran to its end.
+    directory, stream_id = os.environ["SSE_RELEASE_DIR"], _query(environ)["id"]
+    release = os.path.join(directory, stream_id)
+
+    def events():
+        outcome = "completed"
+        try:
+            yield b"data: started\n\n"
+            deadline = time.monotonic() + 15
+            while not os.path.exists(release) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            for i in range(100):
+                yield b"data: tick %d\n\n" % i
+                time.sleep(0.02)
+        except GeneratorExit:
+            outcome = "aborted"
+            raise
+        finally:
+            with open(os.path.join(directory, stream_id + ".outcome"), "w") as f:
+                f.write(outcome)
+
+    start_response("200 OK", [("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache")])
+    return events()
+
+
 def app(environ, start_response):
     path = environ["PATH_INFO"]
     query = _query(environ)
@@ -67,6 +94,8 @@ def app(environ, start_response):
         return iter(())
     if path == "/gu/sse":
         return _sse(environ, start_response)
+    if path == "/gu/ticker":
+        return _ticker(environ, start_response)
     if path == "/gu/upload":
         # gunicorn decodes a chunked request body for the app.
         body = environ["wsgi.input"].read()

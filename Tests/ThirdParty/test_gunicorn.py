@@ -1,5 +1,7 @@
 """gunicorn as the upstream: streamed (chunked) bodies of every size, 5 MB, Server-Sent Events."""
 
+import hashlib
+import os
 import socket
 import uuid
 
@@ -116,3 +118,15 @@ def test_a_client_leaving_a_stream_ends_it_upstream(gateway, sse_release_dir):
     outcome = sse_release_dir / f"{stream_id}.outcome"
     wait_until(outcome.exists, "the app's stream to end", timeout=15)
     assert outcome.read_text() == "aborted"
+
+
+def test_chunked_uploads_from_requests_and_httpx(gateway):
+    # Both send a generator body as Transfer-Encoding: chunked; gunicorn must receive the same bytes.
+    pieces = [os.urandom(n) for n in (1, 100, 65536, 7, 300_000)]
+    expected = {"length": sum(map(len, pieces)), "sha256": hashlib.sha256(b"".join(pieces)).hexdigest()}
+    seen = requests.post(gateway.url + "/gu/upload", data=iter(pieces), timeout=30).json()
+    assert {k: seen[k] for k in expected} == expected
+    assert seen["transfer_encoding"] == "chunked" or seen["content_length"] == str(expected["length"])
+    with httpx.Client(timeout=30) as client:
+        seen = client.post(gateway.url + "/gu/upload", content=iter(pieces)).json()
+    assert {k: seen[k] for k in expected} == expected

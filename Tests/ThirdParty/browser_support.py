@@ -127,13 +127,15 @@ class OtherSite:
         self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True)
         self.thread.start()
 
+    def serve(self, path, page):
+        self.pages[path] = page
+
     def auto_submitting_form(self, path, action, fields):
         """Serves at `path` a page whose form posts `fields` to `action` as soon as it loads."""
         inputs = "".join(f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
                          for k, v in fields.items())
-        self.pages[path] = (f'<!doctype html><title>another site</title><form method="post" '
-                            f'action="{html.escape(action)}">{inputs}</form>'
-                            "<script>document.forms[0].submit()</script>")
+        self.serve(path, f'<!doctype html><title>another site</title><form method="post" '
+                   f'action="{html.escape(action)}">{inputs}</form><script>document.forms[0].submit()</script>')
 
     def stop(self):
         self.server.shutdown()

@@ -14,7 +14,7 @@ import requests
 from selenium.webdriver.common.by import By
 
 from browser_support import (NAME, OtherSite, console_errors, element, fill_login_form, self_signed_certificate,
-                             start_chromium, wait_for_url)
+                             start_chromium, wait, wait_for_url)
 from conftest import PASSWORD, Gateway, bcrypt_hash, start_gunicorn, wait_until
 
 COOKIE = "gatehouse_session"
@@ -288,3 +288,34 @@ def test_the_login_page_fits_a_small_phone(site, browser):
         assert browser.execute_script("return document.documentElement.scrollWidth") <= width
     finally:
         browser.set_window_size(1024, 768)
+
+
+@pytest.mark.parametrize("hostile_host", ["127.0.0.1", "localhost"])
+def test_another_site_cannot_read_the_devices_list(site, browser, other_site, hostile_host):
+    # The list holds addresses and user agents: a script elsewhere may make the browser ask, never read the answer.
+    sign_in(browser, site.url, "/private/read")
+    other_site.serve("/blank", "<!doctype html><title>another site</title><p>hello</p>")
+    browser.get(f"http://{hostile_host}:{other_site.port}/blank")
+    asked_before = answered_device_lists(site)
+    outcome = browser.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        fetch(arguments[0], {credentials: "include"}).then(r => r.text()).then(t => done("read: " + t),
+                                                                              e => done("refused: " + e));
+    """, site.url + "/.gatehouse/sessions")
+    assert outcome.startswith("refused: TypeError"), outcome
+    # The request did reach the gateway (from 127.0.0.1 with the cookie: the list was sent); the browser kept it
+    # from the script because no Access-Control-Allow-Origin allows that origin.
+    wait_until(lambda: answered_device_lists(site) > asked_before, "the gateway's access-log line")
+
+
+def answered_device_lists(site):
+    return sum(1 for line in site.peer.log.splitlines() if '"path":"/.gatehouse/sessions"' in line)
+
+
+def test_another_site_cannot_frame_the_login_page(site, browser, other_site):
+    # Clickjacking: the form inside another site's page would take a person's password under that site's cover.
+    other_site.serve("/frame", f'<!doctype html><title>another site</title>'
+                               f'<iframe id="f" src="{site.url}/.gatehouse/login"></iframe>')
+    browser.get(f"http://localhost:{other_site.port}/frame")
+    refused = wait(browser).until(lambda d: [e for e in console_errors(d) if "frame-ancestors" in e])
+    assert "'none'" in refused[0], refused

@@ -13,6 +13,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from selenium import webdriver
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
@@ -86,9 +87,11 @@ def fill_login_form(driver, user, password):
     name.clear()
     name.send_keys(user)
     element(driver, "input#password").send_keys(password)
-    button = element(driver, "button[type=submit]")
-    button.click()
-    wait(driver).until(expected_conditions.staleness_of(button))
+    driver.execute_script("window.gatehouseOldPage = true")  # gone once the next page has replaced this one
+    element(driver, "button[type=submit]").click()
+    # Mid-navigation chromedriver may answer any command with an error: those only mean "not yet".
+    WebDriverWait(driver, WAIT, ignored_exceptions=(WebDriverException,)).until(
+        lambda d: d.execute_script("return window.gatehouseOldPage !== true"))
 
 
 def self_signed_certificate(directory):

@@ -4,8 +4,9 @@
 set -euo pipefail
 # libssl-dev: TLS termination (COpenSSL); openssl: the TLS tests make certificates and connect with it.
 # apache2-utils (htpasswd) and whois (mkpasswd) make the password hashes the tests check against.
+# nginx and curl: an upstream and a client of the third-party suite (Tests/ThirdParty), which python3 runs.
 PACKAGES=(libevent-dev libssl-dev openssl libsqlite3-dev libhiredis-dev libcrypt-dev pkg-config redis-server curl
-          apache2-utils whois)
+          apache2-utils whois nginx python3 python3-pip)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -18,13 +19,25 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# Python's joserfc and cryptography: the auth tests mint tokens with them as an independent JOSE implementation
-# (Tests/Fixtures/make_tokens.py, run with the `python3` on PATH). Installed only when the import fails;
-# Debian's own python3 refuses plain pip installs (PEP 668), hence the second attempt.
-if ! command -v python3 >/dev/null 2>&1; then
-  echo "warning: python3 not found; the auth tests need python3 with joserfc and cryptography" >&2
-elif ! python3 -c 'import joserfc, cryptography' >/dev/null 2>&1; then
-  echo "installing: joserfc cryptography (pip)" >&2
-  python3 -m pip install --quiet --disable-pip-version-check joserfc cryptography >/dev/null 2>&1 \
-    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages joserfc cryptography >/dev/null
-fi
+# Python packages, each set installed only when its import fails. Debian's own python3 refuses plain pip installs
+# (PEP 668), hence the second attempt.
+pip_install() { # WHAT-FOR IMPORT-CHECK PACKAGE...
+  local what=$1 check=$2
+  shift 2
+  if ! command -v python3 >/dev/null 2>&1; then
+    echo "warning: python3 not found; $what needs python3 with $*" >&2
+  elif ! python3 -c "$check" >/dev/null 2>&1; then
+    echo "installing: $* (pip)" >&2
+    python3 -m pip install --quiet --disable-pip-version-check "$@" >/dev/null 2>&1 \
+      || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "$@" >/dev/null
+  fi
+}
+
+# joserfc and cryptography: the auth tests mint tokens with them as an independent JOSE implementation
+# (Tests/Fixtures/make_tokens.py, run with the `python3` on PATH).
+pip_install "the auth tests" 'import joserfc, cryptography' joserfc cryptography
+# The third-party suite (Tests/ThirdParty): pytest runs it; gunicorn, Django and websockets are its upstreams,
+# requests, httpx and websockets its clients (websockets 13+: the asyncio server and the sync client used there).
+pip_install "the third-party suite" \
+  'import pytest, gunicorn, httpx, requests, django, websockets.asyncio.server, websockets.sync.client' \
+  pytest gunicorn httpx requests django 'websockets>=13'

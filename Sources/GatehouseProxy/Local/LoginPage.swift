@@ -5,6 +5,10 @@ enum LoginPage {
         ("Content-Security-Policy",
          "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
         ("X-Frame-Options", "DENY"),
+        // Not the base answers' `no-referrer`: under it a browser sends `Origin: null` with the form's POST, and
+        // where it sends no Sec-Fetch-Site either (plain http to a host name) the cross-site check refuses the
+        // page's own sign-in. `same-origin` still sends no Referer (and no `rd`) to any other site.
+        ("Referrer-Policy", "same-origin"),
     ]
 
     /// The page, with `rd` carried in a hidden field and an optional error line.
@@ -27,11 +31,14 @@ enum LoginPage {
 
             """
         if let error { page += "<p class=\"error\" role=\"alert\">\(escape(error))</p>\n" }
+        // After a refusal the name is filled in again: the cursor goes where the person types next.
+        let focusName = (user ?? "").isEmpty ? " autofocus" : ""
+        let focusPassword = focusName.isEmpty ? " autofocus" : ""
         page += """
             <label for="username">User name</label>
-            <input id="username" name="username" autocomplete="username" required autofocus value="\(escape(user ?? ""))">
+            <input id="username" name="username" autocomplete="username" required\(focusName) value="\(escape(user ?? ""))">
             <label for="password">Password</label>
-            <input id="password" name="password" type="password" autocomplete="current-password" required>
+            <input id="password" name="password" type="password" autocomplete="current-password" required\(focusPassword)>
 
             """
         if let rd { page += "<input type=\"hidden\" name=\"rd\" value=\"\(escape(rd))\">\n" }

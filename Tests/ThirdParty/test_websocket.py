@@ -1,0 +1,56 @@
+"""A `websockets` server behind a session-protected route, reached by the `websockets` client."""
+
+import os
+
+import pytest
+import requests
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect
+
+
+def ws_url(gateway, path="/ws/echo"):
+    return f"ws://127.0.0.1:{gateway.port}{path}"
+
+
+def test_upgrade_without_a_session_is_refused(gateway):
+    with pytest.raises(InvalidStatus) as refused:
+        with connect(ws_url(gateway), open_timeout=10, close_timeout=5):
+            pass
+    assert refused.value.response.status_code == 401
+
+
+def test_hundred_messages_one_of_a_megabyte_after_sign_in(gateway, signed_in):
+    cookie = f"gatehouse_session={signed_in.cookies['gatehouse_session']}"
+    messages = [f"message {i}: " + "x" * (i * 37) for i in range(99)]
+    messages.insert(50, os.urandom(1_000_000))  # binary, 1 MB
+    with connect(ws_url(gateway), additional_headers={"Cookie": cookie}, max_size=None,
+                 open_timeout=10, close_timeout=5) as websocket:
+        websocket.send("whoami")
+        assert websocket.recv(timeout=10) == "user=alice"  # the gateway's identity header reached the server
+        for message in messages:
+            websocket.send(message)
+            echoed = websocket.recv(timeout=10)
+            assert type(echoed) is type(message) and echoed == message, f"message of {len(message)} changed"
+    assert len(messages) == 100
+
+
+def test_a_signed_out_session_cannot_upgrade(gateway):
+    session = requests.Session()
+    assert gateway.sign_in(session).status_code == 303
+    cookie = f"gatehouse_session={session.cookies['gatehouse_session']}"
+    assert session.post(gateway.url + "/.gatehouse/logout", timeout=10).status_code == 204
+    with pytest.raises(InvalidStatus) as refused:
+        with connect(ws_url(gateway), additional_headers={"Cookie": cookie}, open_timeout=10, close_timeout=5):
+            pass
+    assert refused.value.response.status_code == 401
+
+
+def test_ping_and_a_close_from_the_server_cross_the_tunnel(gateway, signed_in):
+    cookie = f"gatehouse_session={signed_in.cookies['gatehouse_session']}"
+    with connect(ws_url(gateway), additional_headers={"Cookie": cookie}, open_timeout=10,
+                 close_timeout=5) as websocket:
+        assert websocket.ping().wait(10)  # the server's pong came back
+        websocket.send("close-me")
+        with pytest.raises(ConnectionClosed) as closed:
+            websocket.recv(timeout=10)
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4001, "bye")

@@ -6,7 +6,7 @@ set -euo pipefail
 # apache2-utils (htpasswd) and whois (mkpasswd) make the password hashes the tests check against.
 # nginx and curl: an upstream and a client of the third-party suite (Tests/ThirdParty), which python3 runs.
 PACKAGES=(libevent-dev libssl-dev openssl libsqlite3-dev libhiredis-dev libcrypt-dev pkg-config redis-server curl
-          apache2-utils whois nginx python3 python3-pip)
+          apache2-utils whois nginx python3 python3-pip chromium chromium-driver)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -37,7 +37,8 @@ pip_install() { # WHAT-FOR IMPORT-CHECK PACKAGE...
 # (Tests/Fixtures/make_tokens.py, run with the `python3` on PATH).
 pip_install "the auth tests" 'import joserfc, cryptography' joserfc cryptography
 # The third-party suite (Tests/ThirdParty): pytest runs it; gunicorn, Django and websockets are its upstreams,
-# requests, httpx and websockets its clients (websockets 13+: the asyncio server and the sync client used there).
+# requests, httpx and websockets its clients (websockets 13+: the asyncio server and the sync client used there);
+# selenium drives Debian's chromium (chromium-driver) through the sign-in pages as a person would.
 pip_install "the third-party suite" \
-  'import pytest, gunicorn, httpx, requests, django, websockets.asyncio.server, websockets.sync.client' \
-  pytest gunicorn httpx requests django 'websockets>=13'
+  'import pytest, gunicorn, httpx, requests, django, websockets.asyncio.server, websockets.sync.client, selenium' \
+  pytest gunicorn httpx requests django 'websockets>=13' selenium

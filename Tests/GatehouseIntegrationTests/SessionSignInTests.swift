@@ -199,8 +199,16 @@ struct SessionSignInTests {
         let retry = try #require(blocked.header("Retry-After").flatMap { Int($0) })
         #expect(retry >= 1 && retry <= 60)
         #expect(blocked.header("Set-Cookie") == nil)
-        // The address is blocked too, for any user.
+        // A person at the form sees the login page again, saying why and how long (not a JSON document).
+        #expect(blocked.header("Content-Type")?.hasPrefix("text/html") == true)
+        #expect(blocked.bodyText.contains("Too many failed sign-ins. Try again in "))
+        #expect(blocked.bodyText.contains("<form"))
+        // The address is blocked too, for any user; an API client gets the JSON error with the same Retry-After.
         #expect(try gw.signIn("bob", SessionFixture.bobPassword).status == 429)
+        let api = try gw.signInJSON("bob", SessionFixture.bobPassword)
+        #expect(api.status == 429)
+        #expect(api.json?["error"] as? String == "too_many_attempts")
+        #expect(api.header("Retry-After") != nil)
     }
 
     @Test("rd is followed only to a path on this site (no open redirect)")

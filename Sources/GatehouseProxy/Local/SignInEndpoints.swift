@@ -97,7 +97,7 @@ struct SignInEndpoints {
         let address = throttleAddress
         let now = Int64(Clocks.wallClock().seconds)
         if let wait = services.throttle.retryAfter(address: address, user: user, now: now) {
-            throttled(wait)
+            throttled(wait, user: user, rd: rd, isForm: isForm)
             return
         }
         guard let shared = store as? any SharedSignInThrottle, services.throttle.maxFailures > 0 else {
@@ -108,7 +108,7 @@ struct SignInEndpoints {
                              window: services.throttle.window, now: now) { result in
             switch result {
             case .success(let wait?):
-                throttled(wait)
+                throttled(wait, user: user, rd: rd, isForm: isForm)
             case .success(nil):
                 checkPassword(services, user: user, password: password, rd: rd, isForm: isForm, reservedAt: now)
             case .failure:
@@ -120,10 +120,31 @@ struct SignInEndpoints {
         }
     }
 
-    private func throttled(_ wait: Int64) {
+    private func throttled(_ wait: Int64, user: String, rd: String?, isForm: Bool) {
         engine.counters.signInThrottled += 1
-        finish(.error(429, "too_many_attempts", description: "too many failed sign-ins; try again later",
-                      headers: [("Retry-After", String(wait))]), error: "login-throttled")
+        tryLater(status: 429, code: "too_many_attempts", description: "too many failed sign-ins; try again later",
+                 message: "Too many failed sign-ins. Try again in \(Self.humanSeconds(wait)).", retryAfter: wait,
+                 user: user, rd: rd, isForm: isForm, error: "login-throttled")
+    }
+
+    /// A sign-in that cannot be tried now (throttled, or the hashing queue is full or too slow). A person at the
+    /// form gets the login page back saying why and for how long (not a JSON document in place of the page); an
+    /// API client gets the JSON error. Both get the same status and `Retry-After`.
+    func tryLater(status: Int, code: String, description: String, message: String, retryAfter: Int64, user: String,
+                  rd: String?, isForm: Bool, error: String) {
+        let retry = ("Retry-After", String(retryAfter))
+        if isForm, let settings = snapshot.signIn {
+            finish(.html(status, LoginPage.render(action: settings.loginPath, rd: rd, error: message, user: user),
+                         headers: LoginPage.securityHeaders + [retry]), error: error)
+        } else {
+            finish(.error(status, code, description: description, headers: [retry]), error: error)
+        }
+    }
+
+    /// "1 second", "45 seconds", "2 minutes" (rounded up): how long a person is asked to wait.
+    static func humanSeconds(_ seconds: Int64) -> String {
+        if seconds < 120 { return seconds == 1 ? "1 second" : "\(seconds) seconds" }
+        return "\((seconds + 59) / 60) minutes"
     }
 
     /// The password hash, on the hashing pool. `reservedAt`: the attempt was counted by the shared throttle
@@ -138,13 +159,14 @@ struct SignInEndpoints {
         let passwordBytes = Array(password.utf8)
         let request = self.request
         let client = self.client
-        let queueWait = String(services.hashing.maxQueueWait.components.seconds)
+        let queueWait = services.hashing.maxQueueWait.components.seconds
         let queued = services.hashing.submit({ PasswordHash.verify(passwordBytes, against: hash) }, completion: { outcome in
             let endpoints = SignInEndpoints(client: client, request: request)
             // Waited past the pool's bound for a thread: not hashed, and the queue is still that long.
             guard case .finished(let ok) = outcome else {
-                endpoints.finish(.error(503, "temporarily_unavailable", description: "too many sign-ins in progress",
-                                        headers: [("Retry-After", queueWait)]), error: "login-queue-timeout")
+                endpoints.tryLater(status: 503, code: "temporarily_unavailable", description: "too many sign-ins in progress",
+                                   message: Self.busyMessage, retryAfter: queueWait, user: user, rd: rd, isForm: isForm,
+                                   error: "login-queue-timeout")
                 return
             }
             endpoints.passwordChecked(ok && account != nil && account?.disabled == false, account: account, user: user,
@@ -155,10 +177,12 @@ struct SignInEndpoints {
             if let reservedAt, let shared = engine.sessionStore as? any SharedSignInThrottle {
                 shared.releaseSignIn(address: throttleAddress, user: user, reservedAt: reservedAt, signedIn: false)
             }
-            finish(.error(503, "temporarily_unavailable", description: "too many sign-ins in progress",
-                          headers: [("Retry-After", "1")]), error: "login-pool-full")
+            tryLater(status: 503, code: "temporarily_unavailable", description: "too many sign-ins in progress",
+                     message: Self.busyMessage, retryAfter: 1, user: user, rd: rd, isForm: isForm, error: "login-pool-full")
         }
     }
+
+    static let busyMessage = "Too many sign-ins are in progress. Try again in a moment."
 
     /// Back on the loop after the hash.
     private func passwordChecked(_ ok: Bool, account: UserAccount?, user: String, rd: String?, isForm: Bool,

@@ -792,9 +792,29 @@ final class RedisSessionStoreTests: RedisStoreTestCase {
 // MARK: - Faults: each test has its own redis-server to stop, slow down, flush or restart
 
 final class RedisSessionStoreFaultTests: RedisStoreTestCase {
+    /// `outage_grace` serves cached sessions for a bounded time after the connection is lost, then fails closed.
+    func testCachedSessionsAreServedForTheOutageGraceOnly() throws {
+        let server = try RedisServerProcess()
+        var settings = RedisSettings(host: "127.0.0.1", port: server.port, timeout: .milliseconds(300),
+                                     cacheTTL: .seconds(30))
+        settings.outageGrace = .seconds(1)
+        let g = try gateway(server, settings: settings)
+        try g.create(record("a"))
+        XCTAssertEqual(handle(of: try g.find(key("a"), now: t0)), "h-a")
+        server.stop()
+        XCTAssertTrue(try waitUntil(seconds: 2) { !g.backend.isReachable }, "the lost connection is noticed")
+        XCTAssertEqual(handle(of: try g.lookup(key("a"), now: t0)), "h-a", "cached: served within the grace")
+        XCTAssertTrue(isUnavailable(try g.find(key("b"), now: t0)), "uncached: 503 at once")
+        XCTAssertTrue(try waitUntil(seconds: 3) { self.isUnavailable(try g.lookup(self.key("a"), now: self.t0)) },
+                      "after the grace a cached session is no longer served while Redis is down")
+    }
+
     func testRedisDownFailsClosedThenTheStoreReconnects() throws {
         let server = try RedisServerProcess()
-        let g = try gateway(server, cacheTTL: .seconds(5), timeout: .milliseconds(300))
+        var settings = RedisSettings(host: "127.0.0.1", port: server.port, timeout: .milliseconds(300),
+                                     cacheTTL: .seconds(5))
+        settings.outageGrace = .zero  // no grace: fail closed at once
+        let g = try gateway(server, settings: settings)
         try g.create(record("a"))
         XCTAssertEqual(handle(of: try g.find(key("a"), now: t0)), "h-a")
         server.stop()

@@ -126,6 +126,18 @@ struct UpstreamFramingTests {
         #expect(!text.contains("Keep-Alive"))
     }
 
+    @Test("a framing field in the upstream's trailers is dropped: the client gets the whole answer, never a cut one")
+    func forbiddenTrailerFieldDropped() throws {
+        let upstream = try ScriptedUpstream(answer: Self.chunkedHead
+                                                + Self.chunked(["hello"], trailers: "Content-Length: 99\r\nX-Sum: 1\r\n"))
+        let gw = try Self.gateway(upstream)
+        let client = try RawClient(port: gw.port)
+        try client.send("GET /trailers HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        let raw = client.readUntilClose(timeout: 5)
+        let (_, body) = try #require(Self.split(raw))
+        #expect(String(decoding: body, as: UTF8.self) == "5\r\nhello\r\n0\r\nX-Sum: 1\r\n\r\n")
+    }
+
     @Test("Server-Sent Events from a chunked upstream reach the client one by one, before the upstream sends more")
     func eventsStreamedAsTheyArrive() throws {
         let next = DispatchSemaphore(value: 0)

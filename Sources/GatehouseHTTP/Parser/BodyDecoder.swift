@@ -40,8 +40,14 @@ struct BodyDecoder {
     private let maxChunkLine: Int
     private var trailerScanner: HeadScanner
 
-    init(limits: HTTPLimits, boundsPayload: Bool) {
-        maxPayload = boundsPayload ? limits.maxBody : nil
+    /// What the trailer section is read as (a request's trailers refuse framing fields; a response's drop them).
+    private let trailerKind: FieldSection.Kind
+
+    /// - Parameter forRequests: a request body (bounded by `maxBody`; framing fields in its trailers refused), or
+    ///   a response body (unbounded; such trailer fields dropped).
+    init(limits: HTTPLimits, forRequests: Bool) {
+        maxPayload = forRequests ? limits.maxBody : nil
+        trailerKind = forRequests ? .trailers : .responseTrailers
         maxChunkLine = limits.maxChunkLine
         trailerScanner = HeadScanner(
             limits: HeadScanner.Limits(
@@ -141,7 +147,7 @@ struct BodyDecoder {
         case .complete(let bytes, let fieldCount, let consumed):
             var facts = FieldFacts()
             let fields = try FieldSection.parse(
-                bytes, from: 0, expectedCount: fieldCount, kind: .trailers, facts: &facts)
+                bytes, from: 0, expectedCount: fieldCount, kind: trailerKind, facts: &facts)
             state = .fixed(remaining: 0)
             let trailers = fields.isEmpty ? HeaderFields() : HeaderFields(storage: bytes, fields: fields)
             return .end(trailers: trailers, consumed: i + consumed)

@@ -7,7 +7,12 @@ enum FieldSection {
     /// Where the section is: headers may carry framing and routing fields, trailers may not.
     enum Kind {
         case headers
+        /// A request's trailers: a framing or routing field there is refused (it can only be a smuggling attempt).
         case trailers
+        /// An upstream response's trailers: such a field is dropped instead (RFC 9110 6.5.1 lets a recipient
+        /// ignore what a trailer may not carry). The chunks framed the body already, and the client must not
+        /// lose a complete answer over a field that means nothing there.
+        case responseTrailers
     }
 
     /// Parses field lines starting at `start` (the first byte after the start line's CRLF) up to the
@@ -29,18 +34,25 @@ enum FieldSection {
         var p = start
         while bytes[p] != ASCII.cr {
             let field = try parseLine(bytes, at: p)
-            fields.append(field.field)
+            p = field.lineEnd + 2
             if field.underscore {
                 facts.underscoreNames = true
                 if let rule = FieldRule.lookupUnderscoreSpelling(field.field.name, in: bytes) {
-                    guard case .headers = kind else { throw .forbiddenTrailerField }
-                    if rule == .contentLength || rule == .transferEncoding { facts.framingSpelledWithUnderscore = true }
+                    switch kind {
+                    case .headers:
+                        if rule == .contentLength || rule == .transferEncoding { facts.framingSpelledWithUnderscore = true }
+                    case .trailers: throw .forbiddenTrailerField
+                    case .responseTrailers: continue
+                    }
                 }
             } else if let rule = FieldRule.lookup(field.field.name, in: bytes) {
-                guard case .headers = kind else { throw .forbiddenTrailerField }
-                try facts.apply(rule, value: field.field.value, in: bytes)
+                switch kind {
+                case .headers: try facts.apply(rule, value: field.field.value, in: bytes)
+                case .trailers: throw .forbiddenTrailerField
+                case .responseTrailers: continue
+                }
             }
-            p = field.lineEnd + 2
+            fields.append(field.field)
         }
         return fields
     }

@@ -49,7 +49,7 @@ package struct RequestParser {
                 startLineTooLong: .requestLineTooLong,
                 tooLarge: .headTooLarge,
                 tooManyFields: .tooManyFields))
-        body = BodyDecoder(limits: limits, boundsPayload: true)
+        body = BodyDecoder(limits: limits, forRequests: true)
     }
 
     /// Empty lines (CRLF) ignored before a request line (RFC 9112 2.2 asks for at least one; some

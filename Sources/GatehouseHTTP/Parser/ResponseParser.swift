@@ -45,7 +45,7 @@ package struct ResponseParser {
                 startLineTooLong: .statusLineTooLong,
                 tooLarge: .headTooLarge,
                 tooManyFields: .tooManyFields))
-        body = BodyDecoder(limits: limits, boundsPayload: false)
+        body = BodyDecoder(limits: limits, forRequests: false)
     }
 
     /// Parses as much of `input` as makes one event.

@@ -88,8 +88,7 @@ struct IntervalLog {
     private var suppressed = 0
 
     init(interval: Duration) {
-        let (seconds, attoseconds) = interval.components
-        intervalNanoseconds = UInt64(seconds) * 1_000_000_000 + UInt64(attoseconds / 1_000_000_000)
+        intervalNanoseconds = interval.wholeNanoseconds
     }
 
     /// Nil when this occurrence is to be left out; else how many were left out before it.

@@ -55,9 +55,7 @@ package final class BlockingPool: Sendable {
         }
         let semaphore = eventfd(0, Int32(EFD_SEMAPHORE | EFD_CLOEXEC))
         guard semaphore >= 0 else { throw IOError("\(name): eventfd failed: errno \(errno)") }
-        let wait = maxQueueWait.components
-        let waitNanoseconds = UInt64(max(0, wait.seconds)) * 1_000_000_000 + UInt64(max(0, wait.attoseconds) / 1_000_000_000)
-        let shared = PoolQueue(semaphore: semaphore, queueLimit: queueLimit, maxWaitNanoseconds: waitNanoseconds,
+        let shared = PoolQueue(semaphore: semaphore, queueLimit: queueLimit, maxWaitNanoseconds: maxQueueWait.wholeNanoseconds,
                                clock: clock)
         var started: [LoopThread] = []
         for index in 0..<threads {

@@ -49,3 +49,12 @@ package enum Clocks {
         }
     }
 }
+
+extension Duration {
+    /// The duration in whole nanoseconds, negative durations as 0: what the monotonic clocks here compare against.
+    package var wholeNanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        guard seconds >= 0 else { return 0 }
+        return UInt64(seconds) &* 1_000_000_000 &+ UInt64(max(0, attoseconds / 1_000_000_000))
+    }
+}

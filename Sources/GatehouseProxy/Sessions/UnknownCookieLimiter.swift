@@ -25,9 +25,7 @@ final class UnknownCookieLimiter {
     /// `limit` 0: no limit.
     init(limit: Int, window: Duration, maxTracked: Int = 10_000) {
         self.limit = limit
-        let (seconds, attoseconds) = window.components
-        windowNanoseconds = max(1, UInt64(max(0, seconds)) * 1_000_000_000
-                                   + UInt64(max(0, attoseconds / 1_000_000_000)))
+        windowNanoseconds = max(1, window.wholeNanoseconds)
         self.maxTracked = max(1, maxTracked)
     }
 

@@ -71,9 +71,7 @@ final class UpstreamPool {
 
     /// Skips `server` for `fail_timeout` (it refused or timed out a connect).
     func markFailed(server: Int) {
-        let failFor = settings.failTimeout.components
-        downUntil[server] = loop.nowNanoseconds &+ UInt64(failFor.seconds) &* 1_000_000_000
-            &+ UInt64(failFor.attoseconds / 1_000_000_000)
+        downUntil[server] = loop.nowNanoseconds &+ settings.failTimeout.wholeNanoseconds
     }
 
     /// How many servers there are (a failed connect is retried on another one when there is one).

@@ -114,8 +114,8 @@ package final class RedisSessionStore: SessionStore {
         self.revocations = revocations
         self.accessTokenTTL = accessTokenTTL
         self.clock = clock
-        cacheTTLNanoseconds = settings.cacheSize > 0 ? Self.nanoseconds(settings.cacheTTL) : 0
-        outageGraceNanoseconds = Self.nanoseconds(settings.outageGrace)
+        cacheTTLNanoseconds = settings.cacheSize > 0 ? settings.cacheTTL.wholeNanoseconds : 0
+        outageGraceNanoseconds = settings.outageGrace.wholeNanoseconds
         var made: (RedisConnection, RedisConnection)?
         var failure: StoreError?
         do throws(StoreError) {
@@ -549,11 +549,6 @@ package final class RedisSessionStore: SessionStore {
     }
 
     private func digits(_ value: Int64) -> [UInt8] { Array(String(value).utf8) }
-
-    private static func nanoseconds(_ duration: Duration) -> UInt64 {
-        let (seconds, attoseconds) = duration.components
-        return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds / 1_000_000_000))
-    }
 
     private static let closedError = StoreError("store-closed")
 }

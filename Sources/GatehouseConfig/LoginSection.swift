@@ -40,9 +40,12 @@ package struct LoginSection: Sendable, Equatable {
         package let rateLimit: RateLimit
         /// Threads that run password hashes (never an event loop).
         package let hashThreads: Int
+        /// How long a sign-in may wait for a hashing thread; one that waited longer is answered 503, not hashed.
+        package let queueTimeout: Duration
 
         package init(usersFile: String, mode: Mode, signingKeyFile: String?, signingKeyID: String, issuer: String,
-                     accessTTL: Duration, refreshTTL: Duration, rateLimit: RateLimit, hashThreads: Int) {
+                     accessTTL: Duration, refreshTTL: Duration, rateLimit: RateLimit, hashThreads: Int,
+                     queueTimeout: Duration = .seconds(10)) {
             self.usersFile = usersFile
             self.mode = mode
             self.signingKeyFile = signingKeyFile
@@ -52,6 +55,7 @@ package struct LoginSection: Sendable, Equatable {
             self.refreshTTL = refreshTTL
             self.rateLimit = rateLimit
             self.hashThreads = hashThreads
+            self.queueTimeout = queueTimeout
         }
     }
 
@@ -71,9 +75,11 @@ package struct LoginSection: Sendable, Equatable {
     /// The keys `login` accepts.
     static let keys = [
         "url", "users_file", "mode", "signing_key", "issuer", "access_ttl", "refresh_ttl", "rate_limit",
-        "hash_threads",
+        "hash_threads", "queue_timeout",
     ]
-    static let signInOnlyKeys = ["mode", "signing_key", "issuer", "access_ttl", "refresh_ttl", "rate_limit", "hash_threads"]
+    static let signInOnlyKeys = [
+        "mode", "signing_key", "issuer", "access_ttl", "refresh_ttl", "rate_limit", "hash_threads", "queue_timeout",
+    ]
 
     /// Reads `login`; absent or null means no login page (no route may use `unauthenticated: login`).
     static func read(_ entry: YAMLEntry?, reader: ConfigReader) -> SectionOutcome<LoginSection> {
@@ -174,10 +180,18 @@ package struct LoginSection: Sendable, Equatable {
         if let node = fields.value("hash_threads") {
             hashThreads = reader.integer(node, path: fields.path("hash_threads"), in: 1...64)
         }
-        guard valid, let usersFile, let accessTTL, let refreshTTL, let hashThreads else { return .invalid }
+        var queueTimeout = reader.optionalDuration(fields, "queue_timeout", default: .seconds(10))
+        if let timeout = queueTimeout, timeout > .seconds(600), let node = fields.value("queue_timeout") {
+            reader.report(.invalidValue, at: node, key: fields.path("queue_timeout"),
+                          "at most 10m: a person does not wait longer for a sign-in")
+            queueTimeout = nil
+        }
+        guard valid, let usersFile, let accessTTL, let refreshTTL, let hashThreads, let queueTimeout else {
+            return .invalid
+        }
         let signIn = SignIn(usersFile: usersFile, mode: mode, signingKeyFile: keyFile, signingKeyID: keyID,
                             issuer: issuer, accessTTL: accessTTL, refreshTTL: refreshTTL, rateLimit: rateLimit,
-                            hashThreads: hashThreads)
+                            hashThreads: hashThreads, queueTimeout: queueTimeout)
         return .present(LoginSection(url: url ?? ownLoginPath, signIn: signIn))
     }
 

@@ -203,7 +203,7 @@ package final class Gateway {
             let listenerChange = try listenerChanges(next)
             if next.signIn != plan.signIn {
                 logger.warning(
-                    "reload: changes to login.users_file, sessions.store, login.hash_threads and login.rate_limit take effect after a restart")
+                    "reload: changes to login.users_file, sessions.store, login.hash_threads, login.queue_timeout and login.rate_limit take effect after a restart")
             }
             if (next.snapshot.signIn == nil) != (plan.snapshot.signIn == nil) {
                 throw IOError("reload: turning the gateway's own sign-in on or off needs a restart")
@@ -310,7 +310,8 @@ package final class Gateway {
         // Queue bound: a storm of sign-ins waits here briefly; past it, 503 rather than unbounded memory.
         // SCHED_IDLE: hashes take only CPU time the event loops leave (signed-in traffic keeps its latency in a
         // storm of sign-ins; measured by bench/sessions.sh, where nice 10 and nice 19 were not enough).
-        let pool = try BlockingPool(name: "gh-hash", threads: signIn.hashThreads, queueLimit: 256, priority: .idle)
+        let pool = try BlockingPool(name: "gh-hash", threads: signIn.hashThreads, queueLimit: 256, priority: .idle,
+                                    maxQueueWait: signIn.queueTimeout)
         services = SessionServices(
             backend: store, revocations: revocations,
             throttle: SignInThrottle(maxFailures: signIn.maxFailures, window: signIn.failureWindow),

@@ -23,6 +23,8 @@ package struct SignInRuntime: Sendable, Equatable {
     package let accessTTL: Int64
     /// `sessions.embedded.max_sessions` (0 = no limit).
     package var embeddedMaxSessions: Int = 0
+    /// `login.queue_timeout`: the longest wait of a sign-in for a hashing thread.
+    package var queueTimeout: Duration = .seconds(10)
 }
 
 extension SnapshotCompiler {
@@ -67,7 +69,8 @@ extension SnapshotCompiler {
         let runtime = SignInRuntime(
             usersFile: signIn.usersFile, store: store, hashThreads: signIn.hashThreads,
             maxFailures: signIn.rateLimit.failures, failureWindow: signIn.rateLimit.window.components.seconds,
-            accessTTL: signIn.accessTTL.components.seconds, embeddedMaxSessions: sessions.embeddedMaxSessions)
+            accessTTL: signIn.accessTTL.components.seconds, embeddedMaxSessions: sessions.embeddedMaxSessions,
+            queueTimeout: signIn.queueTimeout)
         return (settings, runtime)
     }
 

@@ -101,26 +101,14 @@ extension ClientConnection {
                 exchange!.requestComplete = true
                 if timerPurpose == .body { timer.cancel() }
                 return
-            case .success(.needMore(let consumed)):
-                if bodyPartIsSplit(consumed: consumed) { continue }
+            case .success(.needMore):
+                startTimer(.body, snapshot.timeouts.body)  // every buffered byte was seen: the client must send more
                 return
             case .success(.requestHead), .success(.responseHead):
                 abort()
                 return
             }
         }
-    }
-
-    /// After the parser asked for more of a body: true when the buffered bytes only need joining (the parser saw
-    /// the first contiguous run alone; parse again), false when it waits for the client (under the body timeout).
-    func bodyPartIsSplit(consumed: Int) -> Bool {
-        connection.discardInput(consumed)
-        if connection.inputCount > 0, consumed == 0 {
-            connection.makeInputContiguous(connection.inputCount)
-            return true
-        }
-        startTimer(.body, snapshot.timeouts.body)
-        return false
     }
 
     func upstreamWritable(_ upstream: UpstreamConnection) {
@@ -155,12 +143,8 @@ extension ClientConnection {
                 return
             }
             let method = exchange!.head.method
-            let step: Result<ParseEvent, HTTPParseError> = upstream.connection.withUnsafeInputBytes { bytes in
-                do throws(HTTPParseError) {
-                    return .success(try upstream.parser.next(bytes, requestMethod: method))
-                } catch {
-                    return .failure(error)
-                }
+            let step = MessageReader.next(from: upstream.connection) { bytes throws(HTTPParseError) in
+                try upstream.parser.next(bytes, requestMethod: method)
             }
             switch step {
             case .failure(let error):
@@ -194,12 +178,7 @@ extension ClientConnection {
                 endResponseBody(trailers)
                 finishExchange(upstreamReusable: upstream.connection.inputCount == 0)
                 return
-            case .success(.needMore(let consumed)):
-                upstream.connection.discardInput(consumed)
-                if upstream.connection.inputCount > 0, consumed == 0 {
-                    upstream.connection.makeInputContiguous(upstream.connection.inputCount)
-                    continue
-                }
+            case .success(.needMore):
                 writePendingHead()
                 return
             case .success(.requestHead):

@@ -312,4 +312,23 @@ struct TLSTests {
         #expect(plain.status == 303)
         #expect(!(plain.header("Set-Cookie") ?? "Secure").contains("Secure"))
     }
+
+    @Test("a chunked upload whose TLS record boundary falls inside the chunk framing is forwarded, not left waiting")
+    func chunkFramingAcrossRecords() throws {
+        // s_client sends its input as 16 KiB records; the gateway reads every record that has arrived into
+        // buffer runs of its own, so the body's bytes reach the parser in two runs cut at that boundary. A parser
+        // that took the whole first run (ending in framing) must go on with the second, not wait for the client.
+        let fixture = try Fixture(server: "  limits:\n    body_timeout: 3s")
+        let head = "POST /chunked-over-tls HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n"
+            + "Connection: close\r\n\r\n"
+        // Record boundary after the data's CR, after its CRLF, and after the last chunk's "0".
+        for intoFraming in 1...3 {
+            let size = 16384 - head.utf8.count - "3fff\r\n".utf8.count - intoFraming
+            let request = head + String(size, radix: 16) + "\r\n" + String(repeating: "x", count: size) + "\r\n0\r\n\r\n"
+            let result = try TLSClient.run(port: try fixture.tlsPort, serverName: "a.test", request: request)
+            let response = try #require(result.response, "s_client: \(result.info)")
+            #expect(response.status == 200, "boundary \(intoFraming) into the framing: \(response.status)")
+            #expect((response.json?["body_length"] as? NSNumber)?.intValue == size)
+        }
+    }
 }

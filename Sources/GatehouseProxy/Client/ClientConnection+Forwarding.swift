@@ -85,12 +85,7 @@ extension ClientConnection {
             case .success(.body(let payload)):
                 connection.discardInput(payload.lowerBound)
                 if exchange!.head.framing == .chunked {
-                    engine.scratch.removeAll(keepingCapacity: true)
-                    HeaderRewrite.appendHex(payload.count, to: &engine.scratch)
-                    HeaderRewrite.append("\r\n", to: &engine.scratch)
-                    upstream.connection.write(engine.scratch)
-                    connection.moveInput(payload.count, to: upstream.connection)
-                    upstream.connection.write("\r\n")
+                    moveAsChunk(payload.count, from: connection, to: upstream.connection)
                 } else {
                     connection.moveInput(payload.count, to: upstream.connection)
                 }
@@ -101,33 +96,19 @@ extension ClientConnection {
             case .success(.end(let trailers, let consumed)):
                 connection.discardInput(consumed)
                 if exchange!.head.framing == .chunked {
-                    engine.scratch.removeAll(keepingCapacity: true)
-                    HeaderRewrite.writeTrailers(trailers, strippedBy: snapshot, into: &engine.scratch)
-                    upstream.connection.write(engine.scratch)
+                    writeLastChunk(trailers, strippedBy: snapshot, to: upstream.connection)
                 }
                 exchange!.requestComplete = true
                 if timerPurpose == .body { timer.cancel() }
                 return
-            case .success(.needMore(let consumed)):
-                if bodyPartIsSplit(consumed: consumed) { continue }
+            case .success(.needMore):
+                startTimer(.body, snapshot.timeouts.body)  // every buffered byte was seen: the client must send more
                 return
             case .success(.requestHead), .success(.responseHead):
                 abort()
                 return
             }
         }
-    }
-
-    /// After the parser asked for more of a body: true when the buffered bytes only need joining (the parser saw
-    /// the first contiguous run alone; parse again), false when it waits for the client (under the body timeout).
-    func bodyPartIsSplit(consumed: Int) -> Bool {
-        connection.discardInput(consumed)
-        if connection.inputCount > 0, consumed == 0 {
-            connection.makeInputContiguous(connection.inputCount)
-            return true
-        }
-        startTimer(.body, snapshot.timeouts.body)
-        return false
     }
 
     func upstreamWritable(_ upstream: UpstreamConnection) {
@@ -162,12 +143,8 @@ extension ClientConnection {
                 return
             }
             let method = exchange!.head.method
-            let step: Result<ParseEvent, HTTPParseError> = upstream.connection.withUnsafeInputBytes { bytes in
-                do throws(HTTPParseError) {
-                    return .success(try upstream.parser.next(bytes, requestMethod: method))
-                } catch {
-                    return .failure(error)
-                }
+            let step = MessageReader.next(from: upstream.connection) { bytes throws(HTTPParseError) in
+                try upstream.parser.next(bytes, requestMethod: method)
             }
             switch step {
             case .failure(let error):
@@ -183,12 +160,7 @@ extension ClientConnection {
                 if exchange!.clientFraming == .chunked {
                     // Every payload piece becomes one chunk as it arrives (no waiting for more: event streams),
                     // framed by the gateway: upstream bytes are never framing for the client.
-                    engine.scratch.removeAll(keepingCapacity: true)
-                    HeaderRewrite.appendHex(payload.count, to: &engine.scratch)
-                    HeaderRewrite.append("\r\n", to: &engine.scratch)
-                    connection.write(engine.scratch)
-                    upstream.connection.moveInput(payload.count, to: connection)
-                    connection.write("\r\n")
+                    moveAsChunk(payload.count, from: upstream.connection, to: connection)
                 } else {
                     upstream.connection.moveInput(payload.count, to: connection)
                 }
@@ -206,12 +178,7 @@ extension ClientConnection {
                 endResponseBody(trailers)
                 finishExchange(upstreamReusable: upstream.connection.inputCount == 0)
                 return
-            case .success(.needMore(let consumed)):
-                upstream.connection.discardInput(consumed)
-                if upstream.connection.inputCount > 0, consumed == 0 {
-                    upstream.connection.makeInputContiguous(upstream.connection.inputCount)
-                    continue
-                }
+            case .success(.needMore):
                 writePendingHead()
                 return
             case .success(.requestHead):
@@ -291,9 +258,29 @@ extension ClientConnection {
     func endResponseBody(_ trailers: HeaderFields) {
         writePendingHead()
         guard exchange?.clientFraming == .chunked else { return }
+        writeLastChunk(trailers, strippedBy: nil, to: connection)
+    }
+
+    // MARK: Chunk framing
+
+    /// Moves `count` payload bytes from `source`'s input to `destination` as one chunk the gateway frames: the
+    /// size line from the scratch buffer, the data without a copy, then its CRLF.
+    func moveAsChunk(_ count: Int, from source: Connection, to destination: Connection) {
         engine.scratch.removeAll(keepingCapacity: true)
-        HeaderRewrite.writeTrailers(trailers, strippedBy: nil, into: &engine.scratch)
-        connection.write(engine.scratch)
+        ChunkEncoder.appendHeader(size: count, to: &engine.scratch)
+        destination.write(engine.scratch)
+        source.moveInput(count, to: destination)
+        destination.write(ChunkEncoder.dataEnd)
+    }
+
+    /// Writes the last chunk with the trailers that may cross (see `HeaderRewrite.forwardsTrailer`; `snapshot`
+    /// for request trailers) to `destination`.
+    func writeLastChunk(_ trailers: HeaderFields, strippedBy snapshot: ProxySnapshot?, to destination: Connection) {
+        engine.scratch.removeAll(keepingCapacity: true)
+        ChunkEncoder.appendLastChunk(trailers: trailers, keeping: { fields, index in
+            HeaderRewrite.forwardsTrailer(fields, index, strippedBy: snapshot)
+        }, to: &engine.scratch)
+        destination.write(engine.scratch)
     }
 
     // MARK: Ending an exchange

@@ -55,8 +55,8 @@ extension ClientConnection {
                 if timerPurpose == .body { timer.cancel() }
                 runLocal(request)
                 return
-            case .success(.needMore(let consumed)):
-                if bodyPartIsSplit(consumed: consumed) { continue }
+            case .success(.needMore):
+                startTimer(.body, snapshot.timeouts.body)
                 return
             case .success(.requestHead), .success(.responseHead):
                 abort()

@@ -225,42 +225,24 @@ final class ClientConnection: ConnectionDelegate {
 
     /// Runs the parser over buffered bytes until a head is complete, more bytes are needed, or it refuses.
     func readHead() {
-        var stalled = false
-        while state == .awaitingHead, connection.inputCount > 0 {
-            let before = connection.inputCount
-            switch parseRequest() {
-            case .failure(let error):
-                refuse(error)
-                return
-            case .success(.needMore(let consumed)):
-                connection.discardInput(consumed)
-                if timerPurpose == .idle, !parser.isBetweenMessages { startTimer(.header, snapshot.timeouts.header) }
-                if connection.inputCount == 0 { return }
-                if connection.inputCount == before {
-                    // The parser saw only part of the buffer: join the pieces once, then wait for more.
-                    if stalled { return }
-                    stalled = true
-                    connection.makeInputContiguous(connection.inputCount)
-                }
-            case .success(.requestHead(let head, let consumed)):
-                connection.discardInput(consumed)
-                begin(head, headBytes: consumed)
-                return
-            case .success(.body), .success(.end), .success(.responseHead):
-                refuse(HTTPParseError(status: 500, reason: "parser-state"))
-                return
-            }
+        guard state == .awaitingHead, connection.inputCount > 0 else { return }
+        switch parseRequest() {
+        case .failure(let error):
+            refuse(error)
+        case .success(.needMore):
+            if timerPurpose == .idle, !parser.isBetweenMessages { startTimer(.header, snapshot.timeouts.header) }
+        case .success(.requestHead(let head, let consumed)):
+            connection.discardInput(consumed)
+            begin(head, headBytes: consumed)
+        case .success(.body), .success(.end), .success(.responseHead):
+            refuse(HTTPParseError(status: 500, reason: "parser-state"))
         }
     }
 
+    /// The request parser's next event from the client's input (a `.needMore` means every buffered byte was seen;
+    /// see `MessageReader`).
     func parseRequest() -> Result<ParseEvent, HTTPParseError> {
-        connection.withUnsafeInputBytes { bytes in
-            do throws(HTTPParseError) {
-                return .success(try parser.next(bytes))
-            } catch {
-                return .failure(error)
-            }
-        }
+        MessageReader.next(from: connection) { bytes throws(HTTPParseError) in try parser.next(bytes) }
     }
 
     /// Routes a complete head and starts its exchange, or answers it locally.

@@ -345,36 +345,30 @@ enum HeaderRewrite {
         append("\r\n", to: &out)
     }
 
-    /// Writes chunked trailers (already validated by the parser), minus hop-by-hop fields (and, for requests,
-    /// identity fields and credentials), then the final CRLF.
-    static func writeTrailers(_ trailers: HeaderFields, strippedBy snapshot: ProxySnapshot?, into out: inout [UInt8]) {
-        append("0\r\n", to: &out)
-        for index in trailers.fields.indices where !isHopByHop(trailers, index) {
-            // Request trailers pass the same identity stripping as headers: a trailer is a header too for
-            // some upstream stacks.
-            if let snapshot, hasStrippedPrefix(trailers, index, prefixes: snapshot.strippedHeaderPrefixes)
-                || hasStrippedName(trailers, index, names: snapshot.strippedHeaderNames)
-            {
-                continue
-            }
-            // Credentials never cross in request trailers (RFC 9110 6.5.1 keeps authentication and request
-            // modifiers out of trailers): the gateway judged the header section, and a bearer token sent as an
-            // `Authorization` trailer would otherwise reach the upstream despite `forward_authorization: false`
-            // (and a token cookie despite `strip_credential_cookies`).
-            if snapshot != nil, trailers.nameEquals(index, "authorization") || trailers.nameEquals(index, "cookie") {
-                continue
-            }
-            // `underscores_in_headers` applies to request trailers as to headers (a backend that folds `_` into
-            // `-` reads a trailer as a header too); hop-by-hop spellings never cross.
-            if let snapshot, hasUnderscore(trailers, index),
-                !snapshot.forwardsUnderscoreHeaders || isHopByHopSpelling(trailers, index)
-            {
-                continue
-            }
-            let field = trailers.fields[index]
-            appendField(trailers, field, to: &out)
+    /// Whether trailer field `index` crosses the gateway (already validated by the parser): never a hop-by-hop
+    /// field, and for requests (`snapshot` given) never an identity field or a credential. The chunk framing
+    /// around the kept fields is `ChunkEncoder`'s.
+    static func forwardsTrailer(_ trailers: HeaderFields, _ index: Int, strippedBy snapshot: ProxySnapshot?) -> Bool {
+        if isHopByHop(trailers, index) { return false }
+        guard let snapshot else { return true }
+        // Request trailers pass the same identity stripping as headers: a trailer is a header too for
+        // some upstream stacks.
+        if hasStrippedPrefix(trailers, index, prefixes: snapshot.strippedHeaderPrefixes)
+            || hasStrippedName(trailers, index, names: snapshot.strippedHeaderNames)
+        {
+            return false
         }
-        append("\r\n", to: &out)
+        // Credentials never cross in request trailers (RFC 9110 6.5.1 keeps authentication and request
+        // modifiers out of trailers): the gateway judged the header section, and a bearer token sent as an
+        // `Authorization` trailer would otherwise reach the upstream despite `forward_authorization: false`
+        // (and a token cookie despite `strip_credential_cookies`).
+        if trailers.nameEquals(index, "authorization") || trailers.nameEquals(index, "cookie") { return false }
+        // `underscores_in_headers` applies to request trailers as to headers (a backend that folds `_` into
+        // `-` reads a trailer as a header too); hop-by-hop spellings never cross.
+        if hasUnderscore(trailers, index), !snapshot.forwardsUnderscoreHeaders || isHopByHopSpelling(trailers, index) {
+            return false
+        }
+        return true
     }
 
     /// Writes one field as received: `Name: value` CRLF.
@@ -420,19 +414,6 @@ enum HeaderRewrite {
                 count += 1
             }
             for i in stride(from: count - 1, through: 0, by: -1) { out.append(d[i]) }
-        }
-    }
-
-    /// Appends `value` as lowercase hex (chunk sizes).
-    static func appendHex(_ value: Int, to out: inout [UInt8]) {
-        let hex: StaticString = "0123456789abcdef"
-        var shift = 60
-        while shift > 0 && (value >> shift) & 0xf == 0 { shift -= 4 }
-        hex.withUTF8Buffer { h in
-            while shift >= 0 {
-                out.append(h[(value >> shift) & 0xf])
-                shift -= 4
-            }
         }
     }
 }

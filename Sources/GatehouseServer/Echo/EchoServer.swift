@@ -1,6 +1,7 @@
 import Crypto
 import GatehouseHTTP
 package import GatehouseIO
+import GatehouseProxy
 import Glibc
 
 /// `gatehouse echo`: a demo and test upstream that answers every request with JSON describing exactly what
@@ -77,14 +78,10 @@ private final class EchoConnection: ConnectionDelegate {
 
     func parseLoop() {
         while connection.isOpen, pendingDelay == nil, connection.inputCount > 0 || head != nil {
-            let step: Result<ParseEvent, HTTPParseError> = connection.withUnsafeInputBytes { raw in
-                do throws(HTTPParseError) {
-                    let event = try parser.next(raw)
-                    if case .body(let payload) = event { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: raw[payload])) }
-                    return .success(event)
-                } catch {
-                    return .failure(error)
-                }
+            let step = MessageReader.next(from: connection) { raw throws(HTTPParseError) in
+                let event = try parser.next(raw)
+                if case .body(let payload) = event { hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: raw[payload])) }
+                return event
             }
             switch step {
             case .failure(let error):
@@ -110,9 +107,8 @@ private final class EchoConnection: ConnectionDelegate {
                 guard let request = head else { return }
                 head = nil
                 respond(to: request)
-            case .success(.needMore(let consumed)):
-                connection.discardInput(consumed)
-                if consumed == 0 { return }
+            case .success(.needMore):
+                return
             case .success(.responseHead):
                 return
             }

@@ -175,6 +175,12 @@ struct HeaderRewriteTests {
         #expect(parsed == expected)
     }
 
+    @Test("every field leaves as `Name: value` CRLF, whatever whitespace it arrived with")
+    func fieldSpellings() throws {
+        let out = try rewrite("GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB:2\r\nC:   3  \r\nD: \r\nE:\r\nF: x y\t\r\n\r\n")
+        #expect(out.contains("\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: \r\nE: \r\nF: x y\r\n"))
+    }
+
     @Test("decimal and hex helpers")
     func numbers() {
         var out: [UInt8] = []

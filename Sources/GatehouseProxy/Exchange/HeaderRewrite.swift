@@ -311,11 +311,19 @@ enum HeaderRewrite {
     static func writeResponse(_ head: ResponseHead, clientFraming: BodyFraming, close: Bool, upgrade: Bool,
                               into out: inout [UInt8]) {
         let bytes = head.bytes
-        append("HTTP/1.1 ", to: &out)
-        appendDecimal(Int64(head.status), to: &out)
-        out.append(UInt8(ascii: " "))
-        out.append(contentsOf: bytes[head.reasonRange])
-        append("\r\n", to: &out)
+        let reason = head.reasonRange
+        if head.version == .http11, reason.lowerBound == 13, reason.upperBound + 1 < bytes.count,
+            bytes[reason.upperBound + 1] == 10
+        {
+            // `HTTP/1.1 NNN reason` CRLF as received (the parser checked every byte of it): copied as it is.
+            out.append(contentsOf: bytes[0..<(reason.upperBound + 2)])
+        } else {
+            append("HTTP/1.1 ", to: &out)
+            appendDecimal(Int64(head.status), to: &out)
+            out.append(UInt8(ascii: " "))
+            out.append(contentsOf: bytes[reason])
+            append("\r\n", to: &out)
+        }
         let fields = head.headers
         var upgradeValue: Range<Int>? = nil
         for index in fields.fields.indices {

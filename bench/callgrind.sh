@@ -7,7 +7,8 @@
 # Instruction counts are repeatable on a shared machine where wall-clock timings are not. For each route:
 # warm up, zero the counters (callgrind_control -z), send COUNT keep-alive HTTP/1.1 requests over CONNS
 # connections (a fixed count, not a duration), dump the counters; an idle interval of the same length is
-# measured once and subtracted (timers). Prints Ir/request per route; the dumps stay in OUT for
+# measured once and subtracted (timers). Prints Ir/request and malloc calls/request per route (Swift's and
+# libevent's allocations both end in malloc); the dumps stay in OUT for
 # callgrind_annotate (OUT/cg.out.N, one per interval, in the order printed).
 #
 #   bench/callgrind.sh                 COUNT=5000 CONNS=4 OUT=/tmp/gatehouse-callgrind
@@ -108,9 +109,30 @@ measure session /session/ "Cookie: $COOKIE"
 callgrind_control -z "$GH_PID" >/dev/null
 sleep 5
 IDLE=$(dump idle)
-printf '%-8s %12s %8s %10s\n' route Ir seconds Ir/request
+# Calls of FUNCTION in a dump (callgrind names a function once, by number after that).
+calls_of() {  # FILE FUNCTION
+  python3 - "$1" "$2" <<'PY'
+import re, sys
+names, callee, total = {}, None, 0
+for line in open(sys.argv[1]):
+    m = re.match(r"cfn=\((\d+)\)(?: (.*))?", line.rstrip("\n"))
+    if m:
+        if m.group(2): names[m.group(1)] = m.group(2)
+        callee = names.get(m.group(1))
+    elif line.startswith("fn="):
+        m = re.match(r"fn=\((\d+)\) (.*)", line.rstrip("\n"))
+        if m: names[m.group(1)] = m.group(2)
+    elif line.startswith("calls=") and callee == sys.argv[2]:
+        total += int(line[6:].split()[0])
+print(total)
+PY
+}
+printf '%-8s %12s %8s %10s %14s\n' route Ir seconds Ir/request mallocs/request
+n=0
 for r in none jwt session; do
-  printf '%-8s %12d %8.1f %10.0f\n' "$r" "${IR[$r]}" "${ELAPSED[$r]}" \
-    "$(echo "(${IR[$r]} - $IDLE * ${ELAPSED[$r]} / 5) / $COUNT" | bc -l)"
+  n=$((n + 1))
+  printf '%-8s %12d %8.1f %10.0f %14.1f\n' "$r" "${IR[$r]}" "${ELAPSED[$r]}" \
+    "$(echo "(${IR[$r]} - $IDLE * ${ELAPSED[$r]} / 5) / $COUNT" | bc -l)" \
+    "$(echo "$(calls_of "$OUT/cg.out.$n" malloc) / $COUNT" | bc -l)"
 done
 log "idle: $IDLE Ir over 5 s; dumps in $OUT (cg.out.1 none, .2 jwt, .3 session, .4 idle)"

@@ -255,3 +255,45 @@ struct ResponseParserTests {
         #expect(failure(Result(catching: { () throws(HTTPParseError) in try parser.inputClosed() })) == refusal)
     }
 }
+
+@Suite("ResponseParser between messages")
+struct ResponseParserBetweenMessagesTests {
+    /// Feeds `text` and parses until nothing more comes of it (a body's end is reported on a call after its
+    /// last byte, so parsing goes on with empty input); returns whether the last event was the end.
+    func feed(_ parser: inout ResponseParser, _ text: String) throws -> Bool {
+        var bytes = Array(text.utf8)
+        while true {
+            let event = try bytes.withUnsafeBytes { try parser.next($0, requestMethod: .get) }
+            switch event {
+            case .needMore(let consumed):
+                bytes.removeFirst(consumed)
+                if consumed == 0 || bytes.isEmpty { return false }
+            case .responseHead(_, let consumed):
+                bytes.removeFirst(consumed)
+            case .body(let payload):
+                bytes.removeFirst(payload.upperBound)
+            case .end(_, let consumed):
+                bytes.removeFirst(consumed)
+                if bytes.isEmpty { return true }
+            case .requestHead:
+                return false
+            }
+        }
+    }
+
+    /// The upstream pool keeps a parser that says it is between messages, so it must say so only then.
+    @Test func onlyAfterACompleteFinalResponse() throws {
+        var parser = ResponseParser(limits: HTTPLimits())
+        #expect(parser.isBetweenMessages)
+        #expect(try !feed(&parser, "HTTP/1.1 200 OK\r\nContent-"))
+        #expect(!parser.isBetweenMessages)  // half a head
+        #expect(try !feed(&parser, "Length: 3\r\n\r\nab"))
+        #expect(!parser.isBetweenMessages)  // in the body
+        #expect(try feed(&parser, "c"))
+        #expect(parser.isBetweenMessages)  // the response ended
+        #expect(try !feed(&parser, "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"))
+        #expect(!parser.isBetweenMessages)  // a final response is still owed after a 1xx
+        #expect(try feed(&parser, "HTTP/1.1 204 No Content\r\n\r\n"))
+        #expect(parser.isBetweenMessages)
+    }
+}

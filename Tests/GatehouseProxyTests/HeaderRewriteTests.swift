@@ -175,6 +175,26 @@ struct HeaderRewriteTests {
         #expect(parsed == expected)
     }
 
+    @Test("every field leaves as `Name: value` CRLF, whatever whitespace it arrived with")
+    func fieldSpellings() throws {
+        let out = try rewrite("GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB:2\r\nC:   3  \r\nD: \r\nE:\r\nF: x y\t\r\n\r\n")
+        #expect(out.contains("\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: \r\nE: \r\nF: x y\r\n"))
+    }
+
+    @Test("the status line is always HTTP/1.1 with the upstream's code and reason",
+          arguments: [("HTTP/1.1 200 OK", "HTTP/1.1 200 OK"), ("HTTP/1.0 404 Not Found", "HTTP/1.1 404 Not Found"),
+                      ("HTTP/1.1 201", "HTTP/1.1 201 "), ("HTTP/1.1 200 ", "HTTP/1.1 200 "),
+                      ("HTTP/1.1 503 Slow  Down\t", "HTTP/1.1 503 Slow  Down\t")])
+    func statusLine(received: String, sent: String) throws {
+        var parser = ResponseParser(limits: HTTPLimits())
+        let bytes = Array((received + "\r\nContent-Length: 0\r\n\r\n").utf8)
+        let event = try bytes.withUnsafeBytes { try parser.next($0, requestMethod: .get) }
+        guard case .responseHead(let head, _) = event else { throw TestError() }
+        var out: [UInt8] = []
+        HeaderRewrite.writeResponse(head, clientFraming: head.framing, close: false, upgrade: false, into: &out)
+        #expect(String(decoding: out, as: UTF8.self).hasPrefix(sent + "\r\nContent-Length: 0\r\n"))
+    }
+
     @Test("decimal helper")
     func numbers() {
         var out: [UInt8] = []

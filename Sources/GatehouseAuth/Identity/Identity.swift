@@ -32,15 +32,21 @@ package struct Identity: Sendable {
     }
 
     /// The claim at a dotted path (`realm_access.roles`), or nil.
+    /// Walks the path one segment at a time (as `split(separator: ".", omittingEmptySubsequences: false)` would
+    /// cut it) without building an array of segments: identity headers read claims on every request.
     package func claim(_ path: String) -> ClaimValue? {
         var members = claims
         var value: ClaimValue? = nil
-        for segment in path.split(separator: ".", omittingEmptySubsequences: false) {
+        var rest = path[...]
+        while true {
+            let dot = rest.utf8.firstIndex(of: UInt8(ascii: ".")) ?? rest.endIndex
+            let segment = rest[..<dot]
             guard let found = members.first(where: { $0.0 == segment })?.1 else { return nil }
             value = found
             if case .object(let inner) = found { members = inner } else { members = [] }
+            if dot == rest.endIndex { return value }
+            rest = rest[rest.utf8.index(after: dot)...]
         }
-        return value
     }
 
     /// The subject (`sub`) as text, if it is a string.

@@ -106,10 +106,17 @@ package struct IdentityTemplate: Sendable {
     }
 
     private static func encode(_ bytes: String.UTF8View, listElement: Bool, into out: inout [UInt8]) {
+        func needsEscape(_ b: UInt8) -> Bool {
+            b < 0x20 || b == 0x7f || b == UInt8(ascii: "%") || (listElement && b == UInt8(ascii: ","))
+        }
+        // Most values need no escape: one scan of the contiguous bytes, then one copy (not a byte at a time).
+        if bytes.withContiguousStorageIfAvailable({ !$0.contains(where: needsEscape) }) == true {
+            out.append(contentsOf: bytes)
+            return
+        }
         let hex: StaticString = "0123456789ABCDEF"
         for b in bytes {
-            let unsafe = b < 0x20 || b == 0x7f || b == UInt8(ascii: "%") || (listElement && b == UInt8(ascii: ","))
-            if unsafe {
+            if needsEscape(b) {
                 out.append(UInt8(ascii: "%"))
                 hex.withUTF8Buffer { h in
                     out.append(h[Int(b >> 4)])

@@ -31,8 +31,9 @@ package enum PathNormalizer {
         _ path: ArraySlice<UInt8>, parameters: PathParameters = .refuse
     ) throws(HTTPParseError) -> [UInt8] {
         guard path.first == ASCII.slash else { throw .invalidTarget }
-        var out: [UInt8] = [ASCII.slash]
-        out.reserveCapacity(path.count)
+        var out: [UInt8] = []
+        out.reserveCapacity(path.count)  // one allocation (an array literal first would make two)
+        out.append(ASCII.slash)
         var segmentStart = 1  // offset in `out` of the segment being written
         var i = path.startIndex + 1
         while i < path.endIndex {

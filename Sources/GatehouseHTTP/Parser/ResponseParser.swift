@@ -88,6 +88,22 @@ package struct ResponseParser {
         }
     }
 
+    /// True when no byte of a response is pending and no final head is awaited: the parser is then as a new one
+    /// (the upstream pool keeps it for the connection's next exchange instead of building another).
+    package var isBetweenMessages: Bool {
+        switch state {
+        case .head: return !scanner.hasConsumedBytes && !awaitingFinalHead
+        case .body, .failed: return false
+        }
+    }
+
+    /// Readies the parser for the connection's next response: kept when between messages, else replaced by a new
+    /// one with `limits`. Mutating, so a caller holding the parser in a class property works on it in place (a
+    /// read of `isBetweenMessages` from there copies the whole parser out first).
+    package mutating func prepareForNextResponse(limits: HTTPLimits) {
+        if !isBetweenMessages { self = ResponseParser(limits: limits) }
+    }
+
     /// Reports that the upstream closed the connection (after every received byte was passed to `next`).
     ///
     /// - Returns: `.end` when that close completes the message (a body delimited by the close, or a

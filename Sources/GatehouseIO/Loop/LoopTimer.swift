@@ -10,6 +10,10 @@ package final class LoopTimer {
     private unowned let loop: EventLoop
     private let action: () -> Void
     package private(set) var isScheduled = false
+    /// The last delay and its `timeval`: a timer is re-armed with the same delay on every request (idle,
+    /// response timeouts), and `Duration.components` is a runtime call with 128-bit arithmetic.
+    private var lastDelay: Duration = .zero
+    private var lastTimeval = timeval(tv_sec: 0, tv_usec: 0)
 
     /// Creates an unarmed timer on `loop`.
     package init(loop: EventLoop, action: @escaping () -> Void) {
@@ -24,8 +28,12 @@ package final class LoopTimer {
 
     /// Arms (or re-arms) the timer to fire once after `delay`.
     package func schedule(after delay: Duration) {
-        let (seconds, attoseconds) = delay.components
-        var tv = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+        if delay != lastDelay {
+            let (seconds, attoseconds) = delay.components
+            lastTimeval = timeval(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+            lastDelay = delay
+        }
+        var tv = lastTimeval  // a local: `&` on a stored property would be a checked access
         event_add(event, &tv)
         isScheduled = true
     }

@@ -11,7 +11,9 @@ package enum AuthMode: Sendable, Equatable {
 }
 
 /// A route's authentication and identity settings, compiled once per snapshot.
-package struct RoutePolicy: Sendable {
+///
+/// A class (immutable), like `Route`: read per request, where copying its arrays would retain each.
+package final class RoutePolicy: Sendable {
     package let mode: AuthMode
     /// Read the bearer token from `Authorization`.
     package let acceptsBearer: Bool

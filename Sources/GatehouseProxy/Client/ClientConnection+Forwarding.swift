@@ -242,8 +242,7 @@ extension ClientConnection {
 
     /// Writes the final response head held back by `forwardResponseHead`, if it is still waiting.
     func writePendingHead() {
-        guard let exchange, let head = exchange.pendingHead else { return }
-        exchange.pendingHead = nil
+        guard let exchange, let head = exchange.pendingHead.take() else { return }  // moved out, not copied
         engine.scratch.removeAll(keepingCapacity: true)
         HeaderRewrite.writeResponse(head, clientFraming: exchange.clientFraming, close: exchange.closeAfterResponse,
                                     upgrade: false, into: &engine.scratch)

@@ -311,11 +311,19 @@ enum HeaderRewrite {
     static func writeResponse(_ head: ResponseHead, clientFraming: BodyFraming, close: Bool, upgrade: Bool,
                               into out: inout [UInt8]) {
         let bytes = head.bytes
-        append("HTTP/1.1 ", to: &out)
-        appendDecimal(Int64(head.status), to: &out)
-        out.append(UInt8(ascii: " "))
-        out.append(contentsOf: bytes[head.reasonRange])
-        append("\r\n", to: &out)
+        let reason = head.reasonRange
+        if head.version == .http11, reason.lowerBound == 13, reason.upperBound + 1 < bytes.count,
+            bytes[reason.upperBound + 1] == 10
+        {
+            // `HTTP/1.1 NNN reason` CRLF as received (the parser checked every byte of it): copied as it is.
+            out.append(contentsOf: bytes[0..<(reason.upperBound + 2)])
+        } else {
+            append("HTTP/1.1 ", to: &out)
+            appendDecimal(Int64(head.status), to: &out)
+            out.append(UInt8(ascii: " "))
+            out.append(contentsOf: bytes[reason])
+            append("\r\n", to: &out)
+        }
         let fields = head.headers
         var upgradeValue: Range<Int>? = nil
         for index in fields.fields.indices {
@@ -372,7 +380,20 @@ enum HeaderRewrite {
     }
 
     /// Writes one field as received: `Name: value` CRLF.
+    ///
+    /// A field that arrived spelled exactly so (one space after the colon, no trailing whitespace) is copied as
+    /// one run of bytes, which are then the same bytes the four pieces would make: most fields arrive so, and
+    /// one copy instead of four is a tenth of the rewrite's cost.
     static func appendField(_ fields: HeaderFields, _ field: HeaderFields.Field, to out: inout [UInt8]) {
+        let storage = fields.storage
+        let colon = field.name.upperBound
+        let lineEnd = field.value.upperBound
+        if field.value.lowerBound == colon + 2, lineEnd + 1 < storage.count, storage[colon] == UInt8(ascii: ":"),
+            storage[colon + 1] == UInt8(ascii: " "), storage[lineEnd] == 13, storage[lineEnd + 1] == 10
+        {
+            out.append(contentsOf: storage[field.name.lowerBound..<(lineEnd + 2)])
+            return
+        }
         out.append(contentsOf: fields.storage[field.name])
         append(": ", to: &out)
         out.append(contentsOf: fields.storage[field.value])

@@ -10,7 +10,10 @@ package enum HostMatch: Sendable, Equatable {
 }
 
 /// One route as the data path sees it: compiled once per snapshot, matched per request without allocating.
-package struct Route: Sendable {
+///
+/// A class (immutable): the data path reads routes several times per request, and copying a struct of this
+/// many arrays costs a retain and a release of each; a reference costs one.
+package final class Route: Sendable {
     package let name: String
     package let host: HostMatch?
     /// The path prefix (starts with "/"). Matching is segment-aware: `/api` matches `/api` and `/api/x`,

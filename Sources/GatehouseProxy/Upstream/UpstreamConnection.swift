@@ -43,7 +43,9 @@ final class UpstreamConnection: ConnectionDelegate {
         owner = nil
         inPool = true
         reused = true
-        parser = ResponseParser(limits: HTTPLimits())
+        // Kept when between messages (as the client side keeps its parser): building one per exchange costs
+        // more than the rest of returning the connection. Anything else starts over.
+        parser.prepareForNextResponse(limits: HTTPLimits())
         timer.schedule(after: timeout)
     }
 

@@ -52,18 +52,20 @@ struct SessionTables {
     /// The hot path: slides a live cookie session's idle expiry to `now`. Mutates the entry in place, so a
     /// request costs a hash lookup and no allocation.
     mutating func touch(_ key: SessionKey, now: Int64, writeInterval: Int64) -> Touch {
-        // Through the index, in place: copying the entry out would retain every string of the record per request.
-        guard let index = sessions.index(forKey: key), sessions.values[index].record.kind == .cookie else {
-            return .notFound
-        }
-        guard sessions.values[index].record.isLive(at: now) else { return .expired }
-        guard now > sessions.values[index].record.lastSeenAt else {
-            return .live(sessions.values[index].active, persist: nil)
-        }
-        let persistDue = now - sessions.values[index].persistedLastSeen >= writeInterval
-        sessions.values[index].record.lastSeenAt = now
-        if persistDue { sessions.values[index].persistedLastSeen = now }
-        return .live(sessions.values[index].active, persist: persistDue ? now : nil)
+        guard let index = sessions.index(forKey: key) else { return .notFound }
+        // One in-place access through the index (`_modify`): each read through `sessions.values[index]` would
+        // copy the whole entry out, retaining every string of the record, several times per request.
+        return Self.touch(&sessions.values[index], now: now, writeInterval: writeInterval)
+    }
+
+    private static func touch(_ entry: inout SessionEntry, now: Int64, writeInterval: Int64) -> Touch {
+        guard entry.record.kind == .cookie else { return .notFound }
+        guard entry.record.isLive(at: now) else { return .expired }
+        guard now > entry.record.lastSeenAt else { return .live(entry.active, persist: nil) }
+        let persistDue = now - entry.persistedLastSeen >= writeInterval
+        entry.record.lastSeenAt = now
+        if persistDue { entry.persistedLastSeen = now }
+        return .live(entry.active, persist: persistDue ? now : nil)
     }
 
     func record(_ key: SessionKey) -> SessionRecord? { sessions[key]?.record }

@@ -1,3 +1,4 @@
+import GatehouseAuth
 package import GatehouseIO
 
 /// Who may talk to the admin listener beyond reaching its socket (`admin.allowed_hosts`, `admin.token_file`).
@@ -48,11 +49,7 @@ package struct AdminAccess: Sendable {
         guard let authorization, authorization.utf8.count > 7,
               authorization.prefix(7).lowercased() == "bearer "
         else { return false }
-        let presented = Array(authorization.utf8.dropFirst(7))
-        guard presented.count == token.count else { return false }
-        var difference: UInt8 = 0
-        for index in token.indices { difference |= token[index] ^ presented[index] }
-        return difference == 0
+        return ConstantTime.equal(Array(authorization.utf8.dropFirst(7)), token)
     }
 
     /// `host[:port]` or `[v6]:port` without the port and brackets, lowercase, without a trailing dot.

@@ -1,4 +1,5 @@
 import CCrypt
+import GatehouseAuth
 import Glibc
 
 /// Why a password hash could not be made (`gatehouse hash-password`).
@@ -62,7 +63,7 @@ package enum PasswordHash {
             let computed = crypt(password, setting: encoded)
         else { return false }
         if case .bcrypt = parsed, password.count > bcryptMaximumPasswordLength { return false }
-        return constantTimeEqual(Array(computed.utf8), Array(encoded.utf8))
+        return ConstantTime.equal(Array(computed.utf8), Array(encoded.utf8))
     }
 
     /// Whether `encoded` is a bcrypt or yescrypt hash that `verify` can check: the whole string has the
@@ -262,15 +263,5 @@ package enum PasswordHash {
     private static func randomPassword() -> [UInt8] {
         var generator = SystemRandomNumberGenerator()
         return (0..<32).map { _ in UInt8(ascii: "a") + UInt8.random(in: 0..<26, using: &generator) }
-    }
-
-    /// Compares in time that depends only on the lengths (which are public: fixed per format).
-    private static func constantTimeEqual(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
-        guard lhs.count == rhs.count else { return false }
-        var difference: UInt8 = 0
-        for index in lhs.indices {
-            difference |= lhs[index] ^ rhs[index]
-        }
-        return difference == 0
     }
 }

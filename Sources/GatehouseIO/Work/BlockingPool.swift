@@ -2,8 +2,14 @@ import CLibevent
 import Glibc
 import Synchronization
 
-/// A fixed set of threads for slow, blocking work (password hashing, a synchronous store call) that must
-/// never run on an event loop; each result comes back on the submitting loop through its `LoopExecutor`.
+/// A fixed set of threads for slow, blocking work (password hashing, a synchronous store call, a host name
+/// lookup, the session file's writes) that must never run on an event loop; each result comes back on the
+/// submitting loop through its `LoopExecutor` (the loop's mailbox).
+///
+/// The one way the gateway runs work off its loops: sign-in hashes use a pool of `login.hash_threads`, the
+/// embedded session store's writer is a pool of one thread (a serial lane: its writes reach the file in queue
+/// order), and `HostResolver` has a small shared pool for `getaddrinfo`. Jobs start in submission order, so a
+/// one-thread pool runs them one after the other in that order.
 ///
 /// The queue is bounded: when `queueLimit` jobs already wait, `submit` refuses at once and the caller answers
 /// 503, so a burst of sign-ins costs a bounded amount of memory and a bounded wait rather than a growing
@@ -97,6 +103,15 @@ package final class BlockingPool: Sendable {
     ) -> Bool {
         let deliver = executor.callback(completion)
         return shared.enqueue { expired in deliver(expired ? .expired : .finished(work())) }
+    }
+
+    /// Queues `work` for a worker thread, with no result to hand back: a job that owns its own output (the
+    /// session writer's loop on a one-thread pool, which runs until its queue closes). Runs even when it waited
+    /// longer than ``maxQueueWait``.
+    ///
+    /// - Returns: `false` without queueing when `queueLimit` jobs are already waiting or the pool is shut down.
+    package func execute(_ work: @escaping @Sendable () -> Void) -> Bool {
+        shared.enqueue { _ in work() }
     }
 
     /// Jobs waiting for a thread (not counting those running).

@@ -174,7 +174,8 @@ private struct WriterStatements {
     }
 }
 
-/// Applies queued writes to the file on its own thread, each batch (everything queued since the last one) in
+/// Applies queued writes to the file on its own thread (a one-thread `BlockingPool`, the gateway's one way to run
+/// work off a loop: one thread keeps the writes in queue order), each batch (everything queued since the last one) in
 /// one transaction, so a burst of sign-ins costs one commit rather than one per session.
 ///
 /// A batch that cannot be committed (disk full, the file locked by another process, an I/O error) is retried a

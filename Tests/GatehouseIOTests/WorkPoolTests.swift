@@ -7,7 +7,7 @@ import XCTest
 /// through the loop's `LoopExecutor`; `ConditionLock` for a worker that waits; `HostResolver` on top.
 final class WorkPoolTests: XCTestCase {
     func testAOneThreadPoolIsASerialLaneAndResultsArriveOnTheLoopThread() throws {
-        let pool = try BlockingPool(name: "lane", threads: 1, queueLimit: 1_000)
+        let pool = try BlockingPool.serialLane(name: "lane", queueLimit: 1_000)
         defer { pool.shutdown() }
         let loop = try EventLoop()
         let executor = try LoopExecutor(loop: loop)

@@ -46,6 +46,17 @@ package final class ConditionLock<State>: @unchecked Sendable {
         return result
     }
 
+    /// Runs `body` with the lock held, then wakes one waiter. Only for a lock whose waiters all wait for the
+    /// same condition (a pool's idle threads): with different conditions the one woken might not be the one
+    /// the change was for.
+    package func withLockWakingOneWaiter<T>(_ body: (inout State) -> T) -> T {
+        pthread_mutex_lock(mutex)
+        defer { pthread_mutex_unlock(mutex) }
+        let result = body(&state)
+        pthread_cond_signal(condition)
+        return result
+    }
+
     /// Waits until `condition` holds (the lock is released while asleep) or `timeout` has passed, then runs
     /// `body` with the lock held, whichever happened. Without a timeout, waits for as long as it takes.
     package func withLock<T>(when condition: (State) -> Bool, timeout: Duration? = nil,

@@ -141,7 +141,7 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
         self.writer = writer
         state = Mutex(State(tables: tables, clock: clock, baseWall: now, baseMonotonic: clock.monotonic()))
         do {
-            writerThread = try BlockingPool(name: "gh-sessions", threads: 1, queueLimit: 1)
+            writerThread = try BlockingPool.serialLane(name: "gh-sessions", queueLimit: 1)
         } catch {
             throw StoreError("session store \(path): cannot start the writer thread: \(error)")
         }

@@ -477,4 +477,10 @@ package final class RedisConnection {
         case .null: "nil"
         }
     }
+
+    /// The address itself when `host` is an IPv4 or IPv6 literal (kept for callers of the old name; the check
+    /// lives in `HostResolver`).
+    static func numericAddress(_ host: String) -> String? {
+        HostResolver.numericAddress(host)
+    }
 }

@@ -30,14 +30,6 @@ package final class BlockingPool: Sendable {
         case expired
     }
 
-    /// Starts `threads` worker threads.
-    ///
-    /// - Parameters:
-    ///   - name: For error messages (which pool failed to start).
-    ///   - threads: How many jobs may run at once; at least 1.
-    ///   - queueLimit: How many jobs may wait for a thread (running ones not counted); at least 1.
-    /// - Throws: `IOError` for counts below 1, or when the eventfd or a thread cannot be created; threads
-    ///   already started are stopped.
     /// How the pool's threads compete for the CPU with the event loops.
     package enum Priority: Sendable {
         /// Like any thread.
@@ -48,10 +40,17 @@ package final class BlockingPool: Sendable {
         case idle
     }
 
+    /// Starts `threads` worker threads.
+    ///
     /// - Parameters:
+    ///   - name: For error messages (which pool failed to start) and the threads' names.
+    ///   - threads: How many jobs may run at once; at least 1.
+    ///   - queueLimit: How many jobs may wait for a thread (running ones not counted); at least 1.
     ///   - priority: how the threads compete with the event loops for the CPU.
     ///   - maxQueueWait: how long a job may wait for a thread; one that waited longer is not run.
     ///   - clock: monotonic nanoseconds; injectable so that tests can age a queued job without sleeping.
+    /// - Throws: `IOError` for counts below 1, or when a thread cannot be created; threads already started
+    ///   are stopped.
     package init(name: String, threads: Int, queueLimit: Int, priority: Priority = .normal,
                  maxQueueWait: Duration = .seconds(10),
                  clock: @escaping @Sendable () -> UInt64 = Clocks.monotonicNanoseconds) throws(IOError) {

@@ -70,7 +70,8 @@ extension ClientConnection {
     /// left; `finishLocal` then sees it no longer waits and answers nothing.
     private func runLocal(_ request: LocalRequest) {
         let context = LocalContext(peer: peer.address, trusted: peer.trusted, tls: peer.tls)
-        engine.localResponder(for: role, snapshot: snapshot).respond(to: request, context: context) { [self] response, error in
+        let responder = engine.localResponder(for: role, snapshot: snapshot)
+        responder.respond(to: request, context: context) { [self] response, error in
             finishLocal(request, response: response, error: error)
         }
     }

@@ -31,38 +31,52 @@ enum FieldSection {
     ) throws(HTTPParseError) -> [HeaderFields.Field] {
         var fields: [HeaderFields.Field] = []
         fields.reserveCapacity(expectedCount)
-        var p = start
-        while bytes[p] != ASCII.cr {
-            let field = try parseLine(bytes, at: p)
-            p = field.lineEnd + 2
-            if field.underscore {
-                facts.underscoreNames = true
-                if let rule = FieldRule.lookupUnderscoreSpelling(field.field.name, in: bytes) {
-                    switch kind {
-                    case .headers:
-                        if rule == .contentLength || rule == .transferEncoding { facts.framingSpelledWithUnderscore = true }
-                    case .trailers: throw .forbiddenTrailerField
-                    case .responseTrailers: continue
+        var failure: HTTPParseError?
+        // One pass over the raw buffer (no bounds check per byte in release builds; debug builds keep them):
+        // every line ends in CRLF (the scanner's guarantee), so each loop below stops at a CR inside `bytes`.
+        bytes.withUnsafeBufferPointer { buffer in
+            let classes = TokenTables.classTable
+            var p = start
+            while buffer[p] != ASCII.cr {
+                do throws(HTTPParseError) {
+                    let field = try parseLine(buffer, at: p, classes: classes)
+                    p = field.lineEnd + 2
+                    if field.underscore {
+                        facts.underscoreNames = true
+                        if let rule = FieldRule.lookupUnderscoreSpelling(field.field.name, in: bytes) {
+                            switch kind {
+                            case .headers:
+                                if rule == .contentLength || rule == .transferEncoding {
+                                    facts.framingSpelledWithUnderscore = true
+                                }
+                            case .trailers: throw .forbiddenTrailerField
+                            case .responseTrailers: continue
+                            }
+                        }
+                    } else if let rule = FieldRule.lookup(field.field.name, in: bytes) {
+                        switch kind {
+                        case .headers: try facts.apply(rule, value: field.field.value, in: bytes)
+                        case .trailers: throw .forbiddenTrailerField
+                        case .responseTrailers: continue
+                        }
                     }
-                }
-            } else if let rule = FieldRule.lookup(field.field.name, in: bytes) {
-                switch kind {
-                case .headers: try facts.apply(rule, value: field.field.value, in: bytes)
-                case .trailers: throw .forbiddenTrailerField
-                case .responseTrailers: continue
+                    fields.append(field.field)
+                } catch {
+                    failure = error
+                    return
                 }
             }
-            fields.append(field.field)
         }
+        if let failure { throw failure }
         return fields
     }
 
     /// Parses the field line at `p`; returns the field, whether its name holds a `_`, and the offset of the
     /// CR ending it.
+    @inline(__always)
     private static func parseLine(
-        _ bytes: [UInt8], at p: Int
+        _ bytes: UnsafeBufferPointer<UInt8>, at p: Int, classes: UnsafePointer<ByteClass>
     ) throws(HTTPParseError) -> (field: HeaderFields.Field, underscore: Bool, lineEnd: Int) {
-        let classes = TokenTables.classes  // one lookup of the table per line, not per byte
         let first = bytes[p]
         if first == ASCII.space || first == ASCII.tab { throw .obsFold }
         if first == ASCII.colon { throw .emptyFieldName }

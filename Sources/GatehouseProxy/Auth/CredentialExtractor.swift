@@ -32,7 +32,10 @@ enum CredentialExtractor {
             var token = value[(value.startIndex + 7)...]
             while token.first == UInt8(ascii: " ") { token = token.dropFirst() }
             // Over the raw buffer: every byte of a token of hundreds is checked on every request.
-            guard !token.isEmpty, token.withUnsafeBufferPointer({ $0.allSatisfy(isToken68) }) else {
+            guard !token.isEmpty, token.withUnsafeBufferPointer({ bytes in
+                let table = token68Table
+                return bytes.allSatisfy { table[Int($0)] }
+            }) else {
                 return .malformed("bad-token-syntax")
             }
             found = .token(token)
@@ -64,6 +67,15 @@ enum CredentialExtractor {
         }
         return found
     }
+
+    /// `isToken68` for every byte value, at a fixed address: one load per byte of a token of hundreds, checked
+    /// on every request (the `switch` below compiled to a chain of range tests). Made once, never freed;
+    /// `nonisolated(unsafe)`: written by the lazy initialiser only, read from any thread after.
+    nonisolated(unsafe) private static let token68Table: UnsafePointer<Bool> = {
+        let table = UnsafeMutablePointer<Bool>.allocate(capacity: 256)
+        for byte in 0..<256 { (table + byte).initialize(to: isToken68(UInt8(byte))) }
+        return UnsafePointer(table)
+    }()
 
     /// token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" (the JWS parser refuses what
     /// base64url does not allow; this only keeps separators and controls out).

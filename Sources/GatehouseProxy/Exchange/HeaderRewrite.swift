@@ -122,18 +122,19 @@ enum HeaderRewrite {
     static func hasStrippedPrefix(_ fields: HeaderFields, _ index: Int, prefixes: [[UInt8]]) -> Bool {
         let name = fields.fields[index].name
         for prefix in prefixes where name.count >= prefix.count {
-            var equal = true
-            for k in 0..<prefix.count {
-                var b = asciiLower(fields.storage[name.lowerBound + k])
-                if b == UInt8(ascii: "_") { b = UInt8(ascii: "-") }
-                if b != prefix[k] {
-                    equal = false
-                    break
-                }
-            }
-            if equal { return true }
+            if startsWithFolded(fields.storage, name, prefix) { return true }
         }
         return false
+    }
+
+    /// True when `storage[name]` starts with `lowercase`, ignoring case and reading `_` as `-`.
+    private static func startsWithFolded(_ storage: [UInt8], _ name: Range<Int>, _ lowercase: [UInt8]) -> Bool {
+        for k in 0..<lowercase.count {
+            var b = asciiLower(storage[name.lowerBound + k])
+            if b == UInt8(ascii: "_") { b = UInt8(ascii: "-") }
+            if b != lowercase[k] { return false }
+        }
+        return true
     }
 
     /// True when the field's name is one of the tokens listed in `Connection`.
@@ -258,7 +259,7 @@ enum HeaderRewrite {
     static func hasStrippedName(_ fields: HeaderFields, _ index: Int, names: [[UInt8]]) -> Bool {
         let name = fields.fields[index].name
         for candidate in names where candidate.count == name.count {
-            if hasStrippedPrefix(fields, index, prefixes: [candidate]) { return true }
+            if startsWithFolded(fields.storage, name, candidate) { return true }
         }
         return false
     }

@@ -24,12 +24,14 @@ enum FieldSection {
     ///   - expectedCount: The scanner's field count, used to size the result once.
     ///   - kind: Headers or trailers.
     ///   - facts: Collects what the interpreted fields say.
+    ///   - storage: An empty array whose storage the result may reuse (`HeadScanner.takeFieldArray`).
     /// - Returns: The fields in arrival order, OWS excluded from values.
     /// - Throws: The refusal for the first malformed line.
     static func parse(
-        _ bytes: [UInt8], from start: Int, expectedCount: Int, kind: Kind, facts: inout FieldFacts
+        _ bytes: [UInt8], from start: Int, expectedCount: Int, kind: Kind, facts: inout FieldFacts,
+        reusing storage: consuming [HeaderFields.Field] = []
     ) throws(HTTPParseError) -> [HeaderFields.Field] {
-        var fields: [HeaderFields.Field] = []
+        var fields = storage
         fields.reserveCapacity(expectedCount)
         var failure: HTTPParseError?
         // One pass over the raw buffer (no bounds check per byte in release builds; debug builds keep them):

@@ -56,6 +56,15 @@ struct HeadScanner {
     private var emptyLinesSkipped = 0
     /// Whether any byte (even a skipped empty line) has been consumed since the last section ended.
     private(set) var hasConsumedBytes = false
+    /// The arrays of the last section delivered (its bytes, and the field index the parser built over them),
+    /// kept to be reused by the next one: once the message that got them is done with them, this is the only
+    /// reference left and the next head is written into the same storage, without an allocation. While the
+    /// message still holds them (pipelining, a head kept longer), the next section gets new ones as before.
+    private var recycledBytes: [UInt8] = []
+    private var recycledFields: [HeaderFields.Field] = []
+    /// Larger arrays are not kept: one huge head does not pin its memory for the connection's life.
+    private static let maxRecycledBytes = 8192
+    private static let maxRecycledFields = 64
 
     init(limits: Limits) {
         self.limits = limits
@@ -140,6 +149,20 @@ struct HeadScanner {
         return i
     }
 
+    /// An empty field array for the section just delivered: the last one's storage when nothing else holds
+    /// it any more. Hand the filled array back with `recycle(fields:)`.
+    mutating func takeFieldArray() -> [HeaderFields.Field] {
+        var fields: [HeaderFields.Field] = []
+        swap(&fields, &recycledFields)
+        fields.removeAll(keepingCapacity: true)
+        return fields
+    }
+
+    /// Keeps a reference to the field array of the head just built, for `takeFieldArray` next time.
+    mutating func recycle(fields: [HeaderFields.Field]) {
+        if fields.capacity <= Self.maxRecycledFields { recycledFields = fields }
+    }
+
     /// How many more line bytes fit under the size limits.
     private func budget() -> Int {
         let left = limits.maxBytes - totalBytes
@@ -175,9 +198,12 @@ struct HeadScanner {
     private mutating func finish(_ input: UnsafeRawBufferPointer, from start: Int, to end: Int) -> Outcome {
         let piece = UnsafeRawBufferPointer(rebasing: input[start..<end])
         var bytes: [UInt8] = []
+        swap(&bytes, &recycledBytes)
+        bytes.removeAll(keepingCapacity: true)  // in place when unshared; else new storage, as before
         bytes.reserveCapacity(buffer.count + piece.count)
         bytes.append(contentsOf: buffer)
         bytes.append(contentsOf: piece)
+        if bytes.capacity <= Self.maxRecycledBytes { recycledBytes = bytes }
         let fields = fieldCount
         reset()
         return .complete(bytes: bytes, fieldCount: fields, consumed: end)

@@ -138,7 +138,7 @@ enum HeaderRewrite {
     }
 
     /// True when the field's name is one of the tokens listed in `Connection`.
-    static func isNamedByConnection(_ fields: HeaderFields, _ index: Int, tokens: [Range<Int>]) -> Bool {
+    static func isNamedByConnection(_ fields: HeaderFields, _ index: Int, tokens: ConnectionTokens) -> Bool {
         guard !tokens.isEmpty else { return false }
         let name = fields.fields[index].name
         let storage = fields.storage

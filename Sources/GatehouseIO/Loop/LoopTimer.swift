@@ -17,7 +17,10 @@ package final class LoopTimer {
     private unowned let loop: EventLoop
     private let action: () -> Void
     /// The owner wants the action to run at `deadline`.
-    package private(set) var isScheduled = false
+    package var isScheduled: Bool { scheduled }
+    /// Private storage behind `isScheduled`: a stored property other modules can read is checked for exclusive
+    /// access at run time on every write here (`swift_beginAccess`); one only this file sees is not.
+    private var scheduled = false
     /// When the action is due, in `Clocks.monotonicNanoseconds` (meaningful while `isScheduled`).
     private var deadline: UInt64 = 0
     /// libevent's timeout is pending; it fires at or before `armedFor`.
@@ -48,7 +51,7 @@ package final class LoopTimer {
     package func schedule(after delay: Duration) {
         let delayNanoseconds = nanoseconds(of: delay)
         deadline = Clocks.monotonicNanoseconds() &+ delayNanoseconds
-        isScheduled = true
+        scheduled = true
         if isArmed && armedFor <= deadline { return }
         arm(after: delayNanoseconds)
     }
@@ -79,18 +82,18 @@ package final class LoopTimer {
     /// Disarms the timer; harmless when it is not armed. The action will not run until `schedule` is
     /// called again.
     package func cancel() {
-        isScheduled = false
+        scheduled = false
     }
 
     func didFire() {
         isArmed = false
-        guard isScheduled else { return }
+        guard scheduled else { return }
         let now = Clocks.monotonicNanoseconds()
         if deadline > now &+ Self.tolerance {
             arm(after: deadline - now)
             return
         }
-        isScheduled = false
+        scheduled = false
         let loop = self.loop
         action()
         loop.flushPending()

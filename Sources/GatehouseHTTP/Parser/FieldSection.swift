@@ -99,15 +99,39 @@ enum FieldSection {
         while classes[Int(bytes[q])].contains(.whitespace) { q += 1 }
         let valueStart = q
         var valueEnd = q
-        while bytes[q] != ASCII.cr {
-            let byteClass = classes[Int(bytes[q])]
-            if byteClass.contains(.fieldVChar) {
-                valueEnd = q + 1
-            } else if !byteClass.contains(.whitespace) {
-                throw .invalidFieldValue
+        // Eight bytes at a time while all eight are VCHAR (0x21-0x7E): the usual runs of a value, and a token
+        // or cookie of hundreds of bytes. A word with anything else (SP, HTAB, obs-text, a control, the CR)
+        // is read one byte at a time (the table decides each exactly), then words again.
+        let raw = UnsafeRawBufferPointer(bytes)
+        value: while true {
+            while q + 8 <= raw.count, Self.isAllVisibleASCII(raw.loadUnaligned(fromByteOffset: q, as: UInt64.self)) {
+                q += 8
+                valueEnd = q
             }
-            q += 1
+            let wordEnd = min(q + 8, raw.count)
+            while q < wordEnd {
+                if bytes[q] == ASCII.cr { break value }
+                let byteClass = classes[Int(bytes[q])]
+                if byteClass.contains(.fieldVChar) {
+                    valueEnd = q + 1
+                } else if !byteClass.contains(.whitespace) {
+                    throw .invalidFieldValue
+                }
+                q += 1
+            }
         }
         return (HeaderFields.Field(name: name, value: valueStart..<valueEnd), underscore, q)
+    }
+
+    /// True when each byte of `word` is in 0x21-0x7E: none below 0x21 (the exact `hasless(x, 0x21)` test,
+    /// `(x - 0x2121..) & ~x & 0x8080..`), none with the high bit, none equal to 0x7F.
+    @inline(__always)
+    static func isAllVisibleASCII(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        let below = (word &- ones &* 0x21) & ~word & highs
+        let del = word ^ (ones &* 0x7F)
+        let isDel = (del &- ones) & ~del & highs
+        return (below | isDel | (word & highs)) == 0
     }
 }

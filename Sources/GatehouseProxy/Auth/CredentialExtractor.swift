@@ -87,7 +87,8 @@ enum CredentialExtractor {
                             valueStart += 1
                             valueEnd -= 1
                         }
-                        found = valueStart == valueEnd ? .malformed("empty-cookie") : .token(storage[valueStart..<valueEnd])
+                        found = valueStart == valueEnd
+                            ? .malformed("empty-cookie") : .token(storage[valueStart..<valueEnd])
                     }
                 }
             }

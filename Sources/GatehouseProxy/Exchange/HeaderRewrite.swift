@@ -141,17 +141,20 @@ enum HeaderRewrite {
     static func isNamedByConnection(_ fields: HeaderFields, _ index: Int, tokens: ConnectionTokens) -> Bool {
         guard !tokens.isEmpty else { return false }
         let name = fields.fields[index].name
-        let storage = fields.storage
-        for token in tokens where token.count == name.count {
-            var equal = true
-            for k in 0..<name.count
-            where asciiLower(storage[name.lowerBound + k]) != asciiLower(storage[token.lowerBound + k]) {
-                equal = false
-                break
+        return fields.storage.withUnsafeBufferPointer { storage in
+            for t in 0..<tokens.count {
+                let token = tokens[t]
+                guard token.count == name.count else { continue }
+                var equal = true
+                for k in 0..<name.count
+                where asciiLower(storage[name.lowerBound + k]) != asciiLower(storage[token.lowerBound + k]) {
+                    equal = false
+                    break
+                }
+                if equal { return true }
             }
-            if equal { return true }
+            return false
         }
-        return false
     }
 
     /// Writes the request head that goes to the upstream into `out`.
@@ -188,7 +191,9 @@ enum HeaderRewrite {
                     continue
                 }
             }
-            if isNamedByConnection(fields, index, tokens: head.connectionTokens) { continue }
+            if !head.connectionTokens.isEmpty, isNamedByConnection(fields, index, tokens: head.connectionTokens) {
+                continue
+            }
             if hasStrippedPrefix(fields, index, prefixes: snapshot.strippedHeaderPrefixes)
                 || hasStrippedName(fields, index, names: snapshot.strippedHeaderNames)
             {
@@ -340,7 +345,9 @@ enum HeaderRewrite {
                 if case .chunked = clientFraming, fields.nameEquals(index, "trailer") { appendField(fields, field, to: &out) }
                 continue
             }
-            if isNamedByConnection(fields, index, tokens: head.connectionTokens) { continue }
+            if !head.connectionTokens.isEmpty, isNamedByConnection(fields, index, tokens: head.connectionTokens) {
+                continue
+            }
             appendField(fields, field, to: &out)
         }
         appendFraming(clientFraming, to: &out)

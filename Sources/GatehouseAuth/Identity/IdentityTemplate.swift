@@ -33,7 +33,8 @@ package struct IdentityTemplate: Sendable {
             switch part {
             case .literal(let text): return .literal(Array(text.utf8))
             case .claim(let path):
-                return .claim(path, segments: path.split(separator: ".", omittingEmptySubsequences: false).map(String.init))
+                let segments = path.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+                return .claim(path, segments: segments)
             case .groups: return .groups
             }
         }

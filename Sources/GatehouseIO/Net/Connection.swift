@@ -34,7 +34,10 @@ package protocol ConnectionDelegate: AnyObject {
 /// Ownership: the owner holds the `Connection` strongly and sets `delegate`; `close()` frees the socket and
 /// drops the delegate, breaking the cycle.
 package final class Connection {
-    private unowned let loop: EventLoop
+    /// `unowned(unsafe)`: a connection cannot outlive its loop anyway (its events belong to the loop's
+    /// `event_base`, which `close()` and `deinit` call into), and a checked `unowned` paid an atomic strong
+    /// retain and release on every write (`scheduleFlush`, several per request).
+    private unowned(unsafe) let loop: EventLoop
     private var fd: Int32
     private let input: OpaquePointer
     private let output: OpaquePointer

@@ -17,8 +17,8 @@ struct ConnectionTokensTests {
 
     @Test func aParsedHeadListsConnectionTokensAcrossFields() throws {
         var parser = ResponseParser(limits: HTTPLimits())
-        let input = Array(
-            "HTTP/1.1 200 OK\r\nConnection: keep-alive, x-a\r\nConnection: x-b, x-c\r\nContent-Length: 0\r\n\r\n".utf8)
+        let text = "HTTP/1.1 200 OK\r\nConnection: keep-alive, x-a\r\nConnection: x-b, x-c\r\nContent-Length: 0\r\n"
+        let input = Array((text + "\r\n").utf8)
         let event = try input.withUnsafeBytes { try parser.next($0, requestMethod: .get) }
         guard case .responseHead(let head, _) = event else {
             Issue.record("no head: \(event)")

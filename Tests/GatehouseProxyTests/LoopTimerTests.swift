@@ -23,57 +23,45 @@ struct LoopTimerTests {
     }
 
     @Test func aCancelledTimerDoesNotFire() throws {
-        var fired = 0
+        let (firedAt, scheduledAfter) = try fireTimes([.milliseconds(30), nil], runFor: .milliseconds(150))
+        #expect(firedAt.isEmpty)
+        #expect(!scheduledAfter)
+    }
+
+    /// One timer given `steps` in order (a delay schedules it, nil cancels it): when its action ran, in ms.
+    private func fireTimes(_ steps: [Duration?], runFor after: Duration = .milliseconds(400)) throws
+        -> (firedAt: [Int], scheduledAfter: Bool)
+    {
+        var firedAt: [Int] = []
         var timer: LoopTimer?
-        try run(for: .milliseconds(150)) { loop, _, timers in
-            let t = LoopTimer(loop: loop) { fired += 1 }
-            t.schedule(after: .milliseconds(30))
-            t.cancel()
+        try run(for: after) { loop, start, timers in
+            let t = LoopTimer(loop: loop) { firedAt.append(Self.elapsedMs(since: start)) }
+            for step in steps {
+                if let delay = step { t.schedule(after: delay) } else { t.cancel() }
+            }
             timers.append(t)
             timer = t
         }
-        #expect(fired == 0)
-        #expect(timer?.isScheduled == false)
+        return (firedAt, timer?.isScheduled ?? true)
     }
 
     @Test func aShorterDelayFiresAtItsOwnTime() throws {
-        var firedAt: [Int] = []
-        try run(for: .milliseconds(400)) { loop, start, timers in
-            let t = LoopTimer(loop: loop) { firedAt.append(Self.elapsedMs(since: start)) }
-            t.schedule(after: .milliseconds(300))
-            t.schedule(after: .milliseconds(30))
-            timers.append(t)
-        }
+        let (firedAt, _) = try fireTimes([.milliseconds(300), .milliseconds(30)])
         #expect(firedAt.count == 1)
         #expect((firedAt.first ?? 0) >= 29 && (firedAt.first ?? 1000) < 250, "fired at \(firedAt) ms")
     }
 
     @Test func aLongerDelayIsNotCutShortByTheEarlierPendingTimeout() throws {
-        var firedAt: [Int] = []
-        try run(for: .milliseconds(400)) { loop, start, timers in
-            let t = LoopTimer(loop: loop) { firedAt.append(Self.elapsedMs(since: start)) }
-            t.schedule(after: .milliseconds(30))
-            t.schedule(after: .milliseconds(200))
-            timers.append(t)
-        }
+        let (firedAt, _) = try fireTimes([.milliseconds(30), .milliseconds(200)])
         #expect(firedAt.count == 1)
         #expect((firedAt.first ?? 0) >= 199, "fired at \(firedAt) ms")
     }
 
     @Test func cancelledThenScheduledAgainFiresOnceAtTheNewDeadline() throws {
-        var firedAt: [Int] = []
-        var timer: LoopTimer?
-        try run(for: .milliseconds(400)) { loop, start, timers in
-            let t = LoopTimer(loop: loop) { firedAt.append(Self.elapsedMs(since: start)) }
-            t.schedule(after: .milliseconds(20))
-            t.cancel()
-            t.schedule(after: .milliseconds(120))
-            timers.append(t)
-            timer = t
-        }
+        let (firedAt, scheduledAfter) = try fireTimes([.milliseconds(20), nil, .milliseconds(120)])
         #expect(firedAt.count == 1)
         #expect((firedAt.first ?? 0) >= 119, "fired at \(firedAt) ms")
-        #expect(timer?.isScheduled == false)
+        #expect(!scheduledAfter)
     }
 
     @Test func anActionThatReschedulesItselfFiresAgain() throws {

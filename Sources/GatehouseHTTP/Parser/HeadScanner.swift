@@ -83,23 +83,42 @@ struct HeadScanner {
     }
 
     /// Consumes `input` until the section ends or the input does.
+    ///
+    /// The line counters are locals while scanning and are written back when the call returns (a refusal
+    /// spends the parser, so a throw leaves them as they are): kept in `self`, each line paid a dozen loads
+    /// and stores through it.
     mutating func scan(_ input: UnsafeRawBufferPointer) throws(HTTPParseError) -> Outcome {
+        var afterCR: Bool
+        switch state {
+        case .afterCR: afterCR = true
+        case .inLine: afterCR = false
+        }
+        var lineIndex = self.lineIndex
+        var lineLength = self.lineLength
+        var totalBytes = self.totalBytes
+        var fieldCount = self.fieldCount
+        let maxBytes = limits.maxBytes
+        let hasStartLine = limits.hasStartLine
+        let maxStartLine = limits.maxStartLine
         var sectionStart = 0
         var i = 0
         let n = input.count
         while i < n {
-            if case .afterCR = state {
+            if afterCR {
                 guard input[i] == ASCII.lf else { throw .bareCR }
                 i += 1
-                state = .inLine
-                try count(1)
+                afterCR = false
+                totalBytes += 1
+                if totalBytes > maxBytes { throw limits.tooLarge }
                 if lineLength > 0 {
                     lineIndex += 1
                     lineLength = 0
-                } else if limits.hasStartLine && lineIndex == 0 {
+                } else if hasStartLine && lineIndex == 0 {
                     try skipEmptyLine()
+                    totalBytes = 0
                     sectionStart = i
                 } else {
+                    self.fieldCount = fieldCount
                     return finish(input, from: sectionStart, to: i)
                 }
                 continue
@@ -107,17 +126,35 @@ struct HeadScanner {
             // Fast path: the run of ordinary bytes up to the next CR or LF, stopping one byte past
             // the first limit it would cross so that a flood is refused without being read through.
             let runStart = i
-            let room = max(0, budget())
+            let isStartLine = hasStartLine && lineIndex == 0
+            var room = maxBytes - totalBytes
+            if isStartLine { room = min(room, maxStartLine - lineLength) }
+            room = max(0, room)
             let runEnd = room < n - i ? i + room + 1 : n
             i = Self.firstLineEnd(input, from: i, to: runEnd)
-            if i > runStart { try extendLine(by: i - runStart) }
+            if i > runStart {
+                if lineLength == 0 && !isStartLine {
+                    fieldCount += 1
+                    if fieldCount > limits.maxFields { throw limits.tooManyFields }
+                }
+                lineLength += i - runStart
+                if isStartLine && lineLength > maxStartLine { throw limits.startLineTooLong }
+                totalBytes += i - runStart
+                if totalBytes > maxBytes { throw limits.tooLarge }
+            }
             if i < n {
                 guard input[i] == ASCII.cr else { throw .bareLF }
                 i += 1
-                try count(1)
-                state = .afterCR
+                totalBytes += 1
+                if totalBytes > maxBytes { throw limits.tooLarge }
+                afterCR = true
             }
         }
+        state = afterCR ? .afterCR : .inLine
+        self.lineIndex = lineIndex
+        self.lineLength = lineLength
+        self.totalBytes = totalBytes
+        self.fieldCount = fieldCount
         if n > 0 {
             hasConsumedBytes = true
             buffer.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[sectionStart..<n]))
@@ -161,29 +198,6 @@ struct HeadScanner {
     /// Keeps a reference to the field array of the head just built, for `takeFieldArray` next time.
     mutating func recycle(fields: [HeaderFields.Field]) {
         if fields.capacity <= Self.maxRecycledFields { recycledFields = fields }
-    }
-
-    /// How many more line bytes fit under the size limits.
-    private func budget() -> Int {
-        let left = limits.maxBytes - totalBytes
-        guard limits.hasStartLine && lineIndex == 0 else { return left }
-        return min(left, limits.maxStartLine - lineLength)
-    }
-
-    private mutating func count(_ bytes: Int) throws(HTTPParseError) {
-        totalBytes += bytes
-        if totalBytes > limits.maxBytes { throw limits.tooLarge }
-    }
-
-    private mutating func extendLine(by run: Int) throws(HTTPParseError) {
-        let isStartLine = limits.hasStartLine && lineIndex == 0
-        if lineLength == 0 && !isStartLine {
-            fieldCount += 1
-            if fieldCount > limits.maxFields { throw limits.tooManyFields }
-        }
-        lineLength += run
-        if isStartLine && lineLength > limits.maxStartLine { throw limits.startLineTooLong }
-        try count(run)
     }
 
     /// An empty line before the start line: not part of the head, tolerated a few times.

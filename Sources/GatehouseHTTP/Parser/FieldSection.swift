@@ -55,7 +55,7 @@ enum FieldSection {
                             case .responseTrailers: continue
                             }
                         }
-                    } else if let rule = FieldRule.lookup(field.field.name, in: bytes) {
+                    } else if let rule = FieldRule.lookup(field.field.name, in: buffer) {
                         switch kind {
                         case .headers: try facts.apply(rule, value: field.field.value, in: bytes)
                         case .trailers: throw .forbiddenTrailerField

@@ -68,37 +68,36 @@ struct MachineHarness {
             default: break
             }
         }
-        let names = actions.map(Self.name)
+        let names = actions.map { name($0) }
         log += names
         return names
     }
 
-    static func name(_ action: ExchangeMachine.Action) -> String {
+    /// The action's name with what it carries (taken from the machine's slots, as the executor takes them).
+    private mutating func name(_ action: ExchangeMachine.Action) -> String {
         switch action {
         case .armTimer(let purpose): return "armTimer(\(purpose))"
-        case .decide(_, let resuming): return resuming == nil ? "decide" : "decide(resuming)"
-        case .fetchSession(_, let ticket): return "fetchSession(\(ticket))"
+        case .decide: return "decide"
+        case .fetchSession(let ticket): return "fetchSession(\(ticket))"
         case .connectUpstream(let excluded): return "connectUpstream(excluding: \(excluded.map(String.init) ?? "nil"))"
         case .armUpstreamTimer(let purpose): return "armUpstreamTimer(\(purpose))"
-        case .writeRequestHead: return "writeRequestHead"
         case .moveRequestBody(let count, let chunked): return "moveRequestBody(\(count), chunked: \(chunked))"
-        case .endRequestBody: return "endRequestBody"
-        case .writeInterimHead(let head): return "writeInterimHead(\(head.status))"
         case .writeResponseHead(let framing, let close): return "writeResponseHead(\(framing), close: \(close))"
-        case .writeUpgradeHead: return "writeUpgradeHead"
         case .moveResponseBody(let count, let chunked): return "moveResponseBody(\(count), chunked: \(chunked))"
-        case .endResponseBody: return "endResponseBody"
         case .releaseUpstream(let reuse, let failed): return "releaseUpstream(reuse: \(reuse), serverFailed: \(failed))"
-        case .answer(let answer, let close, let headOnly):
+        case .answer(let close, let headOnly):
             let what: String
-            switch answer {
+            switch machine.takeAnswer() {
             case .error(let status): what = "error(\(status))"
             case .refusal(let refusal, _): what = "refusal(\(refusal.status))"
             case .local(let response): what = "local(\(response.status))"
             }
             return "answer(\(what), close: \(close)\(headOnly ? ", headOnly" : ""))"
-        case .log(_, let status, let error): return "log(\(status)\(error.map { ", \($0)" } ?? ""))"
-        case .logRefusal(let status, let reason): return "logRefusal(\(status), \(reason))"
+        case .log(let status):
+            let note = machine.takeLogNote()
+            #expect(note.request != nil)
+            return "log(\(status)\(note.error.map { ", \($0)" } ?? ""))"
+        case .logRefusal(let status): return "logRefusal(\(status), \(machine.takeLogNote().error ?? "-"))"
         case .count(let counter): return "count(\(counter))"
         default: return "\(action)"
         }

@@ -90,7 +90,8 @@ extension ClientConnection {
     }
 
     func upstreamWritable(_ upstream: UpstreamConnection) {
-        if upstream.connection.outputCount == 0 { perform(machine.upstreamOutputDrained()) }
+        // (Called after every flush; only a paused client waits for it.)
+        if machine.clientPaused, upstream.connection.outputCount == 0 { perform(machine.upstreamOutputDrained()) }
     }
 
     // MARK: Response

@@ -52,8 +52,10 @@ final class ClientConnection: ConnectionDelegate {
     var parser: RequestParser
     /// The snapshot whose limits `parser` enforces (held, so identity comparison is sound).
     var parserSnapshot: ProxySnapshot
-    /// The exchange's state: every rule lives there.
-    var machine: ExchangeMachine
+    /// The exchange's state: every rule lives there. `@exclusivity(unchecked)`: every access is one event call or
+    /// one take, and none overlaps another (an event returns its actions before they are performed), so the
+    /// runtime's dynamic check of each access (several per request) would buy nothing.
+    @exclusivity(unchecked) var machine: ExchangeMachine
     /// The upstream connection of the forwarded request (the machine says when to take and release it).
     var upstream: UpstreamConnection?
     /// The pool of the snapshot the forwarded request started with (a reload does not move it).
@@ -133,26 +135,31 @@ final class ClientConnection: ConnectionDelegate {
         case .resumeClientReads: connection.enableReading()
         case .pauseUpstreamReads: upstream?.connection.disableReading()
         case .resumeUpstreamReads: upstream?.connection.enableReading()
-        case .decide(let request, let resuming): decide(request, resuming: resuming)
-        case .fetchSession(let pending, let ticket): fetchSession(pending, ticket: ticket)
+        case .decide:
+            guard let request = machine.currentRequest else { return }
+            decide(request, resuming: machine.takeResumption())
+        case .fetchSession(let ticket): fetchSession(ticket: ticket)
         case .connectUpstream(let excluded): connectUpstream(excluding: excluded)
         case .armUpstreamTimer(let purpose):
             guard let upstream, let pool else { return }
             upstream.arm(purpose == .connect ? pool.settings.connectTimeout : pool.settings.responseTimeout)
         case .disarmUpstreamTimer: upstream?.disarm()
-        case .writeRequestHead(let request): writeRequestHead(request)
+        case .writeRequestHead: if let request = machine.currentRequest { writeRequestHead(request) }
         case .writeContinue: connection.write("HTTP/1.1 100 Continue\r\n\r\n")
         case .readRequestBody: pumpRequestBody()
         case .moveRequestBody(let count, let chunked): moveRequestBody(count, chunked: chunked)
-        case .endRequestBody(let trailers):
+        case .endRequestBody:
+            let trailers = machine.takeTrailers()
             if let upstream { writeLastChunk(trailers, strippedBy: snapshot, to: upstream.connection) }
         case .readResponse: readResponse()
-        case .writeInterimHead(let head): writeResponseHead(head, framing: .none, close: false, upgrade: false)
+        case .writeInterimHead:
+            writeResponseHead(machine.takeHeldResponseHead(), framing: .none, close: false, upgrade: false)
         case .writeResponseHead(let framing, let close):
             writeResponseHead(machine.takeHeldResponseHead(), framing: framing, close: close, upgrade: false)
-        case .writeUpgradeHead(let head): writeResponseHead(head, framing: .none, close: false, upgrade: true)
+        case .writeUpgradeHead:
+            writeResponseHead(machine.takeHeldResponseHead(), framing: .none, close: false, upgrade: true)
         case .moveResponseBody(let count, let chunked): moveResponseBody(count, chunked: chunked)
-        case .endResponseBody(let trailers): writeLastChunk(trailers, strippedBy: nil, to: connection)
+        case .endResponseBody: writeLastChunk(machine.takeTrailers(), strippedBy: nil, to: connection)
         case .releaseUpstream(let reuse, let serverFailed): releaseUpstream(reuse: reuse, serverFailed: serverFailed)
         case .tunnelToUpstream: tunnelClientToUpstream()
         case .tunnelToClient: tunnelUpstreamToClient()
@@ -161,9 +168,12 @@ final class ClientConnection: ConnectionDelegate {
         case .consumeEmptyBody: _ = parseRequest()
         case .readLocalBody: collectLocalBody()
         case .runLocal: if let local { runLocal(local) }
-        case .answer(let answer, let close, let headOnly): write(answer, close: close, headOnly: headOnly)
-        case .log(let request, let status, let error): log(request, status: status, error: error)
-        case .logRefusal(let status, let reason): engine.logRefusal(peer: peer, status: status, reason: reason)
+        case .answer(let close, let headOnly): write(machine.takeAnswer(), close: close, headOnly: headOnly)
+        case .log(let status):
+            let note = machine.takeLogNote()
+            if let request = note.request { log(request, status: status, error: note.error) }
+        case .logRefusal(let status):
+            engine.logRefusal(peer: peer, status: status, reason: machine.takeLogNote().error ?? "-")
         case .count(let counter): count(counter)
         case .prepareForNextRequest: prepareForNextRequest()
         case .readNextHead: readHead()
@@ -318,12 +328,13 @@ final class ClientConnection: ConnectionDelegate {
     }
 
     /// Asks the session store; its answer (on this loop) goes to the machine, which ignores it if the client left.
-    private func fetchSession(_ pending: PendingSession, ticket: UInt64) {
-        guard let store = engine.sessionContext?.store, let request = machine.currentRequest else { return }
+    private func fetchSession(ticket: UInt64) {
+        guard let store = engine.sessionContext?.store, let key = machine.pendingSessionKey,
+              let request = machine.currentRequest else { return }
         engine.counters.sessionFetches += 1
         let client = throttleKey(request.head)
         let unknownCookies = engine.unknownCookies
-        store.fetch(pending.key, now: Int64(Clocks.wallClock().seconds)) { [weak self] answer in
+        store.fetch(key, now: Int64(Clocks.wallClock().seconds)) { [weak self] answer in
             if case .absent = answer { unknownCookies.noteUnknown(client) }
             guard let self else { return }
             self.perform(self.machine.storeAnswered(ticket: ticket, answer: answer))

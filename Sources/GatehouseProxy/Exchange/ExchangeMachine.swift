@@ -155,7 +155,10 @@ struct ExchangeMachine {
         case local(LocalResponse)
     }
 
-    /// What the executor does. Actions that read on (`readNextHead`, `readRequestBody`, `readLocalBody`,
+    /// What the executor does. Plain values (no references, no strings), so that returning a list of them per
+    /// event costs a few stores; the few that need more (an answer, a log line's request and error, trailers, a
+    /// response head) leave it in a slot of the machine the executor takes when it performs them.
+    /// Actions that read on (`readNextHead`, `readRequestBody`, `readLocalBody`,
     /// `readResponse`, `connectUpstream`, `runLocal`, `tunnel*`, `shutdownWhenFlushed`) come last in a list:
     /// performing them feeds the machine further events.
     enum Action {
@@ -163,37 +166,38 @@ struct ExchangeMachine {
         case cancelTimer
         case pauseClientReads, resumeClientReads
         case pauseUpstreamReads, resumeUpstreamReads
-        /// Route and authorise the request; `resuming`: with the session store's answer for its pending decision.
-        case decide(ExchangeRequest, resuming: Resumption?)
-        /// Ask the session store; answer with `storeAnswered(ticket:answer:)`.
-        case fetchSession(PendingSession, ticket: UInt64)
+        /// Route and authorise `currentRequest`, or (after `storeAnswered`) finish its decision with the store's
+        /// answer (`takeResumption`).
+        case decide
+        /// Ask the session store for `pendingSessionKey`; answer with `storeAnswered(ticket:answer:)`.
+        case fetchSession(ticket: UInt64)
         /// Take a pooled connection or connect (to another server than `excluding`); answer with
         /// `upstreamAcquired` or `upstreamUnavailable`.
         case connectUpstream(excluding: Int?)
         case armUpstreamTimer(UpstreamTimer)
         case disarmUpstreamTimer
-        /// Write the rewritten request head upstream.
-        case writeRequestHead(ExchangeRequest)
+        /// Write the rewritten request head (of `currentRequest`) upstream.
+        case writeRequestHead
         /// `HTTP/1.1 100 Continue` to the client: the gateway invites the body itself.
         case writeContinue
         /// Parse request body bytes and report them (`requestBody`, `requestEnded`, `requestNeedsMore`, ...).
         case readRequestBody
         /// Move `count` body bytes from the client to the upstream (`chunked`: framed by the gateway).
         case moveRequestBody(Int, chunked: Bool)
-        /// The last chunk with the trailers that may cross, to the upstream (chunked requests only).
-        case endRequestBody(HeaderFields)
+        /// The last chunk with the trailers (`takeTrailers`) that may cross, to the upstream (chunked requests).
+        case endRequestBody
         /// Parse what the upstream sent and report it (`upstreamResponseHead`, `responseBody`, ...).
         case readResponse
-        /// An interim response (103 Early Hints) to the client.
-        case writeInterimHead(ResponseHead)
+        /// An interim response (103 Early Hints) to the client (`takeHeldResponseHead`).
+        case writeInterimHead
         /// The final response head the machine held back (`takeHeldResponseHead`), framed as `framing`.
         case writeResponseHead(framing: BodyFraming, close: Bool)
-        /// A `101 Switching Protocols` to the client.
-        case writeUpgradeHead(ResponseHead)
+        /// A `101 Switching Protocols` to the client (`takeHeldResponseHead`).
+        case writeUpgradeHead
         /// Move `count` body bytes from the upstream to the client (`chunked`: one chunk framed by the gateway).
         case moveResponseBody(Int, chunked: Bool)
-        /// The last chunk with the upstream's trailers (chunked client framing only).
-        case endResponseBody(HeaderFields)
+        /// The last chunk with the upstream's trailers (`takeTrailers`; chunked client framing only).
+        case endResponseBody
         /// Give the upstream connection back to its pool (`reuse`) or close it; `serverFailed`: skip its
         /// server for `fail_timeout`.
         case releaseUpstream(reuse: Bool, serverFailed: Bool)
@@ -207,12 +211,12 @@ struct ExchangeMachine {
         case readLocalBody
         /// Run the gateway's endpoint for the request; it answers through `localAnswered`.
         case runLocal
-        /// Write an answer; `close`: with `Connection: close`; `headOnly`: the request was HEAD.
-        case answer(Answer, close: Bool, headOnly: Bool)
-        /// One access-log line for `request`.
-        case log(ExchangeRequest, status: Int, error: String?)
-        /// An access-log line for input that never became a request (a framing error).
-        case logRefusal(status: Int, reason: String)
+        /// Write an answer (`takeAnswer`); `close`: with `Connection: close`; `headOnly`: the request was HEAD.
+        case answer(close: Bool, headOnly: Bool)
+        /// One access-log line for a request (`takeLogNote`: which, and the error if any).
+        case log(status: Int)
+        /// An access-log line for input that never became a request (a framing error; `takeLogNote`: why).
+        case logRefusal(status: Int)
         case count(Counter)
         /// Use the newest configuration (and parser limits) for the next request.
         case prepareForNextRequest
@@ -281,6 +285,23 @@ struct ExchangeMachine {
         let upstreamKeepAlive: Bool
     }
 
+    /// A request waiting for the session store. A class: only a cache miss pays for it, and the other states
+    /// stay small (a pending decision holds an identity).
+    final class Authorizing {
+        let request: ExchangeRequest
+        let route: Int
+        let pending: PendingSession
+        /// Which lookup this is (an answer for an older one is not this request's).
+        let ticket: UInt64
+
+        init(request: ExchangeRequest, route: Int, pending: PendingSession, ticket: UInt64) {
+            self.request = request
+            self.route = route
+            self.pending = pending
+            self.ticket = ticket
+        }
+    }
+
     /// A request the gateway answers itself.
     struct Local {
         let request: ExchangeRequest
@@ -294,7 +315,7 @@ struct ExchangeMachine {
         /// A head is complete; the executor routes and authorises it (`decided`).
         case deciding(ExchangeRequest)
         /// Waiting for the session store (a remote store's cache missed).
-        case authorizing(ExchangeRequest, route: Int, PendingSession, ticket: UInt64)
+        case authorizing(Authorizing)
         /// Waiting for an upstream connection.
         case connecting(Forwarding)
         /// The request is going upstream and/or the response is coming back.
@@ -324,6 +345,18 @@ struct ExchangeMachine {
     /// The final response head held back (`ResponseProgress.headHeld`), taken by `writeResponseHead`.
     private var heldHead: ResponseHead?
     private var nextTicket: UInt64 = 0
+    /// The store's answer for the decision a `.decide` finishes (`takeResumption`).
+    private var resumption: Resumption?
+    /// What the `.answer`, `.log`/`.logRefusal` and `.end*Body` of the last event's list carry.
+    private var answer: Answer?
+    private var logNote: LogNote?
+    private var trailers: HeaderFields?
+
+    /// The request and error of a `.log` (request nil for `.logRefusal`).
+    struct LogNote {
+        let request: ExchangeRequest?
+        let error: String?
+    }
 
     /// A new connection: the first request head (after a TLS handshake, which counts as part of it) is awaited.
     init(tls: Bool, draining: Bool = false) {
@@ -335,7 +368,28 @@ struct ExchangeMachine {
     /// The actions a new connection starts with.
     var initialActions: Actions { Actions(.armTimer(timer ?? .idle)) }
 
-    // MARK: Questions the executor's read loops ask
+    // MARK: Questions the executor asks
+
+    /// The session store's answer for the `.decide` being performed (nil: a first decision).
+    mutating func takeResumption() -> Resumption? { resumption.take() }
+
+    mutating func takeAnswer() -> Answer {
+        guard let answer = answer.take() else { preconditionFailure("answer without an answer") }
+        return answer
+    }
+
+    mutating func takeLogNote() -> LogNote {
+        guard let note = logNote.take() else { preconditionFailure("log without a log note") }
+        return note
+    }
+
+    mutating func takeTrailers() -> HeaderFields { trailers.take() ?? HeaderFields() }
+
+    /// The session the store is asked for (state `.authorizing`).
+    var pendingSessionKey: SessionKey? {
+        if case .authorizing(let waiting) = state { return waiting.pending.key }
+        return nil
+    }
 
     /// Request body bytes are wanted now (a forwarded body being sent, or a local one being collected).
     var readsRequestBody: Bool {
@@ -355,7 +409,8 @@ struct ExchangeMachine {
     /// The request now being answered, if any.
     var currentRequest: ExchangeRequest? {
         switch state {
-        case .deciding(let request), .authorizing(let request, _, _, _), .tunnelling(let request): return request
+        case .deciding(let request), .tunnelling(let request): return request
+        case .authorizing(let waiting): return waiting.request
         case .connecting(let forwarding), .forwarding(let forwarding): return forwarding.request
         case .answeringLocally(let local): return local.request
         case .readingHead, .closing, .closed: return nil
@@ -375,15 +430,15 @@ struct ExchangeMachine {
     mutating func headParsed(_ request: ExchangeRequest) -> Actions {
         guard case .readingHead = state else { return unexpected("headParsed") }
         state = .deciding(request)
-        return Actions(cancelTimer(), .decide(request, resuming: nil))
+        return Actions(cancelTimer(), .decide)
     }
 
     /// The client's bytes are not HTTP (or not one the gateway accepts): answer and close; after a framing error
     /// nothing more on this connection can be trusted.
     mutating func headFailed(status: Int, reason: String) -> Actions {
         guard case .readingHead = state else { return unexpected("headFailed") }
-        var actions = Actions(.count(.parseError), .answer(.error(status), close: true, headOnly: false),
-                              .logRefusal(status: status, reason: reason))
+        var actions = Actions(.count(.parseError), answering(.error(status), close: true, headOnly: false),
+                              noteRefusal(status: status, reason: reason))
         close(after: &actions)
         return actions
     }
@@ -407,8 +462,8 @@ struct ExchangeMachine {
         case .fetchSession(let route, let pending):
             request.target = .route(route)
             nextTicket &+= 1
-            state = .authorizing(request, route: route, pending, ticket: nextTicket)
-            actions.append(.fetchSession(pending, ticket: nextTicket))
+            state = .authorizing(Authorizing(request: request, route: route, pending: pending, ticket: nextTicket))
+            actions.append(.fetchSession(ticket: nextTicket))
         case .local(let readsBody, let limit):
             request.target = .gateway
             var local = Local(request: request, bodyLimit: limit)
@@ -439,13 +494,14 @@ struct ExchangeMachine {
 
     /// The session store answered the lookup `ticket` asked for.
     mutating func storeAnswered(ticket: UInt64, answer: SessionLookup) -> Actions {
-        guard case .authorizing(let request, let route, let pending, let waiting) = state, waiting == ticket else {
+        guard case .authorizing(let waiting) = state, waiting.ticket == ticket else {
             // A race, not a fault: the client left (or its connection was closed by a timeout or a drain) while
             // the store was asked; nobody waits for this answer any more.
             return Actions()
         }
-        state = .deciding(request)
-        return Actions(.decide(request, resuming: Resumption(pending: pending, answer: answer, route: route)))
+        state = .deciding(waiting.request)
+        resumption = Resumption(pending: waiting.pending, answer: answer, route: waiting.route)
+        return Actions(.decide)
     }
 
     // MARK: Local answers
@@ -493,7 +549,7 @@ struct ExchangeMachine {
             forwarding.requestComplete = true
             let chunked = forwarding.request.head.framing == .chunked
             state = .forwarding(forwarding)
-            if chunked { actions.append(.endRequestBody(trailers)) }
+            if chunked { actions.append(ending(.endRequestBody, trailers)) }
         case .answeringLocally(var local) where !local.bodyComplete:
             local.bodyComplete = true
             state = .answeringLocally(local)
@@ -518,15 +574,15 @@ struct ExchangeMachine {
     mutating func requestFailed(status: Int, reason: String) -> Actions {
         switch state {
         case .forwarding(let forwarding) where !forwarding.response.started:
-            var actions = Actions(.count(.parseError), .answer(.error(status), close: true, headOnly: false),
-                                  .log(forwarding.request, status: status, error: nil))
+            var actions = Actions(.count(.parseError), answering(.error(status), close: true, headOnly: false),
+                                  note(forwarding.request, status: status, error: nil))
             close(after: &actions)
             return actions
         case .forwarding:
             return abort(Actions(.count(.parseError)))
         case .answeringLocally:
-            var actions = Actions(.count(.parseError), .answer(.error(status), close: true, headOnly: false),
-                                  .logRefusal(status: status, reason: reason))
+            var actions = Actions(.count(.parseError), answering(.error(status), close: true, headOnly: false),
+                                  noteRefusal(status: status, reason: reason))
             close(after: &actions)
             return actions
         default:
@@ -558,7 +614,7 @@ struct ExchangeMachine {
     mutating func upstreamConnected() -> Actions {
         guard case .connecting(let forwarding) = state else { return unexpected("upstreamConnected") }
         state = .forwarding(forwarding)
-        var actions = Actions(.armUpstreamTimer(.response), .writeRequestHead(forwarding.request))
+        var actions = Actions(.armUpstreamTimer(.response), .writeRequestHead)
         if forwarding.request.head.expectsContinue, !forwarding.retried {
             // The gateway accepted the request, so it invites the body itself; Expect is not forwarded.
             actions.append(.writeContinue)
@@ -595,11 +651,15 @@ struct ExchangeMachine {
                     return upstreamBrokeProtocol(reason: "unrequested-upgrade")
                 }
                 state = .tunnelling(request)
-                return Actions(.writeUpgradeHead(head), .disarmUpstreamTimer, .count(.tunnel), arm(.tunnelIdle),
+                heldHead = head
+                return Actions(.writeUpgradeHead, .disarmUpstreamTimer, .count(.tunnel), arm(.tunnelIdle),
                                .tunnelToUpstream, .tunnelToClient)
             }
             // 100 Continue was already sent by the gateway; other 1xx (103 Early Hints) pass through.
-            if head.status != 100, request.head.version == .http11 { return Actions(.writeInterimHead(head)) }
+            if head.status != 100, request.head.version == .http11 {
+                heldHead = head
+                return Actions(.writeInterimHead)
+            }
             return Actions()
         }
         let framing = Self.clientFraming(of: head.framing, clientVersion: request.head.version)
@@ -624,7 +684,8 @@ struct ExchangeMachine {
         }
     }
 
-    /// The held final head, for `writeResponseHead` (taken: the machine does not keep a second copy).
+    /// The head a `writeResponseHead`, `writeInterimHead` or `writeUpgradeHead` writes (taken: the machine keeps
+    /// no second copy; actions stay small, so returning a list of them copies little).
     mutating func takeHeldResponseHead() -> ResponseHead {
         guard let head = heldHead.take() else { preconditionFailure("writeResponseHead without a held head") }
         return head
@@ -660,8 +721,8 @@ struct ExchangeMachine {
         guard let final = startResponse(&actions) else { return unexpected("responseEnded") }
         // RFC 9112 7.1.2: the trailers cross (minus hop-by-hop fields) to a chunked client; other framings have
         // no place for them.
-        if final.framing == .chunked { actions.append(.endResponseBody(trailers)) }
-        actions.append(.log(forwarding.request, status: final.status, error: nil))
+        if final.framing == .chunked { actions.append(ending(.endResponseBody, trailers)) }
+        actions.append(note(forwarding.request, status: final.status, error: nil))
         let reuse = !bytesBehind && !upstreamEnded && forwarding.requestComplete && final.upstreamKeepAlive
         release(reuse: reuse, serverFailed: false, into: &actions)
         if final.close || !forwarding.requestComplete {
@@ -717,7 +778,7 @@ struct ExchangeMachine {
             return fail(status: 502, reason: "upstream-truncated")
         case .tunnelling(let request):
             // The upstream ended the tunnel: what it sent last goes to the client, then the client's side closes.
-            var actions = Actions(.flushToClient, .log(request, status: 101, error: nil))
+            var actions = Actions(.flushToClient, note(request, status: 101, error: nil))
             close(after: &actions)
             return actions
         default:
@@ -856,7 +917,7 @@ struct ExchangeMachine {
         case .idle, .flush, .linger:
             return abort()
         case .header:
-            var actions = Actions(.count(.headerTimeout), .answer(.error(408), close: true, headOnly: false))
+            var actions = Actions(.count(.headerTimeout), answering(.error(408), close: true, headOnly: false))
             close(after: &actions)
             return actions
         case .body:
@@ -865,8 +926,8 @@ struct ExchangeMachine {
             case .answeringLocally:
                 return localAnswered(.error(408, "request_timeout"), error: "body-timeout", forceClose: true)
             case .forwarding(let forwarding) where !forwarding.response.started:
-                var actions = Actions(.answer(.error(408), close: true, headOnly: false),
-                                      .log(forwarding.request, status: 408, error: nil))
+                var actions = Actions(answering(.error(408), close: true, headOnly: false),
+                                      note(forwarding.request, status: 408, error: nil))
                 close(after: &actions)
                 return actions
             default:
@@ -874,7 +935,7 @@ struct ExchangeMachine {
             }
         case .tunnelIdle:
             guard case .tunnelling(let request) = state else { return unexpected("tunnel timer outside a tunnel") }
-            return abort(Actions(.log(request, status: 101, error: "tunnel-idle-timeout")))
+            return abort(Actions(note(request, status: 101, error: "tunnel-idle-timeout")))
         }
     }
 
@@ -908,6 +969,26 @@ struct ExchangeMachine {
     }
 
     // MARK: Steps shared by the events
+
+    private mutating func note(_ request: ExchangeRequest, status: Int, error: String?) -> Action {
+        logNote = LogNote(request: request, error: error)
+        return .log(status: status)
+    }
+
+    private mutating func noteRefusal(status: Int, reason: String) -> Action {
+        logNote = LogNote(request: nil, error: reason)
+        return .logRefusal(status: status)
+    }
+
+    private mutating func answering(_ answer: Answer, close: Bool, headOnly: Bool) -> Action {
+        self.answer = answer
+        return .answer(close: close, headOnly: headOnly)
+    }
+
+    private mutating func ending(_ action: Action, _ trailers: HeaderFields) -> Action {
+        self.trailers = trailers
+        return action
+    }
 
     private mutating func arm(_ purpose: Timer) -> Action {
         timer = purpose
@@ -943,8 +1024,8 @@ struct ExchangeMachine {
     private mutating func answerHere(_ request: ExchangeRequest, _ answer: Answer, status: Int, error: String?,
                                      close: Bool?, into actions: inout Actions, bodyConsumed: Bool = false) {
         let close = close ?? (request.hasBody || !request.head.keepAlive || draining)
-        actions.append(.answer(answer, close: close, headOnly: request.head.method == .head))
-        actions.append(.log(request, status: status, error: error))
+        actions.append(answering(answer, close: close, headOnly: request.head.method == .head))
+        actions.append(note(request, status: status, error: error))
         if close {
             self.close(after: &actions)
         } else {
@@ -969,15 +1050,15 @@ struct ExchangeMachine {
         actions.append(.count(.upstreamError))
         let request = forwarding.request
         if forwarding.response.started {
-            actions.append(.log(request, status: status,
+            actions.append(note(request, status: status,
                                 error: "\(reason ?? "upstream-failed"); response cut after the head"))
             return abort(actions)
         }
         heldHead = nil
-        actions.append(.log(request, status: status, error: reason))
+        actions.append(note(request, status: status, error: reason))
         release(reuse: false, serverFailed: serverFailed, into: &actions)
         let close = !forwarding.requestComplete || !request.head.keepAlive || draining
-        actions.append(.answer(.error(status), close: close, headOnly: request.head.method == .head))
+        actions.append(answering(.error(status), close: close, headOnly: request.head.method == .head))
         if close { self.close(after: &actions) } else { nextRequest(after: &actions) }
         return actions
     }
@@ -1032,15 +1113,15 @@ struct ExchangeMachine {
         case .forwarding(let forwarding):
             if !actions.logs {
                 if case .headHeld(let final) = forwarding.response {
-                    actions.append(.log(forwarding.request, status: final.status, error: nil))
+                    actions.append(note(forwarding.request, status: final.status, error: nil))
                 } else if case .streaming(let final) = forwarding.response {
-                    actions.append(.log(forwarding.request, status: final.status, error: nil))
+                    actions.append(note(forwarding.request, status: final.status, error: nil))
                 } else {
-                    actions.append(.log(forwarding.request, status: 499, error: nil))
+                    actions.append(note(forwarding.request, status: 499, error: nil))
                 }
             }
         case .tunnelling(let request):
-            if !actions.logs { actions.append(.log(request, status: 101, error: nil)) }
+            if !actions.logs { actions.append(note(request, status: 101, error: nil)) }
         case .closed:
             return Actions()
         default:
@@ -1067,12 +1148,15 @@ struct ExchangeMachineActions: Sequence {
     typealias Action = ExchangeMachine.Action
     private var a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11: Action?
     private(set) var count = 0
-    static let capacity = 12
 
     init() {}
 
-    init(_ actions: Action...) {
-        for action in actions { append(action) }
+    // Fixed arities, not a variadic (which would allocate an array per event).
+    init(_ a: Action) { append(a) }
+    init(_ a: Action, _ b: Action) { append(a); append(b) }
+    init(_ a: Action, _ b: Action, _ c: Action) { append(a); append(b); append(c) }
+    init(_ a: Action, _ b: Action, _ c: Action, _ d: Action, _ e: Action, _ f: Action) {
+        append(a); append(b); append(c); append(d); append(e); append(f)
     }
 
     mutating func append(_ action: Action) {
@@ -1089,7 +1173,7 @@ struct ExchangeMachineActions: Sequence {
         case 9: a9 = action
         case 10: a10 = action
         case 11: a11 = action
-        default: preconditionFailure("ExchangeMachineActions: more than \(Self.capacity) actions")
+        default: preconditionFailure("ExchangeMachineActions: more than 12 actions")
         }
         count += 1
     }

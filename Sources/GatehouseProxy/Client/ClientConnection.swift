@@ -365,7 +365,9 @@ final class ClientConnection: ConnectionDelegate {
                 bytes = AuthResponses.loginRedirect(head, loginURL: login, close: close)
             } else {
                 var bearer = false
-                if case .route(let index) = request.target { bearer = snapshot.routes.routes[index].policy.acceptsBearer }
+                if case .route(let index) = request.target {
+                    bearer = snapshot.routes.routes[index].policy.acceptsBearer
+                }
                 bytes = AuthResponses.refusal(status: status, bearer: bearer, invalidToken: invalidToken,
                                               html: AuthResponses.isBrowserNavigation(head), close: close)
             }

@@ -66,11 +66,13 @@ final class ExchangeRequest {
 /// One request at a time: pipelined requests wait unread (in the input buffer, then in the kernel), so answers
 /// leave in order.
 ///
-///     readingHead ─headParsed─▶ deciding ─decided─┬▶ connecting ─upstreamConnected─▶ forwarding ─responseEnded─▶ readingHead
-///          ▲                        ▲             ├▶ authorizing ─storeAnswered──▶ deciding            │ 101
-///          │                        │             ├▶ answeringLocally ─localAnswered─▶ readingHead      ▼
-///          │                        │             └▶ (refused) answer ─▶ readingHead              tunnelling
-///          └─ closing (answer flushed, linger) ─▶ closed   ◀── any state: clientClosed, timeouts, failures
+///     readingHead ─headParsed─▶ deciding ─decided─┬─▶ connecting ─upstreamConnected─▶ forwarding
+///          ▲                          ▲              │                                   │ responseEnded
+///          │                          │              │                                   ▼ (101: tunnelling)
+///          │                          storeAnswered  ├─▶ authorizing          next head, or closing
+///          │                                         ├─▶ answeringLocally ─localAnswered─▶ next head, or closing
+///          └──────────── next head ◀── answer ◀──────┘ (refused: 404, 401, 503, ...)
+///     closing (flush, half-close, linger) ─▶ closed ◀── from any state: clientClosed, timeouts, failures
 ///
 /// Events that cannot happen in a state fail an assertion in debug builds; events that can legitimately race
 /// (a store or endpoint answer after the client left, a writable callback after the last flush) are explicit
@@ -530,7 +532,9 @@ struct ExchangeMachine {
 
     /// The executor's read of the client found body bytes of a forwarded request (already parsed).
     mutating func requestBody(_ count: Int) -> Actions {
-        guard case .forwarding(var forwarding) = state, !forwarding.requestComplete else { return unexpected("requestBody") }
+        guard case .forwarding(var forwarding) = state, !forwarding.requestComplete else {
+            return unexpected("requestBody")
+        }
         state = .closed  // placeholder while `forwarding` is changed, so its storage is not shared
         forwarding.bodySent = true
         let chunked = forwarding.request.head.framing == .chunked

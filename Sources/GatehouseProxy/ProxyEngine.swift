@@ -1,7 +1,6 @@
 import GatehouseAuth
 import GatehouseHTTP
 package import GatehouseIO
-import Glibc
 import GatehouseSessions
 
 /// One worker's data path: its client connections, its upstream pools, its scratch buffers and its batch
@@ -87,7 +86,7 @@ package final class ProxyEngine {
             // The gateway refuses a reload that drops the certificates of running TLS listeners, so this
             // holds; never serve plain HTTP on a TLS port.
             guard let certificates = snapshot.tls else {
-                close(fd)
+                FileSystem.closeDescriptor(fd)
                 return
             }
             context = certificates

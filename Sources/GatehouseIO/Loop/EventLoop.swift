@@ -9,10 +9,6 @@ import Glibc
 package final class EventLoop {
     /// The libevent base; only GatehouseIO code touches it.
     let base: OpaquePointer
-
-    /// The base for another thin C layer that attaches its own events to this loop (hiredis's libevent
-    /// adapter). Only for code that runs on this loop's thread.
-    package var unsafeBase: OpaquePointer { base }
     private var ownerThread: pthread_t?
     /// Connections with output queued during the current callback; flushed when it returns, so several
     /// writes to one socket leave in one `writev`.

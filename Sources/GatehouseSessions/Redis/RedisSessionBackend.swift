@@ -1,5 +1,4 @@
 package import GatehouseIO
-import Glibc
 import Synchronization
 
 /// How the Redis session store connects and caches (`sessions.redis` in the config).
@@ -147,7 +146,7 @@ package final class RedisSessionBackend: SessionBackend {
 
 /// The backend's clock, shared with its stores (a test may replace it while they run).
 private final class ClockSource: Sendable {
-    private let clock = Mutex<@Sendable () -> Int64>({ Int64(time(nil)) })
+    private let clock = Mutex<@Sendable () -> Int64>({ Clocks.wallSeconds() })
 
     var current: @Sendable () -> Int64 {
         get { clock.withLock { $0 } }

@@ -60,7 +60,7 @@ struct SignInEndpoints: LocalResponder {
 
 /// One request to a sign-in endpoint: the injected services, the request, its peer and where the answer goes.
 /// A value copied into every completion, so a completion that runs late still answers the right request.
-private struct SignInCall {
+struct SignInCall {
     let services: LocalServices
     let request: LocalRequest
     let context: LocalContext
@@ -73,7 +73,7 @@ private struct SignInCall {
         done(response, error)
     }
 
-    private func storeFailed(_ error: StoreError) {
+    func storeFailed(_ error: StoreError) {
         finish(.storeUnavailable, error: "session-store-\(error.reason)")
     }
 
@@ -90,6 +90,8 @@ private struct SignInCall {
         case .logout: logout(settings, sessions)
         case .mySessions: mySessions(settings, sessions)
         case .deleteMySession(let handle): deleteMySession(handle, settings, sessions)
+        case .accountPage: accountPage(settings, sessions)
+        case .accountAction: accountAction(settings, sessions)
         case .refresh: refresh(settings, sessions, store)
         case .jwks:
             if let signer = settings.signer {
@@ -274,7 +276,7 @@ private struct SignInCall {
                     }
                     let cookie = sessionCookie(settings, value: secret.text, maxAge: settings.absoluteTTL)
                     if isForm {
-                        finish(.seeOther(rd ?? "/", headers: [("Set-Cookie", cookie)]))
+                        finish(.seeOther(rd ?? AccountPage.path, headers: [("Set-Cookie", cookie)]))
                     } else {
                         var body = JSONWriter()
                         body.beginObject()
@@ -391,7 +393,7 @@ private struct SignInCall {
 
     /// Who is calling: by the session cookie (session mode; a remote store may have to be asked) or the
     /// gateway's own access token (token mode). `done` may run before this returns.
-    private func caller(_ settings: SignInSettings, _ sessions: SessionEndpointServices,
+    func caller(_ settings: SignInSettings, _ sessions: SessionEndpointServices,
                         _ done: @escaping (Caller) -> Void) {
         let now = services.now()
         let store = sessions.store
@@ -498,7 +500,7 @@ private struct SignInCall {
     }
 
     /// 429: this client looked up too many unknown session cookies (`UnknownCookieLimiter`).
-    private func unknownCookieLimited(_ wait: Int64) {
+    func unknownCookieLimited(_ wait: Int64) {
         finish(.error(429, "too_many_requests", headers: [("Retry-After", String(wait))]),
                error: "session-unknown-cookie-limit")
     }
@@ -570,7 +572,7 @@ private struct SignInCall {
     }
 
     /// Refuses a state-changing request another site made the browser send.
-    private func crossSiteRefusal() -> LocalResponse? {
+    func crossSiteRefusal() -> LocalResponse? {
         request.isCrossSite ? LocalRequest.crossSiteAnswer : nil
     }
 
@@ -581,7 +583,7 @@ private struct SignInCall {
         return proto.split(separator: ",").last.map { $0.trimmingBlanks().lowercased() == "https" } ?? false
     }
 
-    private func sessionCookie(_ settings: SignInSettings, value: String, maxAge: Int64) -> String {
+    func sessionCookie(_ settings: SignInSettings, value: String, maxAge: Int64) -> String {
         var cookie = "\(String(decoding: settings.cookieName, as: UTF8.self))=\(value); Path=/; HttpOnly; SameSite=\(settings.sameSite)"
         let secure: Bool
         switch settings.secureCookie {

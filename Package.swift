@@ -37,11 +37,13 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CCrypt", pkgConfig: "libcrypt", providers: [.apt(["libcrypt-dev"])]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        // Outbound HTTPS to identity providers (discovery, JWKS, token endpoint); GatehouseIO/HTTPClient only.
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // Layer 1: core. GatehouseIO is the only Swift module that imports C (libevent, OpenSSL).
         .target(
             name: "GatehouseIO",
-            dependencies: ["CLibevent", "COpenSSL", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["CLibevent", "COpenSSL", "CCurl", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .target(name: "GatehouseHTTP", swiftSettings: swiftSettings),

@@ -143,6 +143,16 @@ package final class ProxySnapshot: Sendable {
         self.accessLogEnabled = accessLogEnabled
     }
 
+    /// The same snapshot with other token settings: how a provider's new key set reaches the workers (posted like a
+    /// reload, so a request in flight keeps the keys it started with). Keep in step with `init`.
+    package func replacingTokens(_ tokens: TokenSettings?) -> ProxySnapshot {
+        ProxySnapshot(limits: limits, timeouts: timeouts, trustedProxies: trustedProxies, upstreams: upstreams,
+                      routes: routes, accessLogEnabled: accessLogEnabled, strippedHeaderPrefixes: strippedHeaderPrefixes,
+                      strippedHeaderNames: strippedHeaderNames, tokens: tokens, loginURL: loginURL, tls: tls,
+                      signIn: signIn, forwardsUnderscoreHeaders: forwardsUnderscoreHeaders,
+                      maxConnections: maxConnections, admin: admin)
+    }
+
     /// True when the peer's X-Forwarded-* headers are kept.
     package func isTrusted(_ peer: SocketAddress) -> Bool {
         if trustedProxies.isEmpty { return false }

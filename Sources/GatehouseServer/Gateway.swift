@@ -36,6 +36,10 @@ package final class Gateway {
     private var accessLogWatch: LoopTimer?
     private var reportedAccessLogDrops = 0
     private static let droppedLogInterval: Duration = .seconds(10)
+    /// Issuers whose keys come from their provider: fetched off the loops, published as new snapshots.
+    private var providerKeys: ProviderKeyManager?
+    /// Outbound HTTPS (provider keys, later the OIDC token endpoint): blocking libcurl calls, off the loops.
+    private var fetchPool: BlockingPool?
     /// Each configured listen address (port 0 as written) and the address the workers bound for it.
     private var bound: [ListenKey: SocketAddress] = [:]
 
@@ -49,6 +53,41 @@ package final class Gateway {
         let config = try ConfigLoader.load(path: configPath)
         plan = try SnapshotCompiler.compile(config)
         mainLoop = try EventLoop()
+        try startProviderKeys()
+    }
+
+    /// Starts the provider key manager when some issuer fetches its keys (its copies on disk serve at once), and
+    /// puts its unknown-kid hooks into the first snapshot.
+    private func startProviderKeys() throws {
+        guard !plan.providerIssuers.isEmpty else { return }
+        let pool = try BlockingPool(name: "gh-fetch", threads: 1, queueLimit: 64, maxQueueWait: .seconds(60))
+        let manager = try ProviderKeyManager(loop: mainLoop, pool: pool, logger: logger)
+        manager.configure(plan.providerIssuers)
+        manager.onChange = { [unowned self] directory in publishProviderKeys(directory) }
+        fetchPool = pool
+        providerKeys = manager
+        if let blueprint = plan.tokenBlueprint {
+            plan.snapshot = plan.snapshot.replacingTokens(blueprint.assemble(manager.directory()))
+        }
+    }
+
+    /// A provider's key set changed: the same snapshot with the new keys reaches every worker, as a reload does.
+    private func publishProviderKeys(_ directory: ProviderKeyDirectory) {
+        guard let blueprint = plan.tokenBlueprint else { return }
+        plan.snapshot = plan.snapshot.replacingTokens(blueprint.assemble(directory))
+        for worker in workers { worker.mailbox.post(.reload(plan.snapshot)) }
+    }
+
+    /// Readiness problems and metrics of the provider key sets (read from the admin worker's thread).
+    private static func providerKeyReport(_ manager: ProviderKeyManager?) -> (@Sendable () -> [String], @Sendable () -> String) {
+        guard let manager else { return ({ [] }, { "" }) }
+        let board = manager.board
+        let statuses: @Sendable () -> [String: ProviderKeyManager.Status] = { board.current() }
+        let problems: @Sendable () -> [String] = {
+            statuses().filter { !$0.value.loaded }.keys.sorted().map { "keys of issuer \($0) not loaded yet" }
+        }
+        let metrics: @Sendable () -> String = { ProviderKeyMetrics.render(statuses()) }
+        return (problems, metrics)
     }
 
     /// Runs until a graceful shutdown completes. Returns the process exit status.
@@ -79,6 +118,8 @@ package final class Gateway {
         accessLogWatch = logWatch
         mainLoop.run()
         for worker in workers { worker.join() }
+        providerKeys?.stop()
+        fetchPool?.shutdown()
         services?.hashing.shutdown()
         sessionBackend?.close()
         logSink?.close()
@@ -92,12 +133,14 @@ package final class Gateway {
         let mailboxBox = mainMailbox!
         let backend = sessionBackend
         let revocations = services?.revocations
+        let keyReport = Self.providerKeyReport(providerKeys)
         let control = GatewayControl(
             expectedWorkers: plan.workers,
             reload: { reply in mailboxBox.post(.reload(reply)) },
             // Not ready until the revocations are read too: the gateway's own tokens get 503 until then.
             storeReachable: { (backend?.isReachable ?? true) && (revocations?.isLoaded ?? true) },
-            storeWriteFailures: { (backend as? EmbeddedSessionStore)?.diskWriteFailures })
+            storeWriteFailures: { (backend as? EmbeddedSessionStore)?.diskWriteFailures },
+            readinessProblems: keyReport.0, extraMetrics: keyReport.1)
         for index in 0..<plan.workers {
             let worker = try Worker(index: index, plan: plan, listen: listen, tlsListen: tlsListen,
                                     admin: index == 0 ? plan.admin : nil, logSink: logSink, services: services,
@@ -191,7 +234,14 @@ package final class Gateway {
         defer { reloadUsers(force: true) }
         do {
             let config = try ConfigLoader.load(path: configPath)
-            let next = try SnapshotCompiler.compile(config)
+            var next = try SnapshotCompiler.compile(config)
+            if !next.providerIssuers.isEmpty, providerKeys == nil {
+                throw IOError("reload: keys fetched from a provider (discovery, jwks_uri) need a restart to start")
+            }
+            if let providerKeys, let blueprint = next.tokenBlueprint {
+                providerKeys.configure(next.providerIssuers)
+                next.snapshot = next.snapshot.replacingTokens(blueprint.assemble(providerKeys.directory()))
+            }
             if !plan.tlsListen.isEmpty, next.snapshot.tls == nil {
                 // The running TLS listeners would have no certificate to present (and must never fall back to
                 // plain HTTP).
@@ -210,7 +260,8 @@ package final class Gateway {
             }
             plan = RuntimePlan(snapshot: next.snapshot, listen: next.listen, tlsListen: next.tlsListen,
                                workers: plan.workers, drainTimeout: next.drainTimeout, accessLog: plan.accessLog,
-                               sourcePath: plan.sourcePath, admin: plan.admin, signIn: plan.signIn)
+                               sourcePath: plan.sourcePath, admin: plan.admin, signIn: plan.signIn,
+                               tokenBlueprint: next.tokenBlueprint, providerIssuers: next.providerIssuers)
             // The new snapshot first (a new TLS listener needs its certificates), then the listener changes.
             for worker in workers { worker.mailbox.post(.reload(next.snapshot)) }
             if let change = listenerChange {

@@ -110,7 +110,8 @@ struct AdminEndpoints {
         control.gatherMetrics(replyOn: engine.executor) { [self] total in
             finish(LocalResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
                                  body: PrometheusText.render(total, sessionStoreUp: storeUp,
-                                                             sessionStoreWriteFailures: writeFailures)))
+                                                             sessionStoreWriteFailures: writeFailures)
+                                     + Array(control.extraMetrics().utf8)))
         }
     }
 
@@ -127,6 +128,7 @@ struct AdminEndpoints {
         }
         if engine.draining { problems.append("draining") }
         if engine.services != nil, !control.storeReachable() { problems.append("session store unreachable") }
+        problems += control.readinessProblems()
         var body = JSONWriter()
         body.beginObject()
         body.member("ready", problems.isEmpty)

@@ -137,7 +137,10 @@ let package = Package(
         ),
         .testTarget(
             name: "GatehouseProxyTests",
-            dependencies: ["GatehouseProxy", "GatehouseHTTP", "GatehouseIO"],
+            dependencies: [
+                "GatehouseProxy", "GatehouseHTTP", "GatehouseIO", "GatehouseSessions", "GatehouseAuth",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

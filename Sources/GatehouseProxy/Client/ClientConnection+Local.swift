@@ -65,11 +65,13 @@ extension ClientConnection {
         }
     }
 
+    /// Hands the complete request to the gateway's own endpoints (`LocalResponder`); their answer, however late,
+    /// comes back through `finishLocal`. Strong `self`: a store or hash completion may run after the client
+    /// left; `finishLocal` then sees it no longer waits and answers nothing.
     private func runLocal(_ request: LocalRequest) {
-        if role == .admin {
-            AdminEndpoints(client: self, request: request).handle()
-        } else {
-            SignInEndpoints(client: self, request: request).handle()
+        let context = LocalContext(peer: peer.address, trusted: peer.trusted, tls: peer.tls)
+        engine.localResponder(for: role, snapshot: snapshot).respond(to: request, context: context) { [self] response, error in
+            finishLocal(request, response: response, error: error)
         }
     }
 

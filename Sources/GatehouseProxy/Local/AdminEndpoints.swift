@@ -6,16 +6,24 @@ import GatehouseSessions
 /// control: it binds to loopback by default and is never the public port (as Envoy's and HAProxy's admin
 /// sockets). `AdminAccess` is the second: no foreign `Host` (DNS rebinding), no cross-site request, and the
 /// bearer secret when `admin.token_file` is set.
-struct AdminEndpoints {
-    // Strong: completions of a remote store or the hashing pool may run after the client left; the connection
-    // object must outlive them (`finishLocal` then sees it is no longer waiting and answers nothing).
-    let client: ClientConnection
-    let request: LocalRequest
+struct AdminEndpoints: LocalResponder {
+    let services: LocalServices
 
-    private var engine: ProxyEngine { client.engine }
+    func respond(to request: LocalRequest, context: LocalContext, _ done: @escaping LocalCompletion) {
+        AdminCall(services: services, request: request, done: done).handle()
+    }
+}
+
+/// One request to the admin listener (see `SignInCall`).
+private struct AdminCall {
+    let services: LocalServices
+    let request: LocalRequest
+    let done: LocalCompletion
+
+    private var admin: AdminEndpointServices { services.admin }
 
     func finish(_ response: LocalResponse, error: String? = nil) {
-        client.finishLocal(request, response: response, error: error)
+        done(response, error)
     }
 
     func handle() {
@@ -37,14 +45,14 @@ struct AdminEndpoints {
         case .reload: reload(); return
         default: break
         }
-        guard let store = engine.sessionStore else {
+        guard let store = services.sessions?.store else {
             finish(.error(404, "not_found", description: "the gateway signs nobody in (no login.users_file)"))
             return
         }
         let storeFailed = { (error: StoreError) in finish(.storeUnavailable, error: "session-store-\(error.reason)") }
         switch request.endpoint {
         case .adminUserSessions(let user):
-            store.sessions(of: user, now: Int64(Clocks.wallClock().seconds)) { result in
+            store.sessions(of: user, now: services.now()) { result in
                 switch result {
                 case .success(let records): finish(.json(200, SignInEndpoints.sessionList(records, current: nil)))
                 case .failure(let error): storeFailed(error)
@@ -80,10 +88,10 @@ struct AdminEndpoints {
     /// Refuses what the listener's socket alone would let through. `/healthz` and `/readyz` need no token
     /// (probes), but the Host and cross-site rules hold for them too.
     private func accessRefusal() -> (response: LocalResponse, reason: String)? {
-        let access = client.snapshot.admin
+        let access = services.snapshot.admin
         let head = request.head
         let authority = RouteTable.hostRange(of: head).map { String(decoding: head.bytes[$0], as: UTF8.self) }
-        if let reason = access.hostProblem(authority, listener: engine.adminAddress) {
+        if let reason = access.hostProblem(authority, listener: admin.listener) {
             return (.error(403, "forbidden_host", description: "this listener answers only its own address"
                            + " (or admin.allowed_hosts)"), reason)
         }
@@ -101,13 +109,13 @@ struct AdminEndpoints {
 
     /// Every worker's counters, gathered on each worker's loop, as Prometheus text.
     private func metrics() {
-        guard let control = engine.control else {
+        guard let control = admin.control, let executor = admin.executor else {
             finish(.error(404, "not_found"))
             return
         }
-        let storeUp: Bool? = engine.services == nil ? nil : control.storeReachable()
-        let writeFailures = engine.services == nil ? nil : control.storeWriteFailures()
-        control.gatherMetrics(replyOn: engine.executor) { [self] total in
+        let storeUp: Bool? = services.sessions == nil ? nil : control.storeReachable()
+        let writeFailures = services.sessions == nil ? nil : control.storeWriteFailures()
+        control.gatherMetrics(replyOn: executor) { [self] total in
             finish(LocalResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
                                  body: PrometheusText.render(total, sessionStoreUp: storeUp,
                                                              sessionStoreWriteFailures: writeFailures)
@@ -118,7 +126,7 @@ struct AdminEndpoints {
     /// 200 when the config is loaded (it is, or the process would not run), every worker's listeners are up and
     /// the session store can answer; 503 with the reasons otherwise.
     private func ready() {
-        guard let control = engine.control else {
+        guard let control = admin.control else {
             finish(.error(404, "not_found"))
             return
         }
@@ -126,8 +134,8 @@ struct AdminEndpoints {
         if control.registeredWorkers < control.expectedWorkers {
             problems.append("workers starting (\(control.registeredWorkers)/\(control.expectedWorkers))")
         }
-        if engine.draining { problems.append("draining") }
-        if engine.services != nil, !control.storeReachable() { problems.append("session store unreachable") }
+        if admin.draining { problems.append("draining") }
+        if services.sessions != nil, !control.storeReachable() { problems.append("session store unreachable") }
         problems += control.readinessProblems()
         var body = JSONWriter()
         body.beginObject()
@@ -139,12 +147,12 @@ struct AdminEndpoints {
 
     /// The same as SIGHUP; answers once the main thread has read and checked the file.
     private func reload() {
-        guard let control = engine.control else {
+        guard let control = admin.control, let executor = admin.executor else {
             finish(.error(404, "not_found"))
             return
         }
         // The answer comes back on this loop (`callback`), where the connection lives.
-        control.reload(engine.executor.callback { [self] (errors: String?) in
+        control.reload(executor.callback { [self] (errors: String?) in
             if let errors {
                 finish(.error(422, "invalid_config", description: errors), error: "reload-refused")
             } else {

@@ -6,20 +6,71 @@ import GatehouseSessions
 /// The public half of the gateway's own endpoints (`/.gatehouse/...`): the login page and form, logout, the
 /// caller's devices, token refresh and the JWKS.
 ///
-/// Every handler ends in exactly one `finish`: at once, or from a completion (a password hash on the pool, a store
-/// call). Nothing slow runs here: hashing is on `SessionServices.hashing`, disk writes on the store's writer.
-struct SignInEndpoints {
-    // Strong: completions of a remote store or the hashing pool may run after the client left; the connection
-    // object must outlive them (`finishLocal` then sees it is no longer waiting and answers nothing).
-    let client: ClientConnection
-    let request: LocalRequest
+/// Every request ends in exactly one call of its completion: at once, or from a completion of its own (a
+/// password hash on the pool, a store call). Nothing slow runs here: hashing is on `LocalServices`'
+/// `PasswordChecker`, disk writes on the store's writer.
+struct SignInEndpoints: LocalResponder {
+    let services: LocalServices
 
-    private var snapshot: ProxySnapshot { client.snapshot }
-    private var engine: ProxyEngine { client.engine }
+    func respond(to request: LocalRequest, context: LocalContext, _ done: @escaping LocalCompletion) {
+        SignInCall(services: services, request: request, context: context, done: done).handle()
+    }
+
+    /// "1 second", "45 seconds", "2 minutes" (rounded up): how long a person is asked to wait.
+    static func humanSeconds(_ seconds: Int64) -> String {
+        if seconds < 120 { return seconds == 1 ? "1 second" : "\(seconds) seconds" }
+        return "\((seconds + 59) / 60) minutes"
+    }
+
+    static let busyMessage = "Too many sign-ins are in progress. Try again in a moment."
+
+    /// `{"sessions":[...]}`: public handles only, never a secret.
+    static func sessionList(_ records: [SessionRecord], current: String?) -> JSONWriter {
+        var out = JSONWriter()
+        out.beginObject()
+        out.key("sessions")
+        out.beginArray()
+        for record in records {
+            out.beginObject()
+            out.member("handle", record.handle)
+            out.member("user", record.user)
+            out.member("kind", record.kind.rawValue)
+            out.member("created_at", record.createdAt)
+            out.member("last_seen_at", record.lastSeenAt)
+            out.member("expires_at", record.endsAt)
+            out.member("user_agent", record.userAgent)
+            out.member("address", record.clientAddress)
+            if let current { out.member("current", record.handle == current) }
+            out.endObject()
+        }
+        out.endArray()
+        out.endObject()
+        return out
+    }
+
+    /// `rd` is followed only when it is a path on this site: one leading `/`, not `//` or `/\` (other hosts to a
+    /// browser), printable ASCII, no backslash anywhere (some browsers read it as `/`).
+    static func safeRedirect(_ rd: String) -> String? {
+        guard rd.hasPrefix("/"), !rd.hasPrefix("//"), rd.utf8.count <= 2048,
+            rd.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "\\") })
+        else { return nil }
+        return rd
+    }
+}
+
+/// One request to a sign-in endpoint: the injected services, the request, its peer and where the answer goes.
+/// A value copied into every completion, so a completion that runs late still answers the right request.
+private struct SignInCall {
+    let services: LocalServices
+    let request: LocalRequest
+    let context: LocalContext
+    let done: LocalCompletion
+
+    private var snapshot: ProxySnapshot { services.snapshot }
     private var head: RequestHead { request.head }
 
     func finish(_ response: LocalResponse, error: String? = nil) {
-        client.finishLocal(request, response: response, error: error)
+        done(response, error)
     }
 
     private func storeFailed(_ error: StoreError) {
@@ -27,18 +78,19 @@ struct SignInEndpoints {
     }
 
     func handle() {
-        guard let settings = snapshot.signIn, let services = engine.services, let store = engine.sessionStore else {
+        guard let settings = snapshot.signIn, let sessions = services.sessions else {
             // The prefix is reserved even when the gateway signs nobody in: never forwarded.
             finish(.error(404, "not_found"), error: "sign-in-not-configured")
             return
         }
+        let store = sessions.store
         switch request.endpoint {
         case .loginPage: loginPage(settings)
-        case .login: login(settings, services, store)
-        case .logout: logout(settings, store)
-        case .mySessions: mySessions(settings, store)
-        case .deleteMySession(let handle): deleteMySession(handle, settings, store)
-        case .refresh: refresh(settings, services, store)
+        case .login: login(settings, sessions)
+        case .logout: logout(settings, sessions)
+        case .mySessions: mySessions(settings, sessions)
+        case .deleteMySession(let handle): deleteMySession(handle, settings, sessions)
+        case .refresh: refresh(settings, sessions, store)
         case .jwks:
             if let signer = settings.signer {
                 var body = signer.jwksDocument
@@ -59,12 +111,12 @@ struct SignInEndpoints {
     // MARK: Login
 
     private func loginPage(_ settings: SignInSettings) {
-        let rd = request.queryParameter("rd").flatMap(Self.safeRedirect)
+        let rd = request.queryParameter("rd").flatMap(SignInEndpoints.safeRedirect)
         finish(.html(200, LoginPage.render(action: settings.loginPath, rd: rd, error: nil, user: nil),
                      headers: LoginPage.securityHeaders))
     }
 
-    private func login(_ settings: SignInSettings, _ services: SessionServices, _ store: any SessionStore) {
+    private func login(_ settings: SignInSettings, _ sessions: SessionEndpointServices) {
         let isForm = wantsForm
         if let refusal = crossSiteRefusal() {
             finish(refusal, error: "cross-site-login")
@@ -80,7 +132,7 @@ struct SignInEndpoints {
             finish(.error(400, "invalid_request", description: "the body is not a JSON object"), error: "login-bad-body")
             return
         }
-        let rd = fields["rd"].flatMap(Self.safeRedirect)
+        let rd = fields["rd"].flatMap(SignInEndpoints.safeRedirect)
         guard let user = fields["username"], !user.isEmpty, user.utf8.count <= 128,
             let password = fields["password"], !password.isEmpty
         else {
@@ -95,35 +147,36 @@ struct SignInEndpoints {
             return
         }
         let address = throttleAddress
-        let now = Int64(Clocks.wallClock().seconds)
-        if let wait = services.throttle.retryAfter(address: address, user: user, now: now) {
+        let now = services.now()
+        let throttle = sessions.throttle
+        if let wait = throttle.retryAfter(address: address, user: user, now: now) {
             throttled(wait, user: user, rd: rd, isForm: isForm)
             return
         }
-        guard let shared = store as? any SharedSignInThrottle, services.throttle.maxFailures > 0 else {
-            checkPassword(services, user: user, password: password, rd: rd, isForm: isForm, reservedAt: nil)
+        guard let shared = sessions.store as? any SharedSignInThrottle, throttle.maxFailures > 0 else {
+            checkPassword(sessions, user: user, password: password, rd: rd, isForm: isForm, reservedAt: nil)
             return
         }
-        shared.reserveSignIn(address: address, user: user, maxFailures: services.throttle.maxFailures,
-                             window: services.throttle.window, now: now) { result in
+        shared.reserveSignIn(address: address, user: user, maxFailures: throttle.maxFailures,
+                             window: throttle.window, now: now) { result in
             switch result {
             case .success(let wait?):
                 throttled(wait, user: user, rd: rd, isForm: isForm)
             case .success(nil):
-                checkPassword(services, user: user, password: password, rd: rd, isForm: isForm, reservedAt: now)
+                checkPassword(sessions, user: user, password: password, rd: rd, isForm: isForm, reservedAt: now)
             case .failure:
                 // The shared count cannot be read: this gateway's own count (checked above) still bounds the
                 // guesses; refusing every sign-in while Redis is away would gain nothing (none can complete).
-                engine.counters.signInThrottleFallbacks += 1
-                checkPassword(services, user: user, password: password, rd: rd, isForm: isForm, reservedAt: nil)
+                services.count(.signInThrottleFallback)
+                checkPassword(sessions, user: user, password: password, rd: rd, isForm: isForm, reservedAt: nil)
             }
         }
     }
 
     private func throttled(_ wait: Int64, user: String, rd: String?, isForm: Bool) {
-        engine.counters.signInThrottled += 1
+        services.count(.signInThrottled)
         tryLater(status: 429, code: "too_many_attempts", description: "too many failed sign-ins; try again later",
-                 message: "Too many failed sign-ins. Try again in \(Self.humanSeconds(wait)).", retryAfter: wait,
+                 message: "Too many failed sign-ins. Try again in \(SignInEndpoints.humanSeconds(wait)).", retryAfter: wait,
                  user: user, rd: rd, isForm: isForm, error: "login-throttled")
     }
 
@@ -141,65 +194,54 @@ struct SignInEndpoints {
         }
     }
 
-    /// "1 second", "45 seconds", "2 minutes" (rounded up): how long a person is asked to wait.
-    static func humanSeconds(_ seconds: Int64) -> String {
-        if seconds < 120 { return seconds == 1 ? "1 second" : "\(seconds) seconds" }
-        return "\((seconds + 59) / 60) minutes"
-    }
-
     /// The password hash, on the hashing pool. `reservedAt`: the attempt was counted by the shared throttle
     /// at that time (a success gives it back).
-    private func checkPassword(_ services: SessionServices, user: String, password: String, rd: String?,
+    private func checkPassword(_ sessions: SessionEndpointServices, user: String, password: String, rd: String?,
                                isForm: Bool, reservedAt: Int64?) {
-        let users = services.users
+        let users = sessions.users()
         let account = users.account(named: user)
         // An unknown user is checked against a dummy hash of the same cost: the answer takes as long as a wrong
         // password, so user names cannot be probed by timing.
         let hash = account?.passwordHash ?? users.dummyHash
         let passwordBytes = Array(password.utf8)
-        let request = self.request
-        let client = self.client
-        let queueWait = services.hashing.maxQueueWait.components.seconds
-        let queued = services.hashing.submit({ PasswordHash.verify(passwordBytes, against: hash) }, completion: { outcome in
-            let endpoints = SignInEndpoints(client: client, request: request)
+        let queueWait = sessions.passwords.maxQueueWait
+        let queued = sessions.passwords.submit({ PasswordHash.verify(passwordBytes, against: hash) }) { outcome in
             // Waited past the pool's bound for a thread: not hashed, and the queue is still that long.
             guard case .finished(let ok) = outcome else {
-                endpoints.tryLater(status: 503, code: "temporarily_unavailable", description: "too many sign-ins in progress",
-                                   message: Self.busyMessage, retryAfter: queueWait, user: user, rd: rd, isForm: isForm,
-                                   error: "login-queue-timeout")
+                tryLater(status: 503, code: "temporarily_unavailable", description: "too many sign-ins in progress",
+                         message: SignInEndpoints.busyMessage, retryAfter: queueWait, user: user, rd: rd,
+                         isForm: isForm, error: "login-queue-timeout")
                 return
             }
-            endpoints.passwordChecked(ok && account != nil && account?.disabled == false, account: account, user: user,
-                                      rd: rd, isForm: isForm, reservedAt: reservedAt)
-        }, on: engine.executor)
+            passwordChecked(ok && account != nil && account?.disabled == false, account: account, user: user,
+                            rd: rd, isForm: isForm, reservedAt: reservedAt, sessions)
+        }
         if !queued {
             // Not attempted: not counted.
-            if let reservedAt, let shared = engine.sessionStore as? any SharedSignInThrottle {
+            if let reservedAt, let shared = sessions.store as? any SharedSignInThrottle {
                 shared.releaseSignIn(address: throttleAddress, user: user, reservedAt: reservedAt, signedIn: false)
             }
             tryLater(status: 503, code: "temporarily_unavailable", description: "too many sign-ins in progress",
-                     message: Self.busyMessage, retryAfter: 1, user: user, rd: rd, isForm: isForm, error: "login-pool-full")
+                     message: SignInEndpoints.busyMessage, retryAfter: 1, user: user, rd: rd, isForm: isForm,
+                     error: "login-pool-full")
         }
     }
 
-    static let busyMessage = "Too many sign-ins are in progress. Try again in a moment."
-
     /// Back on the loop after the hash.
+    /// The settings are those the request started under: a reload during the hash does not change its answer.
     private func passwordChecked(_ ok: Bool, account: UserAccount?, user: String, rd: String?, isForm: Bool,
-                                 reservedAt: Int64?) {
-        guard let settings = snapshot.signIn, let services = engine.services, let store = engine.sessionStore else {
-            finish(.error(503, "temporarily_unavailable"), error: "sign-in-removed")
-            return
-        }
-        let now = Int64(Clocks.wallClock().seconds)
+                                 reservedAt: Int64?, _ sessions: SessionEndpointServices) {
+        guard let settings = snapshot.signIn else { return finish(.error(404, "not_found")) }
+        let store = sessions.store
+        let now = services.now()
         let address = throttleAddress
         guard ok, let account else {
-            services.throttle.recordFailure(address: address, user: user, now: now)
-            engine.counters.signInFailures += 1
+            sessions.throttle.recordFailure(address: address, user: user, now: now)
+            services.count(.signInFailure)
             refuseSignIn(settings, user: user, rd: rd, isForm: isForm, reason: "login-wrong-credentials")
             return
         }
-        services.throttle.recordSuccess(address: address, user: user)
+        sessions.throttle.recordSuccess(address: address, user: user)
         if let reservedAt, let shared = store as? any SharedSignInThrottle {
             shared.releaseSignIn(address: address, user: user, reservedAt: reservedAt, signedIn: true)
         }
@@ -225,7 +267,7 @@ struct SignInEndpoints {
                 case .failure(let error):
                     storeFailed(error)
                 case .success:
-                    engine.counters.signIns += 1
+                    services.count(.signIn)
                     if token {
                         finish(tokenResponse(settings, account: account, handle: handle, refresh: secret.text, now: now))
                         return
@@ -261,7 +303,7 @@ struct SignInEndpoints {
             switch result {
             case .failure(let error): storeFailed(error)
             case .success(let ended):
-                if ended { engine.counters.signOuts += 1 }
+                if ended { services.count(.signOut) }
                 next()
             }
         }
@@ -296,7 +338,7 @@ struct SignInEndpoints {
 
     // MARK: Refresh
 
-    private func refresh(_ settings: SignInSettings, _ services: SessionServices, _ store: any SessionStore) {
+    private func refresh(_ settings: SignInSettings, _ sessions: SessionEndpointServices, _ store: any SessionStore) {
         guard settings.mode == .token else {
             finish(.error(404, "not_found"), error: "refresh-in-session-mode")
             return
@@ -312,7 +354,7 @@ struct SignInEndpoints {
             return
         }
         let next = Secrets.newSecret()
-        let now = Int64(Clocks.wallClock().seconds)
+        let now = services.now()
         store.rotateRefresh(presented, next: next.key, now: now) { result in
             switch result {
             case .failure(let error):
@@ -320,12 +362,12 @@ struct SignInEndpoints {
             case .success(.invalid):
                 finish(.error(401, "invalid_grant"), error: "refresh-unknown")
             case .success(.reused):
-                engine.counters.refreshReuse += 1
+                services.count(.refreshReuse)
                 finish(.error(401, "invalid_grant", description: "refresh token reused; the session was revoked"),
                        error: "refresh-reused")
             case .success(.rotated(let record)):
                 // The users file is the truth for who the user is now: removed or disabled ends the session.
-                guard let account = services.users.account(named: record.user), !account.disabled else {
+                guard let account = sessions.users().account(named: record.user), !account.disabled else {
                     store.delete(handle: record.handle, of: record.user) { _ in }
                     finish(.error(401, "invalid_grant"), error: "refresh-user-gone")
                     return
@@ -349,8 +391,10 @@ struct SignInEndpoints {
 
     /// Who is calling: by the session cookie (session mode; a remote store may have to be asked) or the
     /// gateway's own access token (token mode). `done` may run before this returns.
-    private func caller(_ settings: SignInSettings, _ store: any SessionStore, _ done: @escaping (Caller) -> Void) {
-        let now = Int64(Clocks.wallClock().seconds)
+    private func caller(_ settings: SignInSettings, _ sessions: SessionEndpointServices,
+                        _ done: @escaping (Caller) -> Void) {
+        let now = services.now()
+        let store = sessions.store
         switch settings.mode {
         case .session:
             guard case .token(let value) = CredentialExtractor.cookie(head, name: settings.cookieName),
@@ -366,8 +410,8 @@ struct SignInEndpoints {
             let local = store.lookup(key, now: now)
             if case .needsFetch = local {
                 let client = throttleAddress
-                if let wait = engine.unknownCookies.refusal(client) { return done(.limited(wait)) }
-                let unknownCookies = engine.unknownCookies
+                let unknownCookies = sessions.unknownCookies
+                if let wait = unknownCookies.refusal(client) { return done(.limited(wait)) }
                 store.fetch(key, now: now) { lookup in
                     if case .absent = lookup { unknownCookies.noteUnknown(client) }
                     done(answer(lookup))
@@ -376,33 +420,31 @@ struct SignInEndpoints {
                 done(answer(local))
             }
         case .token:
-            done(tokenCaller(settings, now: now))
+            done(tokenCaller(settings, sessions, now: now))
         }
     }
 
     /// The caller by the gateway's own bearer access token (verified, not revoked).
-    private func tokenCaller(_ settings: SignInSettings, now: Int64) -> Caller {
+    private func tokenCaller(_ settings: SignInSettings, _ sessions: SessionEndpointServices, now: Int64) -> Caller {
         guard case .token(let token) = CredentialExtractor.bearer(head), let ownIssuer = settings.ownIssuer else {
             return .anonymous
         }
-        var trace: DecisionTrace? = nil
-        guard case .success(let identity) = RequestPipeline.verify(
-            token, source: .bearer, tokens: snapshot.tokens, cache: engine.tokenCache,
-            sessions: engine.sessionContext, now: now, trace: &trace),
+        guard let identity = sessions.verifyBearer(token, now),
             case .string(let issuer)? = identity.claim("iss"), issuer == ownIssuer,
             let user = identity.subject, case .string(let sid)? = identity.claim("sid")
         else { return .anonymous }
         return .signedIn(user: user, handle: sid)
     }
 
-    private func logout(_ settings: SignInSettings, _ store: any SessionStore) {
+    private func logout(_ settings: SignInSettings, _ sessions: SessionEndpointServices) {
         if let refusal = crossSiteRefusal() {
             finish(refusal, error: "cross-site-logout")
             return
         }
+        let store = sessions.store
         let clear = sessionCookie(settings, value: "", maxAge: 0)
-        let done = { (signedOut: Bool) in
-            engine.counters.signOuts += signedOut ? 1 : 0
+        let signedOut = { (ended: Bool) in
+            if ended { services.count(.signOut) }
             if wantsForm {
                 finish(.seeOther(settings.loginPath, headers: [("Set-Cookie", clear)]))
             } else {
@@ -414,12 +456,13 @@ struct SignInEndpoints {
             guard case .token(let value) = CredentialExtractor.cookie(head, name: settings.cookieName),
                 let key = Secrets.key(ofPresented: value)
             else {
-                done(false)
+                signedOut(false)
                 return
             }
             // Each logout costs a store call: random cookies count against the client like unknown lookups.
             let client = throttleAddress
-            if let wait = engine.unknownCookies.refusal(client) {
+            let unknownCookies = sessions.unknownCookies
+            if let wait = unknownCookies.refusal(client) {
                 unknownCookieLimited(wait)
                 return
             }
@@ -429,19 +472,19 @@ struct SignInEndpoints {
                     // Never a cleared cookie for a session that could not be ended.
                     storeFailed(error)
                 case .success(let existed):
-                    if !existed { engine.unknownCookies.noteUnknown(client) }
-                    done(existed)
+                    if !existed { unknownCookies.noteUnknown(client) }
+                    signedOut(existed)
                 }
             }
         case .token:
-            switch tokenCaller(settings, now: Int64(Clocks.wallClock().seconds)) {
+            switch tokenCaller(settings, sessions, now: services.now()) {
             case .signedIn(let user, let handle):
                 store.delete(handle: handle, of: user) { result in
                     if case .failure(let error) = result {
                         storeFailed(error)
                         return
                     }
-                    done(true)
+                    signedOut(true)
                 }
             case .anonymous:
                 finish(.error(401, "invalid_token", headers: [("WWW-Authenticate", "Bearer realm=\"gatehouse\"")]),
@@ -460,33 +503,33 @@ struct SignInEndpoints {
                error: "session-unknown-cookie-limit")
     }
 
-    private func mySessions(_ settings: SignInSettings, _ store: any SessionStore) {
-        withCaller(settings, store) { who in
-            store.sessions(of: who.user, now: Int64(Clocks.wallClock().seconds)) { result in
+    private func mySessions(_ settings: SignInSettings, _ sessions: SessionEndpointServices) {
+        withCaller(settings, sessions) { who in
+            sessions.store.sessions(of: who.user, now: services.now()) { result in
                 switch result {
                 case .failure(let error):
                     storeFailed(error)
                 case .success(let records):
-                    finish(.json(200, Self.sessionList(records, current: who.handle)))
+                    finish(.json(200, SignInEndpoints.sessionList(records, current: who.handle)))
                 }
             }
         }
     }
 
-    private func deleteMySession(_ handle: String, _ settings: SignInSettings, _ store: any SessionStore) {
+    private func deleteMySession(_ handle: String, _ settings: SignInSettings, _ sessions: SessionEndpointServices) {
         if let refusal = crossSiteRefusal() {
             finish(refusal, error: "cross-site-revoke")
             return
         }
-        withCaller(settings, store) { who in
-            store.delete(handle: handle, of: who.user) { result in
+        withCaller(settings, sessions) { who in
+            sessions.store.delete(handle: handle, of: who.user) { result in
                 switch result {
                 case .failure(let error):
                     storeFailed(error)
                 case .success(false):
                     finish(.error(404, "not_found"), error: "no-such-session")
                 case .success(true):
-                    engine.counters.signOuts += 1
+                    services.count(.signOut)
                     // Signing out the device you are on also clears its cookie.
                     let own = handle == who.handle && settings.mode == .session
                     finish(.noContent(headers: own ? [("Set-Cookie", sessionCookie(settings, value: "", maxAge: 0))] : []))
@@ -495,9 +538,9 @@ struct SignInEndpoints {
         }
     }
 
-    private func withCaller(_ settings: SignInSettings, _ store: any SessionStore,
+    private func withCaller(_ settings: SignInSettings, _ sessions: SessionEndpointServices,
                             _ body: @escaping ((user: String, handle: String)) -> Void) {
-        caller(settings, store) { [self] who in
+        caller(settings, sessions) { [self] who in
             switch who {
             case .signedIn(let user, let handle): body((user, handle))
             case .anonymous:
@@ -511,35 +554,11 @@ struct SignInEndpoints {
         }
     }
 
-    /// `{"sessions":[...]}`: public handles only, never a secret.
-    static func sessionList(_ records: [SessionRecord], current: String?) -> JSONWriter {
-        var out = JSONWriter()
-        out.beginObject()
-        out.key("sessions")
-        out.beginArray()
-        for record in records {
-            out.beginObject()
-            out.member("handle", record.handle)
-            out.member("user", record.user)
-            out.member("kind", record.kind.rawValue)
-            out.member("created_at", record.createdAt)
-            out.member("last_seen_at", record.lastSeenAt)
-            out.member("expires_at", record.endsAt)
-            out.member("user_agent", record.userAgent)
-            out.member("address", record.clientAddress)
-            if let current { out.member("current", record.handle == current) }
-            out.endObject()
-        }
-        out.endArray()
-        out.endObject()
-        return out
-    }
-
     // MARK: Request facts
 
     /// The client behind any trusted proxies (`ClientAddress.resolve`).
     private var clientAddressBytes: [UInt8] {
-        ClientAddress.resolve(peer: client.peer.address, trusted: client.peer.trusted, head: head, snapshot: snapshot)
+        ClientAddress.resolve(peer: context.peer, trusted: context.trusted, head: head, snapshot: snapshot)
     }
 
     /// What the sign-in throttle counts: the client's address, an IPv6 one by its /64.
@@ -557,8 +576,8 @@ struct SignInEndpoints {
 
     /// Whether the request reached us over TLS (directly, or as a trusted proxy says).
     private var isSecureRequest: Bool {
-        if client.peer.tls { return true }
-        guard client.peer.trusted, let proto = request.header("x-forwarded-proto") else { return false }
+        if context.tls { return true }
+        guard context.trusted, let proto = request.header("x-forwarded-proto") else { return false }
         return proto.split(separator: ",").last.map { $0.trimmingBlanks().lowercased() == "https" } ?? false
     }
 
@@ -573,15 +592,6 @@ struct SignInEndpoints {
         if secure { cookie += "; Secure" }
         cookie += "; Max-Age=\(maxAge)"
         return cookie
-    }
-
-    /// `rd` is followed only when it is a path on this site: one leading `/`, not `//` or `/\` (other hosts to a
-    /// browser), printable ASCII, no backslash anywhere (some browsers read it as `/`).
-    static func safeRedirect(_ rd: String) -> String? {
-        guard rd.hasPrefix("/"), !rd.hasPrefix("//"), rd.utf8.count <= 2048,
-            rd.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "\\") })
-        else { return nil }
-        return rd
     }
 }
 

@@ -66,15 +66,12 @@ package final class Gateway {
         manager.onChange = { [unowned self] directory in publishProviderKeys(directory) }
         fetchPool = pool
         providerKeys = manager
-        if let blueprint = plan.tokenBlueprint {
-            plan.snapshot = plan.snapshot.replacingTokens(blueprint.assemble(manager.directory()))
-        }
+        plan.snapshot = plan.snapshot(with: manager.directory())
     }
 
     /// A provider's key set changed: the same snapshot with the new keys reaches every worker, as a reload does.
     private func publishProviderKeys(_ directory: ProviderKeyDirectory) {
-        guard let blueprint = plan.tokenBlueprint else { return }
-        plan.snapshot = plan.snapshot.replacingTokens(blueprint.assemble(directory))
+        plan.snapshot = plan.snapshot(with: directory)
         for worker in workers { worker.mailbox.post(.reload(plan.snapshot)) }
     }
 
@@ -238,9 +235,9 @@ package final class Gateway {
             if !next.providerIssuers.isEmpty, providerKeys == nil {
                 throw IOError("reload: keys fetched from a provider (discovery, jwks_uri) need a restart to start")
             }
-            if let providerKeys, let blueprint = next.tokenBlueprint {
+            if let providerKeys {
                 providerKeys.configure(next.providerIssuers)
-                next.snapshot = next.snapshot.replacingTokens(blueprint.assemble(providerKeys.directory()))
+                next.snapshot = next.snapshot(with: providerKeys.directory())
             }
             if !plan.tlsListen.isEmpty, next.snapshot.tls == nil {
                 // The running TLS listeners would have no certificate to present (and must never fall back to
@@ -261,7 +258,8 @@ package final class Gateway {
             plan = RuntimePlan(snapshot: next.snapshot, listen: next.listen, tlsListen: next.tlsListen,
                                workers: plan.workers, drainTimeout: next.drainTimeout, accessLog: plan.accessLog,
                                sourcePath: plan.sourcePath, admin: plan.admin, signIn: plan.signIn,
-                               tokenBlueprint: next.tokenBlueprint, providerIssuers: next.providerIssuers)
+                               tokenBlueprint: next.tokenBlueprint, providerIssuers: next.providerIssuers,
+                               oidcBlueprint: next.oidcBlueprint)
             // The new snapshot first (a new TLS listener needs its certificates), then the listener changes.
             for worker in workers { worker.mailbox.post(.reload(next.snapshot)) }
             if let change = listenerChange {
@@ -331,8 +329,8 @@ package final class Gateway {
     /// Opens the session store, loads the users, starts the hashing pool.
     private func startSessionServices() throws {
         guard let signIn = plan.signIn else { return }
-        let users = try SnapshotCompiler.loadUsers(signIn.usersFile)
-        usersFileStamp = FileStamp(path: signIn.usersFile)
+        let users = try signIn.usersFile.map(SnapshotCompiler.loadUsers) ?? UserDirectory(accounts: [])
+        usersFileStamp = signIn.usersFile.flatMap { FileStamp(path: $0) }
         let revocations = RevocationList()
         let now = Int64(Clocks.wallClock().seconds)
         let store: any SessionBackend
@@ -366,8 +364,8 @@ package final class Gateway {
         services = SessionServices(
             backend: store, revocations: revocations,
             throttle: SignInThrottle(maxFailures: signIn.maxFailures, window: signIn.failureWindow),
-            hashing: pool, users: users)
-        logger.info("sign-in: \(users.count) user(s) from \(signIn.usersFile), \(storeDescription)")
+            hashing: pool, users: users, outbound: fetchPool)
+        logger.info("sign-in: \(users.count) user(s) from \(signIn.usersFile ?? "(no users file)"), \(storeDescription)")
         let timer = LoopTimer(loop: mainLoop) { [unowned self] in housekeep() }
         timer.schedule(after: .seconds(2))
         housekeeping = timer
@@ -390,7 +388,7 @@ package final class Gateway {
     /// Re-reads the users file when it changed (or when `force`, on SIGHUP); a broken file keeps the old users.
     /// Users removed, disabled or with a new password are signed out everywhere.
     private func reloadUsers(force: Bool) {
-        guard let services, let path = plan.signIn?.usersFile, let sessionBackend else { return }
+        guard let services, let path = plan.signIn?.usersFile ?? nil, let sessionBackend else { return }
         let stamp = FileStamp(path: path)
         guard force || stamp != usersFileStamp else { return }
         usersFileStamp = stamp

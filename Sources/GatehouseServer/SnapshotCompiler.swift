@@ -23,6 +23,8 @@ package struct RuntimePlan: Sendable {
     package var tokenBlueprint: TokenBlueprint? = nil
     /// The issuers whose keys come from their provider, and where their last good sets are kept.
     package var providerIssuers: [ProviderIssuer] = []
+    /// `login.oidc` before provider documents and keys are added.
+    package var oidcBlueprint: OIDCBlueprint? = nil
 }
 
 /// Turns a validated `GatewayConfig` into the immutable structures the workers use (Envoy's
@@ -75,6 +77,7 @@ package enum SnapshotCompiler {
         // Without a running key manager (check-config, explain), the copies kept on disk stand in.
         let keys = providerKeys.isEmpty ? ProviderKeyDirectory.fromCache(providerIssuers) : providerKeys
         let tokens = blueprint?.assemble(keys)
+        let oidcBlueprint = try OIDCBlueprint.compile(config)
         let groupsClaim = config.tokens?.groupsClaim ?? "groups"
         let routes = config.routes.map { section in
             Route(name: section.name, host: section.host.map(hostMatch), pathPrefix: Array(section.pathPrefix.utf8),
@@ -117,7 +120,8 @@ package enum SnapshotCompiler {
             strippedHeaderNames: folded(config.strippedHeaderNames),
             tokens: tokens, loginURL: config.login.map { Array($0.url.utf8) }, tls: tls, signIn: signIn?.0,
             forwardsUnderscoreHeaders: config.server.underscoresInHeaders == .forward,
-            maxConnections: l.maxConnections ?? budget.perWorker, admin: try compileAdminAccess(config))
+            maxConnections: l.maxConnections ?? budget.perWorker, admin: try compileAdminAccess(config),
+            oidc: oidcBlueprint?.assemble(keys))
         var admin: SocketAddress? = nil
         if let spec = config.admin?.listen {
             do {
@@ -132,6 +136,7 @@ package enum SnapshotCompiler {
                                sourcePath: config.sourcePath, admin: admin, signIn: signIn?.1)
         plan.tokenBlueprint = blueprint
         plan.providerIssuers = providerIssuers
+        plan.oidcBlueprint = oidcBlueprint
         return plan
     }
 

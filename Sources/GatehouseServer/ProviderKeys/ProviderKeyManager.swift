@@ -34,6 +34,8 @@ final class ProviderKeyManager {
         let gate: RefreshGate
         var keys: [VerificationKey]?
         var digest: [UInt8]?
+        /// The discovery document (discovery sources), as last read.
+        var metadata: ProviderMetadata?
         var consecutiveFailures = 0
         var inFlight = false
         /// An unknown-kid fetch was admitted while one was running: run another right after.
@@ -113,6 +115,7 @@ final class ProviderKeyManager {
         var directory = ProviderKeyDirectory()
         for (name, state) in states {
             if let keys = state.keys { directory.keys[name] = keys }
+            if let metadata = state.metadata { directory.metadata[name] = metadata }
             let gate = state.gate
             let requests = self.requests!
             directory.hooks[name] = ProviderKeyHook {
@@ -168,11 +171,13 @@ final class ProviderKeyManager {
     struct Downloaded: Sendable {
         let document: [UInt8]
         let cacheControl: String?
+        let metadata: ProviderMetadata?
     }
 
     /// Discovery (when configured), then the JWKS. Blocking; runs on a pool thread.
     static func download(_ issuer: ProviderIssuer) -> Result<Downloaded, HTTPSFailure> {
         let jwksURI: String
+        var metadata: ProviderMetadata? = nil
         switch issuer.keys.source {
         case .jwksURI(let uri):
             jwksURI = uri
@@ -182,7 +187,9 @@ final class ProviderKeyManager {
                 return .failure(HTTPSFailure("discovery \(url): \(failure.reason)"))
             case .success(let response):
                 do {
-                    jwksURI = try ProviderMetadata.parse(response.body, expectedIssuer: issuer.issuer).jwksURI
+                    let parsed = try ProviderMetadata.parse(response.body, expectedIssuer: issuer.issuer)
+                    metadata = parsed
+                    jwksURI = parsed.jwksURI
                 } catch {
                     return .failure(HTTPSFailure("discovery \(url): \(error.message)"))
                 }
@@ -192,7 +199,8 @@ final class ProviderKeyManager {
         case .failure(let failure):
             return .failure(HTTPSFailure("\(jwksURI): \(failure.reason)"))
         case .success(let response):
-            return .success(Downloaded(document: response.body, cacheControl: response.header("cache-control")))
+            return .success(Downloaded(document: response.body, cacheControl: response.header("cache-control"),
+                                       metadata: metadata))
         }
     }
 
@@ -240,6 +248,8 @@ final class ProviderKeyManager {
                 $0[name]?.loaded = true
                 $0[name]?.lastError = nil
             }
+            let metadataChanged = downloaded.metadata != nil && downloaded.metadata != state.metadata
+            if metadataChanged { state.metadata = downloaded.metadata }
             if digest != state.digest {
                 let first = state.keys == nil
                 state.keys = keys
@@ -249,6 +259,8 @@ final class ProviderKeyManager {
                 if let problem = KeySetFile.write(downloaded.document, to: state.issuer.cachePath) {
                     logger.warning("provider keys: \(name): cannot keep the key set on disk: \(problem)")
                 }
+                onChange?(directory())
+            } else if metadataChanged {
                 onChange?(directory())
             }
             self.schedule(state, after: schedule.afterSuccess(cacheControl: downloaded.cacheControl))

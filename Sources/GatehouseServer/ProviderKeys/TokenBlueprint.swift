@@ -46,14 +46,29 @@ package struct ProviderIssuer: Sendable, Equatable {
     package let cachePath: String
 
     /// Every provider-backed issuer of `config`.
+    /// OpenID providers of `login.oidc` are read through discovery (their endpoints and keys); an issuer named in
+    /// both places is fetched once, through discovery.
     static func all(_ config: GatewayConfig) -> [ProviderIssuer] {
-        guard let tokens = config.tokens else { return [] }
-        return tokens.issuers.compactMap { section in
+        let directory = config.tokens?.keyCacheDirectory ?? "var/keys"
+        var issuers: [ProviderIssuer] = config.tokens?.issuers.compactMap { section in
             section.provider.map {
                 ProviderIssuer(issuer: section.issuer, keys: $0,
-                               cachePath: cachePath(directory: tokens.keyCacheDirectory, issuer: section.issuer))
+                               cachePath: cachePath(directory: directory, issuer: section.issuer))
+            }
+        } ?? []
+        for provider in config.login?.oidc?.providers ?? [] {
+            let discovery = ProviderKeysSection(
+                source: .discovery(url: ProviderMetadata.discoveryURL(for: provider.issuer)), caFile: provider.caFile,
+                refresh: .seconds(3600), location: nil)
+            let entry = ProviderIssuer(issuer: provider.issuer, keys: discovery,
+                                       cachePath: cachePath(directory: directory, issuer: provider.issuer))
+            if let index = issuers.firstIndex(where: { $0.issuer == provider.issuer }) {
+                if case .jwksURI = issuers[index].keys.source { issuers[index] = entry }
+            } else if !issuers.contains(entry) {
+                issuers.append(entry)
             }
         }
+        return issuers
     }
 
     /// `<dir>/<first 16 bytes of SHA-256(issuer), hex>.jwks.json`: a stable name that no issuer string can steer
@@ -72,6 +87,8 @@ package struct ProviderIssuer: Sendable, Equatable {
 package struct ProviderKeyDirectory: Sendable {
     package var keys: [String: [VerificationKey]] = [:]
     package var hooks: [String: ProviderKeyHook] = [:]
+    /// Discovery documents (issuers read through `discovery`).
+    package var metadata: [String: ProviderMetadata] = [:]
 
     package init() {}
 

@@ -361,3 +361,117 @@ def test_plain_http_jwks_uri_is_refused_by_check_config(workdir):
                          capture_output=True, text=True, timeout=WAIT)
     assert out.returncode == 1
     assert "jwks_uri: must be an https:// URL" in out.stderr
+
+
+SIGN_IN_CONFIG = """\
+server:
+  listen: ["127.0.0.1:{port}"]
+  workers: 2
+admin:
+  listen: "127.0.0.1:0"
+upstreams:
+  app: {{ servers: ["{upstream}"] }}
+tokens:
+  key_cache_dir: "{d}/keys"
+  issuers:
+    - {{ issuer: "https://unused.example", audiences: [x], jwks_uri: "https://unused.example/jwks" }}
+login:
+  oidc:
+    base_url: "http://127.0.0.1:{port}"
+    providers:
+      - name: op
+        issuer: "{issuer}"
+        client_id: "{client}"
+        client_secret_env: OP_CLIENT_SECRET
+        ca_file: "{ca}"
+        claims: {{ user: preferred_username }}
+sessions:
+  embedded: {{ path: "{d}/sessions.sqlite" }}
+identity_headers:
+  X-Auth-User: "{{sub}}"
+  X-Auth-Email: "{{email}}"
+routes:
+  - {{ name: app, match: {{ path_prefix: /gu/ }}, upstream: app, accept: [session], unauthenticated: login }}
+"""
+
+
+def provider_login(browser, page, user="carol", password="op-password-carol"):
+    """Submits the provider's own login form (Django's, with its CSRF token) and follows every redirect."""
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
+    next_value = re.search(r'name="next" value="([^"]*)"', page.text).group(1).replace("&amp;", "&")
+    return browser.post(page.url, data={"csrfmiddlewaretoken": token, "username": user, "password": password,
+                                        "next": next_value},
+                        headers={"Referer": page.url}, timeout=10)
+
+
+def test_sign_in_through_the_provider(workdir, provider, test_ca, gunicorn_app):
+    from conftest import free_port
+    import sqlite3
+    port = free_port()
+    callback = f"http://127.0.0.1:{port}/.gatehouse/oidc/callback/op"
+    with sqlite3.connect(provider.directory / "op.sqlite3") as db:
+        db.execute("update oidc_provider_client set _redirect_uris = ? where client_id = ?", (callback, CLIENT_ID))
+    directory = workdir / "gw-signin"
+    directory.mkdir()
+    (directory / "gatehouse.yaml").write_text(SIGN_IN_CONFIG.format(
+        port=port, upstream=gunicorn_app.removeprefix("http://"), d=directory, issuer=provider.issuer,
+        client=CLIENT_ID, ca=test_ca[0]))
+    peer = Peer("gatehouse", [gatehouse_binary(), "run", "--config", directory / "gatehouse.yaml"], directory,
+                cwd=directory, env={"OP_CLIENT_SECRET": "gatehouse-test-secret"})
+    try:
+        admin_port = peer.wait_for(r"admin listening on 127\.0\.0\.1:(\d+)").group(1)
+        admin = f"http://127.0.0.1:{admin_port}"
+        gw = f"http://127.0.0.1:{port}"
+        # The provider's keys and discovery document arrive (the unreachable issuer beside it keeps /readyz at 503).
+        wait_until(lambda: requests.get(admin + "/metrics", timeout=5).text.count(
+            f'gatehouse_provider_keys{{issuer="{provider.issuer}"}} 1') == 1, "the provider's keys and discovery")
+
+        browser = requests.Session()
+        browser.verify = str(test_ca[0])
+        browser.trust_env = False  # REQUESTS_CA_BUNDLE would win over browser.verify
+        # Not signed in: the gateway's login page, straight on to the provider (one provider, no users file).
+        first = browser.get(gw + "/gu/headers?x=1", headers={"Accept": "text/html"}, allow_redirects=False, timeout=10)
+        assert first.status_code == 302 and first.headers["Location"].startswith("/.gatehouse/login?rd=")
+        start = browser.get(gw + first.headers["Location"], allow_redirects=False, timeout=10)
+        assert start.status_code == 302 and start.headers["Location"].startswith("/.gatehouse/oidc/start?provider=op")
+        to_provider = browser.get(gw + start.headers["Location"], allow_redirects=False, timeout=10)
+        assert to_provider.status_code == 302
+        location = to_provider.headers["Location"]
+        assert location.startswith(provider.issuer + "/authorize?")
+        assert "code_challenge_method=S256" in location and "nonce=" in location and "state=" in location
+        assert "HttpOnly" in to_provider.headers["Set-Cookie"] and "gatehouse_oidc=" in to_provider.headers["Set-Cookie"]
+        flow_cookie = browser.cookies.get("gatehouse_oidc")
+
+        login_page = browser.get(location, timeout=10)
+        assert login_page.status_code == 200 and "csrfmiddlewaretoken" in login_page.text
+        landed = provider_login(browser, login_page)
+        assert landed.status_code == 200, (landed.status_code, landed.url, landed.text[:300])
+        assert landed.url == gw + "/gu/headers?x=1"
+        seen = landed.json()
+        assert seen["HTTP_X_AUTH_USER"] == "carol"
+        assert seen["HTTP_X_AUTH_EMAIL"] == "carol@example.com"
+        assert browser.cookies.get("gatehouse_session")
+        callback_url = next(r.url for r in landed.history if "/.gatehouse/oidc/callback/op" in r.url)
+
+        # A normal Gatehouse session: the device list knows it.
+        devices = browser.get(gw + "/.gatehouse/sessions", timeout=10).json()["sessions"]
+        assert [d["user"] for d in devices] == ["carol"]
+
+        # The same callback again (its cookie copied): the state was taken once.
+        replay = requests.get(callback_url, cookies={"gatehouse_oidc": flow_cookie}, allow_redirects=False, timeout=10)
+        assert replay.status_code == 400
+        wait_until(lambda: "oidc-state-replayed" in peer.log, "the replay logged")
+        # A callback without the cookie, with a tampered one, or with another state.
+        assert requests.get(callback_url, allow_redirects=False, timeout=10).status_code == 400
+        tampered = flow_cookie[:-2] + ("AA" if not flow_cookie.endswith("AA") else "BB")
+        assert requests.get(callback_url, cookies={"gatehouse_oidc": tampered}, timeout=10).status_code == 400
+        other_state = re.sub(r"state=[^&]+", "state=forged", callback_url)
+        assert requests.get(other_state, cookies={"gatehouse_oidc": flow_cookie}, timeout=10).status_code == 400
+        for reason in ("oidc-no-flow-cookie", "oidc-flow-cookie-tampered", "oidc-state-mismatch"):
+            wait_until(lambda: reason in peer.log, reason)
+
+        # Logout ends the session like any other.
+        assert browser.post(gw + "/.gatehouse/logout", timeout=10).status_code == 204
+        assert browser.get(gw + "/gu/headers", allow_redirects=False, timeout=10).status_code == 401
+    finally:
+        peer.stop()

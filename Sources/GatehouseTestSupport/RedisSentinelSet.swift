@@ -18,9 +18,9 @@ package final class RedisSentinelProcess: @unchecked Sendable {
                  password: String? = nil, downAfter: Int = 1000, port: Int? = nil) throws {
         self.port = try port ?? freeLoopbackPort()
         self.password = password
-        configPath = "\(directory)/sentinel-\(port).conf"
+        configPath = "\(directory)/sentinel-\(self.port).conf"
         var lines = [
-            "port \(port)", "bind 127.0.0.1", "daemonize no", "dir \(directory)", "logfile \"\"",
+            "port \(self.port)", "bind 127.0.0.1", "daemonize no", "dir \(directory)", "logfile \"\"",
             "sentinel monitor \(name) 127.0.0.1 \(masterPort) 2",
             "sentinel down-after-milliseconds \(name) \(downAfter)",
             "sentinel failover-timeout \(name) \(downAfter * 2)",
@@ -36,10 +36,14 @@ package final class RedisSentinelProcess: @unchecked Sendable {
 
     package func start() throws {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/redis-sentinel")
-        p.arguments = [configPath]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
+        // redis-server in sentinel mode (what Debian's redis-sentinel runs; the mode is not left to argv[0]).
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
+        p.arguments = [configPath, "--sentinel"]
+        let log = configPath + ".log"
+        FileManager.default.createFile(atPath: log, contents: nil)
+        let output = FileHandle(forWritingAtPath: log)
+        p.standardOutput = output
+        p.standardError = output
         try p.run()
         process = p
         let deadline = Date() + 10
@@ -47,7 +51,8 @@ package final class RedisSentinelProcess: @unchecked Sendable {
             if (try? cli("PING")) == "PONG" { return }
             usleep(20_000)
         }
-        throw TestFailure("redis-sentinel on port \(port) did not answer PING")
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        throw TestFailure("redis-sentinel on port \(port) did not answer PING:\n\(text.suffix(2000))")
     }
 
     /// SIGKILL, like `RedisServerProcess.stop()`.

@@ -57,16 +57,9 @@ package struct SessionsSection: Sendable, Equatable {
                                                    allowPortZero: false)
             }
             var passwordEnv: String? = nil
-            if let n = fields.value("password_env") {
-                if let name = reader.text(n, path: fields.path("password_env"), expected: "an environment variable name"),
-                    KeySourceSection.isEnvironmentName(name)
-                {
-                    passwordEnv = name
-                } else {
-                    reader.report(.invalidValue, at: n, key: fields.path("password_env"),
-                                  "expected an environment variable name such as SENTINEL_PASSWORD")
-                    valid = false
-                }
+            if fields.value("password_env") != nil {
+                passwordEnv = reader.passwordEnv(fields, example: "SENTINEL_PASSWORD")
+                valid = valid && passwordEnv != nil
             }
             guard valid, let master, let addresses else { return nil }
             return SentinelSection(master: master, addresses: addresses, passwordEnv: passwordEnv,
@@ -153,16 +146,9 @@ package struct SessionsSection: Sendable, Equatable {
                 valid = false
             }
             var passwordEnv: String? = nil
-            if let n = fields.value("password_env") {
-                if let name = reader.text(n, path: fields.path("password_env"), expected: "an environment variable name"),
-                    KeySourceSection.isEnvironmentName(name)
-                {
-                    passwordEnv = name
-                } else {
-                    reader.report(.invalidValue, at: n, key: fields.path("password_env"),
-                                  "expected an environment variable name such as REDIS_PASSWORD")
-                    valid = false
-                }
+            if fields.value("password_env") != nil {
+                passwordEnv = reader.passwordEnv(fields, example: "REDIS_PASSWORD")
+                valid = valid && passwordEnv != nil
             }
             var keyPrefix = "gatehouse:"
             if let n = fields.value("key_prefix") {
@@ -488,6 +474,19 @@ package struct AdminSection: Sendable, Equatable {
 }
 
 extension ConfigReader {
+    /// `password_env` of `fields`: an environment variable name (reported when it is not one).
+    func passwordEnv(_ fields: YAMLFields, example: String) -> String? {
+        guard let n = fields.value("password_env") else { return nil }
+        if let name = text(n, path: fields.path("password_env"), expected: "an environment variable name"),
+           KeySourceSection.isEnvironmentName(name)
+        {
+            return name
+        }
+        report(.invalidValue, at: n, key: fields.path("password_env"),
+               "expected an environment variable name such as \(example)")
+        return nil
+    }
+
     /// A positive duration, or `value` when the key is absent.
     func optionalDuration(_ fields: YAMLFields, _ key: String, default value: Duration) -> Duration? {
         guard let node = fields.value(key) else { return value }

@@ -57,10 +57,8 @@ package final class RedisSentinelProcess: @unchecked Sendable {
 
     /// SIGKILL, like `RedisServerProcess.stop()`.
     package func stop() {
-        guard let p = process else { return }
+        killAndWait(process)
         process = nil
-        kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
     }
 
     /// Runs redis-cli against this sentinel; its output lines, trimmed.
@@ -255,6 +253,13 @@ package func freeLoopbackPort() throws -> Int {
     let (fd, port) = try LoopbackSocket.bind(listening: nil, name: "free port")
     close(fd)
     return Int(port)
+}
+
+/// SIGKILL and reap (a process spawned from a test-runner thread may have SIGTERM blocked).
+func killAndWait(_ process: Process?) {
+    guard let process else { return }
+    kill(process.processIdentifier, SIGKILL)
+    process.waitUntilExit()
 }
 
 /// Runs redis-cli with `arguments`; its output, trimmed.

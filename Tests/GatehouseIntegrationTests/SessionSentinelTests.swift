@@ -123,6 +123,15 @@ struct SessionSentinelTests {
             #expect(try a.get("/app/", headers: "Cookie: \(fresh)\r\n").status == 200)
             #expect(try b.get("/app/", headers: "Cookie: \(fresh)\r\n").status == 200)
         }
+        // Invalidations flow on the new master: a logout on B is refused on A (which cached it, with a cache) before
+        // the 5 s cache TTL, so A is subscribed there.
+        let later = try SessionFixture.aliceCookie(a)
+        #expect(try a.get("/app/", headers: "Cookie: \(later)\r\n").status == 200)
+        #expect(try b.send("POST /.gatehouse/logout HTTP/1.1\r\nHost: gw.test\r\nCookie: \(later)\r\n"
+                           + "Content-Length: 0\r\n\r\n").status == 204)
+        try RedisFailoverSet.poll("A to refuse a session B signed out after the failover", timeout: 1) {
+            try a.get("/app/", headers: "Cookie: \(later)\r\n").status == 401
+        }
         #expect(a.gateway.gateway.process.isRunning && b.gateway.gateway.process.isRunning)
         return counts
     }

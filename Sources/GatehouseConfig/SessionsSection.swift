@@ -324,8 +324,7 @@ package struct SessionsSection: Sendable, Equatable {
             }
         } else if useRedis {
             reader.report(.missingKey, at: fields.entries["store"]?.keyNode, key: fields.path("redis"),
-                          "store: redis needs sessions.redis: { url: \"redis://host:6379/0\" } "
-                            + "(or { sentinel: { master: NAME, addresses: [...] } })")
+                          "store: redis needs sessions.redis: { url: \"redis://host:6379/0\" }")
             valid = false
         }
         var cookie = defaults.cookie

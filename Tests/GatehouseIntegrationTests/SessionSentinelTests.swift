@@ -38,6 +38,18 @@ struct SessionSentinelTests {
         try RedisFailoverSet.poll("readyz 200\n\(gw.auth.diagnostics)", timeout: timeout) { try ready(gw) == 200 }
     }
 
+    /// Signs alice in, retrying a 503 for a few seconds: right after a failover the demoted master may still be
+    /// re-syncing as the new master's replica, and a sign-in no replica acknowledged is refused, not reported done.
+    static func signInAfterFailover(_ gw: SessionGateway) throws -> String {
+        var cookie: String?
+        try RedisFailoverSet.poll("a sign-in after the failover\n\(gw.auth.diagnostics)", timeout: 10) {
+            let response = try gw.signIn("alice", SessionFixture.alicePassword)
+            cookie = SessionGateway.cookie(of: response)
+            return response.status == 303 && cookie != nil
+        }
+        return cookie!
+    }
+
     static let unknownCookie = "gatehouse_session=" + String(repeating: "C", count: 42) + "A"
 
     @Test("SENTINEL FAILOVER under load: both gateways follow; sessions survive; a logout just before stays one")
@@ -119,13 +131,13 @@ struct SessionSentinelTests {
         for gw in [a, b] {
             #expect(try gw.get("/app/", headers: "Cookie: \(live)\r\n").status == 200, "the session survived")
             #expect(try gw.get("/app/", headers: "Cookie: \(ended)\r\n").status == 401, "the logout stayed a logout")
-            let fresh = try SessionFixture.aliceCookie(gw)
+            let fresh = try Self.signInAfterFailover(gw)
             #expect(try a.get("/app/", headers: "Cookie: \(fresh)\r\n").status == 200)
             #expect(try b.get("/app/", headers: "Cookie: \(fresh)\r\n").status == 200)
         }
         // Invalidations flow on the new master: a logout on B is refused on A (which cached it, with a cache) before
         // the 5 s cache TTL, so A is subscribed there.
-        let later = try SessionFixture.aliceCookie(a)
+        let later = try Self.signInAfterFailover(a)
         #expect(try a.get("/app/", headers: "Cookie: \(later)\r\n").status == 200)
         #expect(try b.send("POST /.gatehouse/logout HTTP/1.1\r\nHost: gw.test\r\nCookie: \(later)\r\n"
                            + "Content-Length: 0\r\n\r\n").status == 204)
@@ -134,6 +146,26 @@ struct SessionSentinelTests {
         }
         #expect(a.gateway.gateway.process.isRunning && b.gateway.gateway.process.isRunning)
         return counts
+    }
+
+    @Test("replica_ack: 1 with no replica: a sign-in is not reported done (503 + Retry-After); a replica: it is")
+    func replicaAckRequired() throws {
+        let redis = try RedisServerProcess()
+        let gw = try SessionFixture.gateway(redisPort: redis.port,
+                                            redisExtra: "replica_ack: 1, replica_ack_timeout: 1s")
+        let refused = try gw.signIn("alice", SessionFixture.alicePassword)
+        #expect(refused.status == 503 && refused.header("Retry-After") != nil, "\(refused.status)")
+        #expect(SessionGateway.cookie(of: refused) == nil, "no cookie for a session no replica has")
+        try RedisFailoverSet.poll("the shortfall logged", timeout: 5) {
+            gw.auth.diagnostics.contains("0 of 1 replica(s) acknowledged")
+        }
+        let replica = try RedisServerProcess(extraArguments: ["--replicaof", "127.0.0.1", "\(redis.port)"])
+        try RedisFailoverSet.poll("the replica in sync", timeout: 10) {
+            try replica.cli("INFO", "replication").contains("master_link_status:up")
+        }
+        let cookie = try SessionFixture.aliceCookie(gw)
+        #expect(try gw.get("/app/", headers: "Cookie: \(cookie)\r\n").status == 200)
+        #expect(try redis.calls(of: "wait") >= 2)
     }
 
     @Test("a sentinel naming a replica as the master: ROLE check refuses it (503, not ready); the real one is used")

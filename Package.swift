@@ -40,10 +40,17 @@ let package = Package(
         // Outbound HTTPS to identity providers (discovery, JWKS, token endpoint); GatehouseIO/HTTPClient only.
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
-        // Layer 1: core. GatehouseIO is the only Swift module that imports C (libevent, OpenSSL).
+        // Layer 1: core. GatehouseIO is the only Swift module that imports the C libraries (the C fence): libevent
+        // and OpenSSL for the event loop and TLS, and, under Native/, thin wrappers over hiredis, SQLite and
+        // libcrypt plus the one way to run blocking work off a loop (BlockingPool). The wrappers live here rather
+        // than in a target of their own because hiredis's libevent adapter needs the loop's `event_base`, which
+        // never leaves this module; the other modules see Swift types only (RedisClient, SQLiteDatabase, Crypt).
         .target(
             name: "GatehouseIO",
-            dependencies: ["CLibevent", "COpenSSL", "CCurl", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "CLibevent", "COpenSSL", "CHiredis", "CSQLite", "CCrypt", "CCurl",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(name: "GatehouseHTTP", swiftSettings: swiftSettings),
@@ -64,12 +71,12 @@ let package = Package(
         ),
 
         // Layer 2: who is signed in. Users, password checks, the session store (one protocol; the embedded
-        // SQLite backend here), the gateway's own token signer, the revocation list. SQLite and libcrypt are
-        // reached only from the thin files under Storage/ and Passwords/.
+        // SQLite backend and the Redis backend here), the gateway's own token signer, the revocation list. Pure
+        // Swift: SQLite, libcrypt and hiredis are reached through GatehouseIO's Native/ wrappers, never imported.
         .target(
             name: "GatehouseSessions",
             dependencies: [
-                "GatehouseIO", "GatehouseAuth", "CSQLite", "CCrypt", "CHiredis",
+                "GatehouseIO", "GatehouseAuth",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -117,6 +124,11 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "GatehouseIOTests",
+            dependencies: ["GatehouseIO", "GatehouseTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "GatehouseHTTPTests", dependencies: ["GatehouseHTTP"], swiftSettings: swiftSettings),

@@ -1,5 +1,4 @@
 import GatehouseIO
-import Glibc
 import Logging
 
 /// When a worker accepts: it stops at `server.limits.max_connections` open client connections (nginx's
@@ -71,8 +70,9 @@ final class AcceptGate {
     /// An accept failed; the listener has backed off already. Logged once per interval.
     func failed(errno code: Int32) {
         guard let suppressed = descriptorLog.shouldLog(now: loop.nowNanoseconds) else { return }
-        let reason = String(cString: strerror(code))
-        let hint = code == EMFILE || code == ENFILE
+        let error = SystemError(errno: code)
+        let reason = error.description
+        let hint = error.isDescriptorExhaustion
             ? " (raise the descriptor limit, LimitNOFILE=, or lower server.limits.max_connections)" : ""
         Logger(label: "gatehouse").warning(
             "accept failed: \(reason)\(hint); not accepting for \(Listener.backoffMilliseconds) ms or until a connection closes\(IntervalLog.suffix(suppressed, "failed accept"))")

@@ -349,8 +349,14 @@ package final class Gateway {
         case .redis(let settings):
             // Connections are made per worker, on its loop; a Redis that is down now is retried with backoff
             // and session requests get 503 meanwhile (the gateway starts anyway: JWT routes keep working).
+            if let sentinel = settings.sentinel {
+                try checkSentinels(settings, sentinel)
+                storeDescription = "sessions in Redis master \"\(sentinel.master)\" (db \(settings.db)) found through "
+                    + "\(sentinel.addresses.count) sentinel(s)"
+            } else {
+                storeDescription = "sessions in Redis at \(settings.host):\(settings.port)/\(settings.db)"
+            }
             store = RedisSessionBackend(settings: settings, revocations: revocations, accessTokenTTL: signIn.accessTTL)
-            storeDescription = "sessions in Redis at \(settings.host):\(settings.port)/\(settings.db)"
         }
         sessionBackend = store
         // The first purge a minute after start: sessions that look expired by a clock wrong at start survive it
@@ -369,6 +375,26 @@ package final class Gateway {
         let timer = LoopTimer(loop: mainLoop) { [unowned self] in housekeep() }
         timer.schedule(after: .seconds(2))
         housekeeping = timer
+    }
+
+    /// Asks the sentinels once before the workers start (on a loop of its own, bounded by the connect timeout
+    /// per sentinel): a master name they do not know, or a sentinel password they refuse, is a config error and
+    /// stops the start naming the key. Sentinels that cannot be reached are not: the workers keep asking with
+    /// backoff, and readiness says 503 until a master is found.
+    private func checkSentinels(_ settings: RedisSettings, _ sentinel: SentinelSettings) throws {
+        let at = plan.sourcePath
+        switch try SentinelStartupCheck.run(settings) {
+        case .found(let master):
+            logger.info("redis: the sentinels name \(master) as master \"\(sentinel.master)\"")
+        case .unknownMaster(let which):
+            throw IOError("\(at): sessions.redis.sentinel.master: sentinel \(which) knows no master named "
+                          + "\"\(sentinel.master)\" (its `sentinel monitor` name)")
+        case .authRefused(let which, let detail):
+            throw IOError("\(at): sessions.redis.sentinel.password_env: sentinel \(which) refused the password "
+                          + "(\(detail)); the sentinels' password is not the data nodes' one")
+        case .noAnswer(let why):
+            logger.warning("redis: no sentinel answered yet (\(why)); the workers keep asking, readiness is 503 until a master is found")
+        }
     }
 
     /// Every 2 s: reload the users file if it changed; every minute: purge expired sessions.

@@ -5,10 +5,6 @@ import GatehouseServer
 import GatehouseSessions
 import Logging
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `gatehouse`: the reverse-proxy authentication gateway.
 struct Gatehouse: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -142,12 +138,7 @@ struct HashPassword: ParsableCommand {
     var cost: Int = 12
 
     func run() throws {
-        var bytes: [UInt8] = []
-        while true {
-            let c = getchar()
-            if c == EOF || c == 10 { break }
-            bytes.append(UInt8(truncatingIfNeeded: c))
-        }
+        var bytes = StandardStreams.readInputLine()
         if bytes.last == 13 { bytes.removeLast() }
         guard !bytes.isEmpty else {
             printError("hash-password: no password on standard input")
@@ -182,7 +173,7 @@ func printError(_ text: String) {
 
 struct StandardError: TextOutputStream {
     mutating func write(_ string: String) {
-        _ = string.utf8CString.withUnsafeBufferPointer { Glibc.write(2, $0.baseAddress, $0.count - 1) }
+        StandardStreams.writeError(string)
     }
 }
 

@@ -116,4 +116,40 @@ struct AdminEndpointTests {
             .status == 200)
         #expect(try admin(h, "GET /healthz HTTP/1.1").status == 200, "probes need no token")
     }
+
+    // MARK: Readiness and metrics
+
+    @Test("readiness: 503 with every reason (workers starting, draining, store unreachable)")
+    func readinessProblems() throws {
+        let h = EndpointHarness()
+        let reachable = ReachableFlag()
+        h.admin.control = GatewayControl(expectedWorkers: 2, reload: { _ in }, storeReachable: { reachable.value })
+        h.admin.draining = true
+        reachable.value = false
+        let answer = try admin(h, "GET /readyz HTTP/1.1")
+        #expect(answer.status == 503)
+        #expect(answer.text == "{\"ready\":false,\"problems\":[\"workers starting (0/2)\",\"draining\","
+                + "\"session store unreachable\"]}\n")
+    }
+
+    @Test("metrics: Prometheus text with the session store's state, behind the bearer secret")
+    func metrics() throws {
+        let loop = try EventLoop()
+        defer { _ = Unmanaged.passRetained(loop) }  // the executor's event must not outlive the base
+        let h = EndpointHarness(admin: AdminAccess(token: Array("s3cret-admin-token".utf8)))
+        h.admin.executor = try LoopExecutor(loop: loop)
+        h.admin.control = GatewayControl(expectedWorkers: 1, reload: { _ in }, storeReachable: { true },
+                                         storeWriteFailures: { 3 })
+        #expect(try admin(h, "GET /metrics HTTP/1.1").status == 401)
+        let answer = try admin(h, "GET /metrics HTTP/1.1\nAuthorization: Bearer s3cret-admin-token")
+        #expect(answer.status == 200)
+        #expect(answer.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8")
+        #expect(answer.text.contains("gatehouse_session_store_up 1"))
+        #expect(answer.text.contains("gatehouse_sign_ins_total 0"))
+    }
+}
+
+/// A flag the readiness closure reads (the closure must be `@Sendable`).
+final class ReachableFlag: @unchecked Sendable {
+    var value = true
 }

@@ -43,7 +43,8 @@ final class EndpointHarness {
     var snapshot: ProxySnapshot
     /// The outbound HTTPS runner handed to the endpoints (OpenID token endpoint); nil: none.
     var outbound: ((HTTPSRequest) -> Result<HTTPSResponse, HTTPSFailure>)? = nil
-    var adminListener: SocketAddress? = try! SocketAddress(parsing: "127.0.0.1:9901")
+    /// What the admin endpoints get besides the snapshot and the store (no `GatewayControl` unless a test sets one).
+    var admin = AdminEndpointServices(listener: try! SocketAddress(parsing: "127.0.0.1:9901"))
     var unknownCookies = UnknownCookieLimiter(limit: 0, window: .seconds(10))
     /// nil: the gateway signs nobody in.
     var signsIn = true
@@ -103,7 +104,7 @@ final class EndpointHarness {
             }
         }
         return LocalServices(snapshot: snapshot, sessions: signsIn ? sessions : nil,
-                             admin: AdminEndpointServices(listener: adminListener),
+                             admin: admin,
                              now: { [unowned self] in now }, count: { [unowned self] in events.append($0) })
     }
 
@@ -131,6 +132,21 @@ final class EndpointHarness {
     /// listener's endpoints (or the admin listener's) and returns every answer the completion got.
     func send(_ head: String, body: String = "", peer: String = "192.0.2.10:5000", trusted: Bool = false,
               tls: Bool = false, admin: Bool = false) throws -> [Answer] {
+        let request = try Self.request(head, body: body, admin: admin)
+        let context = LocalContext(peer: try SocketAddress(parsing: peer), trusted: trusted, tls: tls)
+        let responder: any LocalResponder = admin ? AdminEndpoints(services: services())
+                                                  : SignInEndpoints(services: services())
+        let answers = Answers()
+        responder.respond(to: request, context: context) { response, error in
+            answers.all.append(Answer(response: response, error: error))
+        }
+        lastAnswers = answers
+        return answers.all
+    }
+
+    /// A complete `LocalRequest` as the connection hands it over: `head` (request line and header lines joined by
+    /// "\n", no blank line) parsed by the real parser, `body` read in full.
+    static func request(_ head: String, body: String = "", admin: Bool = false) throws -> LocalRequest {
         var text = head.split(separator: "\n", omittingEmptySubsequences: false).joined(separator: "\r\n")
         if !body.isEmpty { text += "\r\nContent-Length: \(body.utf8.count)" }
         text += "\r\n\r\n"
@@ -142,15 +158,7 @@ final class EndpointHarness {
         let request = LocalRequest(head: parsed, headBytes: consumed, startedAt: 0, endpoint: endpoint)
         request.body = Array(body.utf8)
         request.bodyComplete = true
-        let context = LocalContext(peer: try SocketAddress(parsing: peer), trusted: trusted, tls: tls)
-        let responder: any LocalResponder = admin ? AdminEndpoints(services: services())
-                                                  : SignInEndpoints(services: services())
-        let answers = Answers()
-        responder.respond(to: request, context: context) { response, error in
-            answers.all.append(Answer(response: response, error: error))
-        }
-        lastAnswers = answers
-        return answers.all
+        return request
     }
 
     /// The answers of the last `send`, including any that came after it returned (held checks, a late store).

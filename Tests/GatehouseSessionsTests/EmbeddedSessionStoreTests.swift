@@ -6,11 +6,13 @@ import Glibc
 import Synchronization
 import XCTest
 
-/// The embedded store against a real SQLite file in a fresh temporary directory.
-final class EmbeddedSessionStoreTests: XCTestCase {
+/// The embedded store against a real SQLite file in a fresh temporary directory: what only this backend has (the
+/// file, the purge and its clock guard, the writer and its failures, two processes on one file). What every
+/// backend shares is in SessionStoreConformance.swift.
+final class EmbeddedSessionStoreTests: XCTestCase, SessionRecordMaking {
     private var directory = ""
     private var path: String { directory + "/sessions.db" }
-    private let t0: Int64 = 1_700_000_000
+    let t0: Int64 = 1_700_000_000
     private let accessTTL: Int64 = 300
 
     override func setUpWithError() throws {
@@ -51,19 +53,6 @@ final class EmbeddedSessionStoreTests: XCTestCase {
         return store.purgeExpired(now: at)
     }
 
-    private func key(_ name: String) -> SessionKey { SessionKey(hashing: Array(name.utf8)) }
-
-    private func record(_ name: String, user: String = "alice", kind: SessionRecord.Kind = .cookie,
-                        created: Int64? = nil, ttl: Int64 = 86_400, idle: Int64 = 0,
-                        refresh: String? = nil) -> SessionRecord {
-        let created = created ?? t0
-        return SessionRecord(
-            key: key(name), handle: "h-" + name, kind: kind, user: user, email: "\(user)@example.com",
-            groups: ["staff", "ops"], displayName: "Name of \(user)", createdAt: created, lastSeenAt: created,
-            expiresAt: created + ttl, idleTimeout: idle, userAgent: "test-agent", clientAddress: "192.0.2.1",
-            refreshKey: refresh.map(key))
-    }
-
     /// Runs a store call and waits for its completion (at once for reads, on the writer thread once committed
     /// for changes), returning what `done` got.
     private func sync<T>(_ call: (@escaping (T) -> Void) -> Void) throws -> T {
@@ -82,11 +71,6 @@ final class EmbeddedSessionStoreTests: XCTestCase {
         try sync { store.create(record, maxPerUser: maxPerUser, now: now ?? record.createdAt, $0) }.get()
     }
 
-    private func handle(of lookup: SessionLookup) -> String? {
-        if case .active(let session) = lookup { return session.handle }
-        return nil
-    }
-
     /// A second connection on the file, to check what the writer actually wrote.
     private func diskInt(_ sql: String) throws -> Int64? {
         let db = try SQLiteDatabase(path: path, mode: .readWrite)
@@ -94,64 +78,17 @@ final class EmbeddedSessionStoreTests: XCTestCase {
         return try db.int64(sql)
     }
 
-    // MARK: Lookup and expiry
+    // MARK: Expiry and last seen
 
-    func testCreateThenLookupReturnsIdentity() throws {
-        let store = try open()
-        defer { store.close() }
-        try create(store, record("a"))
-        guard case .active(let session) = store.lookup(key("a"), now: t0 + 1) else {
-            return XCTFail("session not found")
-        }
-        XCTAssertEqual(session.handle, "h-a")
-        XCTAssertEqual(session.user, "alice")
-        XCTAssertEqual(session.kind, .cookie)
-        XCTAssertEqual(store.liveSessionCount, 1)
-        let fetched = try sync { store.fetch(key("a"), now: t0 + 2, $0) }
-        XCTAssertEqual(handle(of: fetched), "h-a")
-    }
-
-    func testUnknownKeyIsAbsent() throws {
-        let store = try open()
-        defer { store.close() }
-        guard case .absent = store.lookup(key("nobody"), now: t0) else { return XCTFail("expected absent") }
-    }
-
-    func testTokenSessionIsNotReturnedByLookup() throws {
-        let store = try open()
-        defer { store.close() }
-        try create(store, record("tok", kind: .token, refresh: "r1"))
-        guard case .absent = store.lookup(key("tok"), now: t0) else { return XCTFail("token session looked up") }
-    }
-
-    func testAbsoluteExpiry() throws {
+    func testAnExpiredSessionIsLeftForThePurge() throws {
         let store = try open()
         defer { store.close() }
         try create(store, record("a", ttl: 100))
-        XCTAssertEqual(handle(of: store.lookup(key("a"), now: t0 + 99)), "h-a")
         guard case .absent = store.lookup(key("a"), now: t0 + 100) else { return XCTFail("expired session found") }
         XCTAssertEqual(store.liveSessionCount, 1, "an expired session is left for the purge")
         XCTAssertEqual(purge(store, at: t0 + 100), 1)
         store.flush()
         XCTAssertEqual(try diskInt("SELECT count(*) FROM sessions"), 0)
-    }
-
-    func testIdleExpiry() throws {
-        let store = try open()
-        defer { store.close() }
-        try create(store, record("a", idle: 600))
-        guard case .absent = store.lookup(key("a"), now: t0 + 600) else { return XCTFail("idle session found") }
-    }
-
-    func testLookupsSlideIdleExpiry() throws {
-        let store = try open()
-        defer { store.close() }
-        try create(store, record("a", idle: 600))
-        // Every 500 s for over an hour: each lookup is within the idle timeout of the previous one.
-        for step in 1...8 {
-            XCTAssertEqual(handle(of: store.lookup(key("a"), now: t0 + Int64(step) * 500)), "h-a", "step \(step)")
-        }
-        guard case .absent = store.lookup(key("a"), now: t0 + 4000 + 600) else { return XCTFail("idle not enforced") }
     }
 
     func testLastSeenIsWrittenAtMostOncePerMinute() throws {
@@ -176,174 +113,7 @@ final class EmbeddedSessionStoreTests: XCTestCase {
         XCTAssertEqual(try diskInt(lastSeen), t0 + 121)
     }
 
-    // MARK: Creating and ending sessions
-
-    func testMaxPerUserEvictsTheOldest() throws {
-        let store = try open()
-        defer { store.close() }
-        try create(store, record("old", created: t0))
-        try create(store, record("mid", created: t0 + 10))
-        try create(store, record("other-user", user: "bob", created: t0 + 5))
-        XCTAssertEqual(try create(store, record("new", created: t0 + 20), maxPerUser: 2), ["h-old"])
-        guard case .absent = store.lookup(key("old"), now: t0 + 21) else { return XCTFail("oldest not evicted") }
-        XCTAssertEqual(handle(of: store.lookup(key("mid"), now: t0 + 21)), "h-mid")
-        XCTAssertEqual(handle(of: store.lookup(key("new"), now: t0 + 21)), "h-new")
-        XCTAssertEqual(handle(of: store.lookup(key("other-user"), now: t0 + 21)), "h-other-user")
-        XCTAssertEqual(try create(store, record("newer", created: t0 + 30), maxPerUser: 0), [], "0 = no limit")
-    }
-
-    func testCreateRefusesADuplicateAndANewlineInAGroup() throws {
-        let store = try open()
-        defer { store.close() }
-        try create(store, record("a"))
-        XCTAssertThrowsError(try create(store, record("a"))) {
-            XCTAssertEqual($0 as? StoreError, StoreError("duplicate-session"))
-        }
-        let base = record("b")
-        let sneaky = SessionRecord(key: base.key, handle: base.handle, kind: .cookie, user: "alice", email: nil,
-                               groups: ["users\nadmin"], displayName: nil, createdAt: t0, lastSeenAt: t0,
-                               expiresAt: t0 + 100, idleTimeout: 0, userAgent: "", clientAddress: "")
-        XCTAssertThrowsError(try create(store, sneaky))
-    }
-
-    func testDeleteByKeyAndByHandle() throws {
-        let store = try open()
-        defer { store.close() }
-        try create(store, record("a"))
-        try create(store, record("b"))
-        XCTAssertTrue(try sync { store.delete(key("a"), $0) }.get())
-        XCTAssertFalse(try sync { store.delete(key("a"), $0) }.get(), "already gone")
-        guard case .absent = store.lookup(key("a"), now: t0) else { return XCTFail("deleted session found") }
-
-        XCTAssertFalse(try sync { store.delete(handle: "h-b", of: "mallory", $0) }.get(), "another user's handle")
-        XCTAssertEqual(handle(of: store.lookup(key("b"), now: t0)), "h-b")
-        XCTAssertTrue(try sync { store.delete(handle: "h-b", of: "alice", $0) }.get())
-        guard case .absent = store.lookup(key("b"), now: t0) else { return XCTFail("deleted session found") }
-        store.flush()
-        XCTAssertEqual(try diskInt("SELECT count(*) FROM sessions"), 0)
-    }
-
-    func testDeleteAllEndsOnlyThatUsersSessions() throws {
-        let store = try open()
-        defer { store.close() }
-        try create(store, record("a1"))
-        try create(store, record("a2"))
-        try create(store, record("b1", user: "bob"))
-        XCTAssertEqual(try sync { store.deleteAll(of: "alice", $0) }.get(), 2)
-        XCTAssertEqual(try sync { store.sessions(of: "alice", now: t0, $0) }.get(), [])
-        XCTAssertEqual(handle(of: store.lookup(key("b1"), now: t0)), "h-b1")
-        store.flush()
-        XCTAssertEqual(try diskInt("SELECT count(*) FROM sessions"), 1)
-    }
-
-    func testSessionsOfUserAreLiveOnesNewestFirst() throws {
-        let store = try open()
-        defer { store.close() }
-        try create(store, record("first", created: t0))
-        try create(store, record("third", created: t0 + 20))
-        try create(store, record("second", created: t0 + 10))
-        try create(store, record("short", created: t0 + 30, ttl: 5))
-        try create(store, record("bobs", user: "bob"))
-        let listed = try sync { store.sessions(of: "alice", now: t0 + 40, $0) }.get()
-        XCTAssertEqual(listed.map(\.handle), ["h-third", "h-second", "h-first"])
-        XCTAssertEqual(listed.first, record("third", created: t0 + 20))
-    }
-
-    func testEndingTokenSessionsRevokesTheirHandles() throws {
-        let revocations = RevocationList()
-        let store = try open(revocations: revocations)
-        defer { store.close() }
-        store.clock = { [t0] in t0 + 50 }
-        try create(store, record("t1", kind: .token, refresh: "r1"))
-        try create(store, record("t2", kind: .token, refresh: "r2"))
-        try create(store, record("t3", kind: .token, refresh: "r3"))
-        try create(store, record("c1"))
-        XCTAssertTrue(try sync { store.delete(key("t1"), $0) }.get())
-        XCTAssertTrue(try sync { store.delete(handle: "h-t2", of: "alice", $0) }.get())
-        XCTAssertEqual(try sync { store.deleteAll(of: "alice", $0) }.get(), 2)
-        for handle in ["h-t1", "h-t2", "h-t3"] {
-            XCTAssertTrue(revocations.isRevoked(handle, now: t0 + 50 + accessTTL - 1), handle)
-            XCTAssertFalse(revocations.isRevoked(handle, now: t0 + 50 + accessTTL), "held for one access-token TTL")
-        }
-        XCTAssertFalse(revocations.isRevoked("h-c1", now: t0), "cookie sessions have no access tokens")
-
-        try create(store, record("t4", kind: .token, created: t0 + 60, refresh: "r4"))
-        XCTAssertEqual(try create(store, record("c2", created: t0 + 70), maxPerUser: 1), ["h-t4"])
-        XCTAssertTrue(revocations.isRevoked("h-t4", now: t0 + 70), "evicted by max_per_user")
-    }
-
-    // MARK: Disabled users
-
-    func testDisabledUserLosesSessionsAndCannotSignInUntilReenabled() throws {
-        let revocations = RevocationList()
-        var store = try open(revocations: revocations)
-        try create(store, record("a1"))
-        try create(store, record("a2", kind: .token, refresh: "r"))
-        try create(store, record("b1", user: "bob"))
-
-        XCTAssertEqual(try sync { store.setDisabled("alice", true, $0) }.get(), 2)
-        XCTAssertTrue(try sync { store.isDisabled("alice", $0) }.get())
-        XCTAssertFalse(try sync { store.isDisabled("bob", $0) }.get())
-        XCTAssertTrue(revocations.isRevoked("h-a2", now: t0))
-        guard case .absent = store.lookup(key("a1"), now: t0) else { return XCTFail("disabled user's session found") }
-        XCTAssertThrowsError(try create(store, record("a3"))) {
-            XCTAssertEqual($0 as? StoreError, StoreError("user-disabled"))
-        }
-
-        store.close()
-        store = try open()
-        XCTAssertTrue(try sync { store.isDisabled("alice", $0) }.get(), "the flag survives a restart")
-        XCTAssertThrowsError(try create(store, record("a4")))
-        XCTAssertEqual(handle(of: store.lookup(key("b1"), now: t0)), "h-b1")
-
-        XCTAssertEqual(try sync { store.setDisabled("alice", false, $0) }.get(), 0)
-        XCTAssertNoThrow(try create(store, record("a5")))
-        store.close()
-        store = try open()
-        defer { store.close() }
-        XCTAssertFalse(try sync { store.isDisabled("alice", $0) }.get(), "re-enabling survives a restart")
-        XCTAssertEqual(handle(of: store.lookup(key("a5"), now: t0)), "h-a5")
-    }
-
     // MARK: Refresh tokens
-
-    func testRefreshRotates() throws {
-        let store = try open()
-        defer { store.close() }
-        try create(store, record("t", kind: .token, refresh: "r1"))
-        let outcome = try sync { store.rotateRefresh(key("r1"), next: key("r2"), now: t0 + 10, $0) }.get()
-        guard case .rotated(let updated) = outcome else { return XCTFail("not rotated: \(outcome)") }
-        XCTAssertEqual(updated.refreshKey, key("r2"))
-        XCTAssertEqual(updated.lastSeenAt, t0 + 10)
-        XCTAssertEqual(updated.handle, "h-t")
-
-        let again = try sync { store.rotateRefresh(key("r2"), next: key("r3"), now: t0 + 20, $0) }.get()
-        guard case .rotated = again else { return XCTFail("the new token does not rotate: \(again)") }
-        XCTAssertEqual(try sync { store.rotateRefresh(key("unknown"), next: key("x"), now: t0, $0) }.get(), .invalid)
-    }
-
-    func testRefreshOfAnExpiredSessionIsInvalid() throws {
-        let store = try open()
-        defer { store.close() }
-        try create(store, record("t", kind: .token, ttl: 100, refresh: "r1"))
-        XCTAssertEqual(try sync { store.rotateRefresh(key("r1"), next: key("r2"), now: t0 + 100, $0) }.get(), .invalid)
-    }
-
-    func testReusedRefreshTokenRevokesTheSession() throws {
-        let revocations = RevocationList()
-        let store = try open(revocations: revocations)
-        defer { store.close() }
-        try create(store, record("t", kind: .token, refresh: "r1"))
-        _ = try sync { store.rotateRefresh(key("r1"), next: key("r2"), now: t0 + 10, $0) }.get()
-
-        let replay = try sync { store.rotateRefresh(key("r1"), next: key("evil"), now: t0 + 20, $0) }.get()
-        XCTAssertEqual(replay, .reused(handle: "h-t", user: "alice"))
-        XCTAssertTrue(revocations.isRevoked("h-t", now: t0 + 20))
-        XCTAssertFalse(revocations.isRevoked("h-t", now: t0 + 20 + accessTTL))
-        XCTAssertEqual(try sync { store.rotateRefresh(key("r2"), next: key("r3"), now: t0 + 30, $0) }.get(), .invalid,
-                       "the legitimate holder's current token died with the session")
-        XCTAssertEqual(try sync { store.sessions(of: "alice", now: t0 + 30, $0) }.get(), [])
-    }
 
     func testConcurrentRefreshesOfOneTokenRotateOnce() throws {
         let store = try open()
@@ -375,43 +145,19 @@ final class EmbeddedSessionStoreTests: XCTestCase {
 
     // MARK: Persistence
 
-    func testSessionsSurviveARestart() throws {
+    func testAnExpiredSessionIsLoadedAtARestartForThePurge() throws {
         var store = try open()
         try create(store, record("c", idle: 3600))
-        try create(store, record("t", kind: .token, refresh: "r1"))
         try create(store, record("dead", ttl: 10))
-        _ = try sync { store.rotateRefresh(key("r1"), next: key("r2"), now: t0 + 5, $0) }.get()
-        _ = store.lookup(key("c"), now: t0 + 90)
-        _ = store.lookup(key("c"), now: t0 + 120)
         store.close()
         store.close()
-
         store = try open(now: t0 + 130)
         defer { store.close() }
         guard case .absent = store.lookup(key("dead"), now: t0 + 130) else { return XCTFail("expired session found") }
-        XCTAssertEqual(store.liveSessionCount, 3, "an expired session is loaded, for the purge to remove")
+        XCTAssertEqual(store.liveSessionCount, 2, "an expired session is loaded, for the purge to remove")
         XCTAssertEqual(purge(store, at: t0 + 130, openedAt: t0 + 130), 1)
         store.flush()
-        let cookie = try sync { store.sessions(of: "alice", now: t0 + 130, $0) }.get().first { $0.handle == "h-c" }
-        var expected = record("c", idle: 3600)
-        expected.lastSeenAt = t0 + 90
-        XCTAssertEqual(cookie, expected, "every field read back; lastSeen as last written (within 60 s)")
-        XCTAssertEqual(try diskInt("SELECT count(*) FROM sessions"), 2, "expired rows deleted by the purge")
-
-        XCTAssertEqual(try sync { store.rotateRefresh(key("r1"), next: key("x"), now: t0 + 140, $0) }.get(),
-                       .reused(handle: "h-t", user: "alice"), "spent keys survive too")
-    }
-
-    func testCurrentRefreshKeySurvivesARestart() throws {
-        var store = try open()
-        try create(store, record("t", kind: .token, refresh: "r1"))
-        _ = try sync { store.rotateRefresh(key("r1"), next: key("r2"), now: t0 + 5, $0) }.get()
-        store.close()
-        store = try open(now: t0 + 10)
-        defer { store.close() }
-        let outcome = try sync { store.rotateRefresh(key("r2"), next: key("r3"), now: t0 + 20, $0) }.get()
-        guard case .rotated(let updated) = outcome else { return XCTFail("current refresh key lost") }
-        XCTAssertEqual(updated.refreshKey, key("r3"))
+        XCTAssertEqual(try diskInt("SELECT count(*) FROM sessions"), 1, "expired rows deleted by the purge")
     }
 
     func testPurgeExpired() throws {

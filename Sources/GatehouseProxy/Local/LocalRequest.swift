@@ -2,9 +2,10 @@ import GatehouseHTTP
 
 /// A request the gateway answers itself: its head, its (small, fully read) body, and when it started.
 ///
-/// The connection keeps it while the answer is being made, which may take a while (a password hash on the
-/// pool, a store call). A handler's completion checks that the connection still waits for this very request
-/// (`ClientConnection.finishLocal`), so a client that left in the meantime is simply not answered.
+/// The connection keeps it while a `LocalResponder` makes the answer, which may take a while (a password hash
+/// on the pool, a store call). The responder's completion goes back to the connection
+/// (`ClientConnection.finishLocal`), which checks that it still waits for this very request, so a client that
+/// left in the meantime is simply not answered. The responder itself never sees the connection.
 final class LocalRequest {
     let head: RequestHead
     let headBytes: Int

@@ -23,8 +23,8 @@ extension ProxyEngine {
             let verifyBearer = { (token: ArraySlice<UInt8>, now: Int64) -> Identity? in
                 var trace: DecisionTrace? = nil
                 guard case .success(let identity) = RequestPipeline.verify(
-                    token, source: .bearer, tokens: snapshot.tokens, cache: self.tokenCache, sessions: self.sessionContext,
-                    now: now, trace: &trace)
+                    token, source: .bearer, tokens: snapshot.tokens, cache: self.tokenCache,
+                    sessions: self.sessionContext, now: now, trace: &trace)
                 else { return nil }
                 return identity
             }

@@ -1,5 +1,4 @@
 import GatehouseIO
-import Glibc
 import Logging
 import Synchronization
 
@@ -14,7 +13,7 @@ package struct StoreClock: Sendable {
         self.monotonic = monotonic
     }
 
-    package static let system = StoreClock(wall: { Int64(time(nil)) },
+    package static let system = StoreClock(wall: { Clocks.wallSeconds() },
                                            monotonic: { Int64(Clocks.monotonicNanoseconds() / 1_000_000_000) })
 }
 
@@ -90,7 +89,8 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
 
     private let state: Mutex<State>
     private let writer: SessionWriter
-    private let writerThread: LoopThread
+    /// The writer's thread: a pool of one (see `BlockingPool`), running `writer.run()` until the queue closes.
+    private let writerThread: BlockingPool
     private let revocations: RevocationList
     private let accessTokenTTL: Int64
     private let maxSessions: Int
@@ -141,9 +141,12 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
         self.writer = writer
         state = Mutex(State(tables: tables, clock: clock, baseWall: now, baseMonotonic: clock.monotonic()))
         do {
-            writerThread = try LoopThread(name: "gh-sessions") { writer.run() }
+            writerThread = try BlockingPool.serialLane(name: "gh-sessions", queueLimit: 1)
         } catch {
             throw StoreError("session store \(path): cannot start the writer thread: \(error)")
+        }
+        guard writerThread.execute({ writer.run() }) else {
+            throw StoreError("session store \(path): cannot start the writer thread")
         }
         // Another gateway on the same file (a binary upgrade's overlap): follow its sign-ins and sign-outs.
         writer.onRemoteChanges.withLock { $0 = { [weak self] changes in self?.applyRemote(changes) } }
@@ -187,7 +190,7 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
         guard wasOpen else { return }
         writer.onRemoteChanges.withLock { $0 = nil }
         writer.queue.close()
-        writerThread.join()
+        writerThread.shutdown()
     }
 
     /// The face a worker's loop uses: the same store, with completions delivered on that loop.
@@ -603,12 +606,13 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
         } else {
             directory = "."
         }
-        var info = stat()
-        guard stat(directory, &info) == 0 else {
-            throw StoreError("session store \(path): directory \(directory): \(String(cString: strerror(errno)))")
-        }
-        guard info.st_mode & S_IFMT == S_IFDIR else {
+        switch FileSystem.kind(of: directory) {
+        case .success(.directory):
+            break
+        case .success(.other):
             throw StoreError("session store \(path): \(directory) is not a directory")
+        case .failure(let error):
+            throw StoreError("session store \(path): directory \(directory): \(error)")
         }
     }
 

@@ -1,5 +1,4 @@
 import GatehouseIO
-import Glibc
 import Logging
 import Synchronization
 
@@ -38,56 +37,37 @@ enum RemoteChange: Sendable {
     case revoke(String, until: Int64)
 }
 
-/// The writer's inbox: a queue under a pthread mutex with one condition variable, which wakes the writer when
-/// work arrives and wakes `waitUntilWritten` callers when a batch is done. (A pthread mutex rather than a
-/// `Mutex`, because a condition variable needs one.)
+/// The writer's inbox: a queue in a `ConditionLock` (GatehouseIO), which wakes the writer when work arrives and
+/// wakes `waitUntilWritten` callers when a batch is done.
 ///
 /// Every write gets a sequence number; `whenDone(through:)` runs a callback once every write up to that number
 /// is committed (true) or its batch has failed every retry (false). That is how the store answers a logout only
 /// once its DELETE is in the file.
-final class WriteQueue: @unchecked Sendable {
-    // Heap-allocated: pthread objects must not move, and Swift may move a stored struct.
-    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
-    // Guarded by `mutex`.
-    private var pending: [SessionWrite] = []
-    private var queuedCount: UInt64 = 0
-    /// Writes up to here are committed.
-    private var committedCount: UInt64 = 0
-    /// Writes up to here were tried (committed, or their batch failed every retry).
-    private var attemptedCount: UInt64 = 0
-    /// Writes up to here were tried and their waiters called (what `waitUntilWritten` waits for).
-    private var deliveredCount: UInt64 = 0
-    private var waiters: [(through: UInt64, done: @Sendable (Bool) -> Void)] = []
-    private var closing = false
-
-    init() {
-        pthread_mutex_init(mutex, nil)
-        // Timed waits on the monotonic clock: a wall-clock step must not stall the writer's polls and retries.
-        var attributes = pthread_condattr_t()
-        pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
-        pthread_cond_init(condition, &attributes)
-        pthread_condattr_destroy(&attributes)
+final class WriteQueue: Sendable {
+    private struct State {
+        var pending: [SessionWrite] = []
+        var queuedCount: UInt64 = 0
+        /// Writes up to here are committed.
+        var committedCount: UInt64 = 0
+        /// Writes up to here were tried (committed, or their batch failed every retry).
+        var attemptedCount: UInt64 = 0
+        /// Writes up to here were tried and their waiters called (what `waitUntilWritten` waits for).
+        var deliveredCount: UInt64 = 0
+        var waiters: [(through: UInt64, done: @Sendable (Bool) -> Void)] = []
+        var closing = false
     }
 
-    deinit {
-        pthread_cond_destroy(condition)
-        pthread_mutex_destroy(mutex)
-        condition.deallocate()
-        mutex.deallocate()
-    }
+    private let state = ConditionLock(State())
 
     /// Queues a write for the writer thread and returns its sequence number. Never blocks on I/O. Ignored once
     /// the queue is closing (returns 0, which counts as done).
     @discardableResult
     func push(_ write: SessionWrite) -> UInt64 {
-        locked {
-            guard !closing else { return 0 }
-            pending.append(write)
-            queuedCount += 1
-            pthread_cond_broadcast(condition)
-            return queuedCount
+        state.withLockWakingWaiters { s in
+            guard !s.closing else { return 0 }
+            s.pending.append(write)
+            s.queuedCount += 1
+            return s.queuedCount
         }
     }
 
@@ -95,10 +75,10 @@ final class WriteQueue: @unchecked Sendable {
     /// of them failed every retry. At once (on this thread) when that is already known; otherwise on the writer
     /// thread.
     func whenDone(through: UInt64, _ done: @escaping @Sendable (Bool) -> Void) {
-        let known: Bool? = locked {
-            if committedCount >= through { return true }
-            if attemptedCount >= through { return false }
-            waiters.append((through, done))
+        let known: Bool? = state.withLock { s in
+            if s.committedCount >= through { return true }
+            if s.attemptedCount >= through { return false }
+            s.waiters.append((through, done))
             return nil
         }
         if let known { done(known) }
@@ -107,61 +87,37 @@ final class WriteQueue: @unchecked Sendable {
     /// The writer's side: blocks until there is work or `timeout` passes, then takes all of it (possibly nothing)
     /// with the sequence number of its last write. Nil once closed and drained.
     func nextBatch(timeout: Duration) -> (writes: [SessionWrite], through: UInt64)? {
-        locked {
-            if pending.isEmpty && !closing {
-                var deadline = timespec()
-                clock_gettime(CLOCK_MONOTONIC, &deadline)
-                let (seconds, attoseconds) = timeout.components
-                let nanoseconds = Int(deadline.tv_nsec) + Int(attoseconds / 1_000_000_000)
-                deadline.tv_sec += Int(seconds) + nanoseconds / 1_000_000_000
-                deadline.tv_nsec = nanoseconds % 1_000_000_000
-                pthread_cond_timedwait(condition, mutex, &deadline)
-            }
-            if pending.isEmpty && closing { return nil }
-            let batch = pending
-            pending.removeAll(keepingCapacity: true)
-            return (batch, queuedCount)
+        state.withLock(when: { !$0.pending.isEmpty || $0.closing }, timeout: timeout) { s in
+            if s.pending.isEmpty && s.closing { return nil }
+            let batch = s.pending
+            s.pending.removeAll(keepingCapacity: true)
+            return (batch, s.queuedCount)
         }
     }
 
     /// The writer's side: every write up to `through` is committed (`true`) or was given up on for now (`false`).
     func markDone(through: UInt64, committed: Bool) {
-        let ready: [(through: UInt64, done: @Sendable (Bool) -> Void)] = locked {
-            attemptedCount = max(attemptedCount, through)
-            if committed { committedCount = max(committedCount, through) }
-            pthread_cond_broadcast(condition)
-            let ready = waiters.filter { $0.through <= through }
-            waiters.removeAll { $0.through <= through }
+        let ready: [(through: UInt64, done: @Sendable (Bool) -> Void)] = state.withLockWakingWaiters { s in
+            s.attemptedCount = max(s.attemptedCount, through)
+            if committed { s.committedCount = max(s.committedCount, through) }
+            let ready = s.waiters.filter { $0.through <= through }
+            s.waiters.removeAll { $0.through <= through }
             return ready
         }
         for waiter in ready { waiter.done(committed) }
-        locked {
-            deliveredCount = max(deliveredCount, through)
-            pthread_cond_broadcast(condition)
-        }
+        state.withLockWakingWaiters { s in s.deliveredCount = max(s.deliveredCount, through) }
     }
 
     /// Blocks until every write queued before this call was tried (committed, or failed every retry) and the
     /// callers waiting on it were called.
     func waitUntilWritten() {
-        locked {
-            let target = queuedCount
-            while deliveredCount < target { pthread_cond_wait(condition, mutex) }
-        }
+        let target = state.withLock { $0.queuedCount }
+        state.withLock(when: { $0.deliveredCount >= target }) { _ in }
     }
 
     /// Lets the writer finish what is queued and then stop.
     func close() {
-        locked {
-            closing = true
-            pthread_cond_broadcast(condition)
-        }
-    }
-
-    private func locked<T>(_ body: () -> T) -> T {
-        pthread_mutex_lock(mutex)
-        defer { pthread_mutex_unlock(mutex) }
-        return body()
+        state.withLockWakingWaiters { $0.closing = true }
     }
 }
 
@@ -218,7 +174,8 @@ private struct WriterStatements {
     }
 }
 
-/// Applies queued writes to the file on its own thread, each batch (everything queued since the last one) in
+/// Applies queued writes to the file on its own thread (a one-thread `BlockingPool`, the gateway's one way to run
+/// work off a loop: one thread keeps the writes in queue order), each batch (everything queued since the last one) in
 /// one transaction, so a burst of sign-ins costs one commit rather than one per session.
 ///
 /// A batch that cannot be committed (disk full, the file locked by another process, an I/O error) is retried a
@@ -372,17 +329,10 @@ final class SessionWriter: @unchecked Sendable {
                 return nil
             } catch {
                 guard attempt < pauses.count else { return error }
-                Self.pause(pauses[attempt])
+                Clocks.sleep(for: pauses[attempt])
                 attempt += 1
             }
         }
-    }
-
-    private static func pause(_ duration: Duration) {
-        let (seconds, attoseconds) = duration.components
-        var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
-        var remaining = timespec()
-        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
     }
 
     private func apply(_ write: SessionWrite) throws(SQLiteError) {

@@ -21,14 +21,13 @@ package final class MemorySessionStore: SessionStore, SessionBackend, @unchecked
         var failure: StoreError?
         var deliversLater = false
         var pending: [HeldCompletion] = []
+        var clock: @Sendable () -> Int64
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     private let revocations: RevocationList
     private let accessTokenTTL: Int64
     private let maxSessions: Int
-    /// Wall-clock seconds for calls that take no `now` (the revocation deadlines of deletes).
-    package let clock: @Sendable () -> Int64
 
     /// - Parameters:
     ///   - accessTokenTTL: how long an ended token session's handle stays on `revocations`.
@@ -38,8 +37,14 @@ package final class MemorySessionStore: SessionStore, SessionBackend, @unchecked
         self.revocations = revocations
         self.accessTokenTTL = accessTokenTTL
         self.maxSessions = maxSessions
-        self.clock = clock
+        state = Mutex(State(clock: clock))
         revocations.markLoaded()
+    }
+
+    /// Wall-clock seconds for calls that take no `now` (the revocation deadlines of deletes). A test may set it.
+    package var clock: @Sendable () -> Int64 {
+        get { state.withLock { $0.clock } }
+        set { state.withLock { $0.clock = newValue } }
     }
 
     // MARK: Test controls
@@ -137,7 +142,7 @@ package final class MemorySessionStore: SessionStore, SessionBackend, @unchecked
     }
 
     package func delete(_ key: SessionKey, _ done: @escaping (Result<Bool, StoreError>) -> Void) {
-        let outcome = locked { s in .success(end(key, in: &s, now: clock()) != nil) }
+        let outcome = locked { s in .success(end(key, in: &s, now: s.clock()) != nil) }
         deliver { done(outcome) }
     }
 
@@ -147,7 +152,7 @@ package final class MemorySessionStore: SessionStore, SessionBackend, @unchecked
             guard let key = s.tables.keyByHandle[handle], s.tables.record(key)?.user == user else {
                 return .success(false)
             }
-            return .success(end(key, in: &s, now: clock()) != nil)
+            return .success(end(key, in: &s, now: s.clock()) != nil)
         }
         deliver { done(outcome) }
     }
@@ -161,7 +166,7 @@ package final class MemorySessionStore: SessionStore, SessionBackend, @unchecked
     }
 
     package func deleteAll(of user: String, _ done: @escaping (Result<Int, StoreError>) -> Void) {
-        let outcome = locked { s in .success(endAll(of: user, in: &s, now: clock())) }
+        let outcome = locked { s in .success(endAll(of: user, in: &s, now: s.clock())) }
         deliver { done(outcome) }
     }
 
@@ -191,7 +196,7 @@ package final class MemorySessionStore: SessionStore, SessionBackend, @unchecked
                 return .success(0)
             }
             s.tables.disabledUsers.insert(user)
-            return .success(endAll(of: user, in: &s, now: clock()))
+            return .success(endAll(of: user, in: &s, now: s.clock()))
         }
         deliver { done(outcome) }
     }

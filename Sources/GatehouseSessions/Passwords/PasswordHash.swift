@@ -1,6 +1,5 @@
-import CCrypt
 import GatehouseAuth
-import Glibc
+import GatehouseIO
 
 /// Why a password hash could not be made (`gatehouse hash-password`).
 package struct PasswordHashError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -14,7 +13,7 @@ package struct PasswordHashError: Error, Sendable, Equatable, CustomStringConver
 }
 
 /// Password hashes in the crypt(3) formats that `htpasswd -B` and `mkpasswd` write, checked with the system's
-/// libxcrypt. The only file that touches libcrypt.
+/// libxcrypt (through GatehouseIO's `Crypt`: this file holds the formats and the policy, not the C calls).
 ///
 /// Accepted: bcrypt (`$2b$`, `$2y$`, `$2a$`: three labels of one algorithm, `$2b$` current, `$2y$` from PHP
 /// and htpasswd, `$2a$` older) and yescrypt (`$y$`). DES, MD5 (`$1$`, `$apr1$`), SHA-crypt (`$5$`, `$6$`) and
@@ -30,7 +29,7 @@ package struct PasswordHashError: Error, Sendable, Equatable, CustomStringConver
 package enum PasswordHash {
     /// Longer passwords are refused before hashing, at libxcrypt's own limit (`CRYPT_MAX_PASSPHRASE_SIZE` less
     /// the NUL: 511 bytes), which crypt would enforce anyway.
-    package static let maximumPasswordLength = Int(CRYPT_MAX_PASSPHRASE_SIZE) - 1
+    package static let maximumPasswordLength = Crypt.maxPassphraseSize - 1
     /// The bcrypt cost `make` uses unless told otherwise (about 250 ms on a 2020s server core).
     package static let defaultBcryptCost = 12
     /// The bcrypt costs libxcrypt accepts.
@@ -119,7 +118,7 @@ package enum PasswordHash {
             setting = try freshSetting(prefix: "$y$", count: 0)
         }
         guard let hash = crypt(password, setting: setting) else {
-            throw PasswordHashError("libcrypt could not hash with the setting \(setting): errno \(errno)")
+            throw PasswordHashError("libcrypt could not hash with the setting \(setting): \(Crypt.lastError)")
         }
         return hash
     }
@@ -212,36 +211,16 @@ package enum PasswordHash {
 
     // MARK: libcrypt
 
-    /// `crypt_rn` with a private, zeroed `crypt_data` on the heap (32 KiB: too big for a worker's stack to
-    /// take lightly), wiped afterwards with the copy of the password.
     private static func crypt(_ password: [UInt8], setting: String) -> String? {
-        let dataSize = MemoryLayout<crypt_data>.size
-        let data = UnsafeMutableRawPointer.allocate(
-            byteCount: dataSize, alignment: MemoryLayout<crypt_data>.alignment)
-        data.initializeMemory(as: UInt8.self, repeating: 0, count: dataSize)
-        let phrase = UnsafeMutablePointer<CChar>.allocate(capacity: password.count + 1)
-        for index in password.indices {
-            phrase[index] = CChar(bitPattern: password[index])
-        }
-        phrase[password.count] = 0
-        defer {
-            explicit_bzero(phrase, password.count + 1)
-            phrase.deallocate()
-            explicit_bzero(data, dataSize)
-            data.deallocate()
-        }
-        guard let output = crypt_rn(phrase, setting, data, Int32(dataSize)) else { return nil }
-        return String(cString: output)
+        Crypt.hash(password, setting: setting)
     }
 
-    /// A setting with a fresh salt; `nil` random bytes make libxcrypt read the OS CSPRNG itself.
+    /// A setting with a fresh salt.
     private static func freshSetting(prefix: String, count: Int) throws(PasswordHashError) -> String {
-        var buffer = [CChar](repeating: 0, count: Int(CRYPT_GENSALT_OUTPUT_SIZE))
-        let made = buffer.withUnsafeMutableBufferPointer { output in
-            crypt_gensalt_rn(prefix, UInt(count), nil, 0, output.baseAddress, Int32(output.count)) != nil
+        switch Crypt.gensalt(prefix: prefix, count: count) {
+        case .success(let setting): return setting
+        case .failure(let error): throw PasswordHashError("libcrypt could not make a \(prefix) salt: \(error)")
         }
-        guard made else { throw PasswordHashError("libcrypt could not make a \(prefix) salt: errno \(errno)") }
-        return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
     /// Hashes `password` with a fresh salt under `costSetting` (`$2b$NN$` or `$y$params$`).

@@ -1,19 +1,5 @@
-import CHiredis
 package import GatehouseIO
-import Glibc
 import Logging
-
-/// One reply from Redis, as hiredis 0.14 reads RESP2. Copied out of hiredis's reply object before the callback
-/// returns (hiredis frees it then).
-package enum RedisReply: Sendable, Equatable {
-    case status(String)
-    case error(String)
-    case integer(Int64)
-    case bulk([UInt8])
-    case array([RedisReply])
-    /// A null bulk string or a null array (hiredis does not tell them apart).
-    case null
-}
 
 /// Why a Redis call got no reply. Each maps to a `StoreError`, so store callers fail closed (503) with a reason.
 package struct RedisError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -42,19 +28,21 @@ package struct RedisError: Error, Sendable, Equatable, CustomStringConvertible {
     package var description: String { "\(kind.rawValue): \(detail)" }
 }
 
-/// One hiredis async connection to Redis on one event loop: connect, `AUTH`, `SELECT`, then commands (or, for a
-/// subscriber, `SUBSCRIBE`), with per-call timeouts and reconnection.
+/// One connection to Redis on one event loop: connect, `AUTH`, `SELECT`, then commands (or, for a subscriber,
+/// `SUBSCRIBE`), with per-call timeouts and reconnection. Pure Swift over GatehouseIO's `RedisClient` (the
+/// hiredis wrapper, which owns every C pointer and callback) and `HostResolver`.
 ///
-/// This file is the only one that imports hiredis. Threading: everything here, including every completion and
-/// the message handler, runs on `loop`'s thread. Create the connection on that thread, or before the loop runs
-/// (it registers events with the lock-free base, as `LoopExecutor` does).
+/// Threading: everything here, including every completion and the message handler, runs on `loop`'s thread.
+/// Create the connection on that thread, or before the loop runs (it registers events with the lock-free
+/// base, as `LoopExecutor` does).
 ///
 /// Life of a connection:
-/// - `start()` resolves the host (a name is resolved on a short-lived thread, never on the loop: `getaddrinfo`
-///   blocks), calls `redisAsyncConnect` with the address, attaches the context to the loop's `event_base` with
-///   hiredis's libevent adapter (`redisLibeventAttach`), and pipelines the handshake: `AUTH [user] password` when
-///   there is a password, `SELECT db` when the database is not 0, then `PING` (commands) or `SUBSCRIBE channel`
-///   (subscriber). The connection is ready when the last handshake reply arrives; an error reply drops it.
+/// - `start()` resolves the host (a name is resolved off the loop by `HostResolver`, on its worker pool:
+///   `getaddrinfo` blocks), makes a `RedisClient` for the address (hiredis attached to the loop), and pipelines
+///   the handshake: `AUTH [user] password` when there is a password, `ROLE` when `settings.verifyMaster` (the
+///   reply must say `master`), `SELECT db` when the database is not 0, then `PING` (commands) or
+///   `SUBSCRIBE channel` (subscriber). The connection is ready when the last handshake reply arrives; an error
+///   reply drops it.
 /// - Calls made while the very first attempt is in progress (a worker that just started) wait in a Swift queue
 ///   until ready, so nothing ever runs before `SELECT`. Once a connection has failed or been lost, calls fail at
 ///   once with `unreachable` until a handshake succeeds again: a store that is down answers 503 without a wait.
@@ -63,14 +51,8 @@ package struct RedisError: Error, Sendable, Equatable, CustomStringConvertible {
 /// - A lost or dropped connection is re-made after a backoff: 100 ms, doubling to 5 s (±20% jitter), back to
 ///   100 ms once a handshake succeeds. `onDown` and `onReady` tell the owner.
 ///
-/// C callbacks: hiredis gets plain `@convention(c)` trampolines (below). The context's `data` field holds this
-/// object, unretained; the owner keeps the connection alive, and `close()`/`deinit` clear `data` before freeing
-/// the context, so a callback that hiredis runs while freeing it (each unanswered call gets a NULL reply, then
-/// the disconnect callback) finds `data == nil` and does nothing. A callback's `privdata` is the call's id (a
-/// counter, never reused), not a pointer: a late or repeated callback can only miss in the table of sent calls.
-/// hiredis also calls back from inside its own teardown when the server closes the socket; those callbacks clear
-/// `data` first and never free the context (hiredis is already freeing it), and a context is never freed from
-/// inside hiredis's connect callback (hiredis goes on using it after that callback returns).
+/// A dropped client is closed (`RedisClient.close()`), after which none of its callbacks run; a client that
+/// ended by itself calls `clientEnded` once and is spent. Either way the next attempt makes a new client.
 package final class RedisConnection {
     /// What the connection is for.
     package enum Role {
@@ -83,7 +65,7 @@ package final class RedisConnection {
     private enum Phase {
         /// Waiting for `start()`.
         case idle
-        /// A resolver thread is looking up the host name.
+        /// `HostResolver` is looking up the host name.
         case resolving
         /// TCP connect and handshake in flight.
         case connecting
@@ -112,12 +94,10 @@ package final class RedisConnection {
     private let logger = Logger(label: "gatehouse.sessions.redis")
 
     private var phase = Phase.idle
-    private var context: UnsafeMutablePointer<redisAsyncContext>?
+    private var client: RedisClient?
     private var sent: [UInt: Call] = [:]
     private var waiting: [Waiting] = []
     private var nextID: UInt = 1
-    /// The id of the subscription's callback (hiredis keeps calling it, once per message); 0 when none.
-    private var subscriptionID: UInt = 0
     /// When the attempt in progress (resolve, connect, handshake) must be done.
     private var handshakeDeadline: UInt64 = .max
     /// Failed attempts since the last successful handshake.
@@ -126,9 +106,8 @@ package final class RedisConnection {
     private var deadlineTimer: LoopTimer!
     private var armedDeadline: UInt64 = .max
     private var reconnectTimer: LoopTimer!
-    /// Resolves host names off the loop (nil when the host is an IP address).
+    /// Brings `HostResolver`'s answers back to the loop (nil when the host is an IP address).
     private let executor: LoopExecutor?
-    private var resolver: LoopThread?
     private var attempt: UInt64 = 0
 
     /// Messages of a subscriber connection (the payload of each `message` push).
@@ -147,7 +126,7 @@ package final class RedisConnection {
         self.settings = settings
         self.role = role
         self.name = name
-        if Self.numericAddress(settings.host) == nil {
+        if HostResolver.numericAddress(settings.host) == nil {
             do throws(IOError) {
                 executor = try LoopExecutor(loop: loop)
             } catch {
@@ -161,10 +140,7 @@ package final class RedisConnection {
     }
 
     deinit {
-        if let context {
-            context.pointee.data = nil
-            redisAsyncFree(context)
-        }
+        client?.close()
     }
 
     /// True when the handshake is done and the connection answers calls.
@@ -193,7 +169,7 @@ package final class RedisConnection {
     package func restart(reason: String) {
         switch phase {
         case .ready, .connecting, .resolving:
-            lost(RedisError(.connectionLost, reason), dropContext: true)
+            lost(RedisError(.connectionLost, reason))
         case .idle, .backoff, .closed:
             break
         }
@@ -205,7 +181,7 @@ package final class RedisConnection {
         phase = .closed
         deadlineTimer.cancel()
         reconnectTimer.cancel()
-        freeContext()
+        dropClient()
         executor?.close()
         failEverything(RedisError(.closed, "closed"))
     }
@@ -245,27 +221,19 @@ package final class RedisConnection {
         attempt &+= 1
         handshakeDeadline = Self.deadline(after: settings.connectTimeout)
         arm(handshakeDeadline)
-        if let address = Self.numericAddress(settings.host) {
+        if let address = HostResolver.numericAddress(settings.host) {
             connect(to: address)
             return
         }
         guard let executor else { return }
         phase = .resolving
-        let host = settings.host
         let thisAttempt = attempt
-        let answer = executor.callback { [weak self] (result: ResolvedHost) in
-            self?.resolved(result, attempt: thisAttempt)
-        }
-        do throws(IOError) {
-            resolver = try LoopThread(name: "gh-redis-dns") { answer(Self.resolve(host)) }
-        } catch {
-            attemptFailed("cannot start the resolver thread: \(error)")
+        HostResolver.resolve(settings.host, on: executor) { [weak self] answer in
+            self?.resolved(answer, attempt: thisAttempt)
         }
     }
 
-    private func resolved(_ result: ResolvedHost, attempt: UInt64) {
-        resolver?.join()
-        resolver = nil
+    private func resolved(_ result: HostResolver.Answer, attempt: UInt64) {
         guard case .resolving = phase, attempt == self.attempt else { return }
         switch result {
         case .address(let address): connect(to: address)
@@ -274,27 +242,15 @@ package final class RedisConnection {
     }
 
     private func connect(to address: String) {
-        guard let ac = redisAsyncConnect(address, Int32(settings.port)) else {
-            attemptFailed("redisAsyncConnect failed")
+        let thisAttempt = attempt
+        do throws(RedisClientError) {
+            client = try RedisClient(loop: loop, address: address, port: settings.port) { [unowned self] ending in
+                clientEnded(ending, attempt: thisAttempt)
+            }
+        } catch {
+            attemptFailed(error.message)
             return
         }
-        if ac.pointee.err != 0 {
-            let message = Self.errorString(ac)
-            redisAsyncFree(ac)
-            attemptFailed(message)
-            return
-        }
-        ac.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        _ = withUnsafeMutablePointer(to: &ac.pointee.c) { redisEnableKeepAlive($0) }
-        guard redisLibeventAttach(ac, loop.unsafeBase) == REDIS_OK else {
-            ac.pointee.data = nil
-            redisAsyncFree(ac)
-            attemptFailed("cannot attach to the event loop")
-            return
-        }
-        redisAsyncSetConnectCallback(ac, redisConnectTrampoline)
-        redisAsyncSetDisconnectCallback(ac, redisDisconnectTrampoline)
-        context = ac
         phase = .connecting
         handshake()
     }
@@ -308,6 +264,10 @@ package final class RedisConnection {
             if let user = settings.username { auth.append(Array(user.utf8)) }
             auth.append(Array(password.utf8))
             steps.append((auth, { if case .status = $0 { true } else { false } }))
+        }
+        if settings.verifyMaster {
+            // Sentinel mode: a server that is not (or no longer) the master is refused like a failed AUTH.
+            steps.append(([Array("ROLE".utf8)], { RedisRole($0)?.isMaster ?? false }))
         }
         if case .commands = role {
             if settings.db != 0 {
@@ -324,20 +284,22 @@ package final class RedisConnection {
                 case .success(let reply) where step.1(reply):
                     if isLast { becomeReady() }
                 case .success(let reply):
-                    lost(RedisError(.unreachable, "\(what) refused: \(Self.describe(reply))"), dropContext: true)
+                    lost(RedisError(.unreachable, "\(what) refused: \(Self.describe(reply))"))
                 case .failure:
                     break  // the connection is already down; `lost` has run
                 }
             }
             guard send(step.0, id: takeID(), call: call) else {
-                lost(RedisError(.unreachable, "hiredis refused \(what)"), dropContext: true)
+                lost(RedisError(.unreachable, "hiredis refused \(what)"))
                 return
             }
         }
         if case .subscriber(let channel) = role {
-            subscriptionID = takeID()
-            guard issue([Array("SUBSCRIBE".utf8), channel], id: subscriptionID) else {
-                lost(RedisError(.unreachable, "hiredis refused SUBSCRIBE"), dropContext: true)
+            let subscribed = client?.subscribe([Array("SUBSCRIBE".utf8), channel]) { [unowned self] push in
+                subscriptionReply(push)
+            } ?? false
+            guard subscribed else {
+                lost(RedisError(.unreachable, "hiredis refused SUBSCRIBE"))
                 return
             }
         }
@@ -370,21 +332,25 @@ package final class RedisConnection {
     }
 
     private func attemptFailed(_ message: String) {
-        context = nil
-        lost(RedisError(.unreachable, message), dropContext: false)
+        lost(RedisError(.unreachable, message))
     }
 
-    /// The connection is gone (or must go): fails every unanswered call, then schedules the next attempt.
-    /// `dropContext`: free the hiredis context ourselves (false when hiredis is already freeing it).
-    private func lost(_ error: RedisError, dropContext: Bool) {
+    /// The client ended by itself (hiredis is freeing its context). Only the current attempt's client can
+    /// call here: a dropped one is closed first, and a closed client never calls back.
+    private func clientEnded(_ ending: RedisClient.Ending, attempt: UInt64) {
+        guard attempt == self.attempt, client != nil else { return }
+        switch ending {
+        case .connectFailed(let message): lost(RedisError(.unreachable, message))
+        case .lost(let message): lost(RedisError(.connectionLost, message))
+        }
+    }
+
+    /// The connection is gone (or must go): drops the client, fails every unanswered call, then schedules the
+    /// next attempt.
+    private func lost(_ error: RedisError) {
         guard !isClosed else { return }
         let wasReady = isReady
-        if dropContext {
-            freeContext()
-        } else if let context {
-            context.pointee.data = nil
-            self.context = nil
-        }
+        dropClient()
         failureStreak += 1
         lastFailure = error.detail
         phase = .backoff
@@ -398,13 +364,12 @@ package final class RedisConnection {
         loop.flushPending()
     }
 
-    /// Frees the context without any of its callbacks reaching this object.
-    private func freeContext() {
-        guard let ac = context else { return }
-        context = nil
-        ac.pointee.data = nil
-        // Inside one of this context's reply callbacks hiredis defers the free until the callback returns.
-        redisAsyncFree(ac)
+    /// Closes the client, so none of its callbacks reach this object again (a no-op for a client that ended
+    /// by itself). Inside one of its reply callbacks hiredis defers the free until the callback returns.
+    private func dropClient() {
+        guard let client else { return }
+        self.client = nil
+        client.close()
     }
 
     private func failEverything(_ error: RedisError) {
@@ -412,7 +377,6 @@ package final class RedisConnection {
         let queued = waiting
         sent.removeAll()
         waiting.removeAll()
-        subscriptionID = 0
         deadlineTimer.cancel()
         armedDeadline = .max
         for (_, call) in calls.sorted(by: { $0.key < $1.key }) { call.completion(.failure(error)) }
@@ -437,40 +401,12 @@ package final class RedisConnection {
     }
 
     private func send(_ args: [[UInt8]], id: UInt, call: Call) -> Bool {
-        guard issue(args, id: id) else { return false }
+        guard let client, client.send(args, onReply: { [unowned self] reply in didReply(id: id, reply) }) else {
+            return false
+        }
         sent[id] = call
         arm(call.deadline)
         return true
-    }
-
-    /// `redisAsyncCommandArgv`: hiredis copies the arguments into its output buffer before returning.
-    private func issue(_ args: [[UInt8]], id: UInt) -> Bool {
-        guard let ac = context else { return false }
-        var flat: [UInt8] = []
-        var lengths: [Int] = []
-        lengths.reserveCapacity(args.count)
-        for arg in args {
-            flat.append(contentsOf: arg)
-            lengths.append(arg.count)
-        }
-        flat.append(0)  // never an empty buffer, so there is always a base address
-        return flat.withUnsafeBufferPointer { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { chars in
-                var pointers: [UnsafePointer<CChar>?] = []
-                pointers.reserveCapacity(args.count)
-                var offset = 0
-                for length in lengths {
-                    pointers.append(chars.baseAddress! + offset)
-                    offset += length
-                }
-                return pointers.withUnsafeMutableBufferPointer { argv in
-                    lengths.withUnsafeBufferPointer { argvlen in
-                        redisAsyncCommandArgv(ac, redisReplyTrampoline, UnsafeMutableRawPointer(bitPattern: id),
-                                              Int32(args.count), argv.baseAddress, argvlen.baseAddress) == REDIS_OK
-                    }
-                }
-            }
-        }
     }
 
     private func arm(_ deadline: UInt64) {
@@ -485,11 +421,11 @@ package final class RedisConnection {
         // A timer may fire a little early on a coarse clock: treat "within 1 ms" as passed.
         let now = Clocks.monotonicNanoseconds() + 1_000_000
         if handshakeDeadline <= now {
-            lost(RedisError(.timeout, "no connection within \(settings.connectTimeout)"), dropContext: true)
+            lost(RedisError(.timeout, "no connection within \(settings.connectTimeout)"))
             return
         }
         if sent.contains(where: { $0.value.deadline <= now }) {
-            lost(RedisError(.timeout, "no reply within the call's timeout"), dropContext: true)
+            lost(RedisError(.timeout, "no reply within the call's timeout"))
             return
         }
         if waiting.contains(where: { $0.call.deadline <= now }) {
@@ -506,23 +442,11 @@ package final class RedisConnection {
         if next != .max { arm(next) }
     }
 
-    // MARK: hiredis callbacks (via the trampolines)
+    // MARK: Replies (from the client, on the loop)
 
-    fileprivate func didReply(_ ac: UnsafeMutablePointer<redisAsyncContext>, id: UInt,
-                              reply: UnsafeMutablePointer<redisReply>?) {
-        guard ac == context else { return }
-        guard let reply else {
-            // hiredis is tearing the context down (the server closed the socket, or a read failed).
-            lost(RedisError(.connectionLost, Self.errorString(ac)), dropContext: false)
-            return
-        }
-        let value = Self.convert(reply)
-        if id == subscriptionID && subscriptionID != 0 {
-            subscriptionReply(value)
-            return
-        }
+    private func didReply(id: UInt, _ reply: RedisReply) {
         guard let call = sent.removeValue(forKey: id) else { return }
-        call.completion(.success(value))
+        call.completion(.success(reply))
         loop.flushPending()
     }
 
@@ -541,18 +465,6 @@ package final class RedisConnection {
         }
     }
 
-    fileprivate func didConnect(_ ac: UnsafeMutablePointer<redisAsyncContext>, ok: Bool) {
-        guard ac == context, !ok else { return }
-        // hiredis frees the context right after this callback: only forget it here.
-        lost(RedisError(.unreachable, Self.errorString(ac)), dropContext: false)
-    }
-
-    fileprivate func didDisconnect(_ ac: UnsafeMutablePointer<redisAsyncContext>) {
-        guard ac == context else { return }
-        lost(RedisError(.connectionLost, ac.pointee.err != 0 ? Self.errorString(ac) : "disconnected"),
-             dropContext: false)
-    }
-
     // MARK: Helpers
 
     private static func deadline(after timeout: Duration) -> UInt64 {
@@ -561,108 +473,25 @@ package final class RedisConnection {
         return Clocks.monotonicNanoseconds() &+ nanos
     }
 
-    private static func errorString(_ ac: UnsafeMutablePointer<redisAsyncContext>) -> String {
-        if let errstr = ac.pointee.errstr { return String(cString: errstr) }
-        return "error \(ac.pointee.err)"
-    }
-
-    static func convert(_ reply: UnsafeMutablePointer<redisReply>) -> RedisReply {
-        let r = reply.pointee
-        func bytes() -> [UInt8] {
-            guard let str = r.str, r.len > 0 else { return [] }
-            return Array(UnsafeRawBufferPointer(start: str, count: r.len))
-        }
-        switch r.type {
-        case REDIS_REPLY_STATUS: return .status(String(decoding: bytes(), as: UTF8.self))
-        case REDIS_REPLY_ERROR: return .error(String(decoding: bytes(), as: UTF8.self))
-        case REDIS_REPLY_INTEGER: return .integer(r.integer)
-        case REDIS_REPLY_STRING: return .bulk(bytes())
-        case REDIS_REPLY_ARRAY:
-            guard let elements = r.element else { return .array([]) }
-            return .array((0..<r.elements).map { index in
-                elements[index].map(convert) ?? .null
-            })
-        default: return .null
-        }
-    }
-
     static func describe(_ reply: RedisReply) -> String {
         switch reply {
         case .status(let text), .error(let text): text
         case .integer(let value): String(value)
         case .bulk(let bytes): "a bulk string of \(bytes.count) bytes"
-        case .array(let items): "an array of \(items.count)"
+        case .array(let items):
+            // `ROLE` answers start with the role: name it ("an array of 5 starting with \"slave\"").
+            if case .bulk(let first)? = items.first, first.count <= 16 {
+                "an array of \(items.count) starting with \"\(String(decoding: first, as: UTF8.self))\""
+            } else {
+                "an array of \(items.count)"
+            }
         case .null: "nil"
         }
     }
 
-    private static func string(_ chars: [CChar]) -> String {
-        String(decoding: chars.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    /// The address itself when `host` is an IPv4 or IPv6 literal.
+    /// The address itself when `host` is an IPv4 or IPv6 literal (kept for callers of the old name; the check
+    /// lives in `HostResolver`).
     static func numericAddress(_ host: String) -> String? {
-        var v4 = in_addr()
-        var v6 = in6_addr()
-        if inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1 { return host }
-        return nil
+        HostResolver.numericAddress(host)
     }
-
-    private enum ResolvedHost: Sendable {
-        case address(String)
-        case failed(String)
-    }
-
-    /// `getaddrinfo` on the resolver thread; the first IPv4 address, else the first IPv6 one.
-    private static func resolve(_ host: String) -> ResolvedHost {
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        var list: UnsafeMutablePointer<addrinfo>?
-        let rc = getaddrinfo(host, nil, &hints, &list)
-        guard rc == 0, let list else { return .failed(String(cString: gai_strerror(rc))) }
-        defer { freeaddrinfo(list) }
-        var candidates: [(Int32, String)] = []
-        var node: UnsafeMutablePointer<addrinfo>? = list
-        while let entry = node {
-            var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
-            if entry.pointee.ai_family == AF_INET, let sa = entry.pointee.ai_addr {
-                sa.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { sin in
-                    var addr = sin.pointee.sin_addr
-                    _ = inet_ntop(AF_INET, &addr, &text, socklen_t(text.count))
-                }
-                candidates.append((AF_INET, Self.string(text)))
-            } else if entry.pointee.ai_family == AF_INET6, let sa = entry.pointee.ai_addr {
-                sa.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { sin6 in
-                    var addr = sin6.pointee.sin6_addr
-                    _ = inet_ntop(AF_INET6, &addr, &text, socklen_t(text.count))
-                }
-                candidates.append((AF_INET6, Self.string(text)))
-            }
-            node = entry.pointee.ai_next
-        }
-        if let v4 = candidates.first(where: { $0.0 == AF_INET }) { return .address(v4.1) }
-        if let v6 = candidates.first { return .address(v6.1) }
-        return .failed("no address")
-    }
-}
-
-// The trampolines hiredis calls. Each finds its `RedisConnection` in the context's `data` (unretained; nil once the
-// connection has let go of the context) and forwards on the loop thread it was called on.
-
-private let redisReplyTrampoline: @convention(c) (UnsafeMutablePointer<redisAsyncContext>?, UnsafeMutableRawPointer?,
-                                                  UnsafeMutableRawPointer?) -> Void = { ac, reply, privdata in
-    guard let ac, let data = ac.pointee.data else { return }
-    Unmanaged<RedisConnection>.fromOpaque(data).takeUnretainedValue()
-        .didReply(ac, id: UInt(bitPattern: privdata), reply: reply?.assumingMemoryBound(to: redisReply.self))
-}
-
-private let redisConnectTrampoline: @convention(c) (UnsafePointer<redisAsyncContext>?, Int32) -> Void = { ac, status in
-    guard let ac, let data = ac.pointee.data else { return }
-    Unmanaged<RedisConnection>.fromOpaque(data).takeUnretainedValue()
-        .didConnect(UnsafeMutablePointer(mutating: ac), ok: status == REDIS_OK)
-}
-
-private let redisDisconnectTrampoline: @convention(c) (UnsafePointer<redisAsyncContext>?, Int32) -> Void = { ac, _ in
-    guard let ac, let data = ac.pointee.data else { return }
-    Unmanaged<RedisConnection>.fromOpaque(data).takeUnretainedValue().didDisconnect(UnsafeMutablePointer(mutating: ac))
 }

@@ -1,3 +1,5 @@
+import GatehouseIO
+
 /// The Redis store's key layout. Every key starts with `sessions.redis.key_prefix` (`P`, default `gatehouse:`),
 /// so several gateways (or several deployments) can share one Redis by prefix or by database.
 ///

@@ -1,5 +1,4 @@
 package import GatehouseIO
-import Glibc
 import Synchronization
 
 /// How the Redis session store connects and caches (`sessions.redis` in the config).
@@ -30,6 +29,18 @@ package struct RedisSettings: Sendable, Equatable {
     /// it, 429 without a lookup. Zero: no limit.
     package var unknownCookieLookups: Int = 20
     package var unknownCookieWindow: Duration = .seconds(10)
+
+    /// Where the master is, when Sentinel says (`sessions.redis.sentinel`); nil: `host`:`port` is the server.
+    /// With it, `host`/`port` are only a starting value: each worker asks the sentinels and follows failovers.
+    package var sentinel: SentinelSettings?
+    /// How many replicas must acknowledge a write that matters (sign-in, logout, revocation, refresh rotation,
+    /// user disable) before it is answered (`WAIT n timeout`).
+    package var replicaAck: ReplicaAck = .auto
+    /// How long such a write waits for the acknowledgements; past it the write is answered 503.
+    package var replicaAckTimeout: Duration = .milliseconds(250)
+    /// Each connection's handshake checks `ROLE` is `master` before it counts as ready (set with `sentinel`:
+    /// a sentinel's answer may be stale, and a demoted master must never serve as one).
+    package var verifyMaster: Bool { sentinel != nil }
 
     package static let defaultTimeout: Duration = .milliseconds(500)
 
@@ -147,7 +158,7 @@ package final class RedisSessionBackend: SessionBackend {
 
 /// The backend's clock, shared with its stores (a test may replace it while they run).
 private final class ClockSource: Sendable {
-    private let clock = Mutex<@Sendable () -> Int64>({ Int64(time(nil)) })
+    private let clock = Mutex<@Sendable () -> Int64>({ Clocks.wallSeconds() })
 
     var current: @Sendable () -> Int64 {
         get { clock.withLock { $0 } }

@@ -1,3 +1,5 @@
+import GatehouseIO
+
 /// The shared sign-in throttle on the session store's own command connection (one `throttle` script per call,
 /// see `RedisScript.throttle`).
 extension RedisSessionStore: SharedSignInThrottle {

@@ -13,6 +13,12 @@ package struct SQLiteError: Error, Sendable, Equatable, CustomStringConvertible 
 
     package var description: String { "\(message) (SQLite code \(code))" }
 
+    /// Another connection holds the lock the call needed (SQLITE_BUSY or SQLITE_LOCKED), past the busy timeout.
+    package var isBusy: Bool { code & 0xff == SQLITE_BUSY || code & 0xff == SQLITE_LOCKED }
+
+    /// The statement itself is wrong (SQLITE_ERROR: a syntax error, a missing table or column).
+    package var isSQLError: Bool { code & 0xff == SQLITE_ERROR }
+
     /// A failure of the file rather than of one statement (busy or locked, disk full, I/O, read-only): the same
     /// writes may succeed when tried again later.
     package var isEnvironmental: Bool {
@@ -34,7 +40,7 @@ package enum SQLiteValue: Sendable, Equatable {
     case null
 }
 
-/// A thin wrapper over one SQLite connection. This file is the only one in the module that imports CSQLite,
+/// A thin wrapper over one SQLite connection. This file is the only one in the package that imports CSQLite,
 /// so every unsafe pointer the C API needs stays here.
 ///
 /// Not thread-safe by contract: a connection (and its statements) is used by one thread at a time, handed over

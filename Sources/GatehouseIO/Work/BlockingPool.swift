@@ -1,16 +1,21 @@
-import CLibevent
 import Glibc
 import Synchronization
 
-/// A fixed set of threads for slow, blocking work (password hashing, a synchronous store call) that must
-/// never run on an event loop; each result comes back on the submitting loop through its `LoopExecutor`.
+/// A fixed set of threads for slow, blocking work (password hashing, a synchronous store call, a host name
+/// lookup, the session file's writes) that must never run on an event loop; each result comes back on the
+/// submitting loop through its `LoopExecutor` (the loop's mailbox).
+///
+/// The one way the gateway runs work off its loops: sign-in hashes use a pool of `login.hash_threads`, the
+/// embedded session store's writer is a pool of one thread (a serial lane: its writes reach the file in queue
+/// order), and `HostResolver` has a small shared pool for `getaddrinfo`. Jobs start in submission order, so a
+/// one-thread pool runs them one after the other in that order.
 ///
 /// The queue is bounded: when `queueLimit` jobs already wait, `submit` refuses at once and the caller answers
 /// 503, so a burst of sign-ins costs a bounded amount of memory and a bounded wait rather than a growing
 /// backlog. The wait is bounded too: a job that waited longer than `maxQueueWait` for a thread is not run, and
 /// its completion gets ``Outcome/expired`` (a sign-in whose client gave up long ago is not worth a hash, and
-/// each hash skipped shortens the wait of those behind it). Threads sleep on an eventfd semaphore (one count per queued job, plus one per thread at
-/// shutdown), so an idle pool costs nothing.
+/// each hash skipped shortens the wait of those behind it). Threads sleep on the queue's `ConditionLock`, so
+/// an idle pool costs nothing.
 package final class BlockingPool: Sendable {
     private let shared: PoolQueue
     private let threads: Mutex<[LoopThread]>
@@ -25,14 +30,6 @@ package final class BlockingPool: Sendable {
         case expired
     }
 
-    /// Starts `threads` worker threads.
-    ///
-    /// - Parameters:
-    ///   - name: For error messages (which pool failed to start).
-    ///   - threads: How many jobs may run at once; at least 1.
-    ///   - queueLimit: How many jobs may wait for a thread (running ones not counted); at least 1.
-    /// - Throws: `IOError` for counts below 1, or when the eventfd or a thread cannot be created; threads
-    ///   already started are stopped.
     /// How the pool's threads compete for the CPU with the event loops.
     package enum Priority: Sendable {
         /// Like any thread.
@@ -43,20 +40,24 @@ package final class BlockingPool: Sendable {
         case idle
     }
 
+    /// Starts `threads` worker threads.
+    ///
     /// - Parameters:
+    ///   - name: For error messages (which pool failed to start) and the threads' names.
+    ///   - threads: How many jobs may run at once; at least 1.
+    ///   - queueLimit: How many jobs may wait for a thread (running ones not counted); at least 1.
     ///   - priority: how the threads compete with the event loops for the CPU.
     ///   - maxQueueWait: how long a job may wait for a thread; one that waited longer is not run.
     ///   - clock: monotonic nanoseconds; injectable so that tests can age a queued job without sleeping.
+    /// - Throws: `IOError` for counts below 1, or when a thread cannot be created; threads already started
+    ///   are stopped.
     package init(name: String, threads: Int, queueLimit: Int, priority: Priority = .normal,
                  maxQueueWait: Duration = .seconds(10),
                  clock: @escaping @Sendable () -> UInt64 = Clocks.monotonicNanoseconds) throws(IOError) {
         guard threads >= 1, queueLimit >= 1 else {
             throw IOError("\(name): a blocking pool needs at least one thread and a queue limit of at least 1")
         }
-        let semaphore = eventfd(0, Int32(EFD_SEMAPHORE | EFD_CLOEXEC))
-        guard semaphore >= 0 else { throw IOError("\(name): eventfd failed: errno \(errno)") }
-        let shared = PoolQueue(semaphore: semaphore, queueLimit: queueLimit, maxWaitNanoseconds: maxQueueWait.wholeNanoseconds,
-                               clock: clock)
+        let shared = PoolQueue(queueLimit: queueLimit, maxWaitNanoseconds: maxQueueWait.wholeNanoseconds, clock: clock)
         var started: [LoopThread] = []
         for index in 0..<threads {
             do throws(IOError) {
@@ -69,7 +70,7 @@ package final class BlockingPool: Sendable {
                     shared.work()
                 })
             } catch {
-                shared.stop(wakingThreads: started.count)
+                shared.stop()
                 for thread in started { thread.join() }
                 throw IOError("\(name): \(error.message)")
             }
@@ -77,6 +78,12 @@ package final class BlockingPool: Sendable {
         self.shared = shared
         self.threads = Mutex(started)
         self.maxQueueWait = maxQueueWait
+    }
+
+    /// A pool of one thread: a serial lane, whose jobs run one at a time in submission order (the session
+    /// writer's thread).
+    package static func serialLane(name: String, queueLimit: Int) throws(IOError) -> BlockingPool {
+        try BlockingPool(name: name, threads: 1, queueLimit: queueLimit)
     }
 
     deinit {
@@ -99,6 +106,15 @@ package final class BlockingPool: Sendable {
         return shared.enqueue { expired in deliver(expired ? .expired : .finished(work())) }
     }
 
+    /// Queues `work` for a worker thread, with no result to hand back: a job that owns its own output (the
+    /// session writer's loop on a one-thread pool, which runs until its queue closes). Runs even when it waited
+    /// longer than ``maxQueueWait``.
+    ///
+    /// - Returns: `false` without queueing when `queueLimit` jobs are already waiting or the pool is shut down.
+    package func execute(_ work: @escaping @Sendable () -> Void) -> Bool {
+        shared.enqueue { _ in work() }
+    }
+
     /// Jobs waiting for a thread (not counting those running).
     package var queuedCount: Int {
         shared.queuedCount
@@ -114,13 +130,13 @@ package final class BlockingPool: Sendable {
             return taken
         }
         guard !workers.isEmpty else { return }
-        shared.stop(wakingThreads: workers.count)
+        shared.stop()
         for worker in workers { worker.join() }
     }
 }
 
-/// What the pool and its threads share: the queue and the semaphore. Kept apart from `BlockingPool` so the
-/// threads do not keep the pool alive and its `deinit` can stop them.
+/// What the pool and its threads share: the queue, in a `ConditionLock` the idle threads sleep on. Kept apart
+/// from `BlockingPool` so the threads do not keep the pool alive and its `deinit` can stop them.
 private final class PoolQueue: Sendable {
     /// A queued job; its argument says whether it waited too long (then it only reports that).
     typealias Job = @Sendable (_ expired: Bool) -> Void
@@ -148,30 +164,15 @@ private final class PoolQueue: Sendable {
         }
     }
 
-    /// What a woken worker does next.
-    private enum Next {
-        case run(enqueuedAt: UInt64, Job)
-        /// A count without a job: another worker took it first. Cannot happen with one count per job, but
-        /// sleeping again is the safe answer.
-        case idle
-        case exit
-    }
-
-    private let state = Mutex(State())
-    private let semaphore: Int32
+    private let state = ConditionLock(State())
     private let queueLimit: Int
     private let maxWaitNanoseconds: UInt64
     private let clock: @Sendable () -> UInt64
 
-    init(semaphore: Int32, queueLimit: Int, maxWaitNanoseconds: UInt64, clock: @escaping @Sendable () -> UInt64) {
-        self.semaphore = semaphore
+    init(queueLimit: Int, maxWaitNanoseconds: UInt64, clock: @escaping @Sendable () -> UInt64) {
         self.queueLimit = queueLimit
         self.maxWaitNanoseconds = maxWaitNanoseconds
         self.clock = clock
-    }
-
-    deinit {
-        close(semaphore)
     }
 
     var queuedCount: Int {
@@ -180,48 +181,26 @@ private final class PoolQueue: Sendable {
 
     func enqueue(_ job: @escaping Job) -> Bool {
         let now = clock()
-        let accepted = state.withLock { state in
+        // Every sleeping thread waits for the same thing (a job, or the stop), so waking one is enough.
+        return state.withLockWakingOneWaiter { state in
             guard !state.stopping, state.waiting < queueLimit else { return false }
             state.jobs.append((now, job))
             return true
         }
-        if accepted { post(1) }
-        return accepted
     }
 
-    /// Refuses new jobs and posts one extra count per thread: once the queue is empty, each thread takes one
-    /// of them and exits.
-    func stop(wakingThreads count: Int) {
-        state.withLock { $0.stopping = true }
-        post(UInt64(count))
+    /// Refuses new jobs and wakes every thread: each runs what is still queued, then exits.
+    func stop() {
+        state.withLockWakingWaiters { $0.stopping = true }
     }
 
     /// A worker thread's body: run jobs until stopped and drained.
     func work() {
         while true {
-            waitForCount()
-            let next = state.withLock { state -> Next in
-                if let job = state.pop() { return .run(enqueuedAt: job.enqueuedAt, job.run) }
-                return state.stopping ? .exit : .idle
-            }
-            switch next {
-            case .run(let enqueuedAt, let job):
-                let now = clock()
-                job(now > enqueuedAt && now - enqueuedAt > maxWaitNanoseconds)
-            case .idle: continue
-            case .exit: return
-            }
+            let next = state.withLock(when: { $0.waiting > 0 || $0.stopping }) { state in state.pop() }
+            guard let next else { return }
+            let now = clock()
+            next.run(now > next.enqueuedAt && now - next.enqueuedAt > maxWaitNanoseconds)
         }
-    }
-
-    private func post(_ count: UInt64) {
-        var value = count
-        while write(semaphore, &value, 8) < 0 && errno == EINTR {}
-    }
-
-    /// Takes one count from the semaphore, sleeping while it is zero.
-    private func waitForCount() {
-        var value: UInt64 = 0
-        while read(semaphore, &value, 8) < 0 && errno == EINTR {}
     }
 }

@@ -1,4 +1,5 @@
 @testable import GatehouseSessions
+import GatehouseIO
 import Testing
 
 /// How the Sentinel client reads what a sentinel or a master says (the wire itself is tested against real

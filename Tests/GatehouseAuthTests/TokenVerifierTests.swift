@@ -155,7 +155,8 @@ import _CryptoExtras
     }
 
     @Test func failuresAreStableReasonsMappedToInvalidToken() {
-        #expect(AuthFailure.allReasons.count == 22  // issuer-keys-unavailable: a provider issuer whose keys have not arrived)
+        // 22: issuer-keys-unavailable, a provider issuer whose keys have not arrived.
+        #expect(AuthFailure.allReasons.count == 22)
         #expect(Set(AuthFailure.allReasons).count == 22)
         #expect(AuthFailure.badSignature.reason == "bad-signature")
         #expect(AuthFailure.badSignature.description == "bad-signature")

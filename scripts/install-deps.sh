@@ -5,9 +5,10 @@ set -euo pipefail
 # libssl-dev: TLS termination (COpenSSL); openssl: the TLS tests make certificates and connect with it.
 # apache2-utils (htpasswd) and whois (mkpasswd) make the password hashes the tests check against.
 # redis-sentinel: the failover tests (SessionSentinelTests) run three sentinels beside a master and a replica.
+# libcurl4-openssl-dev: outbound HTTPS to identity providers (CCurl: discovery, JWKS, token endpoint).
 # nginx and curl: an upstream and a client of the third-party suite (Tests/ThirdParty), which python3 runs.
-PACKAGES=(libevent-dev libssl-dev openssl libsqlite3-dev libhiredis-dev libcrypt-dev pkg-config redis-server
-          redis-sentinel curl
+PACKAGES=(libevent-dev libssl-dev openssl libsqlite3-dev libhiredis-dev libcrypt-dev libcurl4-openssl-dev pkg-config
+          redis-server redis-sentinel curl
           apache2-utils whois nginx python3 python3-pip chromium chromium-driver)
 missing=()
 for p in "${PACKAGES[@]}"; do

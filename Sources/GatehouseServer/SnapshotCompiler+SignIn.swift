@@ -15,7 +15,8 @@ package struct SignInRuntime: Sendable, Equatable {
         case redis(RedisSettings)
     }
 
-    package let usersFile: String
+    /// nil: users sign in only through OpenID providers.
+    package let usersFile: String?
     package let store: Store
     package let hashThreads: Int
     package let maxFailures: Int

@@ -45,3 +45,5 @@ pip_install "the auth tests" 'import joserfc, cryptography' joserfc cryptography
 pip_install "the third-party suite" \
   'import pytest, gunicorn, httpx, requests, django, websockets.asyncio.server, websockets.sync.client, selenium' \
   pytest gunicorn httpx requests django 'websockets>=13' selenium
+# django-oidc-provider: a real OpenID provider (Django, under gunicorn over HTTPS) for Tests/ThirdParty/test_oidc_provider.py.
+pip_install "the OpenID provider tests" 'import oidc_provider' django-oidc-provider

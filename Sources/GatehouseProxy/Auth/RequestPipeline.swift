@@ -228,6 +228,8 @@ enum RequestPipeline {
         if failure == .revoked, let sessions, !sessions.revocations.isLoaded {
             return .unavailable(reason: "revocations-not-loaded")
         }
+        // A provider-backed issuer whose keys have not arrived: never a pass, never "sign in again".
+        if failure == .keysUnavailable { return .unavailable(reason: failure.reason) }
         return .unauthenticated(reason: failure.reason, invalidToken: true)
     }
 

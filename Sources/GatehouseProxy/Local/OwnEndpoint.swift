@@ -13,6 +13,10 @@ enum OwnEndpoint: Equatable {
     case accountAction
     case refresh
     case jwks
+    /// Starts a sign-in through the OpenID provider `?provider=`.
+    case oidcStart
+    /// A provider's redirect back (`/.gatehouse/oidc/callback/<name>`).
+    case oidcCallback(provider: String)
     case adminUserSessions(user: String)
     case adminSignOutEverywhere(user: String)
     case adminDisable(user: String)
@@ -45,7 +49,14 @@ enum OwnEndpoint: Equatable {
         case "/.gatehouse/account": return method == .post ? .accountAction : only([.get, .head], .accountPage, allow: "GET, HEAD, POST")
         case "/.gatehouse/token/refresh": return only([.post], .refresh, allow: "POST")
         case "/.gatehouse/jwks.json": return only([.get, .head], .jwks, allow: "GET, HEAD")
+        case "/.gatehouse/oidc/start": return only([.get, .head], .oidcStart, allow: "GET, HEAD")
         default:
+            let callbackPrefix = "/.gatehouse/oidc/callback/"
+            if path.hasPrefix(callbackPrefix) {
+                let name = String(path.dropFirst(callbackPrefix.count))
+                guard !name.isEmpty, name.utf8.count <= 32, !name.contains("/") else { return .notFound }
+                return only([.get, .head], .oidcCallback(provider: name), allow: "GET, HEAD")
+            }
             let sessionsPrefix = "/.gatehouse/sessions/"
             if path.hasPrefix(sessionsPrefix) {
                 let handle = String(path.dropFirst(sessionsPrefix.count))

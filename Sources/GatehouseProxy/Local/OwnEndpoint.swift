@@ -10,6 +10,8 @@ enum OwnEndpoint: Equatable {
     case deleteMySession(handle: String)
     case refresh
     case jwks
+    /// The forward-auth decision (`ForwardAuthEndpoint`), any method; Envoy appends the original path.
+    case forwardAuth
     case adminUserSessions(user: String)
     case adminSignOutEverywhere(user: String)
     case adminDisable(user: String)
@@ -41,7 +43,9 @@ enum OwnEndpoint: Equatable {
         case "/.gatehouse/sessions": return only([.get, .head], .mySessions, allow: "GET, HEAD")
         case "/.gatehouse/token/refresh": return only([.post], .refresh, allow: "POST")
         case "/.gatehouse/jwks.json": return only([.get, .head], .jwks, allow: "GET, HEAD")
+        case ForwardAuthEndpoint.path: return .forwardAuth
         default:
+            if path.hasPrefix(ForwardAuthEndpoint.path + "/") { return .forwardAuth }
             let sessionsPrefix = "/.gatehouse/sessions/"
             if path.hasPrefix(sessionsPrefix) {
                 let handle = String(path.dropFirst(sessionsPrefix.count))

@@ -88,7 +88,7 @@ struct ForwardAuthEndpoint: LocalResponder {
 
     private func unauthenticated(_ original: ForwardAuthRequest, route: Route, invalidToken: Bool) -> LocalResponse {
         let head = original.head
-        guard !invalidToken, route.policy.redirectsBrowsersToLogin, AuthResponses.isBrowserNavigation(head),
+        guard route.policy.redirectsBrowsersToLogin, AuthResponses.isBrowserNavigation(head),
             let login = services.snapshot.loginURL
         else { return refusal(401, route: route, invalidToken: invalidToken, head: head) }
         let location = Self.loginLocation(head, loginURL: login)

@@ -6,7 +6,7 @@ set -euo pipefail
 # apache2-utils (htpasswd) and whois (mkpasswd) make the password hashes the tests check against.
 # nginx and curl: an upstream and a client of the third-party suite (Tests/ThirdParty), which python3 runs.
 PACKAGES=(libevent-dev libssl-dev openssl libsqlite3-dev libhiredis-dev libcrypt-dev pkg-config redis-server curl
-          apache2-utils whois nginx python3 python3-pip chromium chromium-driver)
+          apache2-utils whois nginx caddy python3 python3-pip chromium chromium-driver)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -121,6 +121,7 @@ struct ForwardAuthTests {
             ("relative X-Original-URL", ["X-Original-URL: /api/x", bearer]),
             ("userinfo in X-Original-URL", ["X-Original-URL: https://evil@app.test/api/x", bearer]),
             ("duplicated X-Forwarded-Uri", Self.forwarded("/api/x") + ["X-Forwarded-Uri: /public/x", bearer]),
+            ("both dialects (one forged)", Self.nginx("https://app.test/public/x") + Self.forwarded("/api/x")),
             ("X-Forwarded-Uri without host", ["X-Forwarded-Uri: /api/x", bearer]),
             ("X-Forwarded-Uri not a path", Self.forwarded("api/x") + [bearer]),
             ("traversal above the root", Self.forwarded("/../../etc/passwd") + [bearer]),

@@ -206,6 +206,9 @@ struct ForwardAuthRequest {
         do {
             let originalURL = try only("x-original-url").get()
             let forwardedURI = try only("x-forwarded-uri").get()
+            // Both dialects at once: one of them came from the client through a proxy that sets only the other
+            // (Caddy passes a client's X-Original-URL on). Refused, never "pick one".
+            if originalURL != nil, forwardedURI != nil { return .failure(Problem(reason: "two-descriptions")) }
             if let url = originalURL {
                 dialect = .nginx
                 method = try only("x-original-method").get() ?? "GET"

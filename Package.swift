@@ -37,6 +37,8 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CCrypt", pkgConfig: "libcrypt", providers: [.apt(["libcrypt-dev"])]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        // Outbound HTTPS to identity providers (discovery, JWKS, token endpoint); GatehouseIO/HTTPClient only.
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // Layer 1: core. GatehouseIO is the only Swift module that imports the C libraries (the C fence): libevent
         // and OpenSSL for the event loop and TLS, and, under Native/, thin wrappers over hiredis, SQLite and
@@ -46,7 +48,7 @@ let package = Package(
         .target(
             name: "GatehouseIO",
             dependencies: [
-                "CLibevent", "COpenSSL", "CHiredis", "CSQLite", "CCrypt",
+                "CLibevent", "COpenSSL", "CHiredis", "CSQLite", "CCrypt", "CCurl",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -7,9 +7,13 @@
 # Instruction counts are repeatable on a shared machine where wall-clock timings are not. For each route:
 # warm up, zero the counters (callgrind_control -z), send COUNT keep-alive HTTP/1.1 requests over CONNS
 # connections (a fixed count, not a duration), dump the counters; an idle interval of the same length is
-# measured once and subtracted (timers). Prints Ir/request and malloc calls/request per route (Swift's and
-# libevent's allocations both end in malloc); the dumps stay in OUT for
-# callgrind_annotate (OUT/cg.out.N, one per interval, in the order printed).
+# measured once and subtracted (timers). Prints per route: Ir/request, and allocations per request
+# (allocs/req = malloc + calloc + realloc + posix_memalign + aligned_alloc calls, from any caller: Swift's
+# allocations and libevent's both end there; then the malloc, calloc, realloc and free calls alone). Paste
+# the table into an issue note as it is. The dumps stay in OUT for callgrind_annotate (OUT/cg.out.N, one per
+# interval, in the order printed), e.g. who allocates:
+#   callgrind_annotate --tree=caller OUT/cg.out.1 | swift demangle --simplified | grep -B8 '\* .*malloc.c:malloc '
+# Keep COUNT and CONNS the same when comparing two builds.
 #
 #   bench/callgrind.sh                 COUNT=5000 CONNS=4 OUT=/tmp/gatehouse-callgrind
 #   GATEHOUSE=.build/release/gatehouse bench/callgrind.sh
@@ -109,11 +113,12 @@ measure session /session/ "Cookie: $COOKIE"
 callgrind_control -z "$GH_PID" >/dev/null
 sleep 5
 IDLE=$(dump idle)
-# Calls of FUNCTION in a dump (callgrind names a function once, by number after that).
-calls_of() {  # FILE FUNCTION
-  python3 - "$1" "$2" <<'PY'
+# Calls of each FUNCTION in a dump, space-separated (callgrind names a function once, by number after that).
+calls_of() {  # FILE FUNCTION...
+  python3 - "$@" <<'PY'
 import re, sys
-names, callee, total = {}, None, 0
+wanted = sys.argv[2:]
+names, callee, total = {}, None, dict.fromkeys(wanted, 0)
 for line in open(sys.argv[1]):
     m = re.match(r"cfn=\((\d+)\)(?: (.*))?", line.rstrip("\n"))
     if m:
@@ -122,17 +127,22 @@ for line in open(sys.argv[1]):
     elif line.startswith("fn="):
         m = re.match(r"fn=\((\d+)\) (.*)", line.rstrip("\n"))
         if m: names[m.group(1)] = m.group(2)
-    elif line.startswith("calls=") and callee == sys.argv[2]:
-        total += int(line[6:].split()[0])
-print(total)
+    elif line.startswith("calls=") and callee in total:
+        total[callee] += int(line[6:].split()[0])
+print(" ".join(str(total[w]) for w in wanted))
 PY
 }
-printf '%-8s %12s %8s %10s %14s\n' route Ir seconds Ir/request mallocs/request
+# Allocations are counted from the same dumps: every call into the C allocator during the interval, whoever
+# made it (Swift objects and arrays go through swift_slowAlloc to malloc, or to posix_memalign/aligned_alloc
+# when over-aligned; libevent's evbuffer chains and events call malloc, calloc and realloc directly).
+printf '%-8s %12s %8s %10s %9s %8s %8s %8s %8s\n' route Ir seconds Ir/request allocs/req malloc calloc realloc free
 n=0
 for r in none jwt session; do
   n=$((n + 1))
-  printf '%-8s %12d %8.1f %10.0f %14.1f\n' "$r" "${IR[$r]}" "${ELAPSED[$r]}" \
+  read -r m c re pm aa f <<<"$(calls_of "$OUT/cg.out.$n" malloc calloc realloc posix_memalign aligned_alloc free)"
+  per() { echo "$1 / $COUNT" | bc -l; }
+  printf '%-8s %12d %8.1f %10.0f %9.2f %8.2f %8.2f %8.2f %8.2f\n' "$r" "${IR[$r]}" "${ELAPSED[$r]}" \
     "$(echo "(${IR[$r]} - $IDLE * ${ELAPSED[$r]} / 5) / $COUNT" | bc -l)" \
-    "$(echo "$(calls_of "$OUT/cg.out.$n" malloc) / $COUNT" | bc -l)"
+    "$(per "($m + $c + $re + $pm + $aa)")" "$(per "$m")" "$(per "$c")" "$(per "$re")" "$(per "$f")"
 done
 log "idle: $IDLE Ir over 5 s; dumps in $OUT (cg.out.1 none, .2 jwt, .3 session, .4 idle)"

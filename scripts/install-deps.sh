@@ -4,8 +4,11 @@
 set -euo pipefail
 # libssl-dev: TLS termination (COpenSSL); openssl: the TLS tests make certificates and connect with it.
 # apache2-utils (htpasswd) and whois (mkpasswd) make the password hashes the tests check against.
+# redis-sentinel: the failover tests (SessionSentinelTests) run three sentinels beside a master and a replica.
+# libcurl4-openssl-dev: outbound HTTPS to identity providers (CCurl: discovery, JWKS, token endpoint).
 # nginx and curl: an upstream and a client of the third-party suite (Tests/ThirdParty), which python3 runs.
-PACKAGES=(libevent-dev libssl-dev openssl libsqlite3-dev libhiredis-dev libcrypt-dev pkg-config redis-server curl
+PACKAGES=(libevent-dev libssl-dev openssl libsqlite3-dev libhiredis-dev libcrypt-dev libcurl4-openssl-dev pkg-config
+          redis-server redis-sentinel curl
           apache2-utils whois nginx caddy python3 python3-pip chromium chromium-driver)
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -42,3 +45,5 @@ pip_install "the auth tests" 'import joserfc, cryptography' joserfc cryptography
 pip_install "the third-party suite" \
   'import pytest, gunicorn, httpx, requests, django, websockets.asyncio.server, websockets.sync.client, selenium' \
   pytest gunicorn httpx requests django 'websockets>=13' selenium
+# django-oidc-provider: a real OpenID provider (Django, under gunicorn over HTTPS) for Tests/ThirdParty/test_oidc_provider.py.
+pip_install "the OpenID provider tests" 'import oidc_provider' django-oidc-provider

@@ -26,6 +26,7 @@ package struct AuthFailure: Error, Sendable, Equatable, CustomStringConvertible 
         case wrongIssuer = "wrong-issuer"
         case wrongAudience = "wrong-audience"
         case revoked
+        case keysUnavailable = "issuer-keys-unavailable"
     }
 
     private let kind: Kind
@@ -87,6 +88,9 @@ package struct AuthFailure: Error, Sendable, Equatable, CustomStringConvertible 
     package static let wrongAudience = AuthFailure(.wrongAudience)
     /// A valid token of the gateway's own whose session was signed out (its `sid` is on the revocation list).
     package static let revoked = AuthFailure(.revoked)
+    /// The token's issuer takes its keys from the provider and none has arrived yet (first start, provider down, no
+    /// cached copy): the token can be neither accepted nor refused, so the answer is 503, never an unchecked pass.
+    package static let keysUnavailable = AuthFailure(.keysUnavailable)
 
     /// Every reason, for counters that want one slot per reason.
     package static let allReasons: [String] = Kind.allCases.map(\.rawValue)

@@ -26,8 +26,9 @@ package struct LoginSection: Sendable, Equatable {
 
     /// The gateway's own sign-in (present when `users_file` is set).
     package struct SignIn: Sendable, Equatable {
-        /// The users file (YAML: name -> password hash, email, groups, name, disabled).
-        package let usersFile: String
+        /// The users file (YAML: name -> password hash, email, groups, name, disabled); nil when users sign in only
+        /// through `oidc` providers.
+        package let usersFile: String?
         package let mode: Mode
         /// Token mode: the private key that signs access tokens (PEM: EC P-256 -> ES256, Ed25519 -> EdDSA).
         package let signingKeyFile: String?
@@ -43,7 +44,7 @@ package struct LoginSection: Sendable, Equatable {
         /// How long a sign-in may wait for a hashing thread; one that waited longer is answered 503, not hashed.
         package let queueTimeout: Duration
 
-        package init(usersFile: String, mode: Mode, signingKeyFile: String?, signingKeyID: String, issuer: String,
+        package init(usersFile: String?, mode: Mode, signingKeyFile: String?, signingKeyID: String, issuer: String,
                      accessTTL: Duration, refreshTTL: Duration, rateLimit: RateLimit, hashThreads: Int,
                      queueTimeout: Duration = .seconds(10)) {
             self.usersFile = usersFile
@@ -61,8 +62,10 @@ package struct LoginSection: Sendable, Equatable {
 
     /// Where `unauthenticated: login` redirects browsers.
     package let url: String
-    /// The gateway's own sign-in, if `users_file` is set.
+    /// The gateway's own sign-in, if `users_file` (or `oidc`) is set.
     package let signIn: SignIn?
+    /// Sign-in through outside OpenID providers.
+    package var oidc: OIDCSection? = nil
 
     /// The path of the gateway's own login page (the default `url` with `users_file`).
     package static let ownLoginPath = "/.gatehouse/login"
@@ -75,7 +78,7 @@ package struct LoginSection: Sendable, Equatable {
     /// The keys `login` accepts.
     static let keys = [
         "url", "users_file", "mode", "signing_key", "issuer", "access_ttl", "refresh_ttl", "rate_limit",
-        "hash_threads", "queue_timeout",
+        "hash_threads", "queue_timeout", "oidc",
     ]
     static let signInOnlyKeys = [
         "mode", "signing_key", "issuer", "access_ttl", "refresh_ttl", "rate_limit", "hash_threads", "queue_timeout",
@@ -95,7 +98,13 @@ package struct LoginSection: Sendable, Equatable {
                                with: parseURL)
             valid = valid && url != nil
         }
-        guard let usersNode = fields.value("users_file") else {
+        var oidc: OIDCSection? = nil
+        if let oidcNode = fields.value("oidc") {
+            oidc = OIDCSection.read(oidcNode, path: fields.path("oidc"), reader: reader)
+            if oidc == nil { return .invalid }
+        }
+        let usersNode = fields.value("users_file")
+        if usersNode == nil, oidc == nil {
             for key in signInOnlyKeys where fields.entries[key] != nil {
                 reader.report(.invalidValue, at: fields.entries[key]?.keyNode, key: fields.path(key),
                               "only used by the gateway's own sign-in; add login.users_file or remove \(key)")
@@ -108,7 +117,8 @@ package struct LoginSection: Sendable, Equatable {
             guard valid, let url else { return .invalid }
             return .present(LoginSection(url: url))
         }
-        let usersFile = reader.filePath(usersNode, path: fields.path("users_file"))
+        var usersFile: String?? = .some(nil)
+        if let usersNode { usersFile = reader.filePath(usersNode, path: fields.path("users_file")).map { .some($0) } }
         var mode = Mode.session
         if let node = fields.value("mode") {
             if let parsed = reader.parse(node, path: fields.path("mode"), expected: "\"session\" or \"token\"", with: {
@@ -192,7 +202,14 @@ package struct LoginSection: Sendable, Equatable {
         let signIn = SignIn(usersFile: usersFile, mode: mode, signingKeyFile: keyFile, signingKeyID: keyID,
                             issuer: issuer, accessTTL: accessTTL, refreshTTL: refreshTTL, rateLimit: rateLimit,
                             hashThreads: hashThreads, queueTimeout: queueTimeout)
-        return .present(LoginSection(url: url ?? ownLoginPath, signIn: signIn))
+        if oidc != nil, mode == .token, let modeNode = fields.value("mode") {
+            reader.report(.invalidValue, at: modeNode, key: fields.path("mode"),
+                          "sign-in through oidc providers gives session cookies; token mode is not supported with it yet")
+            return .invalid
+        }
+        var section = LoginSection(url: url ?? ownLoginPath, signIn: signIn)
+        section.oidc = oidc
+        return .present(section)
     }
 
     /// Checks a login URL: `http(s)://host[:port][/path][?query]` or `/path`.

@@ -13,11 +13,73 @@ package struct SessionsSection: Sendable, Equatable {
         case redis(RedisSection)
     }
 
+    /// `sessions.redis.sentinel`: the sentinels that name the master, and the master's name.
+    package struct SentinelSection: Sendable, Equatable {
+        package let master: String
+        package let addresses: [SocketAddressSpec]
+        /// The environment variable holding the sentinels' password (not the data nodes': that is `url`'s or
+        /// `sessions.redis.password_env`).
+        package let passwordEnv: String?
+        package let location: SourceLocation?
+
+        package init(master: String, addresses: [SocketAddressSpec], passwordEnv: String? = nil,
+                     location: SourceLocation? = nil) {
+            self.master = master
+            self.addresses = addresses
+            self.passwordEnv = passwordEnv
+            self.location = location
+        }
+
+        static func read(_ node: Node, path: String, reader: ConfigReader) -> SentinelSection? {
+            guard let fields = reader.fields(of: node, path: path, allowed: ["master", "addresses", "password_env"],
+                                             near: reader.location(of: node))
+            else { return nil }
+            var valid = true
+            var master: String? = nil
+            if let n = reader.required(fields, "master") {
+                if let text = reader.text(n, path: fields.path("master"), expected: "the master's name"),
+                   !text.isEmpty, text.utf8.count <= 128,
+                   text.unicodeScalars.allSatisfy({ (0x21...0x7e).contains($0.value) })
+                {
+                    master = text
+                } else {
+                    reader.report(.invalidValue, at: n, key: fields.path("master"),
+                                  "expected the name the sentinels monitor, such as mymaster (1 to 128 visible "
+                                    + "ASCII characters)")
+                    valid = false
+                }
+            } else {
+                valid = false
+            }
+            var addresses: [SocketAddressSpec]? = nil
+            if let n = reader.required(fields, "addresses") {
+                addresses = reader.socketAddresses(n, path: fields.path("addresses"), requireIP: false,
+                                                   allowPortZero: false)
+            }
+            var passwordEnv: String? = nil
+            if fields.value("password_env") != nil {
+                passwordEnv = reader.passwordEnv(fields, example: "SENTINEL_PASSWORD")
+                valid = valid && passwordEnv != nil
+            }
+            guard valid, let master, let addresses else { return nil }
+            return SentinelSection(master: master, addresses: addresses, passwordEnv: passwordEnv,
+                                   location: reader.location(of: node))
+        }
+    }
+
+    /// `sessions.redis.replica_ack`: how many replicas a write that matters waits for.
+    package enum ReplicaAck: Sendable, Equatable {
+        /// 1 when the master has a replica, else none.
+        case auto
+        case replicas(Int)
+    }
+
     /// `sessions.redis`: where the shared store is and how long the gateway waits for it.
     package struct RedisSection: Sendable, Equatable {
         /// `redis://[user:password@]host:port/db`, checked in full when the store is set up (the composition
-        /// layer parses it and reports errors at `urlLocation`).
-        package let url: String
+        /// layer parses it and reports errors at `urlLocation`). Optional with `sentinel` (then only its user,
+        /// password and database count: the sentinels name the host).
+        package let url: String?
         package let urlLocation: SourceLocation?
         /// The environment variable holding the password (overrides one in the URL; keeps it out of the file).
         package let passwordEnv: String?
@@ -33,8 +95,11 @@ package struct SessionsSection: Sendable, Equatable {
         /// (0 = no limit); past it, 429 without a lookup.
         package let unknownCookieLookups: Int
         package let unknownCookieWindow: Duration
+        package var sentinel: SentinelSection? = nil
+        package var replicaAck: ReplicaAck = .auto
+        package var replicaAckTimeout: Duration = .milliseconds(250)
 
-        package init(url: String, urlLocation: SourceLocation?, passwordEnv: String?, keyPrefix: String,
+        package init(url: String?, urlLocation: SourceLocation?, passwordEnv: String?, keyPrefix: String,
                      timeout: Duration, cacheTTL: Duration, cacheSize: Int, outageGrace: Duration = .seconds(5),
                      unknownCookieLookups: Int = 20, unknownCookieWindow: Duration = .seconds(10)) {
             self.url = url
@@ -50,16 +115,30 @@ package struct SessionsSection: Sendable, Equatable {
         }
 
         static let keys = ["url", "password_env", "key_prefix", "timeout", "cache_ttl", "cache_size", "outage_grace",
-                           "unknown_cookie_limit"]
+                           "unknown_cookie_limit", "sentinel", "replica_ack", "replica_ack_timeout"]
 
         static func read(_ node: Node, path: String, reader: ConfigReader) -> RedisSection? {
-            guard let fields = reader.fields(of: node, path: path, allowed: keys, near: reader.location(of: node)),
-                let urlNode = reader.required(fields, "url"),
-                let url = reader.text(urlNode, path: fields.path("url"), expected: "a URL such as redis://127.0.0.1:6379/0")
+            guard let fields = reader.fields(of: node, path: path, allowed: keys, near: reader.location(of: node))
             else { return nil }
             var valid = true
-            let lowered = url.lowercased()
-            if !lowered.hasPrefix("redis://") {
+            var sentinel: SentinelSection? = nil
+            if let n = fields.value("sentinel") {
+                sentinel = SentinelSection.read(n, path: fields.path("sentinel"), reader: reader)
+                valid = sentinel != nil
+            }
+            // With sentinels the URL is optional (they name the host); without, it is the server.
+            var url: String? = nil
+            var urlNode: Node? = nil
+            if fields.value("sentinel") == nil || fields.value("url") != nil {
+                guard let node = reader.required(fields, "url"),
+                      let text = reader.text(node, path: fields.path("url"),
+                                             expected: "a URL such as redis://127.0.0.1:6379/0")
+                else { return nil }
+                url = text
+                urlNode = node
+            }
+            let lowered = url?.lowercased() ?? "redis://"
+            if let urlNode, !lowered.hasPrefix("redis://") {
                 let why = lowered.hasPrefix("rediss://")
                     ? "TLS to Redis (rediss://) is not supported; use redis:// on a trusted network or a TLS tunnel"
                     : "expected redis://[user:password@]host:port/db"
@@ -67,16 +146,9 @@ package struct SessionsSection: Sendable, Equatable {
                 valid = false
             }
             var passwordEnv: String? = nil
-            if let n = fields.value("password_env") {
-                if let name = reader.text(n, path: fields.path("password_env"), expected: "an environment variable name"),
-                    KeySourceSection.isEnvironmentName(name)
-                {
-                    passwordEnv = name
-                } else {
-                    reader.report(.invalidValue, at: n, key: fields.path("password_env"),
-                                  "expected an environment variable name such as REDIS_PASSWORD")
-                    valid = false
-                }
+            if fields.value("password_env") != nil {
+                passwordEnv = reader.passwordEnv(fields, example: "REDIS_PASSWORD")
+                valid = valid && passwordEnv != nil
             }
             var keyPrefix = "gatehouse:"
             if let n = fields.value("key_prefix") {
@@ -125,12 +197,29 @@ package struct SessionsSection: Sendable, Equatable {
                     valid = false
                 }
             }
-            guard valid, let timeout, let cacheTTL, let cacheSize, let grace, let lookups, let window else {
+            var replicaAck: ReplicaAck? = .auto
+            if let n = fields.value("replica_ack") {
+                replicaAck = reader.parse(n, path: fields.path("replica_ack"),
+                                          expected: "auto, or how many replicas (0 for none)") { text in
+                    if text == "auto" { return .parsed(ReplicaAck.auto) }
+                    if let count = Int(text), (0...16).contains(count) { return .parsed(.replicas(count)) }
+                    return .invalid("expected auto, or a number of replicas from 0 (do not wait) to 16")
+                }
+            }
+            let ackTimeout = reader.optionalDuration(fields, "replica_ack_timeout", default: .milliseconds(250))
+            guard valid, let timeout, let cacheTTL, let cacheSize, let grace, let lookups, let window, let replicaAck,
+                  let ackTimeout
+            else {
                 return nil
             }
-            return RedisSection(url: url, urlLocation: reader.location(of: urlNode), passwordEnv: passwordEnv,
-                                keyPrefix: keyPrefix, timeout: timeout, cacheTTL: cacheTTL, cacheSize: cacheSize,
-                                outageGrace: grace, unknownCookieLookups: lookups, unknownCookieWindow: window)
+            var section = RedisSection(url: url, urlLocation: urlNode.flatMap { reader.location(of: $0) },
+                                       passwordEnv: passwordEnv, keyPrefix: keyPrefix, timeout: timeout,
+                                       cacheTTL: cacheTTL, cacheSize: cacheSize, outageGrace: grace,
+                                       unknownCookieLookups: lookups, unknownCookieWindow: window)
+            section.sentinel = sentinel
+            section.replicaAck = replicaAck
+            section.replicaAckTimeout = ackTimeout
+            return section
         }
     }
 
@@ -384,6 +473,19 @@ package struct AdminSection: Sendable, Equatable {
 }
 
 extension ConfigReader {
+    /// `password_env` of `fields`: an environment variable name (reported when it is not one).
+    func passwordEnv(_ fields: YAMLFields, example: String) -> String? {
+        guard let n = fields.value("password_env") else { return nil }
+        if let name = text(n, path: fields.path("password_env"), expected: "an environment variable name"),
+           KeySourceSection.isEnvironmentName(name)
+        {
+            return name
+        }
+        report(.invalidValue, at: n, key: fields.path("password_env"),
+               "expected an environment variable name such as \(example)")
+        return nil
+    }
+
     /// A positive duration, or `value` when the key is absent.
     func optionalDuration(_ fields: YAMLFields, _ key: String, default value: Duration) -> Duration? {
         guard let node = fields.value(key) else { return value }

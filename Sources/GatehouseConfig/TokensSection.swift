@@ -16,6 +16,9 @@ package struct TokensSection: Sendable, Equatable {
     package let groupsClaim: String
     /// The trusted issuers, in file order.
     package let issuers: [IssuerSection]
+    /// Where the last good key set of each provider-fetched issuer is kept (so a restart while the provider is
+    /// down still verifies); default `var/keys`.
+    package var keyCacheDirectory: String = "var/keys"
 
     /// Creates a tokens section.
     ///
@@ -34,7 +37,7 @@ package struct TokensSection: Sendable, Equatable {
     }
 
     /// The keys `tokens` accepts.
-    static let keys = ["leeway", "max_token_size", "cache_size", "groups_claim", "issuers"]
+    static let keys = ["leeway", "max_token_size", "cache_size", "groups_claim", "issuers", "key_cache_dir"]
 
     /// The largest `leeway`: more skew than this means a clock is wrong, and it keeps expired
     /// tokens alive.
@@ -91,12 +94,18 @@ package struct TokensSection: Sendable, Equatable {
                 ClaimPath.problem(text).map { .invalid($0) } ?? .parsed(text)
             }
         }
+        var keyCacheDirectory: String? = "var/keys"
+        if let node = fields.value("key_cache_dir") {
+            keyCacheDirectory = reader.filePath(node, path: fields.path("key_cache_dir"))
+        }
         let issuers = readIssuers(fields, reader: reader)
-        guard let leeway, let maxTokenSize, let cacheSize, let groupsClaim, let issuers else { return .invalid }
-        return .present(
-            TokensSection(
-                leeway: leeway, maxTokenSize: maxTokenSize, cacheSize: cacheSize, groupsClaim: groupsClaim,
-                issuers: issuers))
+        guard let leeway, let maxTokenSize, let cacheSize, let groupsClaim, let issuers, let keyCacheDirectory
+        else { return .invalid }
+        var section = TokensSection(
+            leeway: leeway, maxTokenSize: maxTokenSize, cacheSize: cacheSize, groupsClaim: groupsClaim,
+            issuers: issuers)
+        section.keyCacheDirectory = keyCacheDirectory
+        return .present(section)
     }
 
     /// Reads the required `tokens.issuers` list; at least one; issuer names unique.
@@ -167,10 +176,12 @@ package struct IssuerSection: Sendable, Equatable {
     package let audiences: [String]
     /// Whether a token without `exp` is refused; default `true`.
     package let requireExpiry: Bool
-    /// Where the issuer's verification keys come from, in file order.
+    /// Where the issuer's verification keys come from, in file order (may be empty when `provider` is set).
     package let keys: [KeySourceSection]
     /// Where the issuer's entry starts in the file.
     package let location: SourceLocation
+    /// Keys fetched from the provider (`discovery: true` or `jwks_uri`), beside the files; nil when none.
+    package var provider: ProviderKeysSection? = nil
 
     /// Creates an issuer section.
     ///
@@ -191,7 +202,7 @@ package struct IssuerSection: Sendable, Equatable {
     }
 
     /// The keys an issuer accepts.
-    static let keys = ["issuer", "audiences", "require_expiry", "keys"]
+    static let keys = ["issuer", "audiences", "require_expiry", "keys", "discovery", "jwks_uri", "ca_file", "refresh"]
 
     /// What reading one issuer produced: the section if valid, and its name if that was.
     struct ReadResult {
@@ -225,12 +236,16 @@ package struct IssuerSection: Sendable, Equatable {
         if let expiryNode = fields.value("require_expiry") {
             requireExpiry = reader.boolean(expiryNode, path: fields.path("require_expiry"))
         }
-        let keySources = readKeys(fields, reader: reader)
+        let provider = ProviderKeysSection.read(fields, issuer: result.issuer, reader: reader)
+        let keySources = readKeys(fields, optional: provider.isDeclared, reader: reader)
         guard let issuer = result.issuer, let audiences, let requireExpiry, let keySources,
             let location = reader.location(of: node)
         else { return result }
-        result.section = IssuerSection(
+        if case .invalid = provider { return result }
+        var section = IssuerSection(
             issuer: issuer, audiences: audiences, requireExpiry: requireExpiry, keys: keySources, location: location)
+        if case .present(let fetched) = provider { section.provider = fetched }
+        result.section = section
         return result
     }
 
@@ -250,7 +265,8 @@ package struct IssuerSection: Sendable, Equatable {
     }
 
     /// Reads the required `keys` list; at least one; explicit `kid`s unique.
-    private static func readKeys(_ fields: YAMLFields, reader: ConfigReader) -> [KeySourceSection]? {
+    private static func readKeys(_ fields: YAMLFields, optional: Bool, reader: ConfigReader) -> [KeySourceSection]? {
+        if optional && fields.value("keys") == nil && fields.entries["keys"] == nil { return [] }
         guard let node = reader.required(fields, "keys") else { return nil }
         let path = fields.path("keys")
         guard case .sequence(let sequence) = node else {
@@ -515,5 +531,107 @@ package enum KeySource: Sendable, Equatable {
         case .pemFile(_, let algorithm, _): return algorithm
         case .secretEnv(_, let algorithm, _), .secretFile(_, let algorithm, _): return algorithm
         }
+    }
+}
+
+/// An issuer's keys fetched from its provider: `discovery: true` reads `<issuer>/.well-known/openid-configuration`
+/// for the `jwks_uri`; `jwks_uri: https://...` names it directly. Both over HTTPS only, certificates checked against
+/// the system CAs or `ca_file`; refreshed every `refresh` (default 1h; the answer's `Cache-Control: max-age` is
+/// honoured between 5 minutes and 24 hours).
+package struct ProviderKeysSection: Sendable, Equatable {
+    /// Where the keys are read: the discovery document, or a JWKS URL.
+    package enum Source: Sendable, Equatable {
+        case discovery(url: String)
+        case jwksURI(String)
+    }
+
+    package let source: Source
+    /// CA certificates (PEM) to trust for the provider instead of the system's.
+    package let caFile: String?
+    /// The refresh interval without `max-age`.
+    package let refresh: Duration
+    /// The `discovery` / `jwks_uri` entry, for messages.
+    package let location: SourceLocation?
+
+    package init(source: Source, caFile: String?, refresh: Duration, location: SourceLocation?) {
+        self.source = source
+        self.caFile = caFile
+        self.refresh = refresh
+        self.location = location
+    }
+
+    /// The accepted `refresh` range: more often would hammer the provider, less often keeps removed keys too long.
+    static let refreshRange = Duration.seconds(60)...Duration.seconds(86400)
+
+    /// Reads `discovery`, `jwks_uri`, `ca_file` and `refresh` of one issuer.
+    static func read(_ fields: YAMLFields, issuer: String?, reader: ConfigReader) -> SectionOutcome<ProviderKeysSection> {
+        var discovery = false
+        var valid = true
+        if let node = fields.value("discovery") {
+            guard let flag = reader.boolean(node, path: fields.path("discovery")) else { return .invalid }
+            discovery = flag
+        }
+        var jwksURI: String?
+        if let node = fields.value("jwks_uri") {
+            jwksURI = reader.parse(node, path: fields.path("jwks_uri"), expected: "an https:// URL") { text in
+                Self.isHTTPS(text) ? .parsed(text)
+                    : .invalid("must be an https:// URL (keys are never fetched over plain HTTP)")
+            }
+            if jwksURI == nil { return .invalid }
+        }
+        let remoteKeys = ["ca_file", "refresh"].filter { fields.value($0) != nil }
+        guard discovery || jwksURI != nil else {
+            for key in remoteKeys {
+                reader.report(.invalidValue, at: fields.value(key)!, key: fields.path(key),
+                              "only with discovery: true or jwks_uri")
+                valid = false
+            }
+            return valid ? .absent : .invalid
+        }
+        if discovery, let node = fields.value("jwks_uri") {
+            reader.report(.invalidValue, at: node, key: fields.path("jwks_uri"),
+                          "give either discovery: true (the provider names its jwks_uri) or jwks_uri, not both")
+            return .invalid
+        }
+        var caFile: String?
+        if let node = fields.value("ca_file") {
+            caFile = reader.filePath(node, path: fields.path("ca_file"))
+            if caFile == nil { valid = false }
+        }
+        var refresh: Duration? = .seconds(3600)
+        if let node = fields.value("refresh") {
+            refresh = reader.parse(node, path: fields.path("refresh"), expected: "a duration such as 1h") { text in
+                switch Units.duration(text, allowZero: false) {
+                case .parsed(let value) where !refreshRange.contains(value):
+                    return .invalid("must be from 1m to 24h")
+                case let outcome:
+                    return outcome
+                }
+            }
+        }
+        let source: Source
+        if discovery {
+            guard let issuer else { return .invalid }
+            guard Self.isHTTPS(issuer) else {
+                reader.report(.invalidValue, at: fields.value("discovery")!, key: fields.path("discovery"),
+                              "discovery needs an https:// issuer (the document is read from <issuer>/.well-known/openid-configuration)")
+                return .invalid
+            }
+            var base = issuer
+            while base.hasSuffix("/") { base.removeLast() }
+            source = .discovery(url: base + "/.well-known/openid-configuration")
+        } else {
+            source = .jwksURI(jwksURI!)
+        }
+        guard valid, let refresh else { return .invalid }
+        let node = fields.value("discovery") ?? fields.value("jwks_uri")
+        return .present(ProviderKeysSection(source: source, caFile: caFile, refresh: refresh,
+                                            location: node.flatMap { reader.location(of: $0) }))
+    }
+
+    /// `https://` followed by a host, with no blanks or control characters.
+    static func isHTTPS(_ url: String) -> Bool {
+        guard url.hasPrefix("https://"), let first = url.dropFirst(8).first, first != "/" else { return false }
+        return !url.unicodeScalars.contains { $0.value <= 0x20 || $0.value == 0x7f }
     }
 }

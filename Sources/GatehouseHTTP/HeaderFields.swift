@@ -64,13 +64,16 @@ package struct HeaderFields: Sendable {
     /// True when the bytes in `range` equal `lowercase` ignoring ASCII case.
     package func bytesEqualIgnoringCase(_ range: Range<Int>, _ lowercase: StaticString) -> Bool {
         guard range.count == lowercase.utf8CodeUnitCount else { return false }
-        return lowercase.withUTF8Buffer { want in
-            var i = 0
-            for b in storage[range] {
-                if asciiLower(b) != want[i] { return false }
-                i += 1
+        // Over the raw buffers: names are compared several times per field on every request.
+        return storage.withUnsafeBufferPointer { bytes in
+            lowercase.withUTF8Buffer { want in
+                var i = 0
+                for j in range {
+                    if asciiLower(bytes[j]) != want[i] { return false }
+                    i += 1
+                }
+                return true
             }
-            return true
         }
     }
 

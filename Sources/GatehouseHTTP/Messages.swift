@@ -70,7 +70,7 @@ package struct RequestHead: Sendable {
     /// `Connection: upgrade` together with an `Upgrade` header.
     package var wantsUpgrade: Bool
     /// Ranges of the tokens listed in every `Connection` header (lowercased comparison is the caller's job).
-    package var connectionTokens: [Range<Int>]
+    package var connectionTokens: ConnectionTokens
     /// Some field name holds a `_` (the proxy then checks each name; most requests have none).
     package var hasUnderscoreNames: Bool
 }
@@ -85,7 +85,7 @@ package struct ResponseHead: Sendable {
     /// Framing as decided from status, the request method and the headers.
     package var framing: BodyFraming
     package var keepAlive: Bool
-    package var connectionTokens: [Range<Int>]
+    package var connectionTokens: ConnectionTokens
 }
 
 /// What one call of a parser produced.

@@ -14,8 +14,15 @@ package final class ProxyEngine {
     /// Reused for every head the gateway writes (HAProxy's trash chunk): no allocation per request.
     var scratch: [UInt8] = []
     package var counters = ProxyCounters()
-    /// Requests and latency by route name ("-" for requests no route took: local answers, 404s).
-    var routeStats: [String: RouteStats] = [:]
+    /// Requests and latency by route name ("-" for requests no route took: local answers, 404s), one slot per
+    /// name this worker has seen (names outlive reloads). A request finds its slot without hashing the name:
+    /// the last route's slot is tried first, and its name is the same `String` instance (the snapshot's) on
+    /// every request of that route, so `==` decides on identity; the dictionary is read only on a change.
+    private var routeSlots: [String: Int] = [:]
+    private var routeNames: [String] = []
+    private var routeStatsBySlot: [RouteStats] = []
+    private var lastRoute = ""
+    private var lastRouteSlot = -1
     /// Auth refusals by reason (`expired`, `bad-signature`, `no-credential`, `requirement-not-met`, ...).
     var authRefusals: [String: Int] = [:]
     /// Session-store lookups by this worker's pipeline.
@@ -175,10 +182,27 @@ package final class ProxyEngine {
              route: String?, upstream: String?, error: String? = nil) {
         counters.requests += 1
         let duration = Clocks.monotonicNanoseconds() &- startedAt
-        routeStats[route ?? "-", default: RouteStats()].record(status: status, nanoseconds: duration)
+        routeStatsBySlot[routeSlot(route ?? "-")].record(status: status, nanoseconds: duration)
         guard snapshot.accessLogEnabled, let accessLog else { return }
         accessLog.append(head: head, peer: peer, status: status, bytesIn: bytesIn, bytesOut: bytesOut,
                          durationNanoseconds: duration, route: route, upstream: upstream, error: error)
+    }
+
+    /// The stats slot of the route named `name` (made on first sight).
+    private func routeSlot(_ name: String) -> Int {
+        if lastRouteSlot >= 0, name == lastRoute { return lastRouteSlot }
+        let slot: Int
+        if let known = routeSlots[name] {
+            slot = known
+        } else {
+            slot = routeStatsBySlot.count
+            routeSlots[name] = slot
+            routeNames.append(name)
+            routeStatsBySlot.append(RouteStats())
+        }
+        lastRoute = name
+        lastRouteSlot = slot
+        return slot
     }
 
     /// This worker's metrics now (called on its loop).
@@ -192,7 +216,7 @@ package final class ProxyEngine {
             snapshot.counters.sessionNegativeHits = redis.negativeHits
             snapshot.counters.sessionOutageHits = redis.outageHits
         }
-        snapshot.routes = routeStats
+        for (slot, name) in routeNames.enumerated() { snapshot.routes[name] = routeStatsBySlot[slot] }
         snapshot.authRefusals = authRefusals
         snapshot.activeConnections = clients.count
         snapshot.tokenCacheHits = tokenCacheHitsRetired + (tokenCache?.hits ?? 0)

@@ -115,6 +115,8 @@ package final class ProxySnapshot: Sendable {
     package let tls: TLSServerContext?
     /// The gateway's own sign-in (`login.users_file`); nil when it signs nobody in.
     package let signIn: SignInSettings?
+    /// Sign-in through outside OpenID providers (`login.oidc`); nil without.
+    package let oidc: OIDCSettings?
     /// Client connections one worker keeps open at most (`server.limits.max_connections`, resolved).
     package let maxConnections: Int
     /// Who the admin listener answers (Host names, cross-site refusal, the bearer secret).
@@ -125,7 +127,8 @@ package final class ProxySnapshot: Sendable {
                  strippedHeaderPrefixes: [[UInt8]] = ProxySnapshot.defaultStrippedPrefixes,
                  strippedHeaderNames: [[UInt8]] = [], tokens: TokenSettings? = nil, loginURL: [UInt8]? = nil,
                  tls: TLSServerContext? = nil, signIn: SignInSettings? = nil, forwardsUnderscoreHeaders: Bool = false,
-                 maxConnections: Int = .max, admin: AdminAccess = AdminAccess()) {
+                 maxConnections: Int = .max, admin: AdminAccess = AdminAccess(), oidc: OIDCSettings? = nil) {
+        self.oidc = oidc
         self.forwardsUnderscoreHeaders = forwardsUnderscoreHeaders
         self.maxConnections = maxConnections
         self.tls = tls
@@ -141,6 +144,16 @@ package final class ProxySnapshot: Sendable {
         self.upstreams = upstreams
         self.routes = routes
         self.accessLogEnabled = accessLogEnabled
+    }
+
+    /// The same snapshot with other token settings: how a provider's new key set reaches the workers (posted like a
+    /// reload, so a request in flight keeps the keys it started with). Keep in step with `init`.
+    package func replacingTokens(_ tokens: TokenSettings?, oidc: OIDCSettings?) -> ProxySnapshot {
+        ProxySnapshot(limits: limits, timeouts: timeouts, trustedProxies: trustedProxies, upstreams: upstreams,
+                      routes: routes, accessLogEnabled: accessLogEnabled, strippedHeaderPrefixes: strippedHeaderPrefixes,
+                      strippedHeaderNames: strippedHeaderNames, tokens: tokens, loginURL: loginURL, tls: tls,
+                      signIn: signIn, forwardsUnderscoreHeaders: forwardsUnderscoreHeaders,
+                      maxConnections: maxConnections, admin: admin, oidc: oidc)
     }
 
     /// True when the peer's X-Forwarded-* headers are kept.

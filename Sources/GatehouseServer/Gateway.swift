@@ -36,6 +36,10 @@ package final class Gateway {
     private var accessLogWatch: LoopTimer?
     private var reportedAccessLogDrops = 0
     private static let droppedLogInterval: Duration = .seconds(10)
+    /// Issuers whose keys come from their provider: fetched off the loops, published as new snapshots.
+    private var providerKeys: ProviderKeyManager?
+    /// Outbound HTTPS (provider keys, later the OIDC token endpoint): blocking libcurl calls, off the loops.
+    private var fetchPool: BlockingPool?
     /// Each configured listen address (port 0 as written) and the address the workers bound for it.
     private var bound: [ListenKey: SocketAddress] = [:]
 
@@ -49,6 +53,38 @@ package final class Gateway {
         let config = try ConfigLoader.load(path: configPath)
         plan = try SnapshotCompiler.compile(config)
         mainLoop = try EventLoop()
+        try startProviderKeys()
+    }
+
+    /// Starts the provider key manager when some issuer fetches its keys (its copies on disk serve at once), and
+    /// puts its unknown-kid hooks into the first snapshot.
+    private func startProviderKeys() throws {
+        guard !plan.providerIssuers.isEmpty else { return }
+        let pool = try BlockingPool(name: "gh-fetch", threads: 1, queueLimit: 64, maxQueueWait: .seconds(60))
+        let manager = try ProviderKeyManager(loop: mainLoop, pool: pool, logger: logger)
+        manager.configure(plan.providerIssuers)
+        manager.onChange = { [unowned self] directory in publishProviderKeys(directory) }
+        fetchPool = pool
+        providerKeys = manager
+        plan.snapshot = plan.snapshot(with: manager.directory())
+    }
+
+    /// A provider's key set changed: the same snapshot with the new keys reaches every worker, as a reload does.
+    private func publishProviderKeys(_ directory: ProviderKeyDirectory) {
+        plan.snapshot = plan.snapshot(with: directory)
+        for worker in workers { worker.mailbox.post(.reload(plan.snapshot)) }
+    }
+
+    /// Readiness problems and metrics of the provider key sets (read from the admin worker's thread).
+    private static func providerKeyReport(_ manager: ProviderKeyManager?) -> (@Sendable () -> [String], @Sendable () -> String) {
+        guard let manager else { return ({ [] }, { "" }) }
+        let board = manager.board
+        let statuses: @Sendable () -> [String: ProviderKeyManager.Status] = { board.current() }
+        let problems: @Sendable () -> [String] = {
+            statuses().filter { !$0.value.loaded }.keys.sorted().map { "keys of issuer \($0) not loaded yet" }
+        }
+        let metrics: @Sendable () -> String = { ProviderKeyMetrics.render(statuses()) }
+        return (problems, metrics)
     }
 
     /// Runs until a graceful shutdown completes. Returns the process exit status.
@@ -79,6 +115,8 @@ package final class Gateway {
         accessLogWatch = logWatch
         mainLoop.run()
         for worker in workers { worker.join() }
+        providerKeys?.stop()
+        fetchPool?.shutdown()
         services?.hashing.shutdown()
         sessionBackend?.close()
         logSink?.close()
@@ -92,12 +130,14 @@ package final class Gateway {
         let mailboxBox = mainMailbox!
         let backend = sessionBackend
         let revocations = services?.revocations
+        let keyReport = Self.providerKeyReport(providerKeys)
         let control = GatewayControl(
             expectedWorkers: plan.workers,
             reload: { reply in mailboxBox.post(.reload(reply)) },
             // Not ready until the revocations are read too: the gateway's own tokens get 503 until then.
             storeReachable: { (backend?.isReachable ?? true) && (revocations?.isLoaded ?? true) },
-            storeWriteFailures: { (backend as? EmbeddedSessionStore)?.diskWriteFailures })
+            storeWriteFailures: { (backend as? EmbeddedSessionStore)?.diskWriteFailures },
+            readinessProblems: keyReport.0, extraMetrics: keyReport.1)
         for index in 0..<plan.workers {
             let worker = try Worker(index: index, plan: plan, listen: listen, tlsListen: tlsListen,
                                     admin: index == 0 ? plan.admin : nil, logSink: logSink, services: services,
@@ -191,7 +231,14 @@ package final class Gateway {
         defer { reloadUsers(force: true) }
         do {
             let config = try ConfigLoader.load(path: configPath)
-            let next = try SnapshotCompiler.compile(config)
+            var next = try SnapshotCompiler.compile(config)
+            if !next.providerIssuers.isEmpty, providerKeys == nil {
+                throw IOError("reload: keys fetched from a provider (discovery, jwks_uri) need a restart to start")
+            }
+            if let providerKeys {
+                providerKeys.configure(next.providerIssuers)
+                next.snapshot = next.snapshot(with: providerKeys.directory())
+            }
             if !plan.tlsListen.isEmpty, next.snapshot.tls == nil {
                 // The running TLS listeners would have no certificate to present (and must never fall back to
                 // plain HTTP).
@@ -210,7 +257,9 @@ package final class Gateway {
             }
             plan = RuntimePlan(snapshot: next.snapshot, listen: next.listen, tlsListen: next.tlsListen,
                                workers: plan.workers, drainTimeout: next.drainTimeout, accessLog: plan.accessLog,
-                               sourcePath: plan.sourcePath, admin: plan.admin, signIn: plan.signIn)
+                               sourcePath: plan.sourcePath, admin: plan.admin, signIn: plan.signIn,
+                               tokenBlueprint: next.tokenBlueprint, providerIssuers: next.providerIssuers,
+                               oidcBlueprint: next.oidcBlueprint)
             // The new snapshot first (a new TLS listener needs its certificates), then the listener changes.
             for worker in workers { worker.mailbox.post(.reload(next.snapshot)) }
             if let change = listenerChange {
@@ -280,8 +329,8 @@ package final class Gateway {
     /// Opens the session store, loads the users, starts the hashing pool.
     private func startSessionServices() throws {
         guard let signIn = plan.signIn else { return }
-        let users = try SnapshotCompiler.loadUsers(signIn.usersFile)
-        usersFileStamp = FileStamp(path: signIn.usersFile)
+        let users = try signIn.usersFile.map(SnapshotCompiler.loadUsers) ?? UserDirectory(accounts: [])
+        usersFileStamp = signIn.usersFile.flatMap { FileStamp(path: $0) }
         let revocations = RevocationList()
         let now = Int64(Clocks.wallClock().seconds)
         let store: any SessionBackend
@@ -300,8 +349,14 @@ package final class Gateway {
         case .redis(let settings):
             // Connections are made per worker, on its loop; a Redis that is down now is retried with backoff
             // and session requests get 503 meanwhile (the gateway starts anyway: JWT routes keep working).
+            if let sentinel = settings.sentinel {
+                try checkSentinels(settings, sentinel)
+                storeDescription = "sessions in Redis master \"\(sentinel.master)\" (db \(settings.db)) found through "
+                    + "\(sentinel.addresses.count) sentinel(s)"
+            } else {
+                storeDescription = "sessions in Redis at \(settings.host):\(settings.port)/\(settings.db)"
+            }
             store = RedisSessionBackend(settings: settings, revocations: revocations, accessTokenTTL: signIn.accessTTL)
-            storeDescription = "sessions in Redis at \(settings.host):\(settings.port)/\(settings.db)"
         }
         sessionBackend = store
         // The first purge a minute after start: sessions that look expired by a clock wrong at start survive it
@@ -315,11 +370,31 @@ package final class Gateway {
         services = SessionServices(
             backend: store, revocations: revocations,
             throttle: SignInThrottle(maxFailures: signIn.maxFailures, window: signIn.failureWindow),
-            hashing: pool, users: users)
-        logger.info("sign-in: \(users.count) user(s) from \(signIn.usersFile), \(storeDescription)")
+            hashing: pool, users: users, outbound: fetchPool)
+        logger.info("sign-in: \(users.count) user(s) from \(signIn.usersFile ?? "(no users file)"), \(storeDescription)")
         let timer = LoopTimer(loop: mainLoop) { [unowned self] in housekeep() }
         timer.schedule(after: .seconds(2))
         housekeeping = timer
+    }
+
+    /// Asks the sentinels once before the workers start (on a loop of its own, bounded by the connect timeout
+    /// per sentinel): a master name they do not know, or a sentinel password they refuse, is a config error and
+    /// stops the start naming the key. Sentinels that cannot be reached are not: the workers keep asking with
+    /// backoff, and readiness says 503 until a master is found.
+    private func checkSentinels(_ settings: RedisSettings, _ sentinel: SentinelSettings) throws {
+        let at = plan.sourcePath
+        switch try SentinelStartupCheck.run(settings) {
+        case .found(let master):
+            logger.info("redis: the sentinels name \(master) as master \"\(sentinel.master)\"")
+        case .unknownMaster(let which):
+            throw IOError("\(at): sessions.redis.sentinel.master: sentinel \(which) knows no master named "
+                          + "\"\(sentinel.master)\" (its `sentinel monitor` name)")
+        case .authRefused(let which, let detail):
+            throw IOError("\(at): sessions.redis.sentinel.password_env: sentinel \(which) refused the password "
+                          + "(\(detail)); the sentinels' password is not the data nodes' one")
+        case .noAnswer(let why):
+            logger.warning("redis: no sentinel answered yet (\(why)); the workers keep asking, readiness is 503 until a master is found")
+        }
     }
 
     /// Every 2 s: reload the users file if it changed; every minute: purge expired sessions.
@@ -339,7 +414,7 @@ package final class Gateway {
     /// Re-reads the users file when it changed (or when `force`, on SIGHUP); a broken file keeps the old users.
     /// Users removed, disabled or with a new password are signed out everywhere.
     private func reloadUsers(force: Bool) {
-        guard let services, let path = plan.signIn?.usersFile, let sessionBackend else { return }
+        guard let services, let path = plan.signIn?.usersFile ?? nil, let sessionBackend else { return }
         let stamp = FileStamp(path: path)
         guard force || stamp != usersFileStamp else { return }
         usersFileStamp = stamp

@@ -8,18 +8,28 @@ import Glibc
 /// The auth half of compiling a snapshot: key material loaded from the files and environment the config
 /// names, route policies built once, identity templates parsed once.
 extension SnapshotCompiler {
-    /// Loads every issuer's keys. Errors name the config file, line and key entry that failed.
-    static func compileTokens(_ config: GatewayConfig, ownSigner: GatewayTokenSigner? = nil) throws(IOError)
+    /// Loads every issuer's keys. Errors name the config file, line and key entry that failed. Issuers whose keys
+    /// come from their provider take the set `providerKeys` holds now (empty until the first fetch or cached copy).
+    static func compileTokens(_ config: GatewayConfig, ownSigner: GatewayTokenSigner? = nil,
+                              providerKeys: ProviderKeyDirectory = ProviderKeyDirectory()) throws(IOError)
         -> TokenSettings?
+    {
+        try tokenBlueprint(config, ownSigner: ownSigner)?.assemble(providerKeys)
+    }
+
+    /// The file-loaded half of the token settings, kept so that a provider's new key set is combined with it
+    /// without reading any file again.
+    static func tokenBlueprint(_ config: GatewayConfig, ownSigner: GatewayTokenSigner?) throws(IOError)
+        -> TokenBlueprint?
     {
         // The gateway's own tokens verify like any issuer's (first, so a same-named outside issuer cannot shadow it).
         let own = ownSigner.map { [ownIssuer($0)] } ?? []
         guard let tokens = config.tokens else {
             guard !own.isEmpty else { return nil }
-            return TokenSettings(verifier: TokenVerifier(issuers: own, leewaySeconds: 30), leewaySeconds: 30,
-                                 cacheSize: 10_000, groupsClaim: "groups")
+            return TokenBlueprint(own: own, issuers: [], leewaySeconds: 30, maxTokenBytes: 8192, cacheSize: 10_000,
+                                  groupsClaim: "groups")
         }
-        var issuers: [IssuerPolicy] = own
+        var issuers: [TokenBlueprint.Issuer] = []
         for issuer in tokens.issuers {
             var keys: [VerificationKey] = []
             for entry in issuer.keys {
@@ -29,13 +39,11 @@ extension SnapshotCompiler {
                     throw IOError("\(entry.location): \(entry.keyPath): \(error.message)")
                 }
             }
-            issuers.append(IssuerPolicy(issuer: issuer.issuer, audiences: issuer.audiences, keys: keys,
-                                        requireExpiry: issuer.requireExpiry))
+            issuers.append(TokenBlueprint.Issuer(section: issuer, fileKeys: keys))
         }
-        let leeway = tokens.leeway.components.seconds
-        return TokenSettings(
-            verifier: TokenVerifier(issuers: issuers, leewaySeconds: leeway, maxTokenBytes: tokens.maxTokenSize),
-            leewaySeconds: leeway, cacheSize: tokens.cacheSize, groupsClaim: tokens.groupsClaim)
+        return TokenBlueprint(own: own, issuers: issuers, leewaySeconds: tokens.leeway.components.seconds,
+                              maxTokenBytes: tokens.maxTokenSize, cacheSize: tokens.cacheSize,
+                              groupsClaim: tokens.groupsClaim)
     }
 
     private static func loadKeys(_ source: KeySource, relativeTo configPath: String) throws(KeyError) -> [VerificationKey] {

@@ -15,7 +15,8 @@ package struct SignInRuntime: Sendable, Equatable {
         case redis(RedisSettings)
     }
 
-    package let usersFile: String
+    /// nil: users sign in only through OpenID providers.
+    package let usersFile: String?
     package let store: Store
     package let hashThreads: Int
     package let maxFailures: Int
@@ -74,30 +75,47 @@ extension SnapshotCompiler {
         return (settings, runtime)
     }
 
-    /// `sessions.redis` with its URL parsed and the password read from the environment when `password_env` says.
+    /// `sessions.redis` with its URL parsed and the passwords read from the environment when `password_env` says.
     static func redisSettings(_ section: SessionsSection.RedisSection, configPath: String) throws(IOError)
         -> RedisSettings
     {
         let at = section.urlLocation.map { "\($0)" } ?? configPath
-        let url: RedisURL
-        do {
-            url = try RedisURL(parsing: section.url)
-        } catch {
-            throw IOError("\(at): sessions.redis.url: \(error.message)")
-        }
-        var password: String? = nil
-        if let name = section.passwordEnv {
-            guard let value = getenv(name) else {
-                throw IOError("\(at): sessions.redis.password_env: environment variable \(name) is not set")
+        var url = RedisURL(host: "127.0.0.1")
+        if let text = section.url {
+            do {
+                url = try RedisURL(parsing: text)
+            } catch {
+                throw IOError("\(at): sessions.redis.url: \(error.message)")
             }
-            password = String(cString: value)
         }
+        let password = try environmentValue(section.passwordEnv, key: "sessions.redis.password_env", at: at)
         var settings = RedisSettings(url: url, password: password, keyPrefix: section.keyPrefix,
                                      timeout: section.timeout, cacheTTL: section.cacheTTL, cacheSize: section.cacheSize)
         settings.outageGrace = section.outageGrace
         settings.unknownCookieLookups = section.unknownCookieLookups
         settings.unknownCookieWindow = section.unknownCookieWindow
+        settings.replicaAckTimeout = section.replicaAckTimeout
+        switch section.replicaAck {
+        case .auto: settings.replicaAck = .auto
+        case .replicas(let n): settings.replicaAck = .replicas(n)
+        }
+        if let sentinel = section.sentinel {
+            let sentinelAt = sentinel.location.map { "\($0)" } ?? configPath
+            settings.sentinel = SentinelSettings(
+                master: sentinel.master,
+                addresses: sentinel.addresses.map { RedisEndpoint(host: $0.host, port: Int($0.port)) },
+                password: try environmentValue(sentinel.passwordEnv, key: "sessions.redis.sentinel.password_env",
+                                               at: sentinelAt))
+        }
         return settings
+    }
+
+    private static func environmentValue(_ name: String?, key: String, at: String) throws(IOError) -> String? {
+        guard let name else { return nil }
+        guard let value = getenv(name) else {
+            throw IOError("\(at): \(key): environment variable \(name) is not set")
+        }
+        return String(cString: value)
     }
 
     /// The verifier's issuer for the gateway's own access tokens: its public key, `iss` = `aud` = the issuer name.

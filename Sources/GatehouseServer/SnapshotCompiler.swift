@@ -6,7 +6,7 @@ package import GatehouseProxy
 
 /// What the runtime needs from one configuration: the data-path snapshot and the process-level settings.
 package struct RuntimePlan: Sendable {
-    package let snapshot: ProxySnapshot
+    package var snapshot: ProxySnapshot
     package let listen: [SocketAddress]
     /// The TLS listeners (they present `snapshot.tls`).
     package let tlsListen: [SocketAddress]
@@ -18,6 +18,13 @@ package struct RuntimePlan: Sendable {
     package var admin: SocketAddress? = nil
     /// The gateway's own sign-in, if configured.
     package var signIn: SignInRuntime? = nil
+    /// The token settings before provider keys are added (nil without issuers): a provider's new key set is
+    /// combined with it into a new snapshot.
+    package var tokenBlueprint: TokenBlueprint? = nil
+    /// The issuers whose keys come from their provider, and where their last good sets are kept.
+    package var providerIssuers: [ProviderIssuer] = []
+    /// `login.oidc` before provider documents and keys are added.
+    package var oidcBlueprint: OIDCBlueprint? = nil
 }
 
 /// Turns a validated `GatewayConfig` into the immutable structures the workers use (Envoy's
@@ -26,7 +33,9 @@ package struct RuntimePlan: Sendable {
 package enum SnapshotCompiler {
     /// Compiles `config`.
     /// - Throws: `IOError` when an address cannot be resolved.
-    package static func compile(_ config: GatewayConfig) throws(IOError) -> RuntimePlan {
+    package static func compile(_ config: GatewayConfig, providerKeys: ProviderKeyDirectory = ProviderKeyDirectory())
+        throws(IOError) -> RuntimePlan
+    {
         var limits = HTTPLimits()
         let l = config.server.limits
         limits.maxRequestLine = l.maxRequestLine
@@ -63,7 +72,12 @@ package enum SnapshotCompiler {
                 tlsServerNames: section.servers.map { section.tls?.serverName ?? $0.host }))
         }
         let signIn = try compileSignIn(config)
-        let tokens = try compileTokens(config, ownSigner: signIn?.0.signer)
+        let blueprint = try tokenBlueprint(config, ownSigner: signIn?.0.signer)
+        let providerIssuers = ProviderIssuer.all(config)
+        // Without a running key manager (check-config, explain), the copies kept on disk stand in.
+        let keys = providerKeys.isEmpty ? ProviderKeyDirectory.fromCache(providerIssuers) : providerKeys
+        let tokens = blueprint?.assemble(keys)
+        let oidcBlueprint = try OIDCBlueprint.compile(config)
         let groupsClaim = config.tokens?.groupsClaim ?? "groups"
         let routes = config.routes.map { section in
             Route(name: section.name, host: section.host.map(hostMatch), pathPrefix: Array(section.pathPrefix.utf8),
@@ -106,7 +120,8 @@ package enum SnapshotCompiler {
             strippedHeaderNames: folded(config.strippedHeaderNames),
             tokens: tokens, loginURL: config.login.map { Array($0.url.utf8) }, tls: tls, signIn: signIn?.0,
             forwardsUnderscoreHeaders: config.server.underscoresInHeaders == .forward,
-            maxConnections: l.maxConnections ?? budget.perWorker, admin: try compileAdminAccess(config))
+            maxConnections: l.maxConnections ?? budget.perWorker, admin: try compileAdminAccess(config),
+            oidc: oidcBlueprint?.assemble(keys))
         var admin: SocketAddress? = nil
         if let spec = config.admin?.listen {
             do {
@@ -115,10 +130,14 @@ package enum SnapshotCompiler {
                 throw IOError("\(config.sourcePath): admin.listen: \(error.message)")
             }
         }
-        return RuntimePlan(snapshot: snapshot, listen: listen, tlsListen: tlsListen,
-                           workers: workers,
-                           drainTimeout: config.server.drainTimeout, accessLog: config.accessLog.destination,
-                           sourcePath: config.sourcePath, admin: admin, signIn: signIn?.1)
+        var plan = RuntimePlan(snapshot: snapshot, listen: listen, tlsListen: tlsListen,
+                               workers: workers,
+                               drainTimeout: config.server.drainTimeout, accessLog: config.accessLog.destination,
+                               sourcePath: config.sourcePath, admin: admin, signIn: signIn?.1)
+        plan.tokenBlueprint = blueprint
+        plan.providerIssuers = providerIssuers
+        plan.oidcBlueprint = oidcBlueprint
+        return plan
     }
 
     /// Loads the certificates and keys (at start-up, on reload, in `check-config`): a file that is missing,

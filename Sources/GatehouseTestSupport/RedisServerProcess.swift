@@ -10,7 +10,7 @@ package final class RedisServerProcess: @unchecked Sendable {
     private var process: Process?
 
     package init(password: String? = nil, extraArguments: [String] = []) throws {
-        port = try Self.freePort()
+        port = try freeLoopbackPort()  // redis-server needs a number, not port 0
         self.password = password
         self.extraArguments = extraArguments
         var template = Array("/tmp/gatehouse-redis-XXXXXX".utf8CString)
@@ -45,10 +45,8 @@ package final class RedisServerProcess: @unchecked Sendable {
     /// Kills the server at once (SIGKILL: a process spawned from a test-runner thread may have SIGTERM blocked,
     /// and an outage should be abrupt anyway).
     package func stop() {
-        guard let p = process else { return }
+        killAndWait(process)
         process = nil
-        kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
     }
 
     /// Runs redis-cli and returns its trimmed output.
@@ -96,10 +94,4 @@ package final class RedisServerProcess: @unchecked Sendable {
         return 0
     }
 
-    /// A port nobody listens on now (bound, named, closed): redis-server needs a number, not port 0.
-    private static func freePort() throws -> Int {
-        let (fd, port) = try LoopbackSocket.bind(listening: nil, name: "redis port")
-        close(fd)
-        return Int(port)
-    }
 }

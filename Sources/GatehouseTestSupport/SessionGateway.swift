@@ -59,8 +59,8 @@ package final class SessionGateway: @unchecked Sendable {
     // `@unchecked`: the processes are thread-safe; the rest is immutable after init.
     package let auth: AuthGateway
 
-    package init(_ configYAML: String, files: [String: String] = [:]) throws {
-        auth = try AuthGateway(configYAML, files: files)
+    package init(_ configYAML: String, files: [String: String] = [:], environment: [String: String] = [:]) throws {
+        auth = try AuthGateway(configYAML, files: files, environment: environment)
     }
 
     package var port: UInt16 { auth.port }

@@ -50,12 +50,12 @@ struct CheckConfig: ParsableCommand {
         do {
             let loaded = try ConfigLoader.load(path: config)
             let plan = try SnapshotCompiler.compile(loaded)
-            if let signIn = plan.signIn {
-                let users = try SnapshotCompiler.loadUsers(signIn.usersFile)
+            if let signIn = plan.signIn, let usersFile = signIn.usersFile {
+                let users = try SnapshotCompiler.loadUsers(usersFile)
                 // Warnings do not fail the check: the file works, sign-ins just queue under load.
-                let file = try UsersFileLoader.load(path: signIn.usersFile)
+                let file = try UsersFileLoader.load(path: usersFile)
                 for warning in HashCost.warnings(file, hashThreads: signIn.hashThreads) { printError(warning) }
-                print("\(signIn.usersFile): ok (\(users.count) user(s))")
+                print("\(usersFile): ok (\(users.count) user(s))")
             }
             print("\(config): ok")
         } catch {

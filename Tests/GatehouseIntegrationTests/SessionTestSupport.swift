@@ -29,10 +29,13 @@ enum SessionFixture {
     /// The suites' admin requests say `Host: admin`: an allowed name (a foreign Host is refused otherwise).
     static let adminLines = "allowed_hosts: [admin]"
 
+    /// `store`: the lines choosing the store, when not `storeLines(redisPort:redisExtra:)` (Sentinel).
     static func config(login: String = "", sessions: String = "", extraRoutes: String = "",
                        appAccept: String = "[session]", redisPort: Int? = nil, redisExtra: String = "",
-                       top: String = "", admin: String = adminLines, server: String = "") -> String {
-        let sessionLines = (storeLines(redisPort: redisPort, redisExtra: redisExtra) + "\n" + sessions).split(separator: "\n")
+                       top: String = "", admin: String = adminLines, server: String = "",
+                       store: String? = nil) -> String {
+        let sessionLines = ((store ?? storeLines(redisPort: redisPort, redisExtra: redisExtra)) + "\n" + sessions)
+            .split(separator: "\n")
             .map { "  " + $0 }.joined(separator: "\n")
         let rateLimit = login.contains("rate_limit") ? "" : "rate_limit: { failures: 1000, window: 1m }\n"
         let loginLines = (rateLimit + login).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n")
@@ -72,13 +75,14 @@ enum SessionFixture {
     static func gateway(login: String = "", sessions: String = "", extraRoutes: String = "",
                         appAccept: String = "[session]", redisPort: Int? = nil, redisExtra: String = "",
                         top: String = "", admin: String = adminLines, server: String = "",
-                        extraFiles: [String: String] = [:]) throws -> SessionGateway {
+                        extraFiles: [String: String] = [:], store: String? = nil,
+                        environment: [String: String] = [:]) throws -> SessionGateway {
         var files = extraFiles
         if files["users.yaml"] == nil { files["users.yaml"] = try usersFile() }
         return try SessionGateway(config(login: login, sessions: sessions, extraRoutes: extraRoutes,
                                          appAccept: appAccept, redisPort: redisPort, redisExtra: redisExtra, top: top, admin: admin,
-                                         server: server),
-                                  files: files)
+                                         server: server, store: store),
+                                  files: files, environment: environment)
     }
 
     /// Signs alice in and returns her `name=value` cookie.

@@ -40,7 +40,9 @@ final class EndpointHarness {
     var hashing = Hashing.inline
     private(set) var heldChecks: [() -> Void] = []
     private(set) var events: [LocalEvent] = []
-    private(set) var snapshot: ProxySnapshot
+    var snapshot: ProxySnapshot
+    /// The outbound HTTPS runner handed to the endpoints (OpenID token endpoint); nil: none.
+    var outbound: ((HTTPSRequest) -> Result<HTTPSResponse, HTTPSFailure>)? = nil
     /// What the admin endpoints get besides the snapshot and the store (no `GatewayControl` unless a test sets one).
     var admin = AdminEndpointServices(listener: try! SocketAddress(parsing: "127.0.0.1:9901"))
     var unknownCookies = UnknownCookieLimiter(limit: 0, window: .seconds(10))
@@ -92,9 +94,15 @@ final class EndpointHarness {
             }
             return true
         }
-        let sessions = SessionEndpointServices(
+        var sessions = SessionEndpointServices(
             store: store, users: { Self.users }, throttle: throttle, passwords: checker,
             unknownCookies: unknownCookies, verifyBearer: { [unowned self] token, now in verify(token, now: now) })
+        if let outbound {
+            sessions.outbound = { request, done in
+                done(.finished(outbound(request)))
+                return true
+            }
+        }
         return LocalServices(snapshot: snapshot, sessions: signsIn ? sessions : nil,
                              admin: admin,
                              now: { [unowned self] in now }, count: { [unowned self] in events.append($0) })

@@ -10,7 +10,8 @@
 package struct IdentityTemplate: Sendable {
     enum Part: Sendable {
         case literal([UInt8])
-        case claim(String)
+        /// A claim path, and the same cut at its dots (for `Identity.claim(at:)`).
+        case claim(String, segments: [String])
         /// `{groups}`: whichever claim the identity keeps its groups in (a JWT issuer's `groups_claim`, a
         /// session's `groups`).
         case groups
@@ -31,7 +32,9 @@ package struct IdentityTemplate: Sendable {
         self.parts = parts.map { part in
             switch part {
             case .literal(let text): return .literal(Array(text.utf8))
-            case .claim(let path): return .claim(path)
+            case .claim(let path):
+                let segments = path.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+                return .claim(path, segments: segments)
             case .groups: return .groups
             }
         }
@@ -60,11 +63,11 @@ package struct IdentityTemplate: Sendable {
                     out.removeSubrange(start...)
                     return
                 }
-            case .claim(let path):
+            case .claim(let path, let segments):
                 // The groups claim is a list even when the token gives one string (`Identity.groups` reads it as
                 // one group): its `,` is encoded, so the upstream cannot read "admin,ops" as two groups.
                 let isList = path == identity.groupsClaim
-                guard let value = identity.claim(path), Self.append(value, asList: isList, into: &out) else {
+                guard let value = identity.claim(at: segments), Self.append(value, asList: isList, into: &out) else {
                     out.removeSubrange(start...)
                     return
                 }
@@ -109,11 +112,13 @@ package struct IdentityTemplate: Sendable {
         func needsEscape(_ b: UInt8) -> Bool {
             b < 0x20 || b == 0x7f || b == UInt8(ascii: "%") || (listElement && b == UInt8(ascii: ","))
         }
-        // Most values need no escape: one scan of the contiguous bytes, then one copy (not a byte at a time).
-        if bytes.withContiguousStorageIfAvailable({ !$0.contains(where: needsEscape) }) == true {
-            out.append(contentsOf: bytes)
-            return
+        // Most values need no escape: one scan of the contiguous bytes, then one copy of the same buffer.
+        let copied = bytes.withContiguousStorageIfAvailable { buffer in
+            if buffer.contains(where: needsEscape) { return false }
+            out.append(contentsOf: buffer)
+            return true
         }
+        if copied == true { return }
         let hex: StaticString = "0123456789ABCDEF"
         for b in bytes {
             if needsEscape(b) {

@@ -37,6 +37,48 @@ enum JWKParser {
         return keys
     }
 
+    /// Parses a JWKS fetched from an identity provider: a key that cannot be used (junk, unsupported type, too
+    /// small, symmetric) is skipped with a reason instead of refusing the whole set, since one odd key at a
+    /// provider must not stop every token of that provider from verifying. `oct` keys are never taken from a
+    /// provider: a shared secret published at a URL would let anyone sign.
+    ///
+    /// - Returns: the usable keys (never empty) and one reason per skipped key.
+    /// - Throws: `KeyError` when the document is not a JWKS or holds no usable key.
+    static func parseProvider(_ bytes: [UInt8]) throws(KeyError) -> (keys: [VerificationKey], skipped: [String]) {
+        guard bytes.count <= maxDocumentBytes else { throw KeyError("JWKS document is larger than 1 MiB") }
+        let top: [(String, ClaimValue)]
+        do {
+            top = try JSONScanner.parseObject(bytes)
+        } catch {
+            throw KeyError("JWKS document is not strict JSON (\(error.reason))")
+        }
+        guard case .array(let entries)? = ClaimValue.object(top).member("keys") else {
+            throw KeyError("JWKS document has no 'keys' array")
+        }
+        var keys: [VerificationKey] = []
+        var skipped: [String] = []
+        for (index, entry) in entries.enumerated() {
+            guard case .object(let members) = entry else {
+                skipped.append("JWK #\(index) is not an object")
+                continue
+            }
+            if case .string("oct")? = ClaimValue.object(members).member("kty") {
+                skipped.append("JWK #\(index): a symmetric ('oct') key is never taken from a provider")
+                continue
+            }
+            do {
+                if let key = try parseKey(members, index: index) { keys.append(key) }
+            } catch {
+                skipped.append(error.message)
+            }
+        }
+        guard !keys.isEmpty else {
+            throw KeyError("JWKS holds no usable signature verification key"
+                           + (skipped.isEmpty ? "" : " (\(skipped.joined(separator: "; ")))"))
+        }
+        return (keys, skipped)
+    }
+
     /// One JWK's members, with typed accessors that name the key in their errors.
     private struct JWK {
         let members: [(String, ClaimValue)]

@@ -76,6 +76,14 @@ package enum KeyLoader {
         try JWKParser.parse(json)
     }
 
+    /// Loads a JWKS fetched from a provider (or its copy on disk): unusable keys are skipped and reported, the
+    /// others kept; see ``JWKParser/parseProvider(_:)``.
+    package static func providerJWKS(_ bytes: [UInt8]) throws(KeyError)
+        -> (keys: [VerificationKey], skipped: [String])
+    {
+        try JWKParser.parseProvider(bytes)
+    }
+
     /// Loads an HMAC secret for HS256/HS384/HS512.
     ///
     /// - Parameters:

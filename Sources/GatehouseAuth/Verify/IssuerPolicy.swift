@@ -14,6 +14,9 @@ package struct IssuerPolicy: Sendable {
     package let requireExpiry: Bool
     /// One bit per algorithm some key of this issuer verifies.
     let algorithmMask: UInt16
+    /// Set when the keys come from the issuer's provider (discovery or `jwks_uri`): an unknown `kid` asks for a
+    /// fetch, and an empty set means "not arrived yet" (503), not "no key" (401).
+    package let provider: ProviderKeyHook?
 
     /// Creates a policy.
     ///
@@ -22,7 +25,10 @@ package struct IssuerPolicy: Sendable {
     ///   - audiences: accepted audiences; empty disables the audience check.
     ///   - keys: this issuer's keys (from ``KeyLoader``); with none, every token of this issuer fails `no-key`.
     ///   - requireExpiry: whether `exp` is mandatory.
-    package init(issuer: String, audiences: [String], keys: [VerificationKey], requireExpiry: Bool = true) {
+    ///   - provider: the provider's hook when the keys are fetched (nil for keys from files).
+    package init(issuer: String, audiences: [String], keys: [VerificationKey], requireExpiry: Bool = true,
+                 provider: ProviderKeyHook? = nil) {
+        self.provider = provider
         self.issuer = issuer
         self.audiences = audiences
         self.keys = keys
@@ -36,5 +42,16 @@ package struct IssuerPolicy: Sendable {
         guard key.algorithm == header.algorithm else { return false }
         guard let kid = header.kid else { return true }
         return key.kid == kid
+    }
+}
+
+/// What the verifier needs from the owner of a provider-fetched key set.
+package struct ProviderKeyHook: Sendable {
+    /// Called on the request path (any worker) when a token names a `kid` the set lacks; the owner rate-limits
+    /// (``RefreshGate``), so a flood of random kids costs the provider at most one fetch per interval.
+    package let unknownKid: @Sendable () -> Void
+
+    package init(unknownKid: @escaping @Sendable () -> Void) {
+        self.unknownKid = unknownKid
     }
 }

@@ -30,12 +30,14 @@ package struct TokenVerifier: Sendable {
     ///     layer bounds it, and the bound keeps time arithmetic free of overflow).
     ///   - maxTokenBytes: the size limit for one token (default 8 KiB).
     package init(issuers: [IssuerPolicy], leewaySeconds: Int64, maxTokenBytes: Int = 8192) {
+        // An issuer still waiting for its provider's keys has no algorithm yet; its tokens must reach the issuer
+        // check (503 `issuer-keys-unavailable`), so such an issuer opens the first filter to every algorithm.
         precondition(leewaySeconds >= 0 && leewaySeconds <= 1 << 32, "leeway must be within 0...2^32 seconds")
         precondition(maxTokenBytes > 0, "maxTokenBytes must be positive")
         self.issuers = issuers
         self.leewaySeconds = leewaySeconds
         self.maxTokenBytes = maxTokenBytes
-        self.algorithmMask = issuers.reduce(0) { $0 | $1.algorithmMask }
+        self.algorithmMask = issuers.reduce(0) { $0 | ($1.provider != nil && $1.keys.isEmpty ? ~0 : $1.algorithmMask) }
     }
 
     /// Verifies a compact JWS.
@@ -64,9 +66,13 @@ package struct TokenVerifier: Sendable {
         guard case .string(let issuer) = issuerValue else { throw .badClaimType }
         guard let policy = issuers.first(where: { $0.issuer == issuer }) else { throw .wrongIssuer }
 
-        guard !policy.keys.isEmpty else { throw .noKey }
+        guard !policy.keys.isEmpty else { throw policy.provider != nil ? .keysUnavailable : .noKey }
         guard policy.algorithmMask & header.algorithm.maskBit != 0 else { throw .algNotAllowed }
-        guard policy.keys.contains(where: { policy.isCandidate($0, for: header) }) else { throw .unknownKid }
+        guard policy.keys.contains(where: { policy.isCandidate($0, for: header) }) else {
+            // Perhaps the provider rotated: ask for a fetch (rate-limited by the owner); this token is refused.
+            policy.provider?.unknownKid()
+            throw .unknownKid
+        }
 
         let expiresAt = try ClaimsCheck.checkTimes(
             registered, requireExpiry: policy.requireExpiry, now: now, leeway: leewaySeconds)

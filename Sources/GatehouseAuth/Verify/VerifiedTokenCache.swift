@@ -92,16 +92,12 @@ package final class VerifiedTokenCache {
 
     private static func key(for token: ArraySlice<UInt8>) -> Key {
         let digest = SHA256.hash(data: token)
-        var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
-        for (offset, byte) in digest.enumerated() {
-            let shifted = UInt64(byte) << (8 * UInt64(offset % 8))
-            switch offset / 8 {
-            case 0: words.0 |= shifted
-            case 1: words.1 |= shifted
-            case 2: words.2 |= shifted
-            default: words.3 |= shifted
-            }
+        // Four word loads from the digest's bytes (a byte-by-byte fold cost a tenth of the hash itself).
+        return digest.withUnsafeBytes { raw in
+            Key(w0: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
+                w1: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+                w2: raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self),
+                w3: raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
         }
-        return Key(w0: words.0, w1: words.1, w2: words.2, w3: words.3)
     }
 }

@@ -19,7 +19,7 @@ struct FieldFacts {
     /// Whether the last listed coding is `chunked`.
     var lastCodingIsChunked = false
     /// Ranges of the tokens of every Connection field.
-    var connectionTokens: [Range<Int>] = []
+    var connectionTokens = ConnectionTokens()
     var connectionClose = false
     var connectionKeepAlive = false
     var connectionUpgrade = false

@@ -27,11 +27,29 @@ enum FieldRule: Sendable {
     ]
 
     /// The rule for the field whose name is `bytes[name]`, if it has one.
-    static func lookup(_ name: Range<Int>, in bytes: [UInt8]) -> FieldRule? {
-        for entry in table where equalsIgnoringCase(bytes, name, entry.name) {
-            return entry.rule
+    ///
+    /// By the name's length first (every field of every head comes here, and most have a length no rule
+    /// has); debug builds check each answer against `table`.
+    static func lookup(_ name: Range<Int>, in bytes: UnsafeBufferPointer<UInt8>) -> FieldRule? {
+        func named(_ lowercase: StaticString) -> Bool {
+            lowercase.withUTF8Buffer { want in
+                for k in 0..<want.count where asciiLower(bytes[name.lowerBound + k]) != want[k] { return false }
+                return true
+            }
         }
-        return nil
+        let rule: FieldRule?
+        switch name.count {
+        case 4: rule = named("host") ? .host : nil
+        case 6: rule = named("expect") ? .expect : nil
+        case 7: rule = named("upgrade") ? .upgrade : nil
+        case 10: rule = named("connection") ? .connection : nil
+        case 14: rule = named("content-length") ? .contentLength : nil
+        case 17: rule = named("transfer-encoding") ? .transferEncoding : nil
+        default: rule = nil
+        }
+        assert(rule == table.first(where: { $0.name.utf8CodeUnitCount == name.count && named($0.name) })?.rule,
+               "FieldRule.lookup disagrees with the table")
+        return rule
     }
 
     /// The rule whose name `bytes[name]` spells with `_` for `-` (`Transfer_Encoding`): not the field for

@@ -5,15 +5,18 @@ extension RequestHead {
     /// - Parameters:
     ///   - bytes: The head as `HeadScanner` delivered it: every line ends in CRLF.
     ///   - fieldCount: The number of field lines the scanner counted.
+    ///   - fieldStorage: An empty array the field index may reuse.
     ///   - limits: For the body bound (413 before any body byte is read).
     /// - Throws: The refusal for the first fault found.
-    init(parsing bytes: [UInt8], fieldCount: Int, limits: HTTPLimits) throws(HTTPParseError) {
+    init(parsing bytes: [UInt8], fieldCount: Int, limits: HTTPLimits,
+         reusing fieldStorage: consuming [HeaderFields.Field] = []) throws(HTTPParseError) {
         let line = try RequestLine(parsing: bytes)
         if case .connect = line.method { throw .connectNotSupported }
         let target = try RequestTarget(parsing: bytes, line.targetRange, method: line.method)
         var facts = FieldFacts()
         let fields = try FieldSection.parse(
-            bytes, from: line.end + 2, expectedCount: fieldCount, kind: .headers, facts: &facts)
+            bytes, from: line.end + 2, expectedCount: fieldCount, kind: .headers, facts: &facts,
+            reusing: fieldStorage)
         try Self.checkHost(facts, version: line.version)
         if facts.framingSpelledWithUnderscore { throw .framingFieldSpelledWithUnderscore }
         let framing = try facts.declaredFraming(version: line.version) ?? .none

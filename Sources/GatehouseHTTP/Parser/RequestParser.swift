@@ -82,7 +82,9 @@ package struct RequestParser {
                 case .needMore(let consumed):
                     return .needMore(consumed: consumed)
                 case .complete(let bytes, let fieldCount, let consumed):
-                    let head = try RequestHead(parsing: bytes, fieldCount: fieldCount, limits: limits)
+                    let head = try RequestHead(
+                        parsing: bytes, fieldCount: fieldCount, limits: limits, reusing: scanner.takeFieldArray())
+                    scanner.recycle(fields: head.headers.fields)
                     body.start(head.framing)
                     state = .body
                     return .requestHead(head, consumed: consumed)

@@ -4,14 +4,17 @@ extension ResponseHead {
     /// - Parameters:
     ///   - bytes: The head as `HeadScanner` delivered it.
     ///   - fieldCount: The number of field lines the scanner counted.
+    ///   - fieldStorage: An empty array the field index may reuse.
     ///   - requestMethod: The method of the request this answers (a HEAD response has no body).
     /// - Throws: The refusal for the first fault found, with the request-side status (the response
     ///   parser turns every refusal into a 502).
-    init(parsing bytes: [UInt8], fieldCount: Int, requestMethod: KnownMethod) throws(HTTPParseError) {
+    init(parsing bytes: [UInt8], fieldCount: Int, requestMethod: KnownMethod,
+         reusing fieldStorage: consuming [HeaderFields.Field] = []) throws(HTTPParseError) {
         let line = try StatusLine(parsing: bytes)
         var facts = FieldFacts()
         let fields = try FieldSection.parse(
-            bytes, from: line.end + 2, expectedCount: fieldCount, kind: .headers, facts: &facts)
+            bytes, from: line.end + 2, expectedCount: fieldCount, kind: .headers, facts: &facts,
+            reusing: fieldStorage)
         // Validated even when the status or method says "no body": an upstream that sends
         // ambiguous framing is not trusted with the rest of the connection either.
         let declared = try facts.declaredFraming(version: line.version)

@@ -68,7 +68,10 @@ package struct ResponseParser {
                 case .needMore(let consumed):
                     return .needMore(consumed: consumed)
                 case .complete(let bytes, let fieldCount, let consumed):
-                    let head = try ResponseHead(parsing: bytes, fieldCount: fieldCount, requestMethod: requestMethod)
+                    let head = try ResponseHead(
+                        parsing: bytes, fieldCount: fieldCount, requestMethod: requestMethod,
+                        reusing: scanner.takeFieldArray())
+                    scanner.recycle(fields: head.headers.fields)
                     awaitingFinalHead = head.status < 200
                     if !awaitingFinalHead {
                         body.start(head.framing)

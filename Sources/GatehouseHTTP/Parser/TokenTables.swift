@@ -38,6 +38,15 @@ package enum TokenTables {
         return table
     }()
 
+    /// The same table at a fixed address, for loops over raw buffers (no array retain or bounds check per
+    /// byte). Made once and never freed: it lives as long as the process.
+    /// `nonisolated(unsafe)`: written once by the lazy initialiser, only read after that, from any thread.
+    nonisolated(unsafe) static let classTable: UnsafePointer<ByteClass> = {
+        let table = UnsafeMutablePointer<ByteClass>.allocate(capacity: 256)
+        for byte in 0..<256 { (table + byte).initialize(to: classify(UInt8(byte))) }
+        return UnsafePointer(table)
+    }()
+
     private static func classify(_ b: UInt8) -> ByteClass {
         var set: ByteClass = []
         let isAlpha = (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
@@ -69,7 +78,7 @@ package enum TokenTables {
     /// True when `byte` belongs to `byteClass`.
     @inline(__always)
     static func isIn(_ byte: UInt8, _ byteClass: ByteClass) -> Bool {
-        classes[Int(byte)].contains(byteClass)
+        classTable[Int(byte)].contains(byteClass)
     }
 
     /// The value of a hex digit, or nil for any other byte.

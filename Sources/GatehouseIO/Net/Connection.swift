@@ -34,7 +34,10 @@ package protocol ConnectionDelegate: AnyObject {
 /// Ownership: the owner holds the `Connection` strongly and sets `delegate`; `close()` frees the socket and
 /// drops the delegate, breaking the cycle.
 package final class Connection {
-    private unowned let loop: EventLoop
+    /// `unowned(unsafe)`: a connection cannot outlive its loop anyway (its events belong to the loop's
+    /// `event_base`, which `close()` and `deinit` call into), and a checked `unowned` paid an atomic strong
+    /// retain and release on every write (`scheduleFlush`, several per request).
+    private unowned(unsafe) let loop: EventLoop
     private var fd: Int32
     private let input: OpaquePointer
     private let output: OpaquePointer
@@ -46,7 +49,7 @@ package final class Connection {
     /// A write failed; the next read pass reports the close.
     private var failed = false
     /// Queued in the loop's pending-flush list.
-    var isPendingFlush = false
+    private var isPendingFlush = false
     /// The TLS session of a connection accepted on a TLS listener; nil for plain TCP.
     private var tls: TLSStream?
     /// The TLS handshake has not finished: nothing is read for, or written by, the owner yet.
@@ -65,7 +68,13 @@ package final class Connection {
     /// Whether the connection was accepted on a TLS listener (fixed for its life; true even once closed).
     package let isTLS: Bool
     /// Receives this connection's events; cleared by `close()`.
-    package var delegate: (any ConnectionDelegate)?
+    package var delegate: (any ConnectionDelegate)? {
+        get { owner }
+        set { owner = newValue }
+    }
+    /// Storage behind `delegate`, read on every event: private, so it is not checked for exclusive access at
+    /// run time (a stored property visible to other modules is, on each access).
+    private var owner: (any ConnectionDelegate)?
     /// Whether the socket is still open.
     package var isOpen: Bool { fd >= 0 }
 
@@ -181,7 +190,7 @@ package final class Connection {
         }
         reading = false
         writeArmed = false
-        delegate = nil
+        owner = nil
     }
 
     package func enableReading() {
@@ -277,7 +286,7 @@ package final class Connection {
         loop.assertInLoop()  // debug builds: connections are confined to their loop
         guard !isPendingFlush, !writeArmed else { return }  // an armed write event flushes by itself
         isPendingFlush = true
-        loop.pendingFlush.append(self)
+        loop.enqueueFlush(self)
     }
 
     /// Writes as much output as the kernel takes. Arms the write event when it pushes back; tells the
@@ -311,7 +320,7 @@ package final class Connection {
             writeArmed = false
             event_del(writeEvent)
         }
-        if wrote { delegate?.connectionWritable(self) }
+        if wrote { owner?.connectionWritable(self) }
     }
 
     /// The peer is gone; report it from the read side, as a normal loop event.
@@ -327,7 +336,7 @@ package final class Connection {
         guard fd >= 0 else { return }
         if failed {
             disableReading()
-            delegate?.connectionClosed(self, eof: false)
+            owner?.connectionClosed(self, eof: false)
             return
         }
         if let tls {
@@ -340,13 +349,13 @@ package final class Connection {
         if n > 0 {
             space.iov_len = n
             evbuffer_commit_space(input, &space, 1)
-            delegate?.connectionReadable(self)
+            owner?.connectionReadable(self)
         } else if n == 0 {
             disableReading()
-            delegate?.connectionClosed(self, eof: true)
+            owner?.connectionClosed(self, eof: true)
         } else if errno != EAGAIN, errno != EINTR {
             disableReading()
-            delegate?.connectionClosed(self, eof: false)
+            owner?.connectionClosed(self, eof: false)
         }
     }
 
@@ -360,7 +369,7 @@ package final class Connection {
             if error != 0 {
                 writeArmed = false
                 event_del(writeEvent)
-                delegate?.connectionClosed(self, eof: false)
+                owner?.connectionClosed(self, eof: false)
                 return
             }
             if let tls {
@@ -368,7 +377,7 @@ package final class Connection {
                 readTLS(tls)
                 guard fd >= 0 else { return }
             } else {
-                delegate?.connectionConnected(self)
+                owner?.connectionConnected(self)
                 guard fd >= 0 else { return }
             }
         }
@@ -397,7 +406,7 @@ package final class Connection {
             case .done:
                 handshaking = false
                 if tlsClient {
-                    delegate?.connectionConnected(self)
+                    owner?.connectionConnected(self)
                     guard fd >= 0 else { return }
                     flushTLS()
                     guard fd >= 0, !failed else { return }
@@ -412,7 +421,7 @@ package final class Connection {
                 // shared cipher: nothing to answer in HTTP; close.
                 failed = true
                 disableReading()
-                delegate?.connectionClosed(self, eof: false)
+                owner?.connectionClosed(self, eof: false)
                 return
             }
         }
@@ -449,7 +458,7 @@ package final class Connection {
         }
         if total > 0 {
             if ended == false { failed = true }
-            delegate?.connectionReadable(self)
+            owner?.connectionReadable(self)
             guard fd >= 0 else { return }
             // Whatever follows (more records, or the end) is handled in the next pass, as plain TCP would.
             if (reading && more) || ended != nil { event_active(readEvent, Int32(EV_READ), 0) }
@@ -458,7 +467,7 @@ package final class Connection {
         if let eof = ended {
             if !eof { failed = true }
             disableReading()
-            delegate?.connectionClosed(self, eof: eof)
+            owner?.connectionClosed(self, eof: eof)
         }
     }
 
@@ -519,7 +528,7 @@ package final class Connection {
             writeArmed = false
             event_del(writeEvent)
         }
-        if wrote { delegate?.connectionWritable(self) }
+        if wrote { owner?.connectionWritable(self) }
     }
 
     /// A TLS read or handshake step needs to write first: wait for writability.

@@ -32,7 +32,10 @@ enum CredentialExtractor {
             var token = value[(value.startIndex + 7)...]
             while token.first == UInt8(ascii: " ") { token = token.dropFirst() }
             // Over the raw buffer: every byte of a token of hundreds is checked on every request.
-            guard !token.isEmpty, token.withUnsafeBufferPointer({ $0.allSatisfy(isToken68) }) else {
+            guard !token.isEmpty, token.withUnsafeBufferPointer({ bytes in
+                let table = token68Table
+                return bytes.allSatisfy { table[Int($0)] }
+            }) else {
                 return .malformed("bad-token-syntax")
             }
             found = .token(token)
@@ -41,29 +44,67 @@ enum CredentialExtractor {
     }
 
     /// The value of cookie `name` across every `Cookie` header of `head`.
+    ///
+    /// One pass over the raw bytes of each Cookie field (by offsets; slices and `firstIndex` per pair cost
+    /// more than the session lookup they lead to): pairs split at `;`, leading spaces skipped, the name up to
+    /// the first `=` compared exactly, trailing spaces and one pair of surrounding quotes taken off the value.
     static func cookie(_ head: RequestHead, name: [UInt8]) -> Found {
         let fields = head.headers
+        let storage = fields.storage
         var found: Found = .absent
         for index in fields.fields.indices where fields.nameEquals(index, "cookie") {
-            var rest = fields.storage[fields.fields[index].value]
-            while !rest.isEmpty {
-                let end = rest.firstIndex(of: UInt8(ascii: ";")) ?? rest.endIndex
-                var pair = rest[..<end]
-                rest = end < rest.endIndex ? rest[(end + 1)...] : rest[rest.endIndex...]
-                while pair.first == UInt8(ascii: " ") { pair = pair.dropFirst() }
-                guard let equals = pair.firstIndex(of: UInt8(ascii: "=")) else { continue }
-                guard pair[..<equals].elementsEqual(name) else { continue }
-                if found != .absent { return .malformed("repeated-cookie") }
-                var value = pair[(equals + 1)...]
-                while value.last == UInt8(ascii: " ") { value = value.dropLast() }
-                if value.count >= 2, value.first == UInt8(ascii: "\""), value.last == UInt8(ascii: "\"") {
-                    value = value.dropFirst().dropLast()
+            let value = fields.fields[index].value
+            var repeated = false
+            storage.withUnsafeBufferPointer { bytes in
+                name.withUnsafeBufferPointer { want in
+                    var p = value.lowerBound
+                    let end = value.upperBound
+                    while p < end {
+                        var pairEnd = p
+                        while pairEnd < end && bytes[pairEnd] != UInt8(ascii: ";") { pairEnd += 1 }
+                        var start = p
+                        p = pairEnd + 1
+                        while start < pairEnd && bytes[start] == UInt8(ascii: " ") { start += 1 }
+                        var equals = start
+                        while equals < pairEnd && bytes[equals] != UInt8(ascii: "=") { equals += 1 }
+                        guard equals < pairEnd, equals - start == want.count else { continue }
+                        var same = true
+                        for k in 0..<want.count where bytes[start + k] != want[k] {
+                            same = false
+                            break
+                        }
+                        guard same else { continue }
+                        if found != .absent {
+                            repeated = true
+                            return
+                        }
+                        var valueStart = equals + 1
+                        var valueEnd = pairEnd
+                        while valueEnd > valueStart && bytes[valueEnd - 1] == UInt8(ascii: " ") { valueEnd -= 1 }
+                        if valueEnd - valueStart >= 2, bytes[valueStart] == UInt8(ascii: "\""),
+                            bytes[valueEnd - 1] == UInt8(ascii: "\"")
+                        {
+                            valueStart += 1
+                            valueEnd -= 1
+                        }
+                        found = valueStart == valueEnd
+                            ? .malformed("empty-cookie") : .token(storage[valueStart..<valueEnd])
+                    }
                 }
-                found = value.isEmpty ? .malformed("empty-cookie") : .token(value)
             }
+            if repeated { return .malformed("repeated-cookie") }
         }
         return found
     }
+
+    /// `isToken68` for every byte value, at a fixed address: one load per byte of a token of hundreds, checked
+    /// on every request (the `switch` below compiled to a chain of range tests). Made once, never freed;
+    /// `nonisolated(unsafe)`: written by the lazy initialiser only, read from any thread after.
+    nonisolated(unsafe) private static let token68Table: UnsafePointer<Bool> = {
+        let table = UnsafeMutablePointer<Bool>.allocate(capacity: 256)
+        for byte in 0..<256 { (table + byte).initialize(to: isToken68(UInt8(byte))) }
+        return UnsafePointer(table)
+    }()
 
     /// token68 = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" (the JWS parser refuses what
     /// base64url does not allow; this only keeps separators and controls out).

@@ -14,15 +14,27 @@ enum AuthDecision {
     case forbidden(reason: String)
     /// The session store cannot answer: 503 with `Retry-After`, never a skipped check.
     case unavailable(reason: String)
-    /// The session is not known locally (a remote store's cache missed): ask the store, then decide again with
-    /// its answer. The request waits; other requests on the loop do not.
-    case fetchSession(SessionKey)
+    /// The session is not known locally (a remote store's cache missed): ask the store for `pending.key`, then
+    /// finish the decision with its answer (`RequestPipeline.resume`). The request waits; other requests on the
+    /// loop do not.
+    case fetchSession(PendingSession)
 }
 
-/// A session lookup the store answered asynchronously, handed back to the pipeline for the same request.
-struct FetchedSession {
+/// A decision waiting for the session store: everything but the session is already decided (route matched,
+/// tokens checked), so the store's answer only finishes it.
+struct PendingSession {
     let key: SessionKey
-    let answer: SessionLookup
+    fileprivate let tokens: RequestPipeline.TokenOutcome
+
+    fileprivate init(key: SessionKey, tokens: RequestPipeline.TokenOutcome) {
+        self.key = key
+        self.tokens = tokens
+    }
+
+    /// A decision that waits for the session `key` alone (no token was presented).
+    init(key: SessionKey) {
+        self.init(key: key, tokens: .checked(nil, sawCredential: false))
+    }
 }
 
 /// What the pipeline needs for the gateway's own credentials: the session store (session cookies) and the
@@ -55,25 +67,58 @@ struct DecisionTrace {
 /// credentials are present (a bearer token and a token cookie), all of them must verify.
 enum RequestPipeline {
     static func decide(_ head: RequestHead, policy: RoutePolicy, tokens: TokenSettings?, cache: VerifiedTokenCache?,
-                       sessions: SessionContext? = nil, fetched: FetchedSession? = nil, now: Int64,
-                       trace: inout DecisionTrace?) -> AuthDecision {
+                       sessions: SessionContext? = nil, now: Int64, trace: inout DecisionTrace?) -> AuthDecision {
         if policy.mode == .none {
             trace?.add("route is public (auth: none): no credential is checked")
             return .forward(nil)
         }
-        var identity: Identity? = nil
-        var sawCredential = false
+        var session: Identity? = nil
         if policy.acceptsSession {
-            switch session(head, context: sessions, fetched: fetched, now: now, trace: &trace) {
+            switch self.session(head, context: sessions, now: now, trace: &trace) {
             case .absent:
                 break
             case .found(let found):
-                sawCredential = true
-                identity = found
+                session = found
             case .refused(let refusal):
                 return refusal
+            case .needsFetch(let key):
+                // Everything else is decided now; the store's answer only finishes the decision.
+                let checked = self.tokens(head, policy: policy, tokens: tokens, cache: cache, sessions: sessions,
+                                          now: now, trace: &trace)
+                return .fetchSession(PendingSession(key: key, tokens: checked))
             }
         }
+        let checked = self.tokens(head, policy: policy, tokens: tokens, cache: cache, sessions: sessions, now: now,
+                                  trace: &trace)
+        return finish(head, policy: policy, session: session, tokens: checked, trace: &trace)
+    }
+
+    /// Finishes a decision that waited for the session store (`.fetchSession`) with the store's `answer`: only the
+    /// session part is evaluated here; the route, the tokens and the rest were decided before the wait.
+    static func resume(_ pending: PendingSession, answer: SessionLookup, head: RequestHead, policy: RoutePolicy,
+                       trace: inout DecisionTrace?) -> AuthDecision {
+        switch interpret(answer, trace: &trace) {
+        case .found(let found):
+            return finish(head, policy: policy, session: found, tokens: pending.tokens, trace: &trace)
+        case .refused(let refusal):
+            return refusal
+        case .absent, .needsFetch:
+            preconditionFailure("interpret answers a store's lookup with found or refused")
+        }
+    }
+
+    /// The bearer token and token cookies: refused, or what they proved (all present must verify).
+    fileprivate enum TokenOutcome {
+        /// Boxed (`indirect`): a decision may hold a pending one that holds this; only refusals pay for the box.
+        indirect case refused(AuthDecision)
+        case checked(Identity?, sawCredential: Bool)
+    }
+
+    private static func tokens(_ head: RequestHead, policy: RoutePolicy, tokens: TokenSettings?,
+                               cache: VerifiedTokenCache?, sessions: SessionContext?, now: Int64,
+                               trace: inout DecisionTrace?) -> TokenOutcome {
+        var identity: Identity? = nil
+        var sawCredential = false
         if policy.acceptsBearer {
             switch CredentialExtractor.bearer(head) {
             case .absent:
@@ -82,13 +127,13 @@ enum RequestPipeline {
                 trace?.add("bearer: Authorization is not a Bearer token")
             case .malformed(let reason):
                 trace?.add("bearer: refused (\(reason))")
-                return .badRequest(reason: reason)
+                return .refused(.badRequest(reason: reason))
             case .token(let token):
                 sawCredential = true
                 switch verify(token, source: .bearer, tokens: tokens, cache: cache, sessions: sessions, now: now,
                               trace: &trace) {
                 case .success(let verified): identity = identity ?? verified
-                case .failure(let failure): return refusal(failure, sessions: sessions)
+                case .failure(let failure): return .refused(refusal(failure, sessions: sessions))
                 }
             }
         }
@@ -99,18 +144,28 @@ enum RequestPipeline {
                 trace?.add("cookie \(label): absent")
             case .malformed(let reason):
                 trace?.add("cookie \(label): refused (\(reason))")
-                return .unauthenticated(reason: reason, invalidToken: true)
+                return .refused(.unauthenticated(reason: reason, invalidToken: true))
             case .token(let token):
                 sawCredential = true
                 switch verify(token, source: .cookie(label), tokens: tokens, cache: cache, sessions: sessions,
                               now: now, trace: &trace) {
                 case .success(let verified): identity = identity ?? verified
-                case .failure(let failure): return refusal(failure, sessions: sessions)
+                case .failure(let failure): return .refused(refusal(failure, sessions: sessions))
                 }
             }
         }
-        guard let identity else {
-            if policy.mode == .optional, !sawCredential {
+        return .checked(identity, sawCredential: sawCredential)
+    }
+
+    /// Combines the session's identity (it wins) with the tokens' and checks the route's requirement.
+    private static func finish(_ head: RequestHead, policy: RoutePolicy, session: Identity?, tokens: TokenOutcome,
+                               trace: inout DecisionTrace?) -> AuthDecision {
+        guard case .checked(let tokenIdentity, let sawToken) = tokens else {
+            if case .refused(let refusal) = tokens { return refusal }
+            preconditionFailure("TokenOutcome has two cases")
+        }
+        guard let identity = session ?? tokenIdentity else {
+            if policy.mode == .optional, !sawToken {
                 trace?.add("no credential: forwarded anonymously (auth: optional)")
                 return .forward(nil)
             }
@@ -173,6 +228,8 @@ enum RequestPipeline {
         if failure == .revoked, let sessions, !sessions.revocations.isLoaded {
             return .unavailable(reason: "revocations-not-loaded")
         }
+        // A provider-backed issuer whose keys have not arrived: never a pass, never "sign in again".
+        if failure == .keysUnavailable { return .unavailable(reason: failure.reason) }
         return .unauthenticated(reason: failure.reason, invalidToken: true)
     }
 
@@ -180,10 +237,12 @@ enum RequestPipeline {
         case absent
         case found(Identity)
         case refused(AuthDecision)
+        /// A remote backend's cache missed: the store must be asked (the decision waits, `PendingSession`).
+        case needsFetch(SessionKey)
     }
 
-    /// The session cookie: absent, the session's identity, or the refusal.
-    private static func session(_ head: RequestHead, context: SessionContext?, fetched: FetchedSession?, now: Int64,
+    /// The session cookie: absent, the session's identity, the refusal, or "ask the store".
+    private static func session(_ head: RequestHead, context: SessionContext?, now: Int64,
                                 trace: inout DecisionTrace?) -> SessionOutcome {
         guard let context else {
             trace?.add("session: not checked here (needs the running gateway's store)")
@@ -203,22 +262,29 @@ enum RequestPipeline {
                 return .refused(.unauthenticated(reason: "session-malformed", invalidToken: false))
             }
             context.calls.lookups += 1
-            let answer = fetched?.key == key ? fetched!.answer : context.store.lookup(key, now: now)
-            switch answer {
-            case .active(let session):
-                trace?.add("session: valid (user \(session.user))")
-                return .found(session.identity)
-            case .absent:
-                trace?.add("session: unknown or ended")
-                return .refused(.unauthenticated(reason: "session-unknown", invalidToken: false))
-            case .unavailable(let error):
-                return .refused(.unavailable(reason: "session-store-\(error.reason)"))
-            case .needsFetch:
-                // A remote backend's cache missed: the caller asks the store and decides again with the answer.
-                if fetched != nil { return .refused(.unavailable(reason: "session-store-miss")) }
+            let answer = context.store.lookup(key, now: now)
+            if case .needsFetch = answer {
                 trace?.add("session: not cached; asking the store")
-                return .refused(.fetchSession(key))
+                return .needsFetch(key)
             }
+            return interpret(answer, trace: &trace)
+        }
+    }
+
+    /// What a store's answer (from its cache or, after a wait, from the store itself) means for the request.
+    private static func interpret(_ answer: SessionLookup, trace: inout DecisionTrace?) -> SessionOutcome {
+        switch answer {
+        case .active(let session):
+            trace?.add("session: valid (user \(session.user))")
+            return .found(session.identity)
+        case .absent:
+            trace?.add("session: unknown or ended")
+            return .refused(.unauthenticated(reason: "session-unknown", invalidToken: false))
+        case .unavailable(let error):
+            return .refused(.unavailable(reason: "session-store-\(error.reason)"))
+        case .needsFetch:
+            // Only a fetched answer gets here (`session` asks the store on a cache miss); the store must not miss.
+            return .refused(.unavailable(reason: "session-store-miss"))
         }
     }
 

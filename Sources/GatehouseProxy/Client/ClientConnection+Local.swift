@@ -1,65 +1,39 @@
 import GatehouseHTTP
 import GatehouseIO
 
-/// Requests the gateway answers itself: read the (small) body, run the endpoint, write the answer. The
-/// connection sits in `.answering` meanwhile; pipelined requests wait unread, as they do behind a forwarded one.
+/// Requests the gateway answers itself: collect the (small) body, run the endpoint, hand its answer to the
+/// machine. The machine sits in `.answeringLocally` meanwhile; pipelined requests wait unread, as they do
+/// behind a forwarded one.
 extension ClientConnection {
-    /// Starts answering `head` locally (`/.gatehouse/...` or the admin listener).
-    func beginLocal(_ head: RequestHead, headBytes: Int, endpoint: OwnEndpoint) {
-        let request = LocalRequest(head: head, headBytes: headBytes, startedAt: Clocks.monotonicNanoseconds(),
-                                   endpoint: endpoint)
-        local = request
-        state = .answering
-        switch head.framing {
-        case .none, .length(0):
-            request.bodyComplete = true
-            _ = parseRequest()  // the (empty) end of the message: the parser is ready for the next request
-            runLocal(request)
-        case .length(let length) where length > LocalRequest.bodyLimit || !endpoint.readsBody:
-            // Refused unread, so the connection must close after the answer.
-            let status = endpoint.readsBody ? 413 : 400
-            finishLocal(request, response: .error(status, status == 413 ? "too_large" : "invalid_request",
-                                                  description: status == 413 ? nil : "this endpoint takes no body"),
-                        error: "local-body-refused", forceClose: true)
-        default:
-            guard endpoint.readsBody else {
-                finishLocal(request, response: .error(400, "invalid_request", description: "this endpoint takes no body"),
-                            error: "local-body-refused", forceClose: true)
-                return
-            }
-            if head.expectsContinue { connection.write("HTTP/1.1 100 Continue\r\n\r\n") }
-            collectLocalBody()
-        }
+    /// The verdict for one of the gateway's own endpoints; `local` holds the request for the endpoint.
+    func decideLocal(_ request: ExchangeRequest, endpoint: OwnEndpoint) -> ExchangeMachine.Actions {
+        local = LocalRequest(head: request.head, headBytes: request.headBytes, startedAt: request.startedAt,
+                             endpoint: endpoint)
+        return machine.decided(.local(readsBody: endpoint.readsBody, bodyLimit: LocalRequest.bodyLimit))
     }
 
-    /// Reads body bytes of the local request until it ends, more must arrive, or it is too large.
+    /// Reads body bytes of the local request until it ends, more must arrive, or the machine refuses it.
     func collectLocalBody() {
-        guard state == .answering, let request = local, !request.bodyComplete else { return }
-        while true {
+        while machine.readsRequestBody, let request = local {
             switch parseRequest() {
             case .failure(let error):
-                local = nil
-                refuse(error)
+                perform(machine.requestFailed(status: error.status, reason: error.reason))
                 return
             case .success(.body(let payload)):
                 connection.withUnsafeInputBytes { raw in request.body.append(contentsOf: raw[payload]) }
                 connection.discardInput(payload.upperBound)
-                if request.body.count > LocalRequest.bodyLimit {
-                    finishLocal(request, response: .error(413, "too_large"), error: "local-body-too-large",
-                                forceClose: true)
-                    return
-                }
-            case .success(.end(_, let consumed)):
+                tally.bytesIn += Int64(payload.count)
+                perform(machine.localBody(total: request.body.count))
+            case .success(.end(let trailers, let consumed)):
                 connection.discardInput(consumed)
                 request.bodyComplete = true
-                if timerPurpose == .body { timer.cancel() }
-                runLocal(request)
+                perform(machine.requestEnded(trailers: trailers))
                 return
             case .success(.needMore):
-                startTimer(.body, snapshot.timeouts.body)
+                perform(machine.requestNeedsMore())
                 return
             case .success(.requestHead), .success(.responseHead):
-                abort()
+                perform(machine.clientBrokeFraming())
                 return
             }
         }
@@ -67,8 +41,8 @@ extension ClientConnection {
 
     /// Hands the complete request to the gateway's own endpoints (`LocalResponder`); their answer, however late,
     /// comes back through `finishLocal`. Strong `self`: a store or hash completion may run after the client
-    /// left; `finishLocal` then sees it no longer waits and answers nothing.
-    private func runLocal(_ request: LocalRequest) {
+    /// left; `finishLocal` then sees it no longer waits (and the machine ignores it) and answers nothing.
+    func runLocal(_ request: LocalRequest) {
         let context = LocalContext(peer: peer.address, trusted: peer.trusted, tls: peer.tls)
         let responder = engine.localResponder(for: role, snapshot: snapshot)
         responder.respond(to: request, context: context) { [self] response, error in
@@ -76,21 +50,11 @@ extension ClientConnection {
         }
     }
 
-    /// Writes the answer to `request` if the connection still waits for it (the client may have left while a
-    /// hash or a store call ran), then goes on with the next request or closes.
+    /// The endpoint's answer to `request`: written if the connection still waits for it (the client may have
+    /// left while a hash or a store call ran; the machine then ignores it), then the next request or the close.
     func finishLocal(_ request: LocalRequest, response: LocalResponse, error: String? = nil, forceClose: Bool = false) {
-        guard local === request, state == .answering else { return }
+        guard local === request else { return }
         local = nil
-        let close = forceClose || response.close || !request.bodyComplete || !request.head.keepAlive || engine.draining
-        let bytes = response.serialize(close: close, headOnly: request.head.method == .head)
-        connection.write(bytes)
-        engine.log(head: request.head, peer: peer, status: response.status, bytesIn: Int64(request.headBytes + request.body.count),
-                   bytesOut: Int64(bytes.count), startedAt: request.startedAt,
-                   route: role == .admin ? "admin" : "gatehouse", upstream: nil, error: error)
-        if close {
-            closeAfterFlush()
-        } else {
-            awaitNextRequest()
-        }
+        perform(machine.localAnswered(response, error: error, forceClose: forceClose))
     }
 }

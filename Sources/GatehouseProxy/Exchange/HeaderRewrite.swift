@@ -122,35 +122,39 @@ enum HeaderRewrite {
     static func hasStrippedPrefix(_ fields: HeaderFields, _ index: Int, prefixes: [[UInt8]]) -> Bool {
         let name = fields.fields[index].name
         for prefix in prefixes where name.count >= prefix.count {
-            var equal = true
-            for k in 0..<prefix.count {
-                var b = asciiLower(fields.storage[name.lowerBound + k])
-                if b == UInt8(ascii: "_") { b = UInt8(ascii: "-") }
-                if b != prefix[k] {
-                    equal = false
-                    break
-                }
-            }
-            if equal { return true }
+            if startsWithFolded(fields.storage, name, prefix) { return true }
         }
         return false
     }
 
+    /// True when `storage[name]` starts with `lowercase`, ignoring case and reading `_` as `-`.
+    private static func startsWithFolded(_ storage: [UInt8], _ name: Range<Int>, _ lowercase: [UInt8]) -> Bool {
+        for k in 0..<lowercase.count {
+            var b = asciiLower(storage[name.lowerBound + k])
+            if b == UInt8(ascii: "_") { b = UInt8(ascii: "-") }
+            if b != lowercase[k] { return false }
+        }
+        return true
+    }
+
     /// True when the field's name is one of the tokens listed in `Connection`.
-    static func isNamedByConnection(_ fields: HeaderFields, _ index: Int, tokens: [Range<Int>]) -> Bool {
+    static func isNamedByConnection(_ fields: HeaderFields, _ index: Int, tokens: ConnectionTokens) -> Bool {
         guard !tokens.isEmpty else { return false }
         let name = fields.fields[index].name
-        let storage = fields.storage
-        for token in tokens where token.count == name.count {
-            var equal = true
-            for k in 0..<name.count
-            where asciiLower(storage[name.lowerBound + k]) != asciiLower(storage[token.lowerBound + k]) {
-                equal = false
-                break
+        return fields.storage.withUnsafeBufferPointer { storage in
+            for t in 0..<tokens.count {
+                let token = tokens[t]
+                guard token.count == name.count else { continue }
+                var equal = true
+                for k in 0..<name.count
+                where asciiLower(storage[name.lowerBound + k]) != asciiLower(storage[token.lowerBound + k]) {
+                    equal = false
+                    break
+                }
+                if equal { return true }
             }
-            if equal { return true }
+            return false
         }
-        return false
     }
 
     /// Writes the request head that goes to the upstream into `out`.
@@ -187,7 +191,9 @@ enum HeaderRewrite {
                     continue
                 }
             }
-            if isNamedByConnection(fields, index, tokens: head.connectionTokens) { continue }
+            if !head.connectionTokens.isEmpty, isNamedByConnection(fields, index, tokens: head.connectionTokens) {
+                continue
+            }
             if hasStrippedPrefix(fields, index, prefixes: snapshot.strippedHeaderPrefixes)
                 || hasStrippedName(fields, index, names: snapshot.strippedHeaderNames)
             {
@@ -258,7 +264,7 @@ enum HeaderRewrite {
     static func hasStrippedName(_ fields: HeaderFields, _ index: Int, names: [[UInt8]]) -> Bool {
         let name = fields.fields[index].name
         for candidate in names where candidate.count == name.count {
-            if hasStrippedPrefix(fields, index, prefixes: [candidate]) { return true }
+            if startsWithFolded(fields.storage, name, candidate) { return true }
         }
         return false
     }
@@ -339,7 +345,9 @@ enum HeaderRewrite {
                 if case .chunked = clientFraming, fields.nameEquals(index, "trailer") { appendField(fields, field, to: &out) }
                 continue
             }
-            if isNamedByConnection(fields, index, tokens: head.connectionTokens) { continue }
+            if !head.connectionTokens.isEmpty, isNamedByConnection(fields, index, tokens: head.connectionTokens) {
+                continue
+            }
             appendField(fields, field, to: &out)
         }
         appendFraming(clientFraming, to: &out)

@@ -118,7 +118,8 @@ private struct AdminCall {
         control.gatherMetrics(replyOn: executor) { [self] total in
             finish(LocalResponse(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
                                  body: PrometheusText.render(total, sessionStoreUp: storeUp,
-                                                             sessionStoreWriteFailures: writeFailures)))
+                                                             sessionStoreWriteFailures: writeFailures)
+                                     + Array(control.extraMetrics().utf8)))
         }
     }
 
@@ -135,6 +136,7 @@ private struct AdminCall {
         }
         if admin.draining { problems.append("draining") }
         if services.sessions != nil, !control.storeReachable() { problems.append("session store unreachable") }
+        problems += control.readinessProblems()
         var body = JSONWriter()
         body.beginObject()
         body.member("ready", problems.isEmpty)

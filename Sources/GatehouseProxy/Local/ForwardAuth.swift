@@ -55,18 +55,36 @@ struct ForwardAuthEndpoint: LocalResponder {
             return
         }
         let route = services.snapshot.routes.routes[routeIndex]
-        decide(original, route: route, fetched: nil, done)
+        decide(original, route: route, done)
     }
 
-    private func decide(_ original: ForwardAuthRequest, route: Route, fetched: FetchedSession?,
-                        _ done: @escaping LocalCompletion) {
+    private func decide(_ original: ForwardAuthRequest, route: Route, _ done: @escaping LocalCompletion) {
         guard let decider = services.forwardAuth else {
             done(.error(503, "temporarily_unavailable"), "forward-auth-not-wired")
             return
         }
         let head = original.head
         let now = route.policy.mode == .none ? 0 : services.now()
-        switch decider.decide(head, route.policy, fetched, now) {
+        let decision = decider.decide(head, route.policy, now)
+        if case .fetchSession(let pending) = decision {
+            // A remote store's cache missed: ask it, then finish the same decision with its answer.
+            decider.fetch(pending.key, now) { answer in
+                let resumed = decider.resume(pending, answer, head, route.policy)
+                if case .fetchSession = resumed {
+                    done(.storeUnavailable, "session-store-miss")
+                    return
+                }
+                self.answer(resumed, original, route: route, done)
+            }
+            return
+        }
+        answer(decision, original, route: route, done)
+    }
+
+    private func answer(_ decision: AuthDecision, _ original: ForwardAuthRequest, route: Route,
+                        _ done: @escaping LocalCompletion) {
+        let head = original.head
+        switch decision {
         case .forward(let identity):
             var headers: [(String, String)] = []
             if let identity { headers = Self.identityHeaders(route.policy, identity) }
@@ -79,10 +97,8 @@ struct ForwardAuthEndpoint: LocalResponder {
             done(refusal(403, route: route, invalidToken: false, head: head), reason)
         case .unavailable(let reason):
             done(.storeUnavailable, reason)
-        case .fetchSession(let key):
-            decider.fetch(key, now) { answer in
-                self.decide(original, route: route, fetched: FetchedSession(key: key, answer: answer), done)
-            }
+        case .fetchSession:
+            done(.storeUnavailable, "session-store-miss")
         }
     }
 
@@ -161,7 +177,10 @@ struct ForwardAuthEndpoint: LocalResponder {
 /// to `RequestPipeline` and the endpoint never sees the engine.
 struct ForwardAuthServices {
     /// `RequestPipeline.decide` with this worker's token cache and session context.
-    let decide: (_ head: RequestHead, _ policy: RoutePolicy, _ fetched: FetchedSession?, _ now: Int64) -> AuthDecision
+    let decide: (_ head: RequestHead, _ policy: RoutePolicy, _ now: Int64) -> AuthDecision
+    /// `RequestPipeline.resume`: the same decision finished with the store's answer.
+    let resume: (_ pending: PendingSession, _ answer: SessionLookup, _ head: RequestHead, _ policy: RoutePolicy)
+        -> AuthDecision
     /// The store's answer for a session its cache does not hold; `done` runs on this worker's loop.
     let fetch: (_ key: SessionKey, _ now: Int64, _ done: @escaping (SessionLookup) -> Void) -> Void
 }
@@ -291,25 +310,19 @@ extension ProxyEngine {
     /// `ClientConnection.authorize`, and the store's fetch for a remote cache miss.
     func forwardAuthServices(_ snapshot: ProxySnapshot) -> ForwardAuthServices {
         ForwardAuthServices(
-            decide: { head, policy, fetched, now in
+            decide: { head, policy, now in
                 var trace: DecisionTrace? = nil
                 let decision = RequestPipeline.decide(head, policy: policy, tokens: snapshot.tokens,
                                                       cache: self.tokenCache, sessions: self.sessionContext,
-                                                      fetched: fetched, now: now, trace: &trace)
-                switch decision {
-                case .forward(let identity): if identity != nil { self.counters.authAccepted += 1 }
-                case .unauthenticated(let reason, let invalid):
-                    if invalid { self.counters.authInvalid += 1 } else { self.counters.authNoCredential += 1 }
-                    self.authRefusals[reason, default: 0] += 1
-                case .forbidden(let reason):
-                    self.counters.authForbidden += 1
-                    self.authRefusals[reason, default: 0] += 1
-                case .badRequest(let reason):
-                    self.counters.authBadRequest += 1
-                    self.authRefusals[reason, default: 0] += 1
-                case .unavailable: self.counters.sessionStoreErrors += 1
-                case .fetchSession: self.counters.sessionFetches += 1
-                }
+                                                      now: now, trace: &trace)
+                self.countForwardAuth(decision)
+                return decision
+            },
+            resume: { pending, answer, head, policy in
+                var trace: DecisionTrace? = nil
+                let decision = RequestPipeline.resume(pending, answer: answer, head: head, policy: policy,
+                                                      trace: &trace)
+                self.countForwardAuth(decision)
                 return decision
             },
             fetch: { key, now, done in
@@ -319,5 +332,23 @@ extension ProxyEngine {
                 }
                 store.fetch(key, now: now, done)
             })
+    }
+
+    /// The counters a proxied request's decision moves, so metrics count forward-auth decisions the same way.
+    private func countForwardAuth(_ decision: AuthDecision) {
+        switch decision {
+        case .forward(let identity): if identity != nil { counters.authAccepted += 1 }
+        case .unauthenticated(let reason, let invalid):
+            if invalid { counters.authInvalid += 1 } else { counters.authNoCredential += 1 }
+            authRefusals[reason, default: 0] += 1
+        case .forbidden(let reason):
+            counters.authForbidden += 1
+            authRefusals[reason, default: 0] += 1
+        case .badRequest(let reason):
+            counters.authBadRequest += 1
+            authRefusals[reason, default: 0] += 1
+        case .unavailable: counters.sessionStoreErrors += 1
+        case .fetchSession: counters.sessionFetches += 1
+        }
     }
 }

@@ -79,6 +79,10 @@ struct SessionEndpointServices {
     let unknownCookies: UnknownCookieLimiter
     /// The identity of a bearer token as the auth pipeline verifies it (signature, expiry, revocation), or nil.
     let verifyBearer: (_ token: ArraySlice<UInt8>, _ now: Int64) -> Identity?
+    /// Runs an outbound HTTPS request (an OpenID provider's token endpoint) off the loop; `done` runs back on the
+    /// loop. False: not queued. Nil without `login.oidc`.
+    var outbound: ((_ request: HTTPSRequest,
+                    _ done: @escaping (BlockingPool.Outcome<Result<HTTPSResponse, HTTPSFailure>>) -> Void) -> Bool)? = nil
 }
 
 /// Runs password checks off the loop (they cost tens of milliseconds on purpose).

@@ -12,7 +12,10 @@ enum LoginPage {
     ]
 
     /// The page, with `rd` carried in a hidden field and an optional error line.
-    static func render(action: String, rd: String?, error: String?, user: String?) -> String {
+    /// `providers`: (title, link) of each OpenID provider, shown as links above the form; `form: false` leaves the
+    /// user name and password out (no users file).
+    static func render(action: String, rd: String?, error: String?, user: String?,
+                       providers: [(title: String, link: String)] = [], form: Bool = true) -> String {
         var page = """
             <!doctype html>
             <html lang="en"><head><meta charset="utf-8">
@@ -20,16 +23,27 @@ enum LoginPage {
             <title>Sign in</title>
             <style>
             body{font-family:system-ui,sans-serif;background:#f4f5f7;display:flex;justify-content:center;margin:0;padding-top:12vh}
-            form{background:#fff;padding:2rem;border-radius:8px;box-shadow:0 1px 4px rgba(0,0,0,.15);width:18rem}
+            form,.providers{background:#fff;padding:2rem;border-radius:8px;box-shadow:0 1px 4px rgba(0,0,0,.15);width:18rem}
             h1{font-size:1.3rem;margin:0 0 1rem}label{display:block;margin:.8rem 0 .3rem;font-size:.9rem}
             input{width:100%;box-sizing:border-box;padding:.5rem;font-size:1rem}
             button{margin-top:1.2rem;width:100%;padding:.6rem;font-size:1rem}
             .error{color:#b00020;font-size:.9rem}
+            .providers a{display:block;margin:.5rem 0;padding:.6rem;text-align:center;border:1px solid #888;border-radius:4px;color:#000;text-decoration:none}
             </style></head><body>
-            <form method="post" action="\(escape(action))">
-            <h1>Sign in</h1>
 
             """
+        if !form {
+            page += "<div class=\"providers\">\n<h1>Sign in</h1>\n"
+            if let error { page += "<p class=\"error\" role=\"alert\">\(escape(error))</p>\n" }
+            for provider in providers { page += "<a href=\"\(escape(provider.link))\">\(escape(provider.title))</a>\n" }
+            return page + "</div></body></html>\n"
+        }
+        page += "<form method=\"post\" action=\"\(escape(action))\">\n<h1>Sign in</h1>\n"
+        if !providers.isEmpty {
+            page += "<div class=\"providers\">\n"
+            for provider in providers { page += "<a href=\"\(escape(provider.link))\">\(escape(provider.title))</a>\n" }
+            page += "</div>\n"
+        }
         if let error { page += "<p class=\"error\" role=\"alert\">\(escape(error))</p>\n" }
         // After a refusal the name is filled in again: the cursor goes where the person types next.
         let focusName = (user ?? "").isEmpty ? " autofocus" : ""

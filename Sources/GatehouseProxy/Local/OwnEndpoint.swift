@@ -12,6 +12,10 @@ enum OwnEndpoint: Equatable {
     case jwks
     /// The forward-auth decision (`ForwardAuthEndpoint`), any method; Envoy appends the original path.
     case forwardAuth
+    /// Starts a sign-in through the OpenID provider `?provider=`.
+    case oidcStart
+    /// A provider's redirect back (`/.gatehouse/oidc/callback/<name>`).
+    case oidcCallback(provider: String)
     case adminUserSessions(user: String)
     case adminSignOutEverywhere(user: String)
     case adminDisable(user: String)
@@ -43,9 +47,16 @@ enum OwnEndpoint: Equatable {
         case "/.gatehouse/sessions": return only([.get, .head], .mySessions, allow: "GET, HEAD")
         case "/.gatehouse/token/refresh": return only([.post], .refresh, allow: "POST")
         case "/.gatehouse/jwks.json": return only([.get, .head], .jwks, allow: "GET, HEAD")
+        case "/.gatehouse/oidc/start": return only([.get, .head], .oidcStart, allow: "GET, HEAD")
         case ForwardAuthEndpoint.path: return .forwardAuth
         default:
             if path.hasPrefix(ForwardAuthEndpoint.path + "/") { return .forwardAuth }
+            let callbackPrefix = "/.gatehouse/oidc/callback/"
+            if path.hasPrefix(callbackPrefix) {
+                let name = String(path.dropFirst(callbackPrefix.count))
+                guard !name.isEmpty, name.utf8.count <= 32, !name.contains("/") else { return .notFound }
+                return only([.get, .head], .oidcCallback(provider: name), allow: "GET, HEAD")
+            }
             let sessionsPrefix = "/.gatehouse/sessions/"
             if path.hasPrefix(sessionsPrefix) {
                 let handle = String(path.dropFirst(sessionsPrefix.count))

@@ -64,20 +64,20 @@ struct SignInEndpoints: LocalResponder {
 
 /// One request to a sign-in endpoint: the injected services, the request, its peer and where the answer goes.
 /// A value copied into every completion, so a completion that runs late still answers the right request.
-private struct SignInCall {
+struct SignInCall {
     let services: LocalServices
     let request: LocalRequest
     let context: LocalContext
     let done: LocalCompletion
 
-    private var snapshot: ProxySnapshot { services.snapshot }
-    private var head: RequestHead { request.head }
+    var snapshot: ProxySnapshot { services.snapshot }
+    var head: RequestHead { request.head }
 
     func finish(_ response: LocalResponse, error: String? = nil) {
         done(response, error)
     }
 
-    private func storeFailed(_ error: StoreError) {
+    func storeFailed(_ error: StoreError) {
         finish(.storeUnavailable, error: "session-store-\(error.reason)")
     }
 
@@ -105,6 +105,8 @@ private struct SignInCall {
             } else {
                 finish(.error(404, "not_found"), error: "no-signing-key")
             }
+        case .oidcStart: oidcStart(settings)
+        case .oidcCallback(let provider): oidcCallback(provider, settings, sessions)
         case .methodNotAllowed(let allow):
             finish(LocalResponse(status: 405, headers: [("Allow", allow)]))
         default:
@@ -116,11 +118,22 @@ private struct SignInCall {
 
     private func loginPage(_ settings: SignInSettings) {
         let rd = request.queryParameter("rd").flatMap(SignInEndpoints.safeRedirect)
-        finish(.html(200, LoginPage.render(action: settings.loginPath, rd: rd, error: nil, user: nil),
+        // One provider and no users file: nothing to choose, straight to the provider.
+        if let oidc = snapshot.oidc, !oidc.hasUsersFile, oidc.providers.count == 1 {
+            finish(LocalResponse(status: 302, headers: [("Location", oidcStartLink(oidc.providers[0].name, rd: rd))]))
+            return
+        }
+        finish(.html(200, LoginPage.render(action: settings.loginPath, rd: rd, error: nil, user: nil,
+                                           providers: providerLinks(rd: rd), form: snapshot.oidc?.hasUsersFile ?? true),
                      headers: LoginPage.securityHeaders))
     }
 
     private func login(_ settings: SignInSettings, _ sessions: SessionEndpointServices) {
+        if let oidc = snapshot.oidc, !oidc.hasUsersFile {
+            finish(.error(404, "not_found", description: "users sign in through their identity provider"),
+                   error: "login-no-users-file")
+            return
+        }
         let isForm = wantsForm
         if let refusal = crossSiteRefusal() {
             finish(refusal, error: "cross-site-login")
@@ -297,7 +310,7 @@ private struct SignInCall {
     /// old ID at login), whoever it belonged to, so an ID planted in the browser before sign-in (session
     /// fixation) or left from an earlier user never outlives it. Then `next`; a store that cannot answer is a
     /// 503 (nothing was created).
-    private func endPresentedSession(_ settings: SignInSettings, _ store: any SessionStore,
+    func endPresentedSession(_ settings: SignInSettings, _ store: any SessionStore,
                                      then next: @escaping () -> Void) {
         guard settings.mode == .session,
               case .token(let value) = CredentialExtractor.cookie(head, name: settings.cookieName),
@@ -561,7 +574,7 @@ private struct SignInCall {
     // MARK: Request facts
 
     /// The client behind any trusted proxies (`ClientAddress.resolve`).
-    private var clientAddressBytes: [UInt8] {
+    var clientAddressBytes: [UInt8] {
         ClientAddress.resolve(peer: context.peer, trusted: context.trusted, head: head, snapshot: snapshot)
     }
 
@@ -585,8 +598,15 @@ private struct SignInCall {
         return proto.split(separator: ",").last.map { $0.trimmingBlanks().lowercased() == "https" } ?? false
     }
 
-    private func sessionCookie(_ settings: SignInSettings, value: String, maxAge: Int64) -> String {
-        var cookie = "\(String(decoding: settings.cookieName, as: UTF8.self))=\(value); Path=/; HttpOnly; SameSite=\(settings.sameSite)"
+    func sessionCookie(_ settings: SignInSettings, value: String, maxAge: Int64) -> String {
+        cookie(String(decoding: settings.cookieName, as: UTF8.self), value: value, maxAge: maxAge, path: "/",
+               sameSite: settings.sameSite, settings)
+    }
+
+    /// An HttpOnly cookie, `Secure` as `sessions.cookie.secure` says.
+    func cookie(_ name: String, value: String, maxAge: Int64, path: String, sameSite: String,
+                _ settings: SignInSettings) -> String {
+        var cookie = "\(name)=\(value); Path=\(path); HttpOnly; SameSite=\(sameSite)"
         let secure: Bool
         switch settings.secureCookie {
         case .always: secure = true

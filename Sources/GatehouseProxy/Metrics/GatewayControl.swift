@@ -20,10 +20,18 @@ package final class GatewayControl: Sendable {
     package let storeReachable: @Sendable () -> Bool
     /// Failed writes of the embedded session store (nil for other stores).
     package let storeWriteFailures: @Sendable () -> Int?
+    /// Why the gateway is not ready besides workers and store (e.g. an issuer whose provider keys have not arrived).
+    package let readinessProblems: @Sendable () -> [String]
+    /// More Prometheus text appended to `/metrics` (the provider key sets).
+    package let extraMetrics: @Sendable () -> String
 
     package init(expectedWorkers: Int, reload: @escaping @Sendable (@escaping @Sendable (String?) -> Void) -> Void,
                  storeReachable: @escaping @Sendable () -> Bool,
-                 storeWriteFailures: @escaping @Sendable () -> Int? = { nil }) {
+                 storeWriteFailures: @escaping @Sendable () -> Int? = { nil },
+                 readinessProblems: @escaping @Sendable () -> [String] = { [] },
+                 extraMetrics: @escaping @Sendable () -> String = { "" }) {
+        self.readinessProblems = readinessProblems
+        self.extraMetrics = extraMetrics
         self.expectedWorkers = expectedWorkers
         self.reload = reload
         self.storeReachable = storeReachable

@@ -12,9 +12,12 @@ package final class SessionServices: Sendable {
     /// Password hashes run here, never on an event loop.
     package let hashing: BlockingPool
     private let directory: Mutex<UserDirectory>
+    /// Outbound HTTPS (the OpenID providers' token endpoints), never on an event loop; nil without `login.oidc`.
+    package let outbound: BlockingPool?
 
     package init(backend: any SessionBackend, revocations: RevocationList, throttle: SignInThrottle,
-                 hashing: BlockingPool, users: UserDirectory) {
+                 hashing: BlockingPool, users: UserDirectory, outbound: BlockingPool? = nil) {
+        self.outbound = outbound
         self.backend = backend
         self.revocations = revocations
         self.throttle = throttle

@@ -2,41 +2,27 @@ import GatehouseHTTP
 import GatehouseIO
 
 /// After a 101 Switching Protocols (WebSocket), the client connection stops speaking HTTP and copies bytes
-/// both ways, with the same backpressure as bodies. The request was routed (and, with auth, authorised)
-/// before the upgrade was forwarded, so the tunnel itself needs no further checks.
+/// both ways, with the same backpressure as bodies (the machine's `.tunnelling` state decides; these move the
+/// bytes). The request was routed (and, with auth, authorised) before the upgrade was forwarded, so the tunnel
+/// itself needs no further checks.
 ///
 /// WebSocket is the only protocol tunnelled: any other `Upgrade` (`h2c` above all, which would open an
 /// HTTP/2 connection to the upstream on which the client could reach any path past every route's policy)
 /// is removed and the request goes on as plain HTTP/1.1. A tunnel with no bytes either way for
 /// `server.limits.tunnel_idle_timeout` is closed.
 extension ClientConnection {
-    func startTunnel() {
-        state = .tunnelling
-        upstream?.disarm()
-        engine.counters.tunnels += 1
-        startTimer(.tunnel, snapshot.timeouts.tunnelIdle)
-        tunnelClientToUpstream()
-        tunnelUpstreamToClient()
-    }
-
     func tunnelClientToUpstream() {
         guard let upstream else { return }
-        if connection.inputCount > 0 { startTimer(.tunnel, snapshot.timeouts.tunnelIdle) }
+        if connection.inputCount > 0 { perform(machine.tunnelMoved()) }
         connection.moveAllInput(to: upstream.connection)
-        if upstream.connection.outputCount > Self.highWater, !clientPaused {
-            clientPaused = true
-            connection.disableReading()
-        }
+        if upstream.connection.outputCount > Self.highWater { perform(machine.upstreamOutputFull()) }
     }
 
     func tunnelUpstreamToClient() {
         guard let upstream else { return }
-        if upstream.connection.inputCount > 0 { startTimer(.tunnel, snapshot.timeouts.tunnelIdle) }
+        if upstream.connection.inputCount > 0 { perform(machine.tunnelMoved()) }
         upstream.connection.moveAllInput(to: connection)
-        if connection.outputCount > Self.highWater, !upstreamPaused {
-            upstreamPaused = true
-            upstream.connection.disableReading()
-        }
+        if connection.outputCount > Self.highWater { perform(machine.clientOutputFull()) }
     }
 }
 

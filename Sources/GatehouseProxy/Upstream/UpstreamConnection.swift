@@ -7,7 +7,8 @@ final class UpstreamConnection: ConnectionDelegate {
     let serverIndex: Int
     unowned let pool: UpstreamPool
     var parser: ResponseParser
-    /// The client connection using it; nil while idle. Strong on purpose: the exchange clears it.
+    /// The client connection using it; nil while idle. Strong on purpose: the client clears it when its machine
+    /// releases the upstream (`releaseUpstream`).
     var owner: ClientConnection?
     private(set) var isConnected = false
     /// True once it served an exchange; a reused connection may have been closed by the server meanwhile.

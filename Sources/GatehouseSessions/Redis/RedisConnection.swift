@@ -39,9 +39,10 @@ package struct RedisError: Error, Sendable, Equatable, CustomStringConvertible {
 /// Life of a connection:
 /// - `start()` resolves the host (a name is resolved off the loop by `HostResolver`, on its worker pool:
 ///   `getaddrinfo` blocks), makes a `RedisClient` for the address (hiredis attached to the loop), and pipelines
-///   the handshake: `AUTH [user] password` when there is a password, `SELECT db` when the database is not 0,
-///   then `PING` (commands) or `SUBSCRIBE channel` (subscriber). The connection is ready when the last
-///   handshake reply arrives; an error reply drops it.
+///   the handshake: `AUTH [user] password` when there is a password, `ROLE` when `settings.verifyMaster` (the
+///   reply must say `master`), `SELECT db` when the database is not 0, then `PING` (commands) or
+///   `SUBSCRIBE channel` (subscriber). The connection is ready when the last handshake reply arrives; an error
+///   reply drops it.
 /// - Calls made while the very first attempt is in progress (a worker that just started) wait in a Swift queue
 ///   until ready, so nothing ever runs before `SELECT`. Once a connection has failed or been lost, calls fail at
 ///   once with `unreachable` until a handshake succeeds again: a store that is down answers 503 without a wait.
@@ -264,6 +265,10 @@ package final class RedisConnection {
             auth.append(Array(password.utf8))
             steps.append((auth, { if case .status = $0 { true } else { false } }))
         }
+        if settings.verifyMaster {
+            // Sentinel mode: a server that is not (or no longer) the master is refused like a failed AUTH.
+            steps.append(([Array("ROLE".utf8)], { RedisRole($0)?.isMaster ?? false }))
+        }
         if case .commands = role {
             if settings.db != 0 {
                 steps.append(([Array("SELECT".utf8), Array(String(settings.db).utf8)],
@@ -473,7 +478,13 @@ package final class RedisConnection {
         case .status(let text), .error(let text): text
         case .integer(let value): String(value)
         case .bulk(let bytes): "a bulk string of \(bytes.count) bytes"
-        case .array(let items): "an array of \(items.count)"
+        case .array(let items):
+            // `ROLE` answers start with the role: name it ("an array of 5 starting with \"slave\"").
+            if case .bulk(let first)? = items.first, first.count <= 16 {
+                "an array of \(items.count) starting with \"\(String(decoding: first, as: UTF8.self))\""
+            } else {
+                "an array of \(items.count)"
+            }
         case .null: "nil"
         }
     }

@@ -30,6 +30,18 @@ package struct RedisSettings: Sendable, Equatable {
     package var unknownCookieLookups: Int = 20
     package var unknownCookieWindow: Duration = .seconds(10)
 
+    /// Where the master is, when Sentinel says (`sessions.redis.sentinel`); nil: `host`:`port` is the server.
+    /// With it, `host`/`port` are only a starting value: each worker asks the sentinels and follows failovers.
+    package var sentinel: SentinelSettings?
+    /// How many replicas must acknowledge a write that matters (sign-in, logout, revocation, refresh rotation,
+    /// user disable) before it is answered (`WAIT n timeout`).
+    package var replicaAck: ReplicaAck = .auto
+    /// How long such a write waits for the acknowledgements; past it the write is answered 503.
+    package var replicaAckTimeout: Duration = .milliseconds(250)
+    /// Each connection's handshake checks `ROLE` is `master` before it counts as ready (set with `sentinel`:
+    /// a sentinel's answer may be stale, and a demoted master must never serve as one).
+    package var verifyMaster: Bool { sentinel != nil }
+
     package static let defaultTimeout: Duration = .milliseconds(500)
 
     package init(host: String, port: Int = 6379, db: Int = 0, username: String? = nil, password: String? = nil,

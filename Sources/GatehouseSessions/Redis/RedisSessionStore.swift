@@ -56,9 +56,30 @@ package final class RedisSessionStore: SessionStore {
     private let accessTokenTTL: Int64
     private let clock: @Sendable () -> Int64
     private let logger = Logger(label: "gatehouse.sessions.redis")
-    private let commands: RedisConnection?
-    private let subscriber: RedisConnection?
-    private let setupError: StoreError?
+    /// The three connections to the master; replaced together when the master moves (Sentinel), nil before
+    /// the sentinels have named one. `writer` carries the writes that matter and their `WAIT` (nil when no
+    /// write waits for replicas): a `WAIT` holds up the connection it is sent on, and lookups must not queue
+    /// behind it.
+    private var commands: RedisConnection?
+    private var subscriber: RedisConnection?
+    private var writer: RedisConnection?
+    private var setupError: StoreError?
+    /// Where the connections go (the URL's host, or the master the sentinels named last).
+    package private(set) var master: RedisEndpoint?
+    /// Asks the sentinels (with `settings.sentinel`).
+    private var monitor: SentinelMonitor?
+    /// Connections closed by a move, kept until the next turn of the loop (one may be calling back right now).
+    private var retired: [RedisConnection] = []
+    private var reaper: LoopTimer!
+    /// Every second: asks the sentinels again while the master cannot be reached, re-reads `ROLE` (replicas
+    /// for `replica_ack: auto`; a demoted master in Sentinel mode).
+    private var roleTimer: LoopTimer!
+    /// Replicas the master listed in its last `ROLE` answer.
+    private var knownReplicas = 0
+    /// Times the master moved (tests, metrics).
+    package private(set) var masterChanges = 0
+    /// Writes answered 503 because too few replicas acknowledged them in time (metrics).
+    package private(set) var replicaAckFailures = 0
 
     private struct Cached {
         let active: ActiveSession
@@ -116,39 +137,128 @@ package final class RedisSessionStore: SessionStore {
         self.clock = clock
         cacheTTLNanoseconds = settings.cacheSize > 0 ? settings.cacheTTL.wholeNanoseconds : 0
         outageGraceNanoseconds = settings.outageGrace.wholeNanoseconds
-        var made: (RedisConnection, RedisConnection)?
-        var failure: StoreError?
-        do throws(StoreError) {
-            made = (try RedisConnection(loop: loop, settings: settings, role: .commands, name: "commands"),
-                    try RedisConnection(loop: loop, settings: settings, role: .subscriber(channel: keys.events),
-                                        name: "subscriber"))
-        } catch {
-            logger.error("redis session store: \(error)")
-            failure = error
+        reaper = LoopTimer(loop: loop) { [unowned self] in retired.removeAll() }
+        roleTimer = LoopTimer(loop: loop) { [unowned self] in checkRole() }
+        if let sentinel = settings.sentinel {
+            let monitor = SentinelMonitor(loop: loop, sentinel: sentinel, timeout: settings.timeout,
+                                          connectTimeout: settings.connectTimeout)
+            monitor.onMaster = { [unowned self] endpoint in useMaster(endpoint) }
+            self.monitor = monitor
+        } else {
+            makeConnections(to: RedisEndpoint(host: settings.host, port: settings.port))
         }
-        commands = made?.0
-        subscriber = made?.1
-        setupError = failure
-        commands?.onReady = { [unowned self] in connectionsChanged(loadRevoked: true) }
-        commands?.onDown = { [unowned self] _ in
-            connectionsChanged(loadRevoked: false)
-            // The subscriber may be as dead as this connection without knowing it yet (a silent network):
-            // re-subscribe, so no invalidation is missed while the cache is in use again.
-            subscriber?.restart(reason: "the command connection was lost")
-        }
-        subscriber?.onReady = { [unowned self] in connectionsChanged(loadRevoked: true) }
-        subscriber?.onDown = { [unowned self] _ in connectionsChanged(loadRevoked: false) }
-        subscriber?.onMessage = { [unowned self] payload in invalidation(payload) }
     }
 
     deinit {
-        commands?.close()
-        subscriber?.close()
+        closeConnections()
+        monitor?.close()
     }
 
     func start() {
         commands?.start()
         subscriber?.start()
+        writer?.start()
+        monitor?.start()
+        roleTimer.schedule(after: .seconds(1))
+    }
+
+    // MARK: The master's connections
+
+    private func makeConnections(to endpoint: RedisEndpoint) {
+        var target = settings
+        target.host = endpoint.host
+        target.port = endpoint.port
+        master = endpoint
+        do throws(StoreError) {
+            let commands = try RedisConnection(loop: loop, settings: target, role: .commands, name: "commands")
+            let subscriber = try RedisConnection(loop: loop, settings: target,
+                                                 role: .subscriber(channel: keys.events), name: "subscriber")
+            let writer = settings.replicaAck == .replicas(0)
+                ? nil : try RedisConnection(loop: loop, settings: target, role: .commands, name: "writer")
+            commands.onReady = { [unowned self] in connectionsChanged(loadRevoked: true) }
+            commands.onDown = { [unowned self, unowned subscriber] _ in
+                connectionsChanged(loadRevoked: false)
+                // The subscriber may be as dead as this connection without knowing it yet (a silent network):
+                // re-subscribe, so no invalidation is missed while the cache is in use again.
+                subscriber.restart(reason: "the command connection was lost")
+                // A lost master may have failed over: the sentinels may already know where it went.
+                monitor?.refresh()
+            }
+            subscriber.onReady = { [unowned self] in connectionsChanged(loadRevoked: true) }
+            subscriber.onDown = { [unowned self] _ in connectionsChanged(loadRevoked: false) }
+            subscriber.onMessage = { [unowned self] payload in invalidation(payload) }
+            writer?.onReady = { [unowned self] in checkRole() }
+            self.commands = commands
+            self.subscriber = subscriber
+            self.writer = writer
+            setupError = nil
+        } catch {
+            logger.error("redis session store: \(error)")
+            setupError = error
+        }
+    }
+
+    private func closeConnections() {
+        for connection in [commands, subscriber, writer].compactMap({ $0 }) {
+            connection.close()
+            retired.append(connection)
+        }
+        commands = nil
+        subscriber = nil
+        writer = nil
+        if !retired.isEmpty, !closed { reaper.schedule(after: .zero) }
+    }
+
+    /// The sentinels named `endpoint`. A new master: the old connections go (their unanswered calls fail, so
+    /// those requests get 503), the cache starts over (it holds the old master's view), new connections are
+    /// made (each checks `ROLE` first), and once both are up the subscription is back and the `revoked` set is
+    /// read again.
+    private func useMaster(_ endpoint: RedisEndpoint) {
+        guard !closed else { return }
+        if endpoint == master, commands != nil { return }
+        if let old = master {
+            logger.notice("redis session store: the master moved from \(old) to \(endpoint)")
+            masterChanges += 1
+        }
+        closeConnections()
+        cache.removeAll()
+        unknown.removeAll()
+        knownReplicas = 0
+        makeConnections(to: endpoint)
+        connectionsChanged(loadRevoked: false)
+        commands?.start()
+        subscriber?.start()
+        writer?.start()
+    }
+
+    /// The timer's round: the sentinels again while the command connection is not up; `ROLE` on the master.
+    private func checkRole() {
+        guard !closed else { return }
+        roleTimer.schedule(after: .seconds(1))
+        if let monitor, !(commands?.isReady ?? false) { monitor.refresh() }
+        guard let connection = writer ?? (settings.verifyMaster ? commands : nil), connection.isReady else { return }
+        connection.command([Array("ROLE".utf8)], timeout: settings.timeout) { [weak self] result in
+            guard let self, case .success(let reply) = result, let role = RedisRole(reply) else { return }
+            if role.isMaster {
+                knownReplicas = role.replicas
+            } else if settings.verifyMaster, connection === commands || connection === writer {
+                // Demoted under us (a failover whose +switch-master did not reach this worker yet): drop the
+                // connections (each reconnect checks ROLE again) and ask the sentinels.
+                logger.warning("redis session store: \(master.map { "\($0)" } ?? "the master") is now a \(role.name)")
+                for connection in [commands, subscriber, writer].compactMap({ $0 }) {
+                    connection.restart(reason: "no longer the master")
+                }
+                monitor?.refresh()
+            }
+        }
+    }
+
+    /// Replicas a write that matters waits for now.
+    private var requiredAcks: Int {
+        switch settings.replicaAck {
+        case .replicas(let n): n
+        case .auto: min(1, knownReplicas)
+        }
     }
 
     /// Closes both connections; unanswered calls fail with `store-closed`, later ones too. Idempotent. Call on
@@ -158,8 +268,11 @@ package final class RedisSessionStore: SessionStore {
         closed = true
         cache.removeAll()
         unknown.removeAll()
-        commands?.close()
-        subscriber?.close()
+        roleTimer.cancel()
+        reaper.cancel()
+        monitor?.close()
+        closeConnections()
+        retired.removeAll()
     }
 
     /// True when the command connection is up.
@@ -193,7 +306,7 @@ package final class RedisSessionStore: SessionStore {
             }
         }
         guard let commands, commands.acceptsCalls else {
-            return .unavailable(setupError ?? StoreError("unreachable"))
+            return .unavailable(setupError ?? Self.downError(master: master))
         }
         return .needsFetch
     }
@@ -244,7 +357,7 @@ package final class RedisSessionStore: SessionStore {
         let until = now + accessTokenTTL
         var args = [prefix, digits(now), digits(Int64(max(0, maxPerUser))), digits(until), Array(record.key.hex.utf8)]
         args += RedisSessionFields.encode(record)
-        run(.create, key: keys.session(record.key), args: args) { [weak self] result in
+        run(.create, key: keys.session(record.key), args: args, durable: true) { [weak self] result in
             switch Self.outcome(result) {
             case .failure(let error):
                 done(.failure(error))
@@ -258,7 +371,8 @@ package final class RedisSessionStore: SessionStore {
     package func delete(_ key: SessionKey, _ done: @escaping (Result<Bool, StoreError>) -> Void) {
         let now = clock()
         let until = now + accessTokenTTL
-        run(.deleteKey, key: keys.session(key), args: [prefix, digits(now), digits(until), Array(key.hex.utf8)]) {
+        run(.deleteKey, key: keys.session(key), args: [prefix, digits(now), digits(until), Array(key.hex.utf8)],
+            durable: true) {
             [weak self] result in
             done(Self.outcome(result).map { items in
                 guard items.first == .integer(1) else { return false }
@@ -271,7 +385,8 @@ package final class RedisSessionStore: SessionStore {
     package func delete(handle: String, of user: String, _ done: @escaping (Result<Bool, StoreError>) -> Void) {
         let now = clock()
         let until = now + accessTokenTTL
-        run(.deleteHandle, key: keys.handle(handle), args: [prefix, digits(now), digits(until), Array(user.utf8)]) {
+        run(.deleteHandle, key: keys.handle(handle), args: [prefix, digits(now), digits(until), Array(user.utf8)],
+            durable: true) {
             [weak self] result in
             done(Self.outcome(result).map { items in
                 guard items.first == .integer(1) else { return false }
@@ -311,7 +426,8 @@ package final class RedisSessionStore: SessionStore {
                                _ done: @escaping (Result<RefreshOutcome, StoreError>) -> Void) {
         let until = now + accessTokenTTL
         run(.rotate, key: keys.refresh(presented),
-            args: [prefix, digits(now), digits(until), Array(presented.hex.utf8), Array(next.hex.utf8)]) {
+            args: [prefix, digits(now), digits(until), Array(presented.hex.utf8), Array(next.hex.utf8)],
+            durable: true) {
             [weak self] result in
             done(Self.outcome(result).flatMap { items -> Result<RefreshOutcome, StoreError> in
                 switch Self.text(items.first) {
@@ -341,7 +457,7 @@ package final class RedisSessionStore: SessionStore {
 
     package func isDisabled(_ user: String, _ done: @escaping (Result<Bool, StoreError>) -> Void) {
         guard let commands, !closed else {
-            done(.failure(closed ? Self.closedError : setupError ?? StoreError("unreachable")))
+            done(.failure(closed ? Self.closedError : setupError ?? Self.downError(master: master)))
             return
         }
         commands.command([Array("SISMEMBER".utf8), keys.disabled, Array(user.utf8)], timeout: settings.timeout) {
@@ -368,7 +484,7 @@ package final class RedisSessionStore: SessionStore {
         let now = clock()
         let until = now + accessTokenTTL
         run(.endAll, key: keys.user(user), args: [prefix, digits(now), digits(until), Array(user.utf8),
-                                                  Array(mode.utf8)]) { [weak self] result in
+                                                  Array(mode.utf8)], durable: true) { [weak self] result in
             done(Self.outcome(result).flatMap { items in
                 guard case .integer(let count)? = items.first else { return .failure(StoreError("redis-bad-reply")) }
                 _ = self?.applyEnded(items.dropFirst(), until: until)
@@ -486,28 +602,70 @@ package final class RedisSessionStore: SessionStore {
 
     /// Runs `script` with one key: `EVALSHA`, and `EVAL` when Redis does not know the script (`NOSCRIPT`: a
     /// restarted or flushed Redis). Error replies become `StoreError("redis-error")` (Redis's text is logged).
-    private func run(_ script: RedisScript, key: [UInt8], args: [[UInt8]],
+    ///
+    /// `durable`: a write that matters (sign-in, logout, revocation, refresh rotation, user disable). It goes on
+    /// the writer connection and, when replicas must acknowledge (`requiredAcks`), is followed there by
+    /// `WAIT n timeout`: the answer waits until that many replicas have the write, so a failover right after it
+    /// cannot bring an ended session back or lose a new one. Too few in time: `replica-ack-timeout` (503; the
+    /// write is on the master, and may or may not survive a failover that follows).
+    private func run(_ script: RedisScript, key: [UInt8], args: [[UInt8]], durable: Bool = false,
                      _ done: @escaping (Result<RedisReply, StoreError>) -> Void) {
-        guard let commands, !closed else {
-            done(.failure(closed ? Self.closedError : setupError ?? StoreError("unreachable")))
+        guard let commands = durable ? (writer ?? self.commands) : self.commands, !closed else {
+            done(.failure(closed ? Self.closedError : setupError ?? Self.downError(master: master)))
             return
         }
         var argv = [Array("EVALSHA".utf8), script.sha, Array("1".utf8), key]
         argv += args
         let timeout = settings.timeout
         let logger = self.logger
+        let acks = durable ? requiredAcks : 0
+        let finish: (Result<RedisReply, RedisError>) -> Void = { [weak self] result in
+            let outcome = Self.scriptResult(result, script: script, logger: logger)
+            guard acks > 0, case .success = outcome, let self else {
+                done(outcome)
+                return
+            }
+            waitForReplicas(acks, on: commands, script: script) { error in
+                done(error.map { .failure($0) } ?? outcome)
+            }
+        }
         commands.command(argv, timeout: timeout) { result in
             switch result {
             case .success(.error(let message)) where message.hasPrefix("NOSCRIPT"):
                 argv[0] = Array("EVAL".utf8)
                 argv[1] = script.source
-                commands.command(argv, timeout: timeout) { result in
-                    done(Self.scriptResult(result, script: script, logger: logger))
-                }
+                commands.command(argv, timeout: timeout, finish)
             default:
-                done(Self.scriptResult(result, script: script, logger: logger))
+                finish(result)
             }
         }
+    }
+
+    /// `WAIT acks timeout` on `connection` (the one the write went on: WAIT counts that connection's writes).
+    private func waitForReplicas(_ acks: Int, on connection: RedisConnection, script: RedisScript,
+                                 _ done: @escaping (StoreError?) -> Void) {
+        let ackTimeout = settings.replicaAckTimeout
+        let milliseconds = max(1, ackTimeout.components.seconds * 1000
+                               + ackTimeout.components.attoseconds / 1_000_000_000_000_000)
+        connection.command([Array("WAIT".utf8), digits(Int64(acks)), digits(milliseconds)],
+                           timeout: ackTimeout + settings.timeout) { [weak self] result in
+            switch result {
+            case .success(.integer(let n)) where n >= acks:
+                done(nil)
+            case .success(let reply):
+                self?.replicaAckFailures += 1
+                let got = RedisConnection.describe(reply)
+                self?.logger.warning("redis session store: \(script.name): \(got) of \(acks) replica(s) acknowledged within \(ackTimeout); answered 503")
+                done(StoreError("replica-ack-timeout"))
+            case .failure(let error):
+                done(error.storeError)
+            }
+        }
+    }
+
+    /// Why a call cannot be made: no master named yet (Sentinel), or the connection is down.
+    private static func downError(master: RedisEndpoint?) -> StoreError {
+        master == nil ? StoreError("no-master") : StoreError("unreachable")
     }
 
     private static func scriptResult(_ result: Result<RedisReply, RedisError>, script: RedisScript,

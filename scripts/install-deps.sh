@@ -9,7 +9,7 @@ set -euo pipefail
 # nginx and curl: an upstream and a client of the third-party suite (Tests/ThirdParty), which python3 runs.
 PACKAGES=(libevent-dev libssl-dev openssl libsqlite3-dev libhiredis-dev libcrypt-dev libcurl4-openssl-dev pkg-config
           redis-server redis-sentinel curl
-          apache2-utils whois nginx python3 python3-pip chromium chromium-driver)
+          apache2-utils whois nginx caddy python3 python3-pip chromium chromium-driver)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

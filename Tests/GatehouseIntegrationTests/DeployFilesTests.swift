@@ -173,11 +173,30 @@ struct DeployFilesTests {
         return packages
     }
 
+    /// `packages` and everything they depend on (Depends and Pre-Depends, every alternative), as this machine's
+    /// dpkg knows them: the binary was linked here, so every package that owns one of its libraries is installed.
+    static func dependencyClosure(of packages: Set<String>) throws -> Set<String> {
+        var closure = packages
+        var queue = Array(packages)
+        while let package = queue.popLast() {
+            let query = try runTool("/usr/bin/dpkg-query", ["-W", "-f=${Depends}, ${Pre-Depends}", package])
+            guard query.status == 0 else { continue }
+            for alternative in query.output.split(whereSeparator: { $0 == "," || $0 == "|" }) {
+                let name = alternative.split(whereSeparator: { $0 == " " || $0 == "(" || $0 == ":" }).first
+                guard let name, closure.insert(String(name)).inserted else { continue }
+                queue.append(String(name))
+            }
+        }
+        return closure
+    }
+
     @Test("the container's runtime stage installs the Debian package of every library the binary links",
           .enabled(if: toolExists("/usr/bin/ldd") && toolExists("/usr/bin/dpkg")))
     func containerRuntimeLibraries() throws {
-        let installed = try Self.runtimePackages()
-        #expect(installed.contains("curl"), "the health check needs curl")
+        let listed = try Self.runtimePackages()
+        #expect(listed.contains("curl"), "the health check needs curl")
+        // apt-get installs what the listed packages depend on, so their libraries (libcurl4's, say) come too.
+        let installed = try Self.dependencyClosure(of: listed)
         let essential: Set<String> = ["libc6", "libgcc-s1"]  // in every debian:bookworm-slim
         let ldd = try Self.runTool("/usr/bin/ldd", [GatehouseProcess.binaryPath])
         #expect(ldd.status == 0, "\(ldd.output)")

@@ -52,6 +52,8 @@ struct LocalServices {
     let now: () -> Int64
     /// Moves one of this worker's counters.
     let count: (LocalEvent) -> Void
+    /// The auth pipeline for the forward-auth decision endpoint (nil in tests that do not use it).
+    var forwardAuth: ForwardAuthServices? = nil
 
     init(snapshot: ProxySnapshot, sessions: SessionEndpointServices?, admin: AdminEndpointServices = .init(),
          now: @escaping () -> Int64 = { Int64(Clocks.wallClock().seconds) }, count: @escaping (LocalEvent) -> Void) {

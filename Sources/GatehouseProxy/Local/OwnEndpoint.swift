@@ -13,6 +13,8 @@ enum OwnEndpoint: Equatable {
     case accountAction
     case refresh
     case jwks
+    /// The forward-auth decision (`ForwardAuthEndpoint`), any method; Envoy appends the original path.
+    case forwardAuth
     /// Starts a sign-in through the OpenID provider `?provider=`.
     case oidcStart
     /// A provider's redirect back (`/.gatehouse/oidc/callback/<name>`).
@@ -50,7 +52,9 @@ enum OwnEndpoint: Equatable {
         case "/.gatehouse/token/refresh": return only([.post], .refresh, allow: "POST")
         case "/.gatehouse/jwks.json": return only([.get, .head], .jwks, allow: "GET, HEAD")
         case "/.gatehouse/oidc/start": return only([.get, .head], .oidcStart, allow: "GET, HEAD")
+        case ForwardAuthEndpoint.path: return .forwardAuth
         default:
+            if path.hasPrefix(ForwardAuthEndpoint.path + "/") { return .forwardAuth }
             let callbackPrefix = "/.gatehouse/oidc/callback/"
             if path.hasPrefix(callbackPrefix) {
                 let name = String(path.dropFirst(callbackPrefix.count))

@@ -42,7 +42,7 @@ extension ProxyEngine {
                                           draining: draining)
         // Strong: a completion that runs after the connection left still counts (the engine outlives its loop's
         // jobs in any case).
-        return LocalServices(snapshot: snapshot, sessions: sessions, admin: admin, count: { event in
+        var services = LocalServices(snapshot: snapshot, sessions: sessions, admin: admin, count: { event in
             switch event {
             case .signIn: self.counters.signIns += 1
             case .signInFailure: self.counters.signInFailures += 1
@@ -52,5 +52,7 @@ extension ProxyEngine {
             case .refreshReuse: self.counters.refreshReuse += 1
             }
         })
+        services.forwardAuth = forwardAuthServices(snapshot)
+        return services
     }
 }

@@ -13,6 +13,10 @@ struct SignInEndpoints: LocalResponder {
     let services: LocalServices
 
     func respond(to request: LocalRequest, context: LocalContext, _ done: @escaping LocalCompletion) {
+        if request.endpoint == .forwardAuth {  // needs no sign-in: bearer-only gateways decide too
+            ForwardAuthEndpoint(services: services).respond(to: request, context: context, done)
+            return
+        }
         SignInCall(services: services, request: request, context: context, done: done).handle()
     }
 

@@ -7,6 +7,7 @@ received. Another site on another port plays the hostile page. Chromium absent i
 
 import json
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -235,8 +236,8 @@ def test_signing_in_never_leaves_the_site(site, browser, query):
     fill_login_form(browser, "alice", PASSWORD)
     landed = wait_for_url(browser, lambda url: not on_login_page(url, site.url), "a page after signing in")
     assert urlsplit(landed).netloc == urlsplit(site.url).netloc, landed
-    assert landed == site.url + "/"
-    assert element(browser, "#home").text == "Home of the site"
+    assert landed == site.url + "/.gatehouse/account"  # no usable rd: the account page (issue 14)
+    assert browser.title == "Your account"
 
 
 # (the gateway's host, the hostile page's host). On 127.0.0.1 chromium sends Sec-Fetch-Site (same-site from another
@@ -319,3 +320,65 @@ def test_another_site_cannot_frame_the_login_page(site, browser, other_site):
     browser.get(f"http://localhost:{other_site.port}/frame")
     refused = wait(browser).until(lambda d: [e for e in console_errors(d) if "frame-ancestors" in e])
     assert "'none'" in refused[0], refused
+
+
+# The account page (`/.gatehouse/account`): two devices, one signs the other out, then everywhere else.
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / ".build" / "artifacts" / "account-pages"
+
+
+def screenshots(driver, name):
+    """The page at desktop and phone widths, kept under ARTIFACTS (not committed)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for label, (width, height) in (("desktop", (1280, 900)), ("phone", (390, 844))):
+        driver.set_window_size(width, height)
+        driver.save_screenshot(str(ARTIFACTS / f"{name}-{label}.png"))
+    driver.set_window_size(1024, 768)
+    print(f"screenshots in {ARTIFACTS}")
+
+
+def test_account_page_two_devices_sign_out_one_then_everywhere_else(site, browser, workdir):
+    # Device A signs in with no rd: it lands on the account page.
+    browser.get(site.url + "/.gatehouse/login")
+    screenshots(browser, "login")
+    fill_login_form(browser, "alice", PASSWORD)
+    wait_for_url(browser, lambda url: url == site.url + "/.gatehouse/account", "the account page")
+    assert browser.title == "Your account"
+    assert "alice@example.com" in browser.page_source
+    # Earlier tests of this module left alice signed in elsewhere: start from this device alone.
+    if browser.find_elements(By.CSS_SELECTOR, "input[value=others]"):
+        element(browser, "input[value=others]").find_element(By.XPATH, "..").submit()
+        wait_for_url(browser, lambda url: url.endswith("?done=others"), "the everywhere-else confirmation")
+
+    # Device B: another browser profile, its own cookie.
+    other = start_chromium(workdir / "chromium-profile-b", workdir / "chromedriver-b.log")
+    try:
+        sign_in(other, site.url)
+        browser.refresh()
+        devices = browser.find_elements(By.CSS_SELECTOR, "li")
+        assert len(devices) == 2
+        assert "(this device)" in devices[0].text
+        assert "Chrome on Linux" in devices[0].text
+        assert "last active just now" in devices[1].text
+        screenshots(browser, "account")
+        assert console_errors(browser) == []
+
+        # A signs B out: 303 back with a confirmation; B's next request goes to the login page.
+        devices[1].find_element(By.CSS_SELECTOR, "button").click()
+        wait_for_url(browser, lambda url: url.endswith("/.gatehouse/account?done=device"), "the confirmation")
+        assert "That device was signed out." in element(browser, ".notice").text
+        assert len(browser.find_elements(By.CSS_SELECTOR, "li")) == 1
+        other.get(site.url + "/private/again")
+        wait_for_url(other, lambda url: on_login_page(url, site.url), "the login page on the signed-out device")
+
+        # B signs in again; A signs out everywhere else; B is bounced again, A stays signed in.
+        sign_in(other, site.url)
+        browser.refresh()
+        element(browser, "section form input[value=others]").find_element(By.XPATH, "..").submit()
+        wait_for_url(browser, lambda url: url.endswith("?done=others"), "the everywhere-else confirmation")
+        other.get(site.url + "/private/third")
+        wait_for_url(other, lambda url: on_login_page(url, site.url), "the login page after everywhere else")
+        browser.get(site.url + "/private/still")
+        assert element(browser, "#h-x-auth-user").text == "alice"
+    finally:
+        other.quit()

@@ -8,6 +8,9 @@ enum OwnEndpoint: Equatable {
     case logout
     case mySessions
     case deleteMySession(handle: String)
+    /// `/.gatehouse/account`: GET the page, POST one of its forms.
+    case accountPage
+    case accountAction
     case refresh
     case jwks
     /// The forward-auth decision (`ForwardAuthEndpoint`), any method; Envoy appends the original path.
@@ -45,6 +48,7 @@ enum OwnEndpoint: Equatable {
         case "/.gatehouse/login": return method == .post ? .login : only([.get, .head], .loginPage, allow: "GET, HEAD, POST")
         case "/.gatehouse/logout": return only([.post], .logout, allow: "POST")
         case "/.gatehouse/sessions": return only([.get, .head], .mySessions, allow: "GET, HEAD")
+        case "/.gatehouse/account": return method == .post ? .accountAction : only([.get, .head], .accountPage, allow: "GET, HEAD, POST")
         case "/.gatehouse/token/refresh": return only([.post], .refresh, allow: "POST")
         case "/.gatehouse/jwks.json": return only([.get, .head], .jwks, allow: "GET, HEAD")
         case "/.gatehouse/oidc/start": return only([.get, .head], .oidcStart, allow: "GET, HEAD")
@@ -107,7 +111,7 @@ enum OwnEndpoint: Equatable {
     /// Whether the handler reads a request body.
     var readsBody: Bool {
         switch self {
-        case .login, .refresh, .logout: return true
+        case .login, .refresh, .logout, .accountAction: return true
         default: return false
         }
     }

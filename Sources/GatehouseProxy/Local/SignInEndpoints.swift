@@ -94,6 +94,8 @@ struct SignInCall {
         case .logout: logout(settings, sessions)
         case .mySessions: mySessions(settings, sessions)
         case .deleteMySession(let handle): deleteMySession(handle, settings, sessions)
+        case .accountPage: accountPage(settings, sessions)
+        case .accountAction: accountAction(settings, sessions)
         case .refresh: refresh(settings, sessions, store)
         case .jwks:
             if let signer = settings.signer {
@@ -291,7 +293,7 @@ struct SignInCall {
                     }
                     let cookie = sessionCookie(settings, value: secret.text, maxAge: settings.absoluteTTL)
                     if isForm {
-                        finish(.seeOther(rd ?? "/", headers: [("Set-Cookie", cookie)]))
+                        finish(.seeOther(rd ?? AccountPage.path, headers: [("Set-Cookie", cookie)]))
                     } else {
                         var body = JSONWriter()
                         body.beginObject()
@@ -408,7 +410,7 @@ struct SignInCall {
 
     /// Who is calling: by the session cookie (session mode; a remote store may have to be asked) or the
     /// gateway's own access token (token mode). `done` may run before this returns.
-    private func caller(_ settings: SignInSettings, _ sessions: SessionEndpointServices,
+    func caller(_ settings: SignInSettings, _ sessions: SessionEndpointServices,
                         _ done: @escaping (Caller) -> Void) {
         let now = services.now()
         let store = sessions.store
@@ -515,7 +517,7 @@ struct SignInCall {
     }
 
     /// 429: this client looked up too many unknown session cookies (`UnknownCookieLimiter`).
-    private func unknownCookieLimited(_ wait: Int64) {
+    func unknownCookieLimited(_ wait: Int64) {
         finish(.error(429, "too_many_requests", headers: [("Retry-After", String(wait))]),
                error: "session-unknown-cookie-limit")
     }
@@ -587,7 +589,7 @@ struct SignInCall {
     }
 
     /// Refuses a state-changing request another site made the browser send.
-    private func crossSiteRefusal() -> LocalResponse? {
+    func crossSiteRefusal() -> LocalResponse? {
         request.isCrossSite ? LocalRequest.crossSiteAnswer : nil
     }
 

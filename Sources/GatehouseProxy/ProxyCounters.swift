@@ -27,6 +27,10 @@ package struct ProxyCounters: Sendable {
     package var sessionOutageHits = 0
     /// Unknown-cookie lookups refused (429) by the per-address limit.
     package var sessionUnknownCookiesRefused = 0
+    /// Remote store: times the Redis master moved (a Sentinel failover followed, or a demoted master left).
+    package var sessionStoreMasterChanges = 0
+    /// Remote store: writes that matter answered 503 because too few replicas acknowledged them (`WAIT`).
+    package var sessionStoreReplicaAckFailures = 0
     /// Sign-ins checked against this gateway's own count only: the shared (Redis) throttle could not answer.
     package var signInThrottleFallbacks = 0
     package var signOuts = 0
@@ -66,6 +70,10 @@ package struct ProxyCounters: Sendable {
              "Session lookups answered from the cache during a store outage's grace.", sessionOutageHits),
             ("gatehouse_session_unknown_cookies_refused_total",
              "Requests refused (429) for looking up too many unknown session cookies.", sessionUnknownCookiesRefused),
+            ("gatehouse_session_store_master_changes_total",
+             "Times a worker followed the Redis master to a new address (failover).", sessionStoreMasterChanges),
+            ("gatehouse_session_store_replica_ack_failures_total",
+             "Writes answered 503 because too few Redis replicas acknowledged them in time.", sessionStoreReplicaAckFailures),
             ("gatehouse_sign_in_throttle_fallbacks_total",
              "Sign-ins checked against this gateway's own count: the shared throttle could not answer.",
              signInThrottleFallbacks),
@@ -102,6 +110,8 @@ package struct ProxyCounters: Sendable {
         sessionNegativeHits += other.sessionNegativeHits
         sessionOutageHits += other.sessionOutageHits
         sessionUnknownCookiesRefused += other.sessionUnknownCookiesRefused
+        sessionStoreMasterChanges += other.sessionStoreMasterChanges
+        sessionStoreReplicaAckFailures += other.sessionStoreReplicaAckFailures
         signOuts += other.signOuts
         refreshReuse += other.refreshReuse
         acceptFailures += other.acceptFailures

@@ -215,6 +215,8 @@ package final class ProxyEngine {
         if let redis = sessionStore as? RedisSessionStore {
             snapshot.counters.sessionNegativeHits = redis.negativeHits
             snapshot.counters.sessionOutageHits = redis.outageHits
+            snapshot.counters.sessionStoreMasterChanges = redis.masterChanges
+            snapshot.counters.sessionStoreReplicaAckFailures = redis.replicaAckFailures
         }
         for (slot, name) in routeNames.enumerated() { snapshot.routes[name] = routeStatsBySlot[slot] }
         snapshot.authRefusals = authRefusals

@@ -50,6 +50,15 @@ struct SessionSentinelTests {
         return cookie!
     }
 
+    /// The value of one unlabelled counter on the admin listener's /metrics.
+    static func metric(_ gw: SessionGateway, _ name: String) throws -> Int? {
+        let body = try gw.sendAdmin("GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n").bodyText
+        for line in body.split(separator: "\n") where line.hasPrefix(name + " ") {
+            return Int(line.dropFirst(name.count + 1))
+        }
+        return nil
+    }
+
     static let unknownCookie = "gatehouse_session=" + String(repeating: "C", count: 42) + "A"
 
     @Test("SENTINEL FAILOVER under load: both gateways follow; sessions survive; a logout just before stays one")
@@ -114,6 +123,10 @@ struct SessionSentinelTests {
             }
             followed.append(Date().timeIntervalSince(started))
         }
+        for gw in [a, b] {
+            #expect(try Self.metric(gw, "gatehouse_session_store_master_changes_total") ?? 0 >= 1,
+                    "every worker that followed counts the move")
+        }
         // A little more load on the new master, then stop and count.
         let roundsNow = load.rounds
         try RedisFailoverSet.poll("load after the switch", timeout: 5) { load.rounds >= roundsNow + 3 }
@@ -159,6 +172,8 @@ struct SessionSentinelTests {
         try RedisFailoverSet.poll("the shortfall logged", timeout: 5) {
             gw.auth.diagnostics.contains("0 of 1 replica(s) acknowledged")
         }
+        #expect(try Self.metric(gw, "gatehouse_session_store_replica_ack_failures_total") == 1)
+        #expect(try Self.metric(gw, "gatehouse_session_store_master_changes_total") == 0)
         let replica = try RedisServerProcess(extraArguments: ["--replicaof", "127.0.0.1", "\(redis.port)"])
         try RedisFailoverSet.poll("the replica in sync", timeout: 10) {
             try replica.cli("INFO", "replication").contains("master_link_status:up")

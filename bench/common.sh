@@ -25,7 +25,7 @@ cleanup() {
   for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   sleep 0.5
   for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
+  if [[ ${KEEP_WORK:-0} == 1 ]]; then log "kept $WORK (KEEP_WORK=1)"; else rm -rf "$WORK"; fi
 }
 pin() { if [[ $PIN == 1 ]]; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
 # For background servers: exec, so $! is the server's own PID (stopped by PID on exit).

@@ -13,6 +13,7 @@
 #    PIPELINE, REQUESTS calls each.
 #
 #   bench/failover.sh            CONNS=64 DURATION=15s AT=5 DOWN_AFTER=1000 PIN=1
+#                                EVENTS="none failover kill" CACHES="cached nocache" KEEP_WORK=0
 #
 # PIN=1: gatehouse alone on CPU 1; wrk, the upstream, Redis and the sentinels on CPU 0. Loopback only; every
 # process started here is stopped on exit.
@@ -32,6 +33,8 @@ PROXY_CPU=${PROXY_CPU:-1}
 BASE_PORT=${BASE_PORT:-19700}
 GATEHOUSE=${GATEHOUSE:-}
 PART=${PART:-all}   # all, failover, redis
+EVENTS=${EVENTS:-none failover kill}
+CACHES=${CACHES:-cached nocache}
 
 source "$HERE/common.sh"
 for tool in wrk nginx htpasswd redis-sentinel redis-benchmark; do
@@ -105,6 +108,7 @@ failover_part() {
 port $s
 bind 127.0.0.1
 dir $WORK
+logfile $WORK/sentinel-$s.log
 sentinel monitor bench 127.0.0.1 $master 2
 sentinel down-after-milliseconds bench $DOWN_AFTER
 sentinel failover-timeout bench $((DOWN_AFTER * 2))
@@ -139,8 +143,8 @@ CONF
   nocache_port=$(free_port $((cached_port + 1))); gateway nocache "$nocache_port" 0
   printf '%-10s %-18s %10s %10s %8s %s\n' cache event "req/s" requests failed "switch (s)"
   local event cache port cookie
-  for event in none failover kill; do
-    for cache in cached nocache; do
+  for event in $EVENTS; do
+    for cache in $CACHES; do
       [[ $cache == cached ]] && port=$cached_port || port=$nocache_port
       for _ in $(seq 100); do
         cookie=$(sign_in "$port")
@@ -168,6 +172,7 @@ CONF
         switched=$(python3 -c "import time; print(f'{time.time() - $started:.2f}')")
       fi
       wait "$wrk_pid"
+      cp "$WORK/wrk.txt" "$WORK/wrk-$cache-$event.txt"
       python3 - "$WORK/wrk.txt" "$cache" "$event" "$switched" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()

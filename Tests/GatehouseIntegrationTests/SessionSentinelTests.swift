@@ -42,7 +42,7 @@ struct SessionSentinelTests {
     /// re-syncing as the new master's replica, and a sign-in no replica acknowledged is refused, not reported done.
     static func signInAfterFailover(_ gw: SessionGateway) throws -> String {
         var cookie: String?
-        try RedisFailoverSet.poll("a sign-in after the failover\n\(gw.auth.diagnostics)", timeout: 10) {
+        try RedisFailoverSet.poll("a sign-in after the failover\n\(gw.auth.diagnostics)", timeout: 20) {
             let response = try gw.signIn("alice", SessionFixture.alicePassword)
             cookie = SessionGateway.cookie(of: response)
             return response.status == 303 && cookie != nil
@@ -67,6 +67,16 @@ struct SessionSentinelTests {
         try failoverScenario(set, name: "SENTINEL FAILOVER") {
             try set.sentinels[0].cli("SENTINEL", "FAILOVER", set.name)
         }
+    }
+
+    @Test("kill -9 of the master under load, with the cache: cached sessions served through the outage grace")
+    func masterKilledCached() throws {
+        let set = try RedisFailoverSet()
+        let counts = try failoverScenario(set, name: "kill -9, cache on") {
+            try set.server(port: set.masterPort()).stop()
+            return "killed"
+        }
+        #expect(counts.liveUnavailable == 0, "the live session was cached when the master died: \(counts)")
     }
 
     @Test("kill -9 of the master under load, no cache: 503 + Retry-After during the switch, never an unchecked 200")
@@ -183,6 +193,32 @@ struct SessionSentinelTests {
         #expect(try redis.calls(of: "wait") >= 2)
     }
 
+    @Test("replica_ack: auto with a replica still re-syncing (ROLE does not list it): sign-ins wait, 503 until it is in sync")
+    func replicaAckWaitsForResyncingReplica() throws {
+        // The master delays the replica's full sync by 4 s (repl-diskless-sync-delay; Redis's default is 5 s, which is
+        // what a demoted master goes through right after a failover): the replica is attached but not in ROLE.
+        let redis = try RedisServerProcess(extraArguments: ["--repl-diskless-sync", "yes",
+                                                            "--repl-diskless-sync-delay", "4"])
+        let gw = try SessionFixture.gateway(redisPort: redis.port, redisExtra: "replica_ack_timeout: 200ms")
+        let replica = try RedisServerProcess(extraArguments: ["--replicaof", "127.0.0.1", "\(redis.port)"])
+        try RedisFailoverSet.poll("the replica attached, not yet in sync", timeout: 5) {
+            try redis.cli("INFO", "replication").contains("state=wait_bgsave")
+        }
+        #expect(try !redis.cli("ROLE").contains("\(replica.port)"), "ROLE lists only replicas in sync")
+        Thread.sleep(forTimeInterval: 1.5)  // the gateway's once-a-second ROLE/INFO round
+        let early = try gw.signIn("alice", SessionFixture.alicePassword)
+        #expect(early.status == 503 && early.header("Retry-After") != nil,
+                "a sign-in no replica has is not reported done: \(early.status)")
+        #expect(SessionGateway.cookie(of: early) == nil)
+        try RedisFailoverSet.poll("the replica in sync", timeout: 15) {
+            try replica.cli("INFO", "replication").contains("master_link_status:up")
+        }
+        let cookie = try SessionFixture.aliceCookie(gw)
+        #expect(try gw.get("/app/", headers: "Cookie: \(cookie)\r\n").status == 200)
+        #expect(try replica.cli("DBSIZE").trimmingCharacters(in: .whitespacesAndNewlines) != "0",
+                "the session reached the replica before the sign-in was answered")
+    }
+
     @Test("a sentinel naming a replica as the master: ROLE check refuses it (503, not ready); the real one is used")
     func sentinelNamesReplica() throws {
         let master = try RedisServerProcess()
@@ -209,6 +245,10 @@ struct SessionSentinelTests {
         // The sentinel gets it right: the gateway asks again (every second while not connected) and recovers.
         named.value = master.port
         try Self.waitReady(gw)
+        // The replica is attached from the start, so a sign-in waits for it: once it is in sync, it acknowledges.
+        try RedisFailoverSet.poll("the replica in sync", timeout: 15) {
+            try replica.cli("INFO", "replication").contains("master_link_status:up")
+        }
         let cookie = try SessionFixture.aliceCookie(gw)
         #expect(try gw.get("/app/", headers: "Cookie: \(cookie)\r\n").status == 200)
     }

@@ -46,6 +46,20 @@ struct RedisSentinelAnswerTests {
         #expect(RedisRole(.array([])) == nil)
     }
 
+    @Test("INFO replication: connected_slaves counts replicas in any state; junk or no line is nil")
+    func attachedReplicas() {
+        let syncing = "# Replication\r\nrole:master\r\nconnected_slaves:1\r\n"
+            + "slave0:ip=127.0.0.1,port=6380,state=wait_bgsave,offset=0,lag=0\r\nmaster_repl_offset:37\r\n"
+        #expect(RedisReplicationInfo.attachedReplicas(Array(syncing.utf8)) == 1)
+        #expect(RedisReplicationInfo.attachedReplicas(Array("role:master\nconnected_slaves:12\n".utf8)) == 12)
+        #expect(RedisReplicationInfo.attachedReplicas(Array("role:master\r\nconnected_slaves:0\r\n".utf8)) == 0)
+        #expect(RedisReplicationInfo.attachedReplicas(Array("role:master\r\n".utf8)) == nil)
+        #expect(RedisReplicationInfo.attachedReplicas(Array("connected_slaves:x\r\n".utf8)) == nil)
+        #expect(RedisReplicationInfo.attachedReplicas(Array("connected_slaves:\r\n".utf8)) == nil)
+        #expect(RedisReplicationInfo.attachedReplicas(Array("connected_slaves:99999999999\r\n".utf8)) == nil)
+        #expect(RedisReplicationInfo.attachedReplicas([]) == nil)
+    }
+
     @Test("the start check: an address wins; else an unknown name; else AUTH refused by every sentinel reached")
     func startupClassification() {
         let a = RedisEndpoint(host: "127.0.0.1", port: 1), b = RedisEndpoint(host: "127.0.0.1", port: 2)

@@ -32,7 +32,8 @@ package struct SentinelSettings: Sendable, Equatable {
 
 /// How many replicas a write that matters waits for (`WAIT n`).
 package enum ReplicaAck: Sendable, Equatable {
-    /// 1 when the master has at least one replica connected (it says so in `ROLE`), else 0 (no wait).
+    /// 1 when the master has at least one replica attached (listed in `ROLE`, or counted by `INFO replication`'s
+    /// `connected_slaves` while it re-syncs), else 0 (no wait).
     case auto
     /// Exactly this many; 0: never wait.
     case replicas(Int)
@@ -55,6 +56,36 @@ package struct RedisRole: Sendable, Equatable {
         } else {
             replicas = 0
         }
+    }
+}
+
+/// Replicas attached to a master, in any state, from its `INFO replication` text (`connected_slaves:N`).
+///
+/// Why not `ROLE` alone: it lists only replicas that are in sync. Right after a failover the demoted master
+/// re-syncs as the new master's replica (by default after `repl-diskless-sync-delay`, 5 s): it is attached but not
+/// listed, and a write answered without waiting for it is lost if the new master dies before the sync is done.
+/// Counted here, such a replica makes writes wait (and get 503 until it acknowledges) instead.
+package enum RedisReplicationInfo {
+    /// Nil when the text has no `connected_slaves` line.
+    package static func attachedReplicas(_ text: [UInt8]) -> Int? {
+        let key = Array("connected_slaves:".utf8)
+        var lineStart = 0
+        while lineStart < text.count {
+            var end = lineStart
+            while end < text.count, text[end] != UInt8(ascii: "\n") { end += 1 }
+            if end - lineStart > key.count, text[lineStart..<lineStart + key.count].elementsEqual(key) {
+                var value = 0
+                var digits = 0
+                for byte in text[(lineStart + key.count)..<end] where byte != UInt8(ascii: "\r") {
+                    guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9"), digits < 6 else { return nil }
+                    value = value * 10 + Int(byte - UInt8(ascii: "0"))
+                    digits += 1
+                }
+                return digits > 0 ? value : nil
+            }
+            lineStart = end + 1
+        }
+        return nil
     }
 }
 

@@ -240,7 +240,15 @@ package final class RedisSessionStore: SessionStore {
         connection.command([Array("ROLE".utf8)], timeout: settings.timeout) { [weak self] result in
             guard let self, case .success(let reply) = result, let role = RedisRole(reply) else { return }
             if role.isMaster {
-                knownReplicas = role.replicas
+                // ROLE omits a replica that is re-syncing; INFO counts it (see RedisReplicationInfo). An ACL
+                // that refuses INFO leaves ROLE's count.
+                connection.command([Array("INFO".utf8), Array("replication".utf8)], timeout: settings.timeout) {
+                    [weak self] result in
+                    guard let self else { return }
+                    var attached: Int?
+                    if case .success(.bulk(let text)) = result { attached = RedisReplicationInfo.attachedReplicas(text) }
+                    knownReplicas = max(role.replicas, attached ?? 0)
+                }
             } else if settings.verifyMaster, connection === commands || connection === writer {
                 // Demoted under us (a failover whose +switch-master did not reach this worker yet): drop the
                 // connections (each reconnect checks ROLE again) and ask the sentinels.

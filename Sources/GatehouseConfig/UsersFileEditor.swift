@@ -33,7 +33,9 @@ package enum UsersFileEditor {
         guard let userKey = users.keys.first(where: { $0.string == user }), let account = users[userKey] else {
             throw EditError(description: "\(path) has no user \"\(user)\"")
         }
-        guard case .mapping(let fields) = account, fields.style == .block, let userLine = userKey.mark?.line,
+        // Yams's composer leaves `style` at `.any`, so block style is told by the marks: the first key on a line
+        // after the name. A flow mapping spread over lines passes this and fails the re-parse check below.
+        guard case .mapping(let fields) = account, let userLine = userKey.mark?.line,
             let firstKey = fields.keys.first, let firstMark = firstKey.mark, firstMark.line > userLine
         else {
             throw EditError(description: "users.\(user) is not a block mapping with its keys on their own lines"

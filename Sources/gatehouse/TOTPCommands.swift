@@ -72,6 +72,9 @@ struct TOTPEnroll: ParsableCommand {
     @Flag(name: .long, help: "Swap dark and light in the QR code (for light-on-dark terminals).")
     var invert = false
 
+    @Flag(name: .long, help: "Also set the user's totp_secret in the users file (replaced atomically).")
+    var write = false
+
     @Option(name: .long, help: .hidden)
     var format: QRFormat?
 
@@ -81,6 +84,7 @@ struct TOTPEnroll: ParsableCommand {
         }
         if issuer.isEmpty { throw ValidationError("--issuer must not be empty") }
         if ascii, let format, format != .ascii { throw ValidationError("--ascii and --format \(format) disagree") }
+        if write, usersFile == nil, config == nil { throw ValidationError("--write needs --users-file or --config") }
     }
 
     func run() throws {
@@ -88,9 +92,8 @@ struct TOTPEnroll: ParsableCommand {
             // Still printed: the URI may be wanted for another system; but the users file could not hold it.
             printError("totp enroll: warning: \(problem); the users file cannot hold this user")
         }
-        if let path = try usersFilePath() {
-            try requireUser(in: path)
-        }
+        let path = try usersFilePath()
+        if let path { try requireUser(in: path) }
         let enrolment = TOTPEnrolment(user: user, issuer: issuer)
         let code: QRCode
         do {
@@ -99,13 +102,27 @@ struct TOTPEnroll: ParsableCommand {
             printError("totp enroll: \(error) (shorten the user or issuer name)")
             throw ExitCode(1)
         }
+        // Written before anything is printed: a secret that failed to land must not be scanned into an app.
+        var written: String?
+        if write, let path {
+            do {
+                written = try UsersFileEditor.set("totp_secret", to: enrolment.base32Secret, user: user, path: path)
+            } catch {
+                printError("totp enroll: \(error)")
+                throw ExitCode(1)
+            }
+        }
         let style = format ?? (ascii ? .ascii : .text)
         print("Secret (base32): \(enrolment.base32Secret)")
         print("URI: \(enrolment.uri)")
         print("")
         print(style.render(code, inverted: invert), terminator: "")
         print("")
-        print("Add under users.\(user) in the users file, then reload the gateway:")
+        if let written {
+            print("Set users.\(user).totp_secret in \(written); reload the gateway (SIGHUP) to use it:")
+        } else {
+            print("Add under users.\(user) in the users file, then reload the gateway:")
+        }
         print("    \(enrolment.usersFileLine)")
     }
 

@@ -61,16 +61,23 @@ package enum UsersFileEditor {
         return edited
     }
 
+    /// What ``set(_:to:user:path:)`` wrote.
+    package struct Written: Sendable, Equatable {
+        /// The file replaced (symbolic links followed, so a link stays a link).
+        package let path: String
+        /// Whether every local user may read it (mode o+r), now that it holds a secret.
+        package let othersCanRead: Bool
+    }
+
     /// Sets `users.<user>.<key>` in the file at `path` and replaces the file atomically.
-    /// - Returns: the path written (symbolic links followed, so the link stays a link).
     /// - Throws: ``EditError`` as ``setting(_:to:user:in:path:)`` does, or when the file cannot be written.
     @discardableResult
-    package static func set(_ key: String, to value: String, user: String, path: String) throws(EditError) -> String
+    package static func set(_ key: String, to value: String, user: String, path: String) throws(EditError) -> Written
     {
         let target = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
         let edited = try setting(key, to: value, user: user, in: try read(target), path: path)
-        try replaceAtomically(target, with: Array(edited.utf8))
-        return target
+        let mode = try replaceAtomically(target, with: Array(edited.utf8))
+        return Written(path: target, othersCanRead: mode & 0o004 != 0)
     }
 
     // MARK: Reading
@@ -111,7 +118,8 @@ package enum UsersFileEditor {
 
     /// Writes `bytes` to a new file beside `path` with `path`'s mode (and owner, when allowed), fsyncs it, renames
     /// it over `path`, and fsyncs the directory.
-    private static func replaceAtomically(_ path: String, with bytes: [UInt8]) throws(EditError) {
+    /// - Returns: the file's mode (kept from the original).
+    private static func replaceAtomically(_ path: String, with bytes: [UInt8]) throws(EditError) -> mode_t {
         var status = stat()
         guard stat(path, &status) == 0 else { throw EditError(description: "\(path): \(lastError())") }
         let slash = path.lastIndex(of: "/")
@@ -151,6 +159,7 @@ package enum UsersFileEditor {
             fsync(directoryFD)
             close(directoryFD)
         }
+        return status.st_mode & 0o7777
     }
 
     private static func lastError() -> String { String(cString: strerror(errno)) }

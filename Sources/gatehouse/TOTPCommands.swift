@@ -103,7 +103,7 @@ struct TOTPEnroll: ParsableCommand {
             throw ExitCode(1)
         }
         // Written before anything is printed: a secret that failed to land must not be scanned into an app.
-        var written: String?
+        var written: UsersFileEditor.Written?
         if write, let path {
             do {
                 written = try UsersFileEditor.set("totp_secret", to: enrolment.base32Secret, user: user, path: path)
@@ -119,7 +119,11 @@ struct TOTPEnroll: ParsableCommand {
         print(style.render(code, inverted: invert), terminator: "")
         print("")
         if let written {
-            print("Set users.\(user).totp_secret in \(written); reload the gateway (SIGHUP) to use it:")
+            if written.othersCanRead {
+                printError("totp enroll: warning: \(written.path) is readable by every user and now holds a TOTP "
+                    + "secret; chmod o-r it (e.g. 640, group of the gateway's user)")
+            }
+            print("Set users.\(user).totp_secret in \(written.path); reload the gateway (SIGHUP) to use it:")
         } else {
             print("Add under users.\(user) in the users file, then reload the gateway:")
         }

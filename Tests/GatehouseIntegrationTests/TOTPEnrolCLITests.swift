@@ -136,6 +136,8 @@ struct TOTPEnrolCLITests {
     @Test("--write inserts the line under the user, keeps the rest byte for byte and the mode; again replaces it")
     func writeInsertsThenReplaces() throws {
         let path = try Self.usersFile(Self.users, mode: 0o640)
+        let run = try runGatehouse(["totp", "enroll", "bob", "--users-file", path, "--write"])
+        #expect(!run.stderr.contains("readable by every user"), "stderr: \(run.stderr)")
         let first = try Self.enroll(["bob", "--users-file", path, "--write"])
         #expect(first.stdout.contains("Set users.bob.totp_secret in"))
         let afterFirst = try String(contentsOfFile: path, encoding: .utf8)
@@ -154,7 +156,7 @@ struct TOTPEnrolCLITests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory).sorted() == ["users.yaml"])
     }
 
-    @Test("--write through --config's login.users_file")
+    @Test("--write through --config's login.users_file; a world-readable users file is warned about")
     func writeThroughConfig() throws {
         let path = try Self.usersFile(Self.users)
         let directory = (path as NSString).deletingLastPathComponent
@@ -170,9 +172,14 @@ struct TOTPEnrolCLITests {
             routes:
               - { name: all, upstream: app, accept: [session] }
             """.write(toFile: config, atomically: true, encoding: .utf8)
-        let printed = try Self.enroll(["alice", "--config", config, "--write"])
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: path)
+        let result = try runGatehouse(["totp", "enroll", "alice", "--config", config, "--write"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stderr.contains("is readable by every user"), "stderr: \(result.stderr)")
+        let line = result.stdout.split(separator: "\n").first { $0.hasPrefix("Secret (base32): ") }
+        let secret = try #require(line).dropFirst(17)
         let text = try String(contentsOfFile: path, encoding: .utf8)
-        #expect(text.contains("  alice:\n    totp_secret: \(printed.secret)\n    password:"), "file: \(text)")
+        #expect(text.contains("  alice:\n    totp_secret: \(secret)\n    password:"), "file: \(text)")
     }
 
     @Test("--write refuses a flow-style account and leaves the file as it was; nothing is printed")

@@ -75,6 +75,16 @@ package enum UsersFileEditor {
     package static func set(_ key: String, to value: String, user: String, path: String) throws(EditError) -> Written
     {
         let target = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        // Two enrolments at once would each read the old file and the later rename would drop the earlier edit:
+        // read-edit-rename runs under an exclusive flock on the directory (the file's inode changes with each
+        // rename, the directory's does not). Only other `--write`s take it; an editor does not.
+        let directory = target.lastIndex(of: "/").map { String(target[..<$0]) }.flatMap { $0.isEmpty ? "/" : $0 }
+        let lockFD = open(directory ?? ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard lockFD >= 0 else { throw EditError(description: "\(directory ?? "."): \(lastError())") }
+        defer { close(lockFD) }
+        while flock(lockFD, LOCK_EX) != 0 {
+            guard errno == EINTR else { throw EditError(description: "\(directory ?? "."): lock: \(lastError())") }
+        }
         let edited = try setting(key, to: value, user: user, in: try read(target), path: path)
         let mode = try replaceAtomically(target, with: Array(edited.utf8))
         return Written(path: target, othersCanRead: mode & 0o004 != 0)

@@ -1,5 +1,6 @@
 import Foundation
 import GatehouseSessions
+import Synchronization
 import GatehouseTestSupport
 import Testing
 
@@ -191,5 +192,22 @@ struct TOTPEnrolCLITests {
         #expect(result.stderr.contains("edit \(path) by hand"), "stderr: \(result.stderr)")
         #expect(!result.stdout.contains("Secret"))
         #expect(try String(contentsOfFile: path, encoding: .utf8) == text)
+    }
+
+    @Test("Concurrent --write runs for different users all land (they take turns on the file)")
+    func concurrentWrites() throws {
+        let names = (1...6).map { "user\($0)" }
+        let accounts = names.map { "  \($0):\n    password: \"$2y$05$abcdefghijklmnopqrstuuOKF7Q5P3uL3S1VoQyZ9v9Y4mFb0zG5u\"" }
+        let path = try Self.usersFile("users:\n" + accounts.joined(separator: "\n") + "\n")
+        let statuses = Mutex<[Int32]>([])
+        DispatchQueue.concurrentPerform(iterations: names.count) { index in
+            let status = (try? runGatehouse(["totp", "enroll", names[index], "--users-file", path, "--write"]))?.status
+            statuses.withLock { $0.append(status ?? -1) }
+        }
+        #expect(statuses.withLock { $0 } == Array(repeating: 0, count: names.count))
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        for name in names {
+            #expect(text.contains("  \(name):\n    totp_secret: "), "\(name) missing in: \(text)")
+        }
     }
 }

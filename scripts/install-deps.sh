@@ -9,7 +9,10 @@ set -euo pipefail
 # nginx and curl: an upstream and a client of the third-party suite (Tests/ThirdParty), which python3 runs.
 PACKAGES=(libevent-dev libssl-dev openssl libsqlite3-dev libhiredis-dev libcrypt-dev libcurl4-openssl-dev pkg-config
           redis-server redis-sentinel curl
-          apache2-utils whois nginx caddy python3 python3-pip chromium chromium-driver)
+          apache2-utils whois nginx caddy python3 python3-pip chromium chromium-driver
+          zbar-tools)
+# zbar-tools (zbarimg): an independent QR decoder that must read `gatehouse totp enroll`'s QR code back to the
+# otpauth:// URI (Tests/ThirdParty/test_qrcode.py).
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -47,3 +50,6 @@ pip_install "the third-party suite" \
   pytest gunicorn httpx requests django 'websockets>=13' selenium
 # django-oidc-provider: a real OpenID provider (Django, under gunicorn over HTTPS) for Tests/ThirdParty/test_oidc_provider.py.
 pip_install "the OpenID provider tests" 'import oidc_provider' django-oidc-provider
+# qrcode (python-qrcode): an independent QR encoder whose symbols the gateway's own encoder must match module for
+# module (Tests/ThirdParty/test_qrcode.py; get_matrix() needs no imaging library).
+pip_install "the QR code tests" 'import qrcode' qrcode

@@ -171,7 +171,7 @@ package enum UsersFileLoader {
     }
 
     /// Why `name` cannot be a user name, or `nil`.
-    static func nameProblem(_ name: String) -> String? {
+    package static func nameProblem(_ name: String) -> String? {
         let bytes = Array(name.utf8)
         let rule = "user names must be 1 to \(maximumNameBytes) bytes of printable ASCII without spaces, \":\" or \",\""
         guard !bytes.isEmpty else { return rule + ", got an empty name" }

@@ -10,7 +10,8 @@ struct Gatehouse: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gatehouse",
         abstract: "A reverse-proxy authentication gateway configured by one YAML file.",
-        subcommands: [Run.self, CheckConfig.self, Explain.self, Echo.self, HashPassword.self],
+        subcommands: [Run.self, CheckConfig.self, Explain.self, Echo.self, HashPassword.self,
+                      TOTPCommand.self],
         defaultSubcommand: Run.self
     )
 }

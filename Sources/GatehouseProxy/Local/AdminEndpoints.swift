@@ -10,7 +10,7 @@ struct AdminEndpoints: LocalResponder {
     let services: LocalServices
 
     func respond(to request: LocalRequest, context: LocalContext, _ done: @escaping LocalCompletion) {
-        AdminCall(services: services, request: request, done: done).handle()
+        AdminCall(services: services, request: request, tls: context.tls, done: done).handle()
     }
 }
 
@@ -18,6 +18,7 @@ struct AdminEndpoints: LocalResponder {
 private struct AdminCall {
     let services: LocalServices
     let request: LocalRequest
+    let tls: Bool
     let done: LocalCompletion
 
     private var admin: AdminEndpointServices { services.admin }
@@ -37,6 +38,10 @@ private struct AdminCall {
         }
         if case .methodNotAllowed(let allow) = request.endpoint {
             finish(LocalResponse(status: 405, headers: [("Allow", allow)]))
+            return
+        }
+        if case .adminPage(let route) = request.endpoint {
+            AdminPageCall(services: services, request: request, tls: tls, done: done).handle(route)
             return
         }
         switch request.endpoint {
@@ -97,7 +102,8 @@ private struct AdminCall {
         }
         if request.isCrossSite { return (LocalRequest.crossSiteAnswer, "admin-cross-site") }
         switch request.endpoint {
-        case .health, .ready: return nil
+        // The admin page checks its own cookie (a browser cannot send the bearer token).
+        case .health, .ready, .adminPage: return nil
         default: break
         }
         if !access.admits(authorization: request.header("authorization")) {

@@ -114,6 +114,24 @@ struct AdminPageIntegrationTests {
         #expect(try !admin.get("/admin/").bodyText.contains("mallory"))
     }
 
+    @Test("a 10 KB user agent full of HTML, sent raw at sign-in: escaped and cut on the admin page")
+    func hostileUserAgent() throws {
+        let gw = try SessionFixture.gateway()
+        let agent = "<img src=x onerror=alert(1)>" + String(repeating: "<b>x</b>", count: 1280)
+        #expect(agent.utf8.count > 10_000)
+        _ = try SessionFixture.aliceCookie(gw, userAgent: agent)
+        var admin = try AdminBrowser(gw)
+        let page = try admin.get("/admin/user?name=alice")
+        #expect(page.status == 200)
+        let text = page.bodyText
+        #expect(!text.contains("<img") && !text.contains("<b>x"))
+        #expect(text.contains("&lt;img src=x onerror=alert(1)&gt;&lt;b&gt;x&lt;/b&gt;"))
+        #expect(text.contains("…</div>"), "cut")
+        #expect(text.utf8.count < 8_000, "\(text.utf8.count) bytes")
+        // A user name with HTML and a query's special characters, looked up by the page's own link.
+        #expect(try admin.get("/admin/user?name=%3Cscript%3E%26x%3D1").status == 404)
+    }
+
     @Test("form posts without the cookie, without or with a foreign form token, or cross-site: 403 and nothing ends")
     func csrfRefused() throws {
         let gw = try SessionFixture.gateway()

@@ -81,7 +81,7 @@ struct AdminPageTests {
     func escapes() throws {
         let h = EndpointHarness()
         let evil = "<img src=x onerror=alert(1)>\"'&"
-        let agent = "<script>alert('ua')</script>" + String(repeating: "A", count: 10_000)
+        let agent = "<script>alert('ua')</script>\u{1b}[31m\u{85}\u{7f}" + String(repeating: "A", count: 10_000)
         Self.create(h, Self.record(evil, agent: agent, at: h.now, address: "<b>addr</b>"))
         let list = try h.one("GET /admin/ HTTP/1.1\n\(Self.host)", admin: true).text
         #expect(!list.contains("<img"))
@@ -91,7 +91,7 @@ struct AdminPageTests {
         #expect(page.status == 200, "\(page.text)")
         let text = page.text
         #expect(!text.contains("<script>") && !text.contains("<img") && !text.contains("<b>addr"))
-        #expect(text.contains("&lt;script&gt;alert(&#39;ua&#39;)&lt;/script&gt;"))
+        #expect(text.contains("&lt;script&gt;alert(&#39;ua&#39;)&lt;/script&gt;[31mAAA"), "control characters dropped")
         #expect(text.contains("&lt;b&gt;addr&lt;/b&gt;"))
         #expect(text.contains("&lt;g&gt;"))
         #expect(!text.contains(String(repeating: "A", count: AdminPage.userAgentShown)), "cut")

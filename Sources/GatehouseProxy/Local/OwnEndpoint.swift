@@ -75,7 +75,7 @@ enum OwnEndpoint: Equatable {
 
     /// Which admin endpoint `head` asks for: `/healthz`, `/readyz`, `/metrics`, `POST /reload`,
     /// `/admin/users/{user}/sessions` (GET lists, DELETE signs out everywhere), `/admin/users/{user}/disable` and
-    /// `/enable` (POST).
+    /// `/enable` (POST); the admin page's `/admin/`, `/admin/user` (`AdminPageRoute`).
     static func adminEndpoint(_ head: RequestHead) -> OwnEndpoint {
         let path = String(decoding: head.normalizedPath, as: UTF8.self)
         let method = head.method

@@ -5,7 +5,8 @@ import GatehouseSessions
 /// The admin listener's endpoints: health and session administration. The listener is the first access
 /// control: it binds to loopback by default and is never the public port (as Envoy's and HAProxy's admin
 /// sockets). `AdminAccess` is the second: no foreign `Host` (DNS rebinding), no cross-site request, and the
-/// bearer secret when `admin.token_file` is set.
+/// bearer secret when `admin.token_file` is set (the browser page `/admin/` takes its own cookie instead:
+/// `AdminPageCall`).
 struct AdminEndpoints: LocalResponder {
     let services: LocalServices
 

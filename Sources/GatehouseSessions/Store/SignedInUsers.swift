@@ -35,8 +35,10 @@ package struct SignedInUsers: Sendable, Equatable {
 }
 
 extension SessionTables {
-    /// The users holding live sessions at `now` (at most `limit` of them), and the disabled ones. One pass over
-    /// the per-user index under the caller's lock: the admin page, not the data path.
+    /// The users holding live sessions at `now` (at most `limit` of them), and the disabled ones: the admin
+    /// page, not the data path. Runs under the store's lock, so it stops at the first user past `limit`: the hold
+    /// is bounded by `limit` users' sessions (plus users whose sessions all expired and await the purge, which
+    /// removes them within a minute), not by the whole table.
     func signedInUsers(now: Int64, limit: Int) -> SignedInUsers {
         var users: [SignedInUsers.User] = []
         var truncated = false

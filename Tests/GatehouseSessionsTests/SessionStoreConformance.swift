@@ -549,4 +549,20 @@ struct SessionStoreConformanceTests: SessionRecordMaking {
             #expect(after.users.map(\.name) == ["bob", "we*ird [name]"])
         }
     }
+
+    @Test("signed-in users past one SCAN batch: every user once, the limit cuts and says so",
+          arguments: StoreKind.allCases)
+    func signedInUsersManyBatches(_ kind: StoreKind) throws {
+        try with(kind) { s in
+            for n in 0..<600 { try s.create(record("m\(n)", user: "user-\(n)")) }
+            let all = try s.call { $0.signedInUsers(now: t0 + 1, limit: 1000, $1) }.get()
+            #expect(all.users.count == 600)
+            #expect(Set(all.users.map(\.name)).count == 600, "no user twice")
+            #expect(all.users.allSatisfy { $0.sessions == 1 })
+            #expect(!all.truncated)
+            let cut = try s.call { $0.signedInUsers(now: t0 + 1, limit: 300, $1) }.get()
+            #expect(cut.users.count == 300)
+            #expect(cut.truncated)
+        }
+    }
 }

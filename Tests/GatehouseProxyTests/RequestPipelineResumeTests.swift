@@ -29,6 +29,9 @@ private final class MissingStore: SessionStore {
         done(.success(0))
     }
     func isDisabled(_ user: String, _ done: @escaping (Result<Bool, StoreError>) -> Void) { done(.success(false)) }
+    func signedInUsers(now: Int64, limit: Int, _ done: @escaping (Result<SignedInUsers, StoreError>) -> Void) {
+        done(.success(SignedInUsers(users: [], disabled: [], truncated: false)))
+    }
 }
 
 /// A session-cache miss waits for the store, then only the session part of the decision is evaluated: the

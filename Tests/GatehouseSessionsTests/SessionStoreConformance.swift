@@ -520,4 +520,49 @@ struct SessionStoreConformanceTests: SessionRecordMaking {
             #expect(try s.storedSessionCount() == 1, "closing ends no session")
         }
     }
+
+    // MARK: The admin page's user list
+
+    @Test("signed-in users: live session counts and last activity per user, the disabled set, a limit",
+          arguments: StoreKind.allCases)
+    func signedInUsers(_ kind: StoreKind) throws {
+        try with(kind) { s in
+            try s.create(record("a1"))
+            try s.create(record("a2", created: t0 + 5))
+            try s.create(record("b1", user: "bob", kind: .token, refresh: "rb"))
+            try s.create(record("dead", user: "dave", ttl: 10))
+            try s.create(record("w1", user: "we*ird [name]"))
+            _ = try s.setDisabled("carol", true)
+            let all = try s.call { $0.signedInUsers(now: t0 + 20, limit: 100, $1) }.get()
+            #expect(all.users == [
+                SignedInUsers.User(name: "alice", sessions: 2, lastSeenAt: t0 + 5),
+                SignedInUsers.User(name: "bob", sessions: 1, lastSeenAt: t0),
+                SignedInUsers.User(name: "we*ird [name]", sessions: 1, lastSeenAt: t0),
+            ], "dave's only session expired")
+            #expect(all.disabled == ["carol"])
+            #expect(!all.truncated)
+            let some = try s.call { $0.signedInUsers(now: t0 + 20, limit: 2, $1) }.get()
+            #expect(some.users.count == 2)
+            #expect(some.truncated)
+            _ = try s.deleteAll(of: "alice")
+            let after = try s.call { $0.signedInUsers(now: t0 + 20, limit: 100, $1) }.get()
+            #expect(after.users.map(\.name) == ["bob", "we*ird [name]"])
+        }
+    }
+
+    @Test("signed-in users past one SCAN batch: every user once, the limit cuts and says so",
+          arguments: StoreKind.allCases)
+    func signedInUsersManyBatches(_ kind: StoreKind) throws {
+        try with(kind) { s in
+            for n in 0..<600 { try s.create(record("m\(n)", user: "user-\(n)")) }
+            let all = try s.call { $0.signedInUsers(now: t0 + 1, limit: 1000, $1) }.get()
+            #expect(all.users.count == 600)
+            #expect(Set(all.users.map(\.name)).count == 600, "no user twice")
+            #expect(all.users.allSatisfy { $0.sessions == 1 })
+            #expect(!all.truncated)
+            let cut = try s.call { $0.signedInUsers(now: t0 + 1, limit: 300, $1) }.get()
+            #expect(cut.users.count == 300)
+            #expect(cut.truncated)
+        }
+    }
 }

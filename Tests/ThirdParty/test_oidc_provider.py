@@ -456,6 +456,13 @@ def test_sign_in_through_the_provider(workdir, provider, test_ca, gunicorn_app):
         # A normal Gatehouse session: the device list knows it.
         devices = browser.get(gw + "/.gatehouse/sessions", timeout=10).json()["sessions"]
         assert [d["user"] for d in devices] == ["carol"]
+        # The admin page lists her as a provider user (no users file here), with her session.
+        admin_page = requests.get(admin + "/admin/", timeout=10)
+        assert admin_page.status_code == 200
+        assert '>carol</a><span class="tag source">provider</span>' in admin_page.text
+        assert '<div class="meta">1 session · last active' in admin_page.text
+        carol = requests.get(admin + "/admin/user?name=carol", cookies=admin_page.cookies, timeout=10)
+        assert "signed in through an identity provider" in carol.text and "carol@example.com" in carol.text
 
         # The same callback again (its cookie copied): the state was taken once.
         replay = requests.get(callback_url, cookies={"gatehouse_oidc": flow_cookie}, allow_redirects=False, timeout=10)

@@ -125,15 +125,7 @@ extension SignInCall {
 
     /// A short page saying what went wrong, with a link back to the account page.
     private func message(_ status: Int, _ text: String) -> LocalResponse {
-        let page = """
-            <!doctype html>
-            <html lang="en"><head><meta charset="utf-8">
-            <meta name="viewport" content="width=device-width, initial-scale=1"><title>Your account</title>
-            <style>body{font-family:system-ui,sans-serif;background:#f4f5f7;margin:0;padding:2rem}</style></head>
-            <body><p role="alert">\(LoginPage.escape(text))</p><p><a href="\(AccountPage.path)">Back to your account</a></p>
-            </body></html>
-
-            """
+        let page = PageShell.message(title: "Your account", text, back: (AccountPage.path, "Back to your account"))
         return .html(status, page, headers: LoginPage.securityHeaders)
     }
 }

@@ -19,26 +19,7 @@ enum AccountPage {
     static func render(user: String, email: String?, groups: [String], sessions: [SessionRecord], current: String,
                        token: String, notice: String?, now: Int64) -> String {
         let esc = LoginPage.escape
-        var page = """
-            <!doctype html>
-            <html lang="en"><head><meta charset="utf-8">
-            <meta name="viewport" content="width=device-width, initial-scale=1">
-            <title>Your account</title>
-            <style>
-            body{font-family:system-ui,sans-serif;background:#f4f5f7;margin:0;padding:1rem}
-            main{max-width:40rem;margin:0 auto}
-            section{background:#fff;padding:1.2rem;border-radius:8px;box-shadow:0 1px 4px rgba(0,0,0,.15);margin-bottom:1rem}
-            h1{font-size:1.3rem;margin:.5rem 0 1rem}h2{font-size:1.1rem;margin:0 0 .8rem}
-            dl{margin:0}dt{font-size:.8rem;color:#555}dd{margin:0 0 .6rem;overflow-wrap:anywhere}
-            ul{list-style:none;margin:0;padding:0}li{border-top:1px solid #ddd;padding:.8rem 0}
-            li:first-child{border-top:0}.device{font-weight:600}.this{color:#0a6b2d;font-size:.85rem}
-            .meta{font-size:.85rem;color:#444;overflow-wrap:anywhere}
-            form{display:inline}button{margin-top:.5rem;padding:.5rem .8rem;font-size:.95rem}
-            .notice{background:#e6f4ea;color:#0a4b22;padding:.6rem;border-radius:6px}
-            </style></head><body><main>
-            <h1>Your account</h1>
-
-            """
+        var page = PageShell.open(title: "Your account", style: PageShell.panelStyle) + "<main>\n<h1>Your account</h1>\n"
         if let notice { page += "<p class=\"notice\" role=\"status\">\(esc(notice))</p>\n" }
         page += "<section><dl>\n<dt>User</dt><dd>\(esc(user))</dd>\n"
         if let email { page += "<dt>Email</dt><dd>\(esc(email))</dd>\n" }

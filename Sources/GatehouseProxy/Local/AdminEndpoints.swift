@@ -5,12 +5,13 @@ import GatehouseSessions
 /// The admin listener's endpoints: health and session administration. The listener is the first access
 /// control: it binds to loopback by default and is never the public port (as Envoy's and HAProxy's admin
 /// sockets). `AdminAccess` is the second: no foreign `Host` (DNS rebinding), no cross-site request, and the
-/// bearer secret when `admin.token_file` is set.
+/// bearer secret when `admin.token_file` is set (the browser page `/admin/` takes its own cookie instead:
+/// `AdminPageCall`).
 struct AdminEndpoints: LocalResponder {
     let services: LocalServices
 
     func respond(to request: LocalRequest, context: LocalContext, _ done: @escaping LocalCompletion) {
-        AdminCall(services: services, request: request, done: done).handle()
+        AdminCall(services: services, request: request, tls: context.tls, done: done).handle()
     }
 }
 
@@ -18,6 +19,7 @@ struct AdminEndpoints: LocalResponder {
 private struct AdminCall {
     let services: LocalServices
     let request: LocalRequest
+    let tls: Bool
     let done: LocalCompletion
 
     private var admin: AdminEndpointServices { services.admin }
@@ -37,6 +39,10 @@ private struct AdminCall {
         }
         if case .methodNotAllowed(let allow) = request.endpoint {
             finish(LocalResponse(status: 405, headers: [("Allow", allow)]))
+            return
+        }
+        if case .adminPage(let route) = request.endpoint {
+            AdminPageCall(services: services, request: request, tls: tls, done: done).handle(route)
             return
         }
         switch request.endpoint {
@@ -97,7 +103,8 @@ private struct AdminCall {
         }
         if request.isCrossSite { return (LocalRequest.crossSiteAnswer, "admin-cross-site") }
         switch request.endpoint {
-        case .health, .ready: return nil
+        // The admin page checks its own cookie (a browser cannot send the bearer token).
+        case .health, .ready, .adminPage: return nil
         default: break
         }
         if !access.admits(authorization: request.header("authorization")) {

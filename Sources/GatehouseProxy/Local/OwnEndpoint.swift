@@ -23,6 +23,8 @@ enum OwnEndpoint: Equatable {
     case adminSignOutEverywhere(user: String)
     case adminDisable(user: String)
     case adminEnable(user: String)
+    /// The admin page in a browser (`AdminPageRoute`: `/admin/`, `/admin/user`).
+    case adminPage(AdminPageRoute)
     case health
     case ready
     case metrics
@@ -73,7 +75,7 @@ enum OwnEndpoint: Equatable {
 
     /// Which admin endpoint `head` asks for: `/healthz`, `/readyz`, `/metrics`, `POST /reload`,
     /// `/admin/users/{user}/sessions` (GET lists, DELETE signs out everywhere), `/admin/users/{user}/disable` and
-    /// `/enable` (POST).
+    /// `/enable` (POST); the admin page's `/admin/`, `/admin/user` (`AdminPageRoute`).
     static func adminEndpoint(_ head: RequestHead) -> OwnEndpoint {
         let path = String(decoding: head.normalizedPath, as: UTF8.self)
         let method = head.method
@@ -85,6 +87,7 @@ enum OwnEndpoint: Equatable {
         case "/reload": return method == .post ? .reload : .methodNotAllowed(allow: "POST")
         default: break
         }
+        if let page = AdminPageRoute.endpoint(path: path, method: method) { return page }
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
         // "", "admin", "users", user, action
         guard parts.count == 5, parts[0].isEmpty, parts[1] == "admin", parts[2] == "users",
@@ -111,7 +114,7 @@ enum OwnEndpoint: Equatable {
     /// Whether the handler reads a request body.
     var readsBody: Bool {
         switch self {
-        case .login, .refresh, .logout, .accountAction: return true
+        case .login, .refresh, .logout, .accountAction, .adminPage(.action): return true
         default: return false
         }
     }

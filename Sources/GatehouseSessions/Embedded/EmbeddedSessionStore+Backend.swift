@@ -77,4 +77,8 @@ final class LoopFace: SessionStore, @unchecked Sendable {
     func isDisabled(_ user: String, _ done: @escaping (Result<Bool, StoreError>) -> Void) {
         store.isDisabled(user, done)
     }
+
+    func signedInUsers(now: Int64, limit: Int, _ done: @escaping (Result<SignedInUsers, StoreError>) -> Void) {
+        store.signedInUsers(now: now, limit: limit, done)
+    }
 }

@@ -267,6 +267,14 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
         })
     }
 
+    package func signedInUsers(now: Int64, limit: Int,
+                               _ done: @escaping (Result<SignedInUsers, StoreError>) -> Void) {
+        done(state.withLock { s -> Result<SignedInUsers, StoreError> in
+            guard !s.closed else { return .failure(Self.closedError) }
+            return .success(s.tables.signedInUsers(now: now, limit: limit))
+        })
+    }
+
     // MARK: Changes, answered once committed
 
     func create(_ record: SessionRecord, maxPerUser: Int, now: Int64, delivery: Delivery,

@@ -206,6 +206,12 @@ package final class MemorySessionStore: SessionStore, SessionBackend, @unchecked
         deliver { done(outcome) }
     }
 
+    package func signedInUsers(now: Int64, limit: Int,
+                               _ done: @escaping (Result<SignedInUsers, StoreError>) -> Void) {
+        let outcome = locked { s in .success(s.tables.signedInUsers(now: now, limit: limit)) }
+        deliver { done(outcome) }
+    }
+
     // MARK: Inside the lock
 
     private static func refusal(_ s: State) -> StoreError? {

@@ -223,6 +223,37 @@ struct RedisScript: Sendable {
         return out
         """)
 
+    /// KEYS[1] = P u:<first user>. ARGV: P, now, user, user, ... (one `SCAN` batch of the admin page's user list).
+    /// {user, live sessions, latest last seen, ...} for each user with a live session; members whose hash
+    /// expired are removed from the user's set, as `list` does.
+    static let summarize = RedisScript(name: "summarize", body: """
+        local now = tonumber(ARGV[2])
+        local out = {}
+        for j = 3, #ARGV do
+          local user = ARGV[j]
+          local uk = P .. 'u:' .. user
+          local count, last = 0, 0
+          for _, m in ipairs(redis.call('ZRANGE', uk, 0, -1)) do
+            local v = redis.call('HMGET', skey(m), 'x', 'l', 'i')
+            if not v[1] then
+              redis.call('ZREM', uk, m)
+            else
+              local x, l, i = tonumber(v[1]), tonumber(v[2]), tonumber(v[3])
+              if live(x, l, i, now) then
+                count = count + 1
+                if l > last then last = l end
+              end
+            end
+          end
+          if count > 0 then
+            out[#out + 1] = user
+            out[#out + 1] = count
+            out[#out + 1] = last
+          end
+        end
+        return out
+        """)
+
     /// KEYS[1] = P u:<user>. ARGV: P, now, until, user, mode ('all' | 'disable' | 'enable').
     /// {live sessions ended, kind, id, handle, ...}.
     static let endAll = RedisScript(name: "end-all", body: """

@@ -478,6 +478,110 @@ package final class RedisSessionStore: SessionStore {
         }
     }
 
+    // The admin page's user list (issue 14): SCAN over the per-user sets, never KEYS (which blocks Redis for
+    // the whole keyspace); one `summarize` script per batch, then the disabled set.
+
+    package func signedInUsers(now: Int64, limit: Int,
+                               _ done: @escaping (Result<SignedInUsers, StoreError>) -> Void) {
+        scanUsers(cursor: Array("0".utf8), now: now, limit: max(0, limit), found: [:], done)
+    }
+
+    /// Why no command can be sent now (closed, not set up, no master, connection down).
+    private var refusal: StoreError { closed ? Self.closedError : setupError ?? Self.downError(master: master) }
+
+    /// Users seen per `SCAN` step: a hint to Redis (it may return more or fewer keys).
+    static let scanBatch = 256
+
+    /// One `SCAN` step over `P u:*` and the `summarize` run of the users it named; recurses until the cursor
+    /// is back at 0 or more than `limit` users were found.
+    private func scanUsers(cursor: [UInt8], now: Int64, limit: Int, found: [String: SignedInUsers.User],
+                           _ done: @escaping (Result<SignedInUsers, StoreError>) -> Void) {
+        guard let commands, !closed else {
+            return done(.failure(refusal))
+        }
+        let userPrefix = keys.user("")
+        let pattern = Self.globEscaped(userPrefix) + Array("*".utf8)
+        commands.command([Array("SCAN".utf8), cursor, Array("MATCH".utf8), pattern, Array("COUNT".utf8),
+                          digits(Int64(Self.scanBatch))], timeout: settings.timeout) { [weak self] result in
+            guard let self else { return done(.failure(Self.closedError)) }
+            guard case .success(.array(let parts)) = result, parts.count == 2, case .bulk(let next) = parts[0],
+                  case .array(let items) = parts[1]
+            else {
+                if case .failure(let error) = result { return done(.failure(error.storeError)) }
+                return done(.failure(StoreError("redis-bad-reply")))
+            }
+            let users: [[UInt8]] = items.compactMap { item in
+                guard case .bulk(let key) = item, key.starts(with: userPrefix) else { return nil }
+                return Array(key.dropFirst(userPrefix.count))
+            }
+            summarize(users, now: now) { [weak self] summary in
+                guard let self else { return done(.failure(Self.closedError)) }
+                switch summary {
+                case .failure(let error): done(.failure(error))
+                case .success(let batch):
+                    var found = found
+                    for user in batch { found[user.name] = user }
+                    let finished = next.elementsEqual("0".utf8)
+                    if finished || found.count > limit {
+                        finishUsers(found, limit: limit, truncated: found.count > limit, done)
+                    } else {
+                        scanUsers(cursor: next, now: now, limit: limit, found: found, done)
+                    }
+                }
+            }
+        }
+    }
+
+    private func summarize(_ users: [[UInt8]], now: Int64,
+                           _ done: @escaping (Result<[SignedInUsers.User], StoreError>) -> Void) {
+        guard let first = users.first else { return done(.success([])) }
+        run(.summarize, key: prefix + Array("u:".utf8) + first, args: [prefix, digits(now)] + users) { result in
+            done(Self.outcome(result).map { items in
+                var out: [SignedInUsers.User] = []
+                var index = 0
+                while index + 2 < items.count {
+                    if let name = Self.text(items[index]), case .integer(let count) = items[index + 1],
+                       case .integer(let last) = items[index + 2] {
+                        out.append(SignedInUsers.User(name: name, sessions: Int(count), lastSeenAt: last))
+                    }
+                    index += 3
+                }
+                return out
+            })
+        }
+    }
+
+    private func finishUsers(_ found: [String: SignedInUsers.User], limit: Int, truncated: Bool,
+                             _ done: @escaping (Result<SignedInUsers, StoreError>) -> Void) {
+        guard let commands, !closed else {
+            return done(.failure(refusal))
+        }
+        commands.command([Array("SMEMBERS".utf8), keys.disabled], timeout: settings.timeout) { result in
+            switch result {
+            case .success(.array(let items)):
+                let listed = found.values.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }.prefix(limit)
+                done(.success(SignedInUsers(users: Array(listed), disabled: items.compactMap { Self.text($0) },
+                                            truncated: truncated)))
+            case .success(let other): done(.failure(Self.replyError(other)))
+            case .failure(let error): done(.failure(error.storeError))
+            }
+        }
+    }
+
+    /// `bytes` with Redis glob characters escaped, for a `MATCH` pattern (a key prefix may hold `*` or `[`).
+    static func globEscaped(_ bytes: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        for byte in bytes {
+            if byte == UInt8(ascii: "*") || byte == UInt8(ascii: "?") || byte == UInt8(ascii: "[")
+                || byte == UInt8(ascii: "]") || byte == UInt8(ascii: "\\") {
+                out.append(UInt8(ascii: "\\"))
+            }
+            out.append(byte)
+        }
+        return out
+    }
+
     /// One run of the `throttle` script (the key names are bounded like the local throttle's: 256 bytes).
     func throttle(_ mode: String, address: String, user: String, maxFailures: Int, window: Int64, now: Int64,
                   _ done: @escaping (Result<RedisReply, StoreError>) -> Void) {

@@ -49,6 +49,11 @@ package final class UserDirectory: Sendable {
 
     package var count: Int { accounts.count }
 
+    /// Every account, sorted by name (byte order): the admin page's user list.
+    package var allAccounts: [UserAccount] {
+        accounts.values.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+    }
+
     /// The users of `old` whose sessions must end now that this directory replaces it: removed, disabled,
     /// or given a new password hash (a password reset must sign out the old holder). Sorted by name.
     ///

@@ -102,6 +102,12 @@ package protocol SessionStore: AnyObject {
 
     /// True when `user` was disabled through `setDisabled` (admin), whatever the users file says.
     func isDisabled(_ user: String, _ done: @escaping (Result<Bool, StoreError>) -> Void)
+
+    // The admin page (issue 14).
+
+    /// Every user holding a live session at `now` (at most `limit`), with counts and last activity, and the
+    /// users disabled through `setDisabled`.
+    func signedInUsers(now: Int64, limit: Int, _ done: @escaping (Result<SignedInUsers, StoreError>) -> Void)
 }
 
 /// Makes the store each worker uses: the embedded backend hands every worker the same shared object; a remote

@@ -237,5 +237,14 @@ struct BasicAuthTests {
         #expect(challenges.contains(#"Basic realm="Forwarded", charset="UTF-8""#), "\(wrong.headers)")
         let bad = try ask("Authorization: Basic %%%\r\n")
         #expect(bad.status == 400)
+        // Envoy's ext_authz shape (the original path after path_prefix, Authorization allowed through).
+        let envoy = try gw.send("GET /.gatehouse/auth/fwd/page HTTP/1.1\r\nHost: app.test\r\nContent-Length: 0\r\n"
+                                + Self.basic("bob", SessionFixture.bobPassword) + "\r\n")
+        #expect(envoy.status == 200, "\(envoy.status) \(envoy.bodyText)")
+        #expect(envoy.header("X-Auth-User") == "bob")
+        let envoyWrong = try gw.send("GET /.gatehouse/auth/fwd/page HTTP/1.1\r\nHost: app.test\r\n"
+                                     + "Content-Length: 0\r\n" + Self.basic("bob", "x") + "\r\n")
+        #expect(envoyWrong.status == 401)
+        #expect(envoyWrong.header("WWW-Authenticate") == #"Basic realm="Forwarded", charset="UTF-8""#)
     }
 }

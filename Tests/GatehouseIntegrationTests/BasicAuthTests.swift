@@ -130,6 +130,26 @@ struct BasicAuthTests {
         #expect(try Self.metric(gw, "gatehouse_basic_throttled_total") == 2)
     }
 
+    @Test("on Redis the throttle is shared: Basic failures on gateway A refuse the user on gateway B")
+    func throttleSharedOnRedis() throws {
+        let redis = try RedisServerProcess()
+        let legacy = "  - name: legacy\n    match: { path_prefix: /legacy }\n    upstream: app\n    accept: [basic]"
+        func gateway() throws -> SessionGateway {
+            try SessionFixture.gateway(login: "rate_limit: { failures: 3, window: 1m }", extraRoutes: legacy,
+                                       redisPort: redis.port)
+        }
+        let a = try gateway()
+        let b = try gateway()
+        #expect(try a.get("/legacy/x", headers: Self.basic("bob", "w1")).status == 401)
+        #expect(try b.get("/legacy/x", headers: Self.basic("bob", "w2")).status == 401)
+        #expect(try a.get("/legacy/x", headers: Self.basic("bob", "w3")).status == 401)
+        let limited = try b.get("/legacy/x", headers: Self.basic("bob", SessionFixture.bobPassword))
+        #expect(limited.status == 429, "B counts A's failures: \(limited.status)\n\(b.auth.diagnostics)")
+        #expect(Int(limited.header("Retry-After") ?? "") ?? 0 > 0)
+        let keys = try redis.cli("KEYS", "gh-test:tf:*")
+        #expect(!keys.contains(SessionFixture.bobPassword))
+    }
+
     @Test("a user disabled (or re-passworded) by a users-file reload is refused at once, though cached")
     func disabledUserNotServedFromCache() throws {
         let gw = try Self.gateway()

@@ -132,7 +132,7 @@ extension CredentialExtractor {
         /// would not fix it).
         case malformed(String)
         /// A user name (UTF-8, no control character, no colon) and a password (no control character).
-        case credentials(user: String, password: [UInt8])
+        case credentials(user: String, password: ArraySlice<UInt8>)
     }
 
     /// The longest base64 credential read (a name of 128 bytes and a password of 511, libcrypt's limit, fit).
@@ -166,7 +166,7 @@ extension CredentialExtractor {
         let userBytes = decoded[..<colon]
         if userBytes.count > maximumBasicUser { return .malformed("basic-user-too-long") }
         guard let user = String(validating: userBytes, as: UTF8.self) else { return .malformed("basic-user-not-utf8") }
-        return .credentials(user: user, password: Array(decoded[(colon + 1)...]))
+        return .credentials(user: user, password: decoded[(colon + 1)...])
     }
 
     /// Standard base64 (`+`, `/`), canonical: padding only at the end and only as much as the length needs (or

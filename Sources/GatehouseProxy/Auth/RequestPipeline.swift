@@ -303,7 +303,8 @@ enum RequestPipeline {
                 return .found(hit)
             }
             trace?.add("basic: password to check (user \(user))")
-            return .decided(.verifyPassword(PendingPassword(user: user, password: password, cacheTTL: policy.cacheTTL)))
+            return .decided(.verifyPassword(PendingPassword(user: user, password: Array(password),
+                                                           cacheTTL: policy.cacheTTL)))
         }
     }
 

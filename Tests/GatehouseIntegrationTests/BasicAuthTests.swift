@@ -173,6 +173,21 @@ struct BasicAuthTests {
         #expect(try gw.get("/legacy/x", headers: Self.basic("bob", SessionFixture.bobPassword)).status == 200)
     }
 
+    @Test("a user an administrator disables is refused at once, though cached; enabled again, passes")
+    func adminDisableEmptiesTheCache() throws {
+        let gw = try Self.gateway()
+        let alice = Self.basic("alice", SessionFixture.alicePassword)
+        #expect(try gw.get("/legacy/x", headers: alice).status == 200)
+        #expect(try gw.get("/legacy/x", headers: alice).status == 200)
+        #expect(try Self.metric(gw, "gatehouse_basic_cache_hits_total") == 1)
+        let disable = try gw.sendAdmin("POST /admin/users/alice/disable HTTP/1.1\r\nHost: admin\r\nContent-Length: 0\r\n\r\n")
+        #expect(disable.status == 200, "\(disable.status) \(disable.bodyText)")
+        #expect(try gw.get("/legacy/x", headers: alice).status == 401, "the cached pair is gone, the store says disabled")
+        let enable = try gw.sendAdmin("POST /admin/users/alice/enable HTTP/1.1\r\nHost: admin\r\nContent-Length: 0\r\n\r\n")
+        #expect(enable.status == 200)
+        #expect(try gw.get("/legacy/x", headers: alice).status == 200)
+    }
+
     @Test("hostile Authorization: Basic values, sent raw: 400 for bad syntax, never a hash, never a crash")
     func malformed() throws {
         let gw = try Self.gateway()

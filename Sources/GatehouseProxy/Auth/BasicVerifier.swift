@@ -43,7 +43,7 @@ final class BasicVerifier {
     /// The pipeline's view: this cache, the users as loaded now.
     var context: BasicContext {
         let services = self.services
-        return BasicContext(cache: cache, users: { services.users })
+        return BasicContext(cache: cache, users: { services.users }, epoch: { services.userStatusEpoch })
     }
 
     /// Checks `pending` for a client at `address` (the throttle key); `done` runs on the loop, exactly once.
@@ -76,6 +76,7 @@ final class BasicVerifier {
     private func hash(_ pending: PendingPassword, address: String, reservedAt: Int64?,
                       _ done: @escaping (PasswordCheck) -> Void) {
         let users = services.users
+        let epoch = services.userStatusEpoch
         let account = users.account(named: pending.user)
         let encoded = account?.passwordHash ?? users.dummyHash
         let password = pending.password
@@ -97,13 +98,15 @@ final class BasicVerifier {
             if let reservedAt, let shared = store as? any SharedSignInThrottle {
                 shared.releaseSignIn(address: address, user: pending.user, reservedAt: reservedAt, signedIn: true)
             }
-            let identity = BasicCredentialCache.identity(of: account)
-            // Remembered under the directory the hash was checked against: a reload meanwhile empties it at once.
-            if pending.cacheTTL > 0 {
-                cache.insert(user: pending.user.utf8, password: password, identity: identity, now: now,
-                             directory: users)
+            // The users file says yes; an administrator's disable (kept in the store) may still say no.
+            guard let store else { return accept(account, pending, users: users, epoch: epoch, now: now, done) }
+            store.isDisabled(account.name) { [self] result in
+                switch result {
+                case .success(false): accept(account, pending, users: users, epoch: epoch, now: now, done)
+                case .success(true): done(.wrong)
+                case .failure: done(.busy(retryAfter: 1))  // fail closed: never a pass the store could not confirm
+                }
             }
-            done(.verified(identity))
         }
         if !queued {
             hashes -= 1
@@ -112,5 +115,17 @@ final class BasicVerifier {
             }
             done(.busy(retryAfter: 1))
         }
+    }
+
+    /// A right pair of an enabled user: remembered under the directory and epoch the check started with (a reload
+    /// or a disable meanwhile empties the cache at its next use), then the identity.
+    private func accept(_ account: UserAccount, _ pending: PendingPassword, users: UserDirectory, epoch: UInt64,
+                        now: Int64, _ done: @escaping (PasswordCheck) -> Void) {
+        let identity = BasicCredentialCache.identity(of: account)
+        if pending.cacheTTL > 0 {
+            cache.insert(user: pending.user.utf8, password: pending.password, identity: identity, now: now,
+                         directory: users, epoch: epoch)
+        }
+        done(.verified(identity))
     }
 }

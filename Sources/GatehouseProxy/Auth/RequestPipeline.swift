@@ -37,6 +37,8 @@ struct PendingPassword {
 struct BasicContext {
     let cache: BasicCredentialCache
     let users: () -> UserDirectory
+    /// `SessionServices.userStatusEpoch`: an administrator's disable empties the cache too.
+    var epoch: () -> UInt64 = { 0 }
 }
 
 /// A decision waiting for the session store: everything but the session is already decided (route matched,
@@ -298,7 +300,7 @@ enum RequestPipeline {
                 return .decided(.unauthenticated(reason: "basic-empty-user", invalidToken: true))
             }
             if let hit = context.cache.lookup(user: user.utf8, password: password, ttl: policy.cacheTTL, now: now,
-                                              directory: context.users()) {
+                                              directory: context.users(), epoch: context.epoch()) {
                 trace?.add("basic: verified-password cache hit (user \(user))")
                 return .found(hit)
             }

@@ -34,6 +34,8 @@ package final class BasicCredentialCache {
     private var hand = 0
     /// The directory the entries were verified under (held, so its identity cannot be reused by another).
     private var directory: UserDirectory?
+    /// The administrators' disable count the entries were verified under.
+    private var epoch: UInt64 = 0
 
     /// Lookups answered from memory, and not (metrics; the misses are the password hashes a cache saves none of).
     package private(set) var hits = 0
@@ -52,8 +54,8 @@ package final class BasicCredentialCache {
 
     /// The identity of `user` if this pair verified under `directory` less than `ttl` seconds ago.
     package func lookup(user: some Collection<UInt8>, password: some Collection<UInt8>, ttl: Int64, now: Int64,
-                        directory current: UserDirectory) -> Identity? {
-        adopt(current)
+                        directory current: UserDirectory, epoch: UInt64 = 0) -> Identity? {
+        adopt(current, epoch: epoch)
         guard ttl > 0, !index.isEmpty else {
             misses &+= 1
             return nil
@@ -75,8 +77,8 @@ package final class BasicCredentialCache {
 
     /// Remembers that the pair verified as `account` under `directory` at `now`.
     package func insert(user: some Collection<UInt8>, password: some Collection<UInt8>, identity: Identity, now: Int64,
-                        directory current: UserDirectory) {
-        adopt(current)
+                        directory current: UserDirectory, epoch: UInt64 = 0) {
+        adopt(current, epoch: epoch)
         let key = Self.key(user: user, password: password)
         let entry = Entry(key: key, identity: identity, verifiedAt: now)
         if let slot = index[key] {
@@ -97,11 +99,13 @@ package final class BasicCredentialCache {
         hand = 0
     }
 
-    /// Drops everything verified under another directory than `current`.
-    private func adopt(_ current: UserDirectory) {
-        guard directory !== current else { return }
+    /// Drops everything verified under another directory than `current`, or before an administrator disabled or
+    /// enabled someone (`epoch` moved).
+    private func adopt(_ current: UserDirectory, epoch current2: UInt64) {
+        guard directory !== current || epoch != current2 else { return }
         removeAll()
         directory = current
+        epoch = current2
     }
 
     /// The identity a users-file account authenticates as: the claims a session of the same user carries (`sub`,

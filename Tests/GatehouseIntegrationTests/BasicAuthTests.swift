@@ -282,4 +282,33 @@ struct BasicAuthTests {
         #expect(envoyWrong.status == 401)
         #expect(envoyWrong.header("WWW-Authenticate") == #"Basic realm="Forwarded", charset="UTF-8""#)
     }
+
+    @Test("check-config: inject_basic's password must exist: an unset variable or a missing file names the key")
+    func injectSecretMissing() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gh-basic-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        for (line, expected) in [
+            ("inject_basic: { password_env: GH_SURELY_UNSET_VARIABLE }",
+             ": upstreams.app.inject_basic: password_env: environment variable GH_SURELY_UNSET_VARIABLE is not set"),
+            ("inject_basic: { password_file: \"\(directory.path)/missing.pw\" }",
+             ": upstreams.app.inject_basic: password_file: \(directory.path)/missing.pw: cannot read"),
+        ] {
+            let path = directory.appendingPathComponent("gatehouse.yaml").path
+            try """
+                server:
+                  listen: ["127.0.0.1:0"]
+                upstreams:
+                  app:
+                    servers: ["127.0.0.1:9000"]
+                    \(line)
+                routes:
+                  - name: all
+                    upstream: app
+                    auth: none
+                """.write(toFile: path, atomically: true, encoding: .utf8)
+            let result = try runGatehouse(["check-config", "--config", path])
+            #expect(result.status != 0)
+            #expect((result.stderr + result.stdout).contains(expected), "\(result.stderr) \(result.stdout)")
+        }
+    }
 }

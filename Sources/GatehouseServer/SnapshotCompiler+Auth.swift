@@ -118,7 +118,13 @@ extension SnapshotCompiler {
                               sessionCookie: [UInt8]? = nil, injectBasic: BasicInjection? = nil) -> RoutePolicy {
         let mode: GatehouseProxy.AuthMode
         switch route.auth {
-        case .none: return .open
+        case .none:
+            guard let injectBasic else { return .open }
+            // A public route of an upstream that gets the gateway's Authorization: the client's is removed all the
+            // same (nothing is injected without an identity), so no client can present its own to that app.
+            return RoutePolicy(mode: .none, acceptsBearer: false, tokenCookies: [], requirement: nil,
+                               redirectsBrowsersToLogin: false, identityHeaders: [], forwardsAuthorization: false,
+                               stripsCredentialCookies: false, injectBasic: injectBasic)
         case .required: mode = .required
         case .optional: mode = .optional
         }

@@ -25,6 +25,17 @@ struct BasicAuthTests {
             upstream: app
             accept: [session, basic]
             inject_basic: { username: "{sub}", password_env: GH_LEGACY_SECRET }
+          - name: inject-public
+            match: { path_prefix: /inject-public }
+            upstream: app
+            auth: none
+            inject_basic: { username: "{sub}", password_env: GH_LEGACY_SECRET }
+          - name: admins
+            match: { path_prefix: /admins }
+            upstream: app
+            accept: [basic]
+            require: { groups_any: [admins] }
+            identity_headers: { X-Remote-User: "{sub}", X-Remote-Name: "{email} ({groups})" }
           - name: fwd
             match: { path_prefix: /fwd }
             upstream: app
@@ -74,6 +85,18 @@ struct BasicAuthTests {
         #expect(bob.status == 200)
         #expect(bob.echoedHeaders.contains { $0 == ("X-Auth-User", "bob") })
         #expect(!gw.gateway.gateway.stdout.contains(SessionFixture.alicePassword))
+    }
+
+    @Test("the Basic identity meets the route's require and fills its own identity_headers")
+    func policyAndTemplates() throws {
+        let gw = try Self.gateway()
+        let alice = try gw.get("/admins/x", headers: Self.basic("alice", SessionFixture.alicePassword))
+        #expect(alice.status == 200)
+        #expect(alice.echoedHeaders.filter { $0.0.hasPrefix("X-Remote-") }.map { "\($0.0): \($0.1)" }
+                == ["X-Remote-User: alice", "X-Remote-Name: alice@example.com (staff,admins)"])
+        let bob = try gw.get("/admins/x", headers: Self.basic("bob", SessionFixture.bobPassword))
+        #expect(bob.status == 403, "bob is not in admins")
+        #expect(bob.echoedHeaders.isEmpty)
     }
 
     @Test("wrong password, unknown user, disabled user, no credential: 401 with the route's Basic challenge")
@@ -249,6 +272,10 @@ struct BasicAuthTests {
                 == ["Basic " + Data("bob:\(Self.secret)".utf8).base64EncodedString()])
         #expect(!byBasic.bodyText.contains(Data("bob:\(SessionFixture.bobPassword)".utf8).base64EncodedString()))
         #expect(!byBasic.bodyText.contains(SessionFixture.bobPassword))
+        // A public route with inject_basic: no identity, nothing injected, and the client's own is removed too.
+        let open = try gw.get("/inject-public/x", headers: "Authorization: Basic YWRtaW46Z3Vlc3M=\r\n")
+        #expect(open.status == 200)
+        #expect(!open.echoedHeaders.contains { $0.0.lowercased() == "authorization" })
     }
 
     @Test("forward auth: Basic through /.gatehouse/auth answers 200 with identity, 401 with the Basic challenge")

@@ -339,3 +339,31 @@ def test_documented_snippet_is_the_tested_config(language, tested, addresses):
         for documented, used in addresses.items():
             line = line.replace(documented, used)
         assert line in tested_lines, f"docs/forward-auth.md {language} line not in the tested config: {line}"
+
+
+def yaml_blocks():
+    import yaml
+    return [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", DOCS.read_text(), re.S)]
+
+
+def test_documented_traefik_and_envoy_configs_copy_what_the_shape_tests_assume():
+    # Traefik and Envoy are not packaged here: ForwardAuthProxyShapeTests.swift sends the gateway their exact
+    # requests and applies these very header selections; the documented configs must name the same ones.
+    blocks = yaml_blocks()
+    traefik = next(b for b in blocks if "http" in b)["http"]["middlewares"]["gatehouse"]["forwardAuth"]
+    assert traefik["address"].endswith("/.gatehouse/auth")
+    assert traefik["trustForwardHeader"] is False
+    assert traefik["authResponseHeaders"] == ["X-Auth-User", "X-Auth-Email", "X-Auth-Groups"]
+    envoy = next(b for b in blocks if "http_filters" in b)
+    assert envoy["normalize_path"] is True and envoy["merge_slashes"] is True
+    service = envoy["http_filters"][0]["typed_config"]["http_service"]
+    assert service["path_prefix"] == "/.gatehouse/auth"
+    allowed = [p["exact"] for p in service["authorization_request"]["allowed_headers"]["patterns"]]
+    assert allowed == ["authorization", "cookie", "accept"]
+    copied = [p["exact"] for p in service["authorization_response"]["allowed_upstream_headers"]["patterns"]]
+    assert copied == ["x-auth-user", "x-auth-email", "x-auth-groups"]
+    # The Swift shape tests name the same lists.
+    swift = (Path(__file__).resolve().parents[1] / "GatehouseIntegrationTests"
+             / "ForwardAuthProxyShapeTests.swift").read_text()
+    assert 'traefikCopies = ["X-Auth-User", "X-Auth-Email", "X-Auth-Groups"]' in swift
+    assert 'envoyCopies = ["x-auth-user", "x-auth-email", "x-auth-groups"]' in swift

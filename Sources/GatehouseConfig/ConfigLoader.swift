@@ -97,7 +97,8 @@ package enum ConfigLoader {
         let context = RouteContext(
             upstreamNames: upstreams.declaredNames, tokensDeclared: tokens.isDeclared, loginDeclared: login.isDeclared,
             sessionSignIn: signIn?.mode == .session || isInvalid(login),
-            tokenSignIn: signIn?.mode == .token || isInvalid(login))
+            tokenSignIn: signIn?.mode == .token || isInvalid(login),
+            usersFile: signIn?.usersFile != nil || isInvalid(login))
         let routes = RouteSection.readAll(fields, context: context, reader: reader)
         guard let server, let accessLog, let upstreamList = upstreams.upstreams, let identityHeaders,
             let stripHeaderPrefixes, let routes

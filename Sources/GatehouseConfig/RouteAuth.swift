@@ -20,6 +20,9 @@ package enum CredentialSourceSpec: Sendable, Hashable, CustomStringConvertible {
     case cookie(String)
     /// `session`: the gateway's own session cookie (needs `login.users_file` with `mode: session`).
     case session
+    /// `basic`: `Authorization: Basic` with a users-file user's name and password (RFC 7617; needs
+    /// `login.users_file`).
+    case basic
 
     /// Parses `bearer`, `cookie:NAME` or `session`.
     static func parse(_ text: String) -> ParseOutcome<CredentialSourceSpec> {
@@ -28,6 +31,9 @@ package enum CredentialSourceSpec: Sendable, Hashable, CustomStringConvertible {
         }
         if text == "session" {
             return .parsed(.session)
+        }
+        if text == "basic" {
+            return .parsed(.basic)
         }
         if text.hasPrefix("cookie:") {
             let name = String(text.dropFirst("cookie:".count))
@@ -43,13 +49,13 @@ package enum CredentialSourceSpec: Sendable, Hashable, CustomStringConvertible {
             return .invalid("name the cookie, as in cookie:access_token")
         }
         let lowered = text.lowercased()
-        if lowered == "bearer" || lowered == "session" {
+        if lowered == "bearer" || lowered == "session" || lowered == "basic" {
             return .invalid("credential sources are lowercase; did you mean \"\(lowered)\"?")
         }
         if lowered.hasPrefix("cookie:") {
             return .invalid("write \"cookie:\" in lowercase, as in cookie:\(text.dropFirst("cookie:".count))")
         }
-        return .invalid("expected \"bearer\", \"cookie:NAME\" or \"session\", got \"\(text)\"")
+        return .invalid("expected \"bearer\", \"cookie:NAME\", \"session\" or \"basic\", got \"\(text)\"")
     }
 
     /// The text as written in the file (`bearer`, `cookie:NAME`, `session`).
@@ -58,6 +64,7 @@ package enum CredentialSourceSpec: Sendable, Hashable, CustomStringConvertible {
         case .bearer: return "bearer"
         case .cookie(let name): return "cookie:\(name)"
         case .session: return "session"
+        case .basic: return "basic"
         }
     }
 }
@@ -274,6 +281,8 @@ struct RouteContext {
     var sessionSignIn: Bool = false
     /// Whether the gateway's own sign-in issues access tokens (`mode: token`): bearer then needs no issuer.
     var tokenSignIn: Bool = false
+    /// Whether a users file is configured (`login.users_file`, any mode): `accept: [basic]` checks its users.
+    var usersFile: Bool = false
 }
 
 extension RouteSection {
@@ -424,6 +433,16 @@ extension RouteSection {
                 reader.report(
                     .invalidValue, at: element.node, key: element.path, "\(source.description) is listed twice")
                 valid = false
+                continue
+            }
+            if source == .basic {
+                if !context.usersFile {
+                    reader.report(
+                        .unknownReference, at: element.node, key: element.path,
+                        "basic checks the users file's users; add login: { users_file: ... }")
+                    valid = false
+                }
+                sources.append(source)
                 continue
             }
             if source == .session {

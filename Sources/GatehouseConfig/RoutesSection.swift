@@ -21,6 +21,11 @@ package struct RouteSection: Sendable, Equatable {
     /// `match.case_insensitive`: compare `pathPrefix` ignoring ASCII case; `nil` takes
     /// `server.case_insensitive_paths`.
     package var caseInsensitive: Bool? = nil
+    /// `basic`: the Basic challenge and cache of a route with `accept: [basic]` (defaults when accept lists it
+    /// without the key); nil otherwise.
+    package var basic: BasicAcceptSection? = nil
+    /// `inject_basic`: `Authorization: Basic` sent upstream on this route (overrides the upstream's).
+    package var injectBasic: BasicInjectionSection? = nil
     /// The name of the upstream that serves matching requests.
     package let upstream: String
     /// Where the route's entry starts in the file, for messages about it.
@@ -84,7 +89,7 @@ package struct RouteSection: Sendable, Equatable {
     static let keys = [
         "name", "match", "upstream", "auth", "accept", "require", "unauthenticated", "identity_headers",
         "forward_authorization", "strip_credential_cookies",
-    ]
+    ] + RouteBasicSettings.keys
     /// The keys `match` accepts.
     static let matchKeys = ["host", "path_prefix", "methods", "case_insensitive"]
 
@@ -166,7 +171,9 @@ package struct RouteSection: Sendable, Equatable {
                 text, node: upstreamNode, path: fields.path("upstream"), in: context.upstreamNames, reader)
         }
         let auth = readAuth(fields, context: context, reader: reader)
-        guard let name = result.name, let match, let upstream, let auth, let location = reader.location(of: node)
+        let basic = RouteBasicSettings.read(fields, accept: auth?.accept, reader: reader)
+        guard let name = result.name, let match, let upstream, let auth, let basic,
+            let location = reader.location(of: node)
         else {
             return result
         }
@@ -176,6 +183,8 @@ package struct RouteSection: Sendable, Equatable {
             unauthenticated: auth.unauthenticated, identityHeaders: auth.identityHeaders,
             forwardAuthorization: auth.forwardAuthorization, stripCredentialCookies: auth.stripCredentialCookies)
         result.route?.caseInsensitive = match.caseInsensitive
+        result.route?.basic = basic.accept
+        result.route?.injectBasic = basic.inject
         return result
     }
 

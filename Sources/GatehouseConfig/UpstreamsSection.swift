@@ -20,6 +20,9 @@ package struct UpstreamSection: Sendable, Equatable {
     package let failTimeout: Duration
     /// TLS toward the servers; `nil` for plain HTTP (the default).
     package let tls: UpstreamTLSSection?
+    /// `inject_basic`: `Authorization: Basic` sent to this upstream on every authenticated request (a route may
+    /// give its own); nil: none.
+    package var injectBasic: BasicInjectionSection? = nil
 
     /// Creates an upstream section.
     ///
@@ -48,7 +51,7 @@ package struct UpstreamSection: Sendable, Equatable {
     /// The keys an upstream accepts.
     static let keys = [
         "servers", "connect_timeout", "response_timeout", "keepalive", "keepalive_timeout", "fail_timeout", "tls",
-    ]
+    ] + ["inject_basic"]
 
     /// What reading `upstreams` produced.
     struct ReadResult {
@@ -120,12 +123,18 @@ package struct UpstreamSection: Sendable, Equatable {
         if let node = fields.value("tls") {
             tls = UpstreamTLSSection.read(node, path: fields.path("tls"), reader: reader)
         }
+        var injectBasic: BasicInjectionSection?? = .some(nil)
+        if let node = fields.value("inject_basic") {
+            injectBasic = BasicInjectionSection.read(node, path: fields.path("inject_basic"), reader: reader).map { .some($0) }
+        }
         guard valid, let servers, let connectTimeout, let responseTimeout, let keepalive, let keepaliveTimeout,
-            let failTimeout, let tls
+            let failTimeout, let tls, let injectBasic
         else { return nil }
-        return UpstreamSection(
+        var section = UpstreamSection(
             name: entry.key, servers: servers, connectTimeout: connectTimeout, responseTimeout: responseTimeout,
             keepalive: keepalive, keepaliveTimeout: keepaliveTimeout, failTimeout: failTimeout, tls: tls)
+        section.injectBasic = injectBasic
+        return section
     }
 }
 

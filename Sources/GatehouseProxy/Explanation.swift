@@ -58,6 +58,9 @@ package struct Explanation: Sendable {
         case .fetchSession:
             return Explanation(route: route.name, steps: steps + ["the session store would be asked"],
                                localStatus: nil, upstreamHead: nil)
+        case .verifyPassword:
+            return Explanation(route: route.name, steps: steps + ["the password would be checked"],
+                               localStatus: nil, upstreamHead: nil)
         }
     }
 }

@@ -38,6 +38,12 @@ package struct ProxyCounters: Sendable {
     package var acceptFailures = 0
     package var acceptLimitPauses = 0
     package var accessLogLinesDropped = 0
+    /// `Authorization: Basic`: passwords hashed, pairs answered from the worker's cache, attempts throttled (429),
+    /// wrong pairs.
+    package var basicPasswordChecks = 0
+    package var basicCacheHits = 0
+    package var basicThrottled = 0
+    package var basicFailures = 0
 
     package init() {}
 
@@ -82,6 +88,10 @@ package struct ProxyCounters: Sendable {
             ("gatehouse_accept_failures_total", "Accepts the kernel refused (out of file descriptors: EMFILE/ENFILE); each pauses accepting for 100ms or until a connection closes.", acceptFailures),
             ("gatehouse_accept_limit_pauses_total", "Times a worker stopped accepting at server.limits.max_connections.", acceptLimitPauses),
             ("gatehouse_access_log_dropped_lines_total", "Access-log lines dropped because the log output was blocked or too slow.", accessLogLinesDropped),
+            ("gatehouse_basic_password_checks_total", "Authorization: Basic passwords hashed (cache misses).", basicPasswordChecks),
+            ("gatehouse_basic_cache_hits_total", "Authorization: Basic pairs answered from the verified-password cache.", basicCacheHits),
+            ("gatehouse_basic_throttled_total", "Authorization: Basic attempts refused by the sign-in rate limit (429).", basicThrottled),
+            ("gatehouse_basic_failures_total", "Authorization: Basic attempts with a wrong user name or password.", basicFailures),
         ]
     }
 
@@ -117,5 +127,9 @@ package struct ProxyCounters: Sendable {
         acceptFailures += other.acceptFailures
         acceptLimitPauses += other.acceptLimitPauses
         accessLogLinesDropped += other.accessLogLinesDropped
+        basicPasswordChecks += other.basicPasswordChecks
+        basicCacheHits += other.basicCacheHits
+        basicThrottled += other.basicThrottled
+        basicFailures += other.basicFailures
     }
 }

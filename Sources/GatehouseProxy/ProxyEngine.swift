@@ -53,6 +53,9 @@ package final class ProxyEngine {
     package var adminAddress: SocketAddress?
     /// Unknown session cookies looked up per client address (a remote store only).
     let unknownCookies: UnknownCookieLimiter
+    /// `Authorization: Basic` passwords: this worker's cache of verified pairs and its way to the hashing threads
+    /// (nil when the gateway has no users file).
+    private(set) var basicVerifier: BasicVerifier?
 
     /// Creates the engine of one worker.
     /// - Parameter logSink: where access-log batches go; nil when access logging is off.
@@ -73,6 +76,10 @@ package final class ProxyEngine {
         unknownCookies = UnknownCookieLimiter(limit: redis?.unknownCookieLookups ?? 0,
                                               window: redis?.unknownCookieWindow ?? .seconds(10))
         sessionContext = makeSessionContext(snapshot)
+        if let services {
+            basicVerifier = BasicVerifier(services: services, store: sessionStore,
+                                          passwords: PasswordChecker(pool: services.hashing, executor: executor))
+        }
     }
 
     private func makeSessionContext(_ snapshot: ProxySnapshot) -> SessionContext? {
@@ -212,6 +219,12 @@ package final class ProxyEngine {
         snapshot.counters.sessionLookups = sessionCalls.lookups
         snapshot.counters.accessLogLinesDropped = accessLog?.droppedLines ?? 0
         snapshot.counters.sessionUnknownCookiesRefused = unknownCookies.refused
+        if let basic = basicVerifier {
+            snapshot.counters.basicPasswordChecks = basic.hashes
+            snapshot.counters.basicCacheHits = basic.cache.hits
+            snapshot.counters.basicThrottled = basic.throttled
+            snapshot.counters.basicFailures = basic.failures
+        }
         if let redis = sessionStore as? RedisSessionStore {
             snapshot.counters.sessionNegativeHits = redis.negativeHits
             snapshot.counters.sessionOutageHits = redis.outageHits

@@ -115,10 +115,16 @@ extension SnapshotCompiler {
 
     /// The route's policy: accepted credentials, requirement tree, identity templates.
     static func compilePolicy(_ route: RouteSection, config: GatewayConfig, groupsClaim: String,
-                              sessionCookie: [UInt8]? = nil) -> RoutePolicy {
+                              sessionCookie: [UInt8]? = nil, injectBasic: BasicInjection? = nil) -> RoutePolicy {
         let mode: GatehouseProxy.AuthMode
         switch route.auth {
-        case .none: return .open
+        case .none:
+            guard let injectBasic else { return .open }
+            // A public route of an upstream that gets the gateway's Authorization: the client's is removed all the
+            // same (nothing is injected without an identity), so no client can present its own to that app.
+            return RoutePolicy(mode: .none, acceptsBearer: false, tokenCookies: [], requirement: nil,
+                               redirectsBrowsersToLogin: false, identityHeaders: [], forwardsAuthorization: false,
+                               stripsCredentialCookies: false, injectBasic: injectBasic)
         case .required: mode = .required
         case .optional: mode = .optional
         }
@@ -130,6 +136,7 @@ extension SnapshotCompiler {
             case .bearer: bearer = true
             case .cookie(let name): cookies.append(Array(name.utf8))
             case .session: session = true
+            case .basic: break
             }
         }
         let templates = config.identityHeaders(for: route).map { section in
@@ -144,7 +151,44 @@ extension SnapshotCompiler {
             mode: mode, acceptsBearer: bearer, tokenCookies: cookies, requirement: route.require.map(requirement),
             redirectsBrowsersToLogin: route.unauthenticated == .login, identityHeaders: templates,
             forwardsAuthorization: route.forwardAuthorization, stripsCredentialCookies: route.stripCredentialCookies,
-            sessionCookie: session ? sessionCookie : nil)
+            sessionCookie: session ? sessionCookie : nil,
+            basic: route.basic.map { BasicPolicy(realm: $0.realm, cacheTTL: $0.cacheTTL.components.seconds) },
+            injectBasic: injectBasic)
+    }
+
+    /// The route's `inject_basic` (else its upstream's), with the password read from the environment or the file
+    /// (at load and on every reload, so a new secret takes effect with SIGHUP).
+    static func compileInjectBasic(_ route: RouteSection, config: GatewayConfig) throws(IOError) -> BasicInjection? {
+        let upstream = config.upstreams.first { $0.name == route.upstream }
+        guard let section = route.injectBasic ?? upstream?.injectBasic else { return nil }
+        let place = "\(section.location): \(section.keyPath)"
+        var secret: [UInt8]
+        if let name = section.passwordEnv {
+            guard let value = getenv(name) else {
+                throw IOError("\(place): password_env: environment variable \(name) is not set")
+            }
+            secret = Array(String(cString: value).utf8)
+        } else if let path = section.passwordFile {
+            do {
+                secret = Array(try readText(path).utf8)
+            } catch {
+                throw IOError("\(place): password_file: \(error.message)")
+            }
+            // A trailing newline is what editors and `echo` leave; it is not part of the secret.
+            while let last = secret.last, last == 10 || last == 13 { secret.removeLast() }
+        } else {
+            throw IOError("\(place): no password")
+        }
+        guard !secret.isEmpty, !secret.contains(where: { $0 < 0x20 || $0 == 0x7f }) else {
+            throw IOError("\(place): the password must be non-empty and hold no control character (RFC 7617)")
+        }
+        let template = IdentityTemplate(name: "", parts: section.usernameParts.map { part in
+            switch part {
+            case .literal(let text): return .literal(text)
+            case .claim(let path): return path == "groups" ? .groups : .claim(path)
+            }
+        })
+        return BasicInjection(username: template, password: secret)
     }
 
     private static func requirement(_ spec: RequirementSpec) -> Requirement {

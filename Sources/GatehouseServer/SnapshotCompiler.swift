@@ -79,12 +79,14 @@ package enum SnapshotCompiler {
         let tokens = blueprint?.assemble(keys)
         let oidcBlueprint = try OIDCBlueprint.compile(config)
         let groupsClaim = config.tokens?.groupsClaim ?? "groups"
-        let routes = config.routes.map { section in
+        var injections: [BasicInjection?] = []
+        for section in config.routes { injections.append(try compileInjectBasic(section, config: config)) }
+        let routes = zip(config.routes, injections).map { section, injectBasic in
             Route(name: section.name, host: section.host.map(hostMatch), pathPrefix: Array(section.pathPrefix.utf8),
                   methods: section.methods.map { $0.map { Array($0.utf8) } },
                   upstreamIndex: config.upstreams.firstIndex { $0.name == section.upstream } ?? 0,
                   policy: compilePolicy(section, config: config, groupsClaim: groupsClaim,
-                                        sessionCookie: signIn?.0.cookieName),
+                                        sessionCookie: signIn?.0.cookieName, injectBasic: injectBasic),
                   caseInsensitive: section.caseInsensitive ?? config.server.caseInsensitivePaths)
         }
         var listen: [SocketAddress] = []

@@ -196,7 +196,8 @@ struct RouteAuthConfigTests {
                 "\"a;b\" is not a valid cookie name: use letters, digits and !#$%&'*+-.^_`|~ (no blanks, colons, "
                     + "quotes or slashes)"
             ),
-            ("basic", "expected \"bearer\", \"cookie:NAME\" or \"session\", got \"basic\""),
+            ("digest", "expected \"bearer\", \"cookie:NAME\", \"session\" or \"basic\", got \"digest\""),
+            ("Basic", "credential sources are lowercase; did you mean \"basic\"?"),
         ])
     func acceptEntries(text: String, message: String) throws {
         // (`session` is valid syntax; whether the gateway signs users in is checked below.)

@@ -6,12 +6,15 @@ received, so each test asserts exactly what identity the app was told.
 """
 
 import json
+import re
 import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 import requests
+from requests.auth import HTTPBasicAuth
 
 from conftest import NGINX, PASSWORD, Gateway, Peer, bcrypt_hash, free_port, wait_until
 
@@ -60,6 +63,11 @@ sessions:
   embedded: {{ path: "{d}/sessions.sqlite" }}
 routes:
   - {{ name: public, match: {{ path_prefix: /public }}, upstream: unused, auth: none }}
+  - name: scripts
+    match: {{ path_prefix: /basic }}
+    upstream: unused
+    accept: [basic]
+    basic: {{ realm: "Example scripts" }}
   - name: ops
     match: {{ path_prefix: /ops }}
     upstream: unused
@@ -289,3 +297,73 @@ def test_direct_decision_request_with_a_forged_description_is_refused(fa_gateway
     answer = requests.get(fa_gateway.url + "/.gatehouse/auth", timeout=10,
                           headers={"X-Forwarded-Host": "a", "X-Forwarded-Uri": "/../../etc/passwd"})
     assert answer.status_code == 400
+
+
+def test_basic_through_the_proxy(proxy):
+    # curl -u / requests' HTTPBasicAuth through the proxy: the decision checks the users file's password.
+    allowed = requests.get(proxy + "/basic/report", auth=HTTPBasicAuth("alice", PASSWORD), timeout=10)
+    assert allowed.status_code == 200, allowed.text
+    assert identity(allowed) == [("x-auth-email", "alice@example.com"), ("x-auth-groups", "staff"),
+                                 ("x-auth-user", "alice")]
+    for auth in (None, HTTPBasicAuth("alice", "wrong")):
+        refused = requests.get(proxy + "/basic/report", auth=auth, timeout=10, allow_redirects=False)
+        assert refused.status_code == 401
+        assert refused.headers.get("WWW-Authenticate") == 'Basic realm="Example scripts", charset="UTF-8"'
+
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "forward-auth.md"
+
+
+def doc_block(language):
+    """The first ```language block of docs/forward-auth.md."""
+    match = re.search(r"```" + language + r"\n(.*?)```", DOCS.read_text(), re.S)
+    assert match, language
+    return match.group(1)
+
+
+def directives(text):
+    """Non-empty, non-comment lines without indentation (braces of str.format templates undoubled)."""
+    text = text.replace("{{", "{").replace("}}", "}")
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+
+
+@pytest.mark.parametrize("language,tested,addresses", [
+    ("nginx", NGINX_FA_CONF, {"http://127.0.0.1:8080": "http://{gw}", "http://app;": "http://127.0.0.1:{app};"}),
+    ("caddyfile", CADDYFILE, {"127.0.0.1:8080": "{gw}", "app:8000": "127.0.0.1:{app}",
+                              "app.example.com {": "http://127.0.0.1:{port} {"}),
+])
+def test_documented_snippet_is_the_tested_config(language, tested, addresses):
+    # Every directive of the documented snippet is in the config these tests run, with the test's addresses.
+    tested_lines = directives(tested)
+    for line in directives(doc_block(language)):
+        for documented, used in addresses.items():
+            line = line.replace(documented, used)
+        assert line in tested_lines, f"docs/forward-auth.md {language} line not in the tested config: {line}"
+
+
+def yaml_blocks():
+    import yaml
+    return [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", DOCS.read_text(), re.S)]
+
+
+def test_documented_traefik_and_envoy_configs_copy_what_the_shape_tests_assume():
+    # Traefik and Envoy are not packaged here: ForwardAuthProxyShapeTests.swift sends the gateway their exact
+    # requests and applies these very header selections; the documented configs must name the same ones.
+    blocks = yaml_blocks()
+    traefik = next(b for b in blocks if "http" in b)["http"]["middlewares"]["gatehouse"]["forwardAuth"]
+    assert traefik["address"].endswith("/.gatehouse/auth")
+    assert traefik["trustForwardHeader"] is False
+    assert traefik["authResponseHeaders"] == ["X-Auth-User", "X-Auth-Email", "X-Auth-Groups"]
+    envoy = next(b for b in blocks if "http_filters" in b)
+    assert envoy["normalize_path"] is True and envoy["merge_slashes"] is True
+    service = envoy["http_filters"][0]["typed_config"]["http_service"]
+    assert service["path_prefix"] == "/.gatehouse/auth"
+    allowed = [p["exact"] for p in service["authorization_request"]["allowed_headers"]["patterns"]]
+    assert allowed == ["authorization", "cookie", "accept"]
+    copied = [p["exact"] for p in service["authorization_response"]["allowed_upstream_headers"]["patterns"]]
+    assert copied == ["x-auth-user", "x-auth-email", "x-auth-groups"]
+    # The Swift shape tests name the same lists.
+    swift = (Path(__file__).resolve().parents[1] / "GatehouseIntegrationTests"
+             / "ForwardAuthProxyShapeTests.swift").read_text()
+    assert 'traefikCopies = ["X-Auth-User", "X-Auth-Email", "X-Auth-Groups"]' in swift
+    assert 'envoyCopies = ["x-auth-user", "x-auth-email", "x-auth-groups"]' in swift

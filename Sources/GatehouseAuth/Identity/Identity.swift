@@ -6,12 +6,15 @@ package struct Identity: Sendable {
         case bearer
         case cookie(String)
         case session
+        /// `Authorization: Basic` with a users-file user's password.
+        case basic
 
         package var description: String {
             switch self {
             case .bearer: return "bearer"
             case .cookie(let name): return "cookie \(name)"
             case .session: return "session"
+            case .basic: return "basic"
             }
         }
     }

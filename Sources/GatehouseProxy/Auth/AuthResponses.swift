@@ -19,7 +19,10 @@ enum AuthResponses {
         return false
     }
 
-    static func refusal(status: Int, bearer: Bool, invalidToken: Bool, html: Bool, close: Bool) -> [UInt8] {
+    /// `basicChallenge`: the route reads `Authorization: Basic`; its 401 carries that challenge (RFC 7617), alone
+    /// when the route takes no bearer token, else after the Bearer one.
+    static func refusal(status: Int, bearer: Bool, invalidToken: Bool, html: Bool, close: Bool,
+                        basicChallenge: String? = nil) -> [UInt8] {
         let (reason, code): (String, String)
         var challenge: String? = nil
         switch status {
@@ -46,7 +49,13 @@ enum AuthResponses {
         }
         var head = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(type)\r\nContent-Length: \(body.utf8.count)\r\n"
         head += "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
-        if let challenge { head += "WWW-Authenticate: \(challenge)\r\n" }
+        if status == 401, let basicChallenge {
+            if !bearer { challenge = nil }
+            if let challenge { head += "WWW-Authenticate: \(challenge)\r\n" }
+            head += "WWW-Authenticate: \(basicChallenge)\r\n"
+        } else if let challenge {
+            head += "WWW-Authenticate: \(challenge)\r\n"
+        }
         if close { head += "Connection: close\r\n" }
         return Array((head + "\r\n" + body).utf8)
     }

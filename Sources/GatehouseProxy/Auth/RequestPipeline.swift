@@ -18,6 +18,27 @@ enum AuthDecision {
     /// finish the decision with its answer (`RequestPipeline.resume`). The request waits; other requests on the
     /// loop do not.
     case fetchSession(PendingSession)
+    /// `Authorization: Basic` with a pair the worker has not verified lately: check the password off the loop
+    /// (throttled like sign-ins), then decide again with its identity (`decide(..., verifiedBasic:)`).
+    case verifyPassword(PendingPassword)
+}
+
+/// A Basic credential waiting for its password hash.
+struct PendingPassword {
+    /// The user-id as sent (UTF-8, no control character, no colon; not empty).
+    let user: String
+    let password: [UInt8]
+    /// The route's `basic.cache_ttl` in seconds (0: the verified pair is not remembered).
+    let cacheTTL: Int64
+}
+
+/// What the pipeline needs for `Authorization: Basic`: this worker's cache of verified pairs and the users as
+/// loaded now (a reload of the users file empties the cache at its next use). Nil for `explain`.
+struct BasicContext {
+    let cache: BasicCredentialCache
+    let users: () -> UserDirectory
+    /// `SessionServices.userStatusEpoch`: an administrator's disable empties the cache too.
+    var epoch: () -> UInt64 = { 0 }
 }
 
 /// A decision waiting for the session store: everything but the session is already decided (route matched,
@@ -67,10 +88,21 @@ struct DecisionTrace {
 /// credentials are present (a bearer token and a token cookie), all of them must verify.
 enum RequestPipeline {
     static func decide(_ head: RequestHead, policy: RoutePolicy, tokens: TokenSettings?, cache: VerifiedTokenCache?,
-                       sessions: SessionContext? = nil, now: Int64, trace: inout DecisionTrace?) -> AuthDecision {
+                       sessions: SessionContext? = nil, basic: BasicContext? = nil, verifiedBasic: Identity? = nil,
+                       now: Int64, trace: inout DecisionTrace?) -> AuthDecision {
         if policy.mode == .none {
             trace?.add("route is public (auth: none): no credential is checked")
             return .forward(nil)
+        }
+        // Basic first: a pair to hash waits before any store is asked, and the rest is decided once it is known.
+        var basicIdentity: Identity? = nil
+        if let basicPolicy = policy.basic {
+            switch self.basic(head, policy: basicPolicy, context: basic, verified: verifiedBasic, now: now,
+                              trace: &trace) {
+            case .absent: break
+            case .found(let identity): basicIdentity = identity
+            case .decided(let decision): return decision
+            }
         }
         var session: Identity? = nil
         if policy.acceptsSession {
@@ -84,12 +116,12 @@ enum RequestPipeline {
             case .needsFetch(let key):
                 // Everything else is decided now; the store's answer only finishes the decision.
                 let checked = self.tokens(head, policy: policy, tokens: tokens, cache: cache, sessions: sessions,
-                                          now: now, trace: &trace)
+                                          basic: basicIdentity, now: now, trace: &trace)
                 return .fetchSession(PendingSession(key: key, tokens: checked))
             }
         }
-        let checked = self.tokens(head, policy: policy, tokens: tokens, cache: cache, sessions: sessions, now: now,
-                                  trace: &trace)
+        let checked = self.tokens(head, policy: policy, tokens: tokens, cache: cache, sessions: sessions,
+                                  basic: basicIdentity, now: now, trace: &trace)
         return finish(head, policy: policy, session: session, tokens: checked, trace: &trace)
     }
 
@@ -115,10 +147,10 @@ enum RequestPipeline {
     }
 
     private static func tokens(_ head: RequestHead, policy: RoutePolicy, tokens: TokenSettings?,
-                               cache: VerifiedTokenCache?, sessions: SessionContext?, now: Int64,
+                               cache: VerifiedTokenCache?, sessions: SessionContext?, basic: Identity?, now: Int64,
                                trace: inout DecisionTrace?) -> TokenOutcome {
-        var identity: Identity? = nil
-        var sawCredential = false
+        var identity: Identity? = basic
+        var sawCredential = basic != nil
         if policy.acceptsBearer {
             switch CredentialExtractor.bearer(head) {
             case .absent:
@@ -231,6 +263,51 @@ enum RequestPipeline {
         // A provider-backed issuer whose keys have not arrived: never a pass, never "sign in again".
         if failure == .keysUnavailable { return .unavailable(reason: failure.reason) }
         return .unauthenticated(reason: failure.reason, invalidToken: true)
+    }
+
+    private enum BasicOutcome {
+        case absent
+        case found(Identity)
+        /// Refused, or the password must be checked first.
+        case decided(AuthDecision)
+    }
+
+    /// `Authorization: Basic`: absent (another scheme, or none), the identity of a pair verified lately (or just
+    /// now: `verified`), a refusal of a malformed one, or "hash it".
+    private static func basic(_ head: RequestHead, policy: BasicPolicy, context: BasicContext?, verified: Identity?,
+                              now: Int64, trace: inout DecisionTrace?) -> BasicOutcome {
+        switch CredentialExtractor.basic(head) {
+        case .absent:
+            trace?.add("basic: no Authorization header")
+            return .absent
+        case .otherScheme:
+            trace?.add("basic: Authorization is not Basic")
+            return .absent
+        case .malformed(let reason):
+            trace?.add("basic: refused (\(reason))")
+            return .decided(.badRequest(reason: reason))
+        case .credentials(let user, let password):
+            if let verified {
+                trace?.add("basic: password verified (user \(user))")
+                return .found(verified)
+            }
+            guard let context else {
+                trace?.add("basic: not checked here (needs the running gateway's users file and hashing threads)")
+                return .decided(.unauthenticated(reason: "basic-not-checked", invalidToken: false))
+            }
+            if user.isEmpty {
+                trace?.add("basic: empty user name")
+                return .decided(.unauthenticated(reason: "basic-empty-user", invalidToken: true))
+            }
+            if let hit = context.cache.lookup(user: user.utf8, password: password, ttl: policy.cacheTTL, now: now,
+                                              directory: context.users(), epoch: context.epoch()) {
+                trace?.add("basic: verified-password cache hit (user \(user))")
+                return .found(hit)
+            }
+            trace?.add("basic: password to check (user \(user))")
+            return .decided(.verifyPassword(PendingPassword(user: user, password: Array(password),
+                                                           cacheTTL: policy.cacheTTL)))
+        }
     }
 
     private enum SessionOutcome {

@@ -34,10 +34,17 @@ package final class RoutePolicy: Sendable {
     package let forwardsAuthorization: Bool
     /// Remove `tokenCookies` from the `Cookie` header sent upstream.
     package let stripsCredentialCookies: Bool
+    /// `accept: [basic]`: the realm and cache of users-file passwords in `Authorization: Basic` (nil: not read).
+    package let basic: BasicPolicy?
+    /// `inject_basic` (the route's, else its upstream's): `Authorization: Basic` sent upstream (nil: none).
+    package let injectBasic: BasicInjection?
 
     package init(mode: AuthMode, acceptsBearer: Bool, tokenCookies: [[UInt8]], requirement: Requirement?,
                  redirectsBrowsersToLogin: Bool, identityHeaders: [IdentityTemplate], forwardsAuthorization: Bool,
-                 stripsCredentialCookies: Bool, sessionCookie: [UInt8]? = nil) {
+                 stripsCredentialCookies: Bool, sessionCookie: [UInt8]? = nil, basic: BasicPolicy? = nil,
+                 injectBasic: BasicInjection? = nil) {
+        self.basic = basic
+        self.injectBasic = injectBasic
         self.mode = mode
         self.acceptsBearer = acceptsBearer
         self.tokenCookies = tokenCookies
@@ -50,10 +57,44 @@ package final class RoutePolicy: Sendable {
         self.stripsCredentialCookies = stripsCredentialCookies
     }
 
+    /// The client's `Authorization` never reaches the upstream: the gateway injects its own, or the route reads a
+    /// credential from it (bearer, basic) and `forward_authorization` is off. Never the user's password upstream
+    /// unless the operator asked for it.
+    package var dropsClientAuthorization: Bool {
+        injectBasic != nil || ((acceptsBearer || basic != nil) && !forwardsAuthorization)
+    }
+
     /// A public route that forwards everything but identity headers.
     package static let open = RoutePolicy(
         mode: .none, acceptsBearer: false, tokenCookies: [], requirement: nil, redirectsBrowsersToLogin: false,
         identityHeaders: [], forwardsAuthorization: true, stripsCredentialCookies: false)
+}
+
+/// How a route reads `Authorization: Basic` (RFC 7617).
+package struct BasicPolicy: Sendable {
+    /// `WWW-Authenticate: Basic realm="...", charset="UTF-8"` (the realm was checked to need no escaping).
+    package let challenge: String
+    /// Seconds a verified pair is answered from the worker's memory (0: every request hashes).
+    package let cacheTTL: Int64
+
+    package init(realm: String, cacheTTL: Int64) {
+        challenge = "Basic realm=\"\(realm)\", charset=\"UTF-8\""
+        self.cacheTTL = cacheTTL
+    }
+}
+
+/// `Authorization: Basic` the gateway sends upstream: the user name rendered from the identity, the password
+/// the upstream's secret (never the client's; the client's `Authorization` is removed).
+package struct BasicInjection: Sendable {
+    /// The user-name template (its header name is unused).
+    package let username: IdentityTemplate
+    /// `:` followed by the secret, appended after the rendered user name.
+    package let colonAndPassword: [UInt8]
+
+    package init(username: IdentityTemplate, password: [UInt8]) {
+        self.username = username
+        colonAndPassword = [UInt8(ascii: ":")] + password
+    }
 }
 
 /// The token side of a snapshot: how JWTs are verified.

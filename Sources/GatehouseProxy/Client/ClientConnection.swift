@@ -139,6 +139,7 @@ final class ClientConnection: ConnectionDelegate {
             guard let request = machine.currentRequest else { return }
             decide(request, resuming: machine.takeResumption())
         case .fetchSession(let ticket): fetchSession(ticket: ticket)
+        case .verifyPassword(let ticket): verifyPassword(ticket: ticket)
         case .connectUpstream(let excluded): connectUpstream(excluding: excluded)
         case .armUpstreamTimer(let purpose):
             guard let upstream, let pool else { return }
@@ -266,13 +267,30 @@ final class ClientConnection: ConnectionDelegate {
         var trace: DecisionTrace? = nil
         let now = route.policy.mode == .none ? 0 : Int64(Clocks.wallClock().seconds)  // public routes need no clock
         let decision: AuthDecision
-        if let resuming {
-            decision = RequestPipeline.resume(resuming.pending, answer: resuming.answer, head: head,
-                                              policy: route.policy, trace: &trace)
-        } else {
-            decision = RequestPipeline.decide(head, policy: route.policy, tokens: snapshot.tokens,
-                                              cache: engine.tokenCache, sessions: engine.sessionContext, now: now,
+        switch resuming?.answer {
+        case .session(let pending, let answer)?:
+            decision = RequestPipeline.resume(pending, answer: answer, head: head, policy: route.policy,
                                               trace: &trace)
+        case .password(let check)?:
+            switch check {
+            case .verified(let identity):
+                decision = RequestPipeline.decide(head, policy: route.policy, tokens: snapshot.tokens,
+                                                  cache: engine.tokenCache, sessions: engine.sessionContext,
+                                                  basic: engine.basicVerifier?.context, verifiedBasic: identity,
+                                                  now: now, trace: &trace)
+            case .wrong:
+                decision = .unauthenticated(reason: "basic-wrong-credentials", invalidToken: true)
+            case .throttled(let wait):
+                engine.authRefusals["basic-throttled", default: 0] += 1
+                perform(machine.decided(.refuse(.passwordsThrottled(retryAfter: wait), route: routeIndex)))
+                return
+            case .busy:
+                decision = .unavailable(reason: "basic-hashing-busy")
+            }
+        case nil:
+            decision = RequestPipeline.decide(head, policy: route.policy, tokens: snapshot.tokens,
+                                              cache: engine.tokenCache, sessions: engine.sessionContext,
+                                              basic: engine.basicVerifier?.context, now: now, trace: &trace)
         }
         perform(machine.decided(verdict(decision, request: request, routeIndex: routeIndex, route: route)))
     }
@@ -307,6 +325,8 @@ final class ClientConnection: ConnectionDelegate {
                 return .refuse(.tooManyRequests(retryAfter: wait), route: routeIndex)
             }
             return .fetchSession(route: routeIndex, pending)
+        case .verifyPassword(let pending):
+            return .verifyPassword(route: routeIndex, pending)
         }
     }
 
@@ -341,6 +361,21 @@ final class ClientConnection: ConnectionDelegate {
         }
     }
 
+    /// Checks a Basic password off the loop (throttled like sign-ins); the machine ignores the answer if the client
+    /// left meanwhile.
+    private func verifyPassword(ticket: UInt64) {
+        guard let pending = machine.pendingPassword, let request = machine.currentRequest else { return }
+        guard let verifier = engine.basicVerifier else {
+            perform(machine.passwordChecked(ticket: ticket, check: .busy(retryAfter: 1)))
+            return
+        }
+        verifier.check(pending, address: throttleKey(request.head), now: Int64(Clocks.wallClock().seconds)) {
+            [weak self] check in
+            guard let self else { return }
+            self.perform(self.machine.passwordChecked(ticket: ticket, check: check))
+        }
+    }
+
     // MARK: Answers written here
 
     private func write(_ answer: ExchangeMachine.Answer, close: Bool, headOnly: Bool) {
@@ -359,17 +394,24 @@ final class ClientConnection: ConnectionDelegate {
         case .refusal(.tooManyRequests(let wait), _):
             bytes = LocalResponse.error(429, "too_many_requests", headers: [("Retry-After", String(wait))])
                 .serialize(close: close, headOnly: headOnly)
+        case .refusal(.passwordsThrottled(let wait), _):
+            bytes = LocalResponse.error(429, "too_many_attempts", description: "too many failed sign-ins; try again later",
+                                        headers: [("Retry-After", String(wait))])
+                .serialize(close: close, headOnly: headOnly)
         case .refusal(.auth(let status, _, let invalidToken, let loginRedirect), let request):
             let head = request.head
             if loginRedirect, let login = snapshot.loginURL {
                 bytes = AuthResponses.loginRedirect(head, loginURL: login, close: close)
             } else {
                 var bearer = false
+                var basic: String? = nil
                 if case .route(let index) = request.target {
                     bearer = snapshot.routes.routes[index].policy.acceptsBearer
+                    basic = snapshot.routes.routes[index].policy.basic?.challenge
                 }
                 bytes = AuthResponses.refusal(status: status, bearer: bearer, invalidToken: invalidToken,
-                                              html: AuthResponses.isBrowserNavigation(head), close: close)
+                                              html: AuthResponses.isBrowserNavigation(head), close: close,
+                                              basicChallenge: basic)
             }
             if headOnly { bytes = ErrorResponses.withoutBody(bytes) }
         }

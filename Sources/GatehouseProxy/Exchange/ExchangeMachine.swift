@@ -118,13 +118,15 @@ struct ExchangeMachine {
         case storeUnavailable(reason: String)
         /// Too many unknown session cookies from this client (429).
         case tooManyRequests(retryAfter: Int64)
+        /// Too many failed Basic passwords from this client or against this user (429, like the login form).
+        case passwordsThrottled(retryAfter: Int64)
 
         var status: Int {
             switch self {
             case .noRoute: return 404
             case .auth(let status, _, _, let login): return login ? 302 : status
             case .storeUnavailable: return 503
-            case .tooManyRequests: return 429
+            case .tooManyRequests, .passwordsThrottled: return 429
             }
         }
 
@@ -133,6 +135,7 @@ struct ExchangeMachine {
             case .noRoute: return nil
             case .auth(_, let reason, _, _), .storeUnavailable(let reason): return reason
             case .tooManyRequests: return "session-unknown-cookie-limit"
+            case .passwordsThrottled: return "basic-throttled"
             }
         }
     }
@@ -146,6 +149,8 @@ struct ExchangeMachine {
         case local(readsBody: Bool, bodyLimit: Int)
         /// Ask the session store (`pending.key`), then decide again with its answer.
         case fetchSession(route: Int, PendingSession)
+        /// Check a Basic password off the loop (`pendingPassword`), then decide again with the result.
+        case verifyPassword(route: Int, PendingPassword)
     }
 
     /// An answer the gateway writes itself.
@@ -173,6 +178,8 @@ struct ExchangeMachine {
         case decide
         /// Ask the session store for `pendingSessionKey`; answer with `storeAnswered(ticket:answer:)`.
         case fetchSession(ticket: UInt64)
+        /// Check `pendingPassword`; answer with `passwordChecked(ticket:check:)`.
+        case verifyPassword(ticket: UInt64)
         /// Take a pooled connection or connect (to another server than `excluding`); answer with
         /// `upstreamAcquired` or `upstreamUnavailable`.
         case connectUpstream(excluding: Int?)
@@ -234,10 +241,14 @@ struct ExchangeMachine {
         case close
     }
 
-    /// The session store's answer for a decision that waited for it.
+    /// The answer a decision waited for: the session store's, or a Basic password check's.
     struct Resumption {
-        let pending: PendingSession
-        let answer: SessionLookup
+        enum Answer {
+            case session(PendingSession, SessionLookup)
+            case password(PasswordCheck)
+        }
+
+        let answer: Answer
         let route: Int
     }
 
@@ -287,19 +298,25 @@ struct ExchangeMachine {
         let upstreamKeepAlive: Bool
     }
 
-    /// A request waiting for the session store. A class: only a cache miss pays for it, and the other states
-    /// stay small (a pending decision holds an identity).
+    /// A request waiting for the session store or a password check. A class: only a cache miss pays for it, and
+    /// the other states stay small (a pending decision holds an identity).
     final class Authorizing {
+        /// What the decision waits for.
+        enum Wait {
+            case session(PendingSession)
+            case password(PendingPassword)
+        }
+
         let request: ExchangeRequest
         let route: Int
-        let pending: PendingSession
+        let wait: Wait
         /// Which lookup this is (an answer for an older one is not this request's).
         let ticket: UInt64
 
-        init(request: ExchangeRequest, route: Int, pending: PendingSession, ticket: UInt64) {
+        init(request: ExchangeRequest, route: Int, wait: Wait, ticket: UInt64) {
             self.request = request
             self.route = route
-            self.pending = pending
+            self.wait = wait
             self.ticket = ticket
         }
     }
@@ -316,7 +333,7 @@ struct ExchangeMachine {
         case readingHead
         /// A head is complete; the executor routes and authorises it (`decided`).
         case deciding(ExchangeRequest)
-        /// Waiting for the session store (a remote store's cache missed).
+        /// Waiting for the session store (a remote store's cache missed) or a Basic password hash.
         case authorizing(Authorizing)
         /// Waiting for an upstream connection.
         case connecting(Forwarding)
@@ -389,7 +406,13 @@ struct ExchangeMachine {
 
     /// The session the store is asked for (state `.authorizing`).
     var pendingSessionKey: SessionKey? {
-        if case .authorizing(let waiting) = state { return waiting.pending.key }
+        if case .authorizing(let waiting) = state, case .session(let pending) = waiting.wait { return pending.key }
+        return nil
+    }
+
+    /// The Basic credential whose password is checked (state `.authorizing`).
+    var pendingPassword: PendingPassword? {
+        if case .authorizing(let waiting) = state, case .password(let pending) = waiting.wait { return pending }
         return nil
     }
 
@@ -464,8 +487,15 @@ struct ExchangeMachine {
         case .fetchSession(let route, let pending):
             request.target = .route(route)
             nextTicket &+= 1
-            state = .authorizing(Authorizing(request: request, route: route, pending: pending, ticket: nextTicket))
+            state = .authorizing(Authorizing(request: request, route: route, wait: .session(pending),
+                                             ticket: nextTicket))
             actions.append(.fetchSession(ticket: nextTicket))
+        case .verifyPassword(let route, let pending):
+            request.target = .route(route)
+            nextTicket &+= 1
+            state = .authorizing(Authorizing(request: request, route: route, wait: .password(pending),
+                                             ticket: nextTicket))
+            actions.append(.verifyPassword(ticket: nextTicket))
         case .local(let readsBody, let limit):
             request.target = .gateway
             var local = Local(request: request, bodyLimit: limit)
@@ -496,13 +526,26 @@ struct ExchangeMachine {
 
     /// The session store answered the lookup `ticket` asked for.
     mutating func storeAnswered(ticket: UInt64, answer: SessionLookup) -> Actions {
-        guard case .authorizing(let waiting) = state, waiting.ticket == ticket else {
+        guard case .authorizing(let waiting) = state, waiting.ticket == ticket,
+              case .session(let pending) = waiting.wait
+        else {
             // A race, not a fault: the client left (or its connection was closed by a timeout or a drain) while
             // the store was asked; nobody waits for this answer any more.
             return Actions()
         }
         state = .deciding(waiting.request)
-        resumption = Resumption(pending: waiting.pending, answer: answer, route: waiting.route)
+        resumption = Resumption(answer: .session(pending, answer), route: waiting.route)
+        return Actions(.decide)
+    }
+
+    /// The password check `ticket` asked for is done.
+    mutating func passwordChecked(ticket: UInt64, check: PasswordCheck) -> Actions {
+        guard case .authorizing(let waiting) = state, waiting.ticket == ticket, case .password = waiting.wait else {
+            // A race, not a fault: the client left while the password was hashed.
+            return Actions()
+        }
+        state = .deciding(waiting.request)
+        resumption = Resumption(answer: .password(check), route: waiting.route)
         return Actions(.decide)
     }
 

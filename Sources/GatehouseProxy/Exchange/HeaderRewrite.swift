@@ -199,7 +199,7 @@ enum HeaderRewrite {
             {
                 continue
             }
-            if policy.acceptsBearer, !policy.forwardsAuthorization, fields.nameEquals(index, "authorization") {
+            if fields.nameEquals(index, "authorization"), policy.dropsClientAuthorization {
                 continue
             }
             if policy.stripsCredentialCookies, !policy.credentialCookies.isEmpty, fields.nameEquals(index, "cookie") {
@@ -251,12 +251,30 @@ enum HeaderRewrite {
         append("\r\n", to: &out)
         if let identity {
             for template in policy.identityHeaders { template.render(identity, into: &out) }
+            if let inject = policy.injectBasic { appendBasic(inject, identity, into: &out) }
         }
         if upgrade, let value = upgradeValue {
             append("Connection: upgrade\r\nUpgrade: ", to: &out)
             out.append(contentsOf: fields.storage[value])
             append("\r\n", to: &out)
         }
+        append("\r\n", to: &out)
+    }
+
+    /// `Authorization: Basic base64(user:secret)`, the user rendered from `identity` by the route's template. Not
+    /// sent when the template's claim is missing or the rendered name holds a `:` (RFC 7617: the upstream would
+    /// cut the name there); the upstream then sees no credential and refuses.
+    static func appendBasic(_ inject: BasicInjection, _ identity: Identity, into out: inout [UInt8]) {
+        var pair: [UInt8] = []
+        pair.reserveCapacity(64)
+        inject.username.render(identity, into: &pair)  // ": name\r\n" (the template's name is empty)
+        guard pair.count > 4 else { return }
+        pair.removeLast(2)
+        pair.removeFirst(2)
+        guard !pair.contains(UInt8(ascii: ":")) else { return }
+        pair.append(contentsOf: inject.colonAndPassword)
+        append("Authorization: Basic ", to: &out)
+        CredentialExtractor.encodeBase64(pair, into: &out)
         append("\r\n", to: &out)
     }
 

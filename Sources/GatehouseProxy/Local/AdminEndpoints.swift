@@ -76,6 +76,7 @@ private struct AdminCall {
             store.setDisabled(user, disable) { result in
                 switch result {
                 case .success(let count):
+                    services.sessions?.userStatusChanged()
                     var body = JSONWriter()
                     body.beginObject()
                     body.member("user", user)

@@ -55,17 +55,38 @@ struct ForwardAuthEndpoint: LocalResponder {
             return
         }
         let route = services.snapshot.routes.routes[routeIndex]
-        decide(original, route: route, done)
+        let address = ClientAddress.throttleKey(ClientAddress.resolve(peer: context.peer, trusted: context.trusted,
+                                                                      head: request.head, snapshot: services.snapshot))
+        decide(original, route: route, address: address, verifiedBasic: nil, done)
     }
 
-    private func decide(_ original: ForwardAuthRequest, route: Route, _ done: @escaping LocalCompletion) {
+    private func decide(_ original: ForwardAuthRequest, route: Route, address: String, verifiedBasic: Identity?,
+                        _ done: @escaping LocalCompletion) {
         guard let decider = services.forwardAuth else {
             done(.error(503, "temporarily_unavailable"), "forward-auth-not-wired")
             return
         }
         let head = original.head
         let now = route.policy.mode == .none ? 0 : services.now()
-        let decision = decider.decide(head, route.policy, now)
+        let decision = decider.decide(head, route.policy, verifiedBasic, now)
+        if case .verifyPassword(let pending) = decision, verifiedBasic == nil {
+            // Checked off the loop, throttled like sign-ins; then the same decision with the identity it proved.
+            decider.verifyPassword(pending, address, now) { check in
+                switch check {
+                case .verified(let identity):
+                    self.decide(original, route: route, address: address, verifiedBasic: identity, done)
+                case .wrong:
+                    self.answer(.unauthenticated(reason: "basic-wrong-credentials", invalidToken: true), original,
+                                route: route, done)
+                case .throttled(let wait):
+                    done(.error(429, "too_many_attempts", description: "too many failed sign-ins; try again later",
+                                headers: [("Retry-After", String(wait))]), "basic-throttled")
+                case .busy:
+                    done(.storeUnavailable, "basic-hashing-busy")
+                }
+            }
+            return
+        }
         if case .fetchSession(let pending) = decision {
             // A remote store's cache missed: ask it, then finish the same decision with its answer.
             decider.fetch(pending.key, now) { answer in
@@ -99,6 +120,8 @@ struct ForwardAuthEndpoint: LocalResponder {
             done(.storeUnavailable, reason)
         case .fetchSession:
             done(.storeUnavailable, "session-store-miss")
+        case .verifyPassword:
+            done(.storeUnavailable, "basic-not-verified")
         }
     }
 
@@ -122,7 +145,7 @@ struct ForwardAuthEndpoint: LocalResponder {
     private func refusal(_ status: Int, route: Route, invalidToken: Bool, head: RequestHead) -> LocalResponse {
         let bytes = AuthResponses.refusal(status: status, bearer: route.policy.acceptsBearer,
                                           invalidToken: invalidToken, html: AuthResponses.isBrowserNavigation(head),
-                                          close: false)
+                                          close: false, basicChallenge: route.policy.basic?.challenge)
         var headers: [(String, String)] = []
         var body: [UInt8] = []
         if let split = Self.headEnd(bytes) {
@@ -176,8 +199,12 @@ struct ForwardAuthEndpoint: LocalResponder {
 /// store, and the store's asynchronous lookup for a cache miss. Closures, so this file holds the one adapter
 /// to `RequestPipeline` and the endpoint never sees the engine.
 struct ForwardAuthServices {
-    /// `RequestPipeline.decide` with this worker's token cache and session context.
-    let decide: (_ head: RequestHead, _ policy: RoutePolicy, _ now: Int64) -> AuthDecision
+    /// `RequestPipeline.decide` with this worker's token cache, session context and Basic cache; `verifiedBasic`:
+    /// the identity a password check just proved.
+    let decide: (_ head: RequestHead, _ policy: RoutePolicy, _ verifiedBasic: Identity?, _ now: Int64) -> AuthDecision
+    /// A Basic password checked as the proxy mode checks it (`BasicVerifier`), throttled by `address`.
+    let verifyPassword: (_ pending: PendingPassword, _ address: String, _ now: Int64,
+                         _ done: @escaping (PasswordCheck) -> Void) -> Void
     /// `RequestPipeline.resume`: the same decision finished with the store's answer.
     let resume: (_ pending: PendingSession, _ answer: SessionLookup, _ head: RequestHead, _ policy: RoutePolicy)
         -> AuthDecision
@@ -310,13 +337,21 @@ extension ProxyEngine {
     /// `ClientConnection.authorize`, and the store's fetch for a remote cache miss.
     func forwardAuthServices(_ snapshot: ProxySnapshot) -> ForwardAuthServices {
         ForwardAuthServices(
-            decide: { head, policy, now in
+            decide: { head, policy, verifiedBasic, now in
                 var trace: DecisionTrace? = nil
                 let decision = RequestPipeline.decide(head, policy: policy, tokens: snapshot.tokens,
                                                       cache: self.tokenCache, sessions: self.sessionContext,
+                                                      basic: self.basicVerifier?.context, verifiedBasic: verifiedBasic,
                                                       now: now, trace: &trace)
                 self.countForwardAuth(decision)
                 return decision
+            },
+            verifyPassword: { pending, address, now, done in
+                guard let verifier = self.basicVerifier else {
+                    done(.busy(retryAfter: 1))
+                    return
+                }
+                verifier.check(pending, address: address, now: now, done)
             },
             resume: { pending, answer, head, policy in
                 var trace: DecisionTrace? = nil
@@ -349,6 +384,7 @@ extension ProxyEngine {
             authRefusals[reason, default: 0] += 1
         case .unavailable: counters.sessionStoreErrors += 1
         case .fetchSession: counters.sessionFetches += 1
+        case .verifyPassword: break
         }
     }
 }

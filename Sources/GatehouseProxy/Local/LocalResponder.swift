@@ -77,6 +77,8 @@ struct SessionEndpointServices {
     let passwords: PasswordChecker
     /// Unknown session cookies per client (a remote store only; limit 0 otherwise).
     let unknownCookies: UnknownCookieLimiter
+    /// An administrator disabled or enabled a user (empties the verified-Basic caches).
+    var userStatusChanged: () -> Void = {}
     /// The identity of a bearer token as the auth pipeline verifies it (signature, expiry, revocation), or nil.
     let verifyBearer: (_ token: ArraySlice<UInt8>, _ now: Int64) -> Identity?
     /// Runs an outbound HTTPS request (an OpenID provider's token endpoint) off the loop; `done` runs back on the

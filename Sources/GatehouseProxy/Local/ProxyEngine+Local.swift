@@ -32,6 +32,7 @@ extension ProxyEngine {
                 store: store, users: { shared.users }, throttle: shared.throttle,
                 passwords: PasswordChecker(pool: shared.hashing, executor: executor), unknownCookies: unknownCookies,
                 verifyBearer: verifyBearer)
+            sessions?.userStatusChanged = { shared.noteUserStatusChanged() }
             if let pool = shared.outbound, let executor = self.executor {
                 sessions?.outbound = { request, done in
                     pool.submit({ HTTPSClient.perform(request) }, completion: done, on: executor)

@@ -12,6 +12,9 @@ package final class SessionServices: Sendable {
     /// Password hashes run here, never on an event loop.
     package let hashing: BlockingPool
     private let directory: Mutex<UserDirectory>
+    /// Moves whenever an administrator disables or enables a user (`/admin/users/NAME/disable`): every worker's
+    /// cache of verified Basic passwords is emptied at its next use, so a disabled user is refused at once.
+    private let userStatus = Atomic<UInt64>(0)
     /// Outbound HTTPS (the OpenID providers' token endpoints), never on an event loop; nil without `login.oidc`.
     package let outbound: BlockingPool?
 
@@ -23,6 +26,14 @@ package final class SessionServices: Sendable {
         self.throttle = throttle
         self.hashing = hashing
         directory = Mutex(users)
+    }
+
+    /// See `userStatus`.
+    package var userStatusEpoch: UInt64 { userStatus.load(ordering: .acquiring) }
+
+    /// An administrator disabled or enabled a user.
+    package func noteUserStatusChanged() {
+        userStatus.add(1, ordering: .releasing)
     }
 
     /// The users as last loaded.

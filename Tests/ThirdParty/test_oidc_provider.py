@@ -491,8 +491,6 @@ admin:
   listen: "127.0.0.1:0"
 upstreams:
   app: {{ servers: ["{upstream}"] }}
-tokens:
-  key_cache_dir: "{d}/keys"
 login:
   oidc:
     base_url: "http://127.0.0.1:{port}"

@@ -7,6 +7,9 @@ costs the provider one fetch per 30 s; a key removed at the provider stops verif
 restart while the provider is down verifies from the copy on disk; a first start with the provider down answers
 503 (readiness and requests), then serves once it is up; a discovery document naming another issuer, a JWKS with
 junk keys, an oversized answer and a certificate from an unknown CA are refused or skipped with a reason.
+Sign-in through the provider, and signing out: RP-initiated logout lands at the provider's end-session view with
+id_token_hint and ends the provider's session; back-channel logout tokens (signed with the provider's key) end the
+sessions by sid or sub on two gateways sharing one Redis, a replay and every bad token refused with its reason.
 """
 
 import hashlib
@@ -607,19 +610,29 @@ def test_rp_initiated_and_back_channel_logout(workdir, provider, test_ca, gunico
         api = sign_in_browser(a, test_ca[0], provider)
         assert api.post(a.url + "/.gatehouse/logout", timeout=10).status_code == 204
 
-        # Back-channel: two devices of carol signed in at gateway A; a logout token for her `sub` posted to
-        # gateway B ends both, and A (which had them cached) refuses them at once.
+        # Back-channel: two devices of carol signed in at gateway A (each with its own provider session, `sid`).
+        # Logout tokens posted to gateway B: by `sid`, that device only; by `sub`, the rest. A, which had them
+        # cached, refuses them at once.
+        def last_sid():
+            with provider._db() as db:
+                (text,) = db.execute("select _id_token from oidc_provider_token order by id desc limit 1").fetchone()
+            return json.loads(text)["sid"]
         one = sign_in_browser(a, test_ca[0], provider)
+        sid_one = last_sid()
         two = sign_in_browser(a, test_ca[0], provider)
+        assert last_sid() != sid_one
         for device in (one, two):
             assert device.get(a.url + "/gu/headers", timeout=10).status_code == 200
         key = provider.keys()[0]
+        by_sid = b.backchannel(logout_token(provider, key, sid=sid_one))
+        assert by_sid.status_code == 200, by_sid.text
+        assert by_sid.headers["Cache-Control"] == "no-store"
+        assert one.get(a.url + "/gu/headers", allow_redirects=False, timeout=10).status_code == 401
+        assert two.get(a.url + "/gu/headers", timeout=10).status_code == 200, "another provider session: kept"
         token = logout_token(provider, key, sub=subject)
         answer = b.backchannel(token)
         assert answer.status_code == 200, answer.text
-        assert answer.headers["Cache-Control"] == "no-store"
-        for device in (one, two):
-            assert device.get(a.url + "/gu/headers", allow_redirects=False, timeout=10).status_code == 401
+        assert two.get(a.url + "/gu/headers", allow_redirects=False, timeout=10).status_code == 401
         assert b.metric("gatehouse_oidc_backchannel_logout_sessions_ended_total") == 2
 
         # The same token again, at either gateway: a replay (the jti is shared through Redis).

@@ -14,27 +14,31 @@ struct OIDCLogoutEndpointTests {
     static let client = OIDCEndpointTests.client
     static let key = OIDCEndpointTests.signingKey
 
-    static func oidc(rpInitiated: Bool = true, endSession: Bool = true) -> OIDCSettings {
+    static func oidc(rpInitiated: Bool = true, endSession: Bool = true, secondClient: String? = nil) -> OIDCSettings {
         let verification = try! KeyLoader.pem(key.publicKey.pemRepresentation, algorithm: nil, kid: "k1")
-        let verifier = TokenVerifier(issuers: [IssuerPolicy(issuer: issuer, audiences: [client], keys: [verification],
-                                                            provider: ProviderKeyHook {})], leewaySeconds: 30)
-        let logoutVerifier = TokenVerifier(
-            issuers: [IssuerPolicy(issuer: issuer, audiences: [client], keys: [verification], requireExpiry: false,
-                                   provider: ProviderKeyHook {})], leewaySeconds: 30)
         var text = #"{"issuer":"https://idp.test","jwks_uri":"https://idp.test/jwks","#
             + #""authorization_endpoint":"https://idp.test/authorize","token_endpoint":"https://idp.test/token""#
         if endSession { text += #","end_session_endpoint":"https://idp.test/logout?ui=1""# }
         text += "}"
         let document = try! ProviderMetadata.parse(Array(text.utf8), expectedIssuer: issuer)
-        return OIDCSettings(providers: [
-            OIDCSettings.Provider(
-                name: "corp", title: "Sign in with corp", issuer: issuer, clientID: client, clientSecret: "s3cret",
+        func provider(_ name: String, _ client: String) -> OIDCSettings.Provider {
+            let verifier = TokenVerifier(issuers: [IssuerPolicy(issuer: issuer, audiences: [client], keys: [verification],
+                                                                provider: ProviderKeyHook {})], leewaySeconds: 30)
+            let logoutVerifier = TokenVerifier(
+                issuers: [IssuerPolicy(issuer: issuer, audiences: [client], keys: [verification], requireExpiry: false,
+                                       provider: ProviderKeyHook {})], leewaySeconds: 30)
+            return OIDCSettings.Provider(
+                name: name, title: "Sign in with \(name)", issuer: issuer, clientID: client, clientSecret: "s3cret",
                 scopes: ["openid"], redirectURI: "https://gw.test/.gatehouse/oidc/callback/corp",
                 userClaim: "preferred_username", emailClaim: "email", groupsClaim: "groups", nameClaim: "name",
                 allowedEmailDomains: [], allowedGroups: [], caFile: nil, metadata: document, verifier: verifier,
                 algorithms: IDTokenCheck.asymmetric, rpInitiatedLogout: rpInitiated,
-                postLogoutRedirectURI: "https://gw.test/.gatehouse/login", logoutVerifier: logoutVerifier),
-        ], sealer: SignInFlowSealer(secret: Array(repeating: 1, count: 32)), hasUsersFile: false, leewaySeconds: 30)
+                postLogoutRedirectURI: "https://gw.test/.gatehouse/login", logoutVerifier: logoutVerifier)
+        }
+        // A second client of the same provider (another `providers` entry with the same issuer) comes first.
+        let providers = (secondClient.map { [provider("corp2", $0)] } ?? []) + [provider("corp", client)]
+        return OIDCSettings(providers: providers, sealer: SignInFlowSealer(secret: Array(repeating: 1, count: 32)),
+                            hasUsersFile: false, leewaySeconds: 30)
     }
 
     static func sign(_ header: String, _ claims: String) -> String {
@@ -52,8 +56,8 @@ struct OIDCLogoutEndpointTests {
     }
 
     static func logoutToken(sid: String? = nil, sub: String? = nil, jti: String = "j-1", now: Int64,
-                            extra: String = "") -> String {
-        var members = [#""iss":"\#(issuer)""#, #""aud":"\#(client)""#, #""iat":\#(now)"#, #""jti":"\#(jti)""#,
+                            extra: String = "", aud: String = client) -> String {
+        var members = [#""iss":"\#(issuer)""#, #""aud":"\#(aud)""#, #""iat":\#(now)"#, #""jti":"\#(jti)""#,
                        #""events":{"http://schemas.openid.net/event/backchannel-logout":{}}"#]
         if let sid { members.append(#""sid":"\#(sid)""#) }
         if let sub { members.append(#""sub":"\#(sub)""#) }
@@ -242,6 +246,20 @@ struct OIDCLogoutEndpointTests {
         #expect(answer.status == 400)
         #expect(answer.error == reason)
         #expect(Self.records(harness).count == 1, "nothing ended")
+    }
+
+    @Test func withTwoClientsOfOneProviderTheTokensAudiencePicksTheClient() throws {
+        let harness = Self.harness(Self.oidc(secondClient: "other-client"))
+        _ = try Self.signIn(harness, sub: "u-1", sid: "s-1")
+        #expect(Self.records(harness).first?.provider?.name == "corp")
+        // Addressed to gw-client: the second entry ("corp") verifies it after the first refused its audience.
+        let answer = try Self.backchannel(harness, Self.logoutToken(sid: "s-1", now: harness.now))
+        #expect(answer.status == 200, "\(answer.error ?? "")")
+        #expect(Self.records(harness).isEmpty)
+        // Addressed to neither: the first refusal is reported.
+        let neither = try Self.backchannel(harness, Self.logoutToken(sid: "s-1", jti: "j-9", now: harness.now,
+                                                                     aud: "nobody"))
+        #expect(neither.status == 400 && neither.error == "oidc-backchannel-wrong-audience")
     }
 
     @Test func theEndpointTakesOnlyPOST() throws {

@@ -83,23 +83,30 @@ extension SignInCall {
         else { return refuseLogoutToken("no-logout-token") }
         let token = Array(text.utf8)
         guard let issuer = LogoutTokenCheck.unverifiedIssuer(token) else { return refuseLogoutToken("malformed") }
-        guard let provider = oidc.providers.first(where: { $0.issuer == issuer }) else {
-            return refuseLogoutToken("wrong-issuer")
-        }
+        // Several clients of one provider (two `providers` entries with one issuer): the one whose client the
+        // token is addressed to (`aud`) takes it; the first's refusal is reported when none does.
+        let candidates = oidc.providers.filter { $0.issuer == issuer }
+        guard !candidates.isEmpty else { return refuseLogoutToken("wrong-issuer") }
         let now = services.now()
-        let checked: LogoutToken
-        switch LogoutTokenCheck.verify(token, verifier: provider.logoutVerifier, allowed: provider.algorithms,
-                                       now: now) {
-        case .failure(let failure):
+        var accepted: (provider: OIDCSettings.Provider, token: LogoutToken)?
+        var refusal: LogoutTokenFailure?
+        for candidate in candidates where accepted == nil {
+            switch LogoutTokenCheck.verify(token, verifier: candidate.logoutVerifier, allowed: candidate.algorithms,
+                                           now: now) {
+            case .success(let verified): accepted = (candidate, verified)
+            case .failure(let failure): refusal = refusal ?? failure
+            }
+        }
+        guard let accepted else {
+            let failure = refusal ?? LogoutTokenFailure("malformed")
             // The provider's keys not fetched yet: not the token's fault, and the provider will retry.
             if failure.reason == AuthFailure.keysUnavailable.reason {
                 return finish(.error(503, "temporarily_unavailable", headers: [("Retry-After", "5")]),
                               error: "oidc-backchannel-keys-unavailable")
             }
-            return refuseLogoutToken(failure.reason, provider: provider.name)
-        case .success(let verified):
-            checked = verified
+            return refuseLogoutToken(failure.reason, provider: candidates[0].name)
         }
+        let (provider, checked) = accepted
         guard let store = sessions.store as? any ProviderSessionStore,
               let match = ProviderSessionMatch(provider: provider.name, sid: checked.sid, subject: checked.subject)
         else { return finish(.storeUnavailable, error: "oidc-backchannel-store") }

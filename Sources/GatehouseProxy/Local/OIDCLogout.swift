@@ -1,8 +1,13 @@
 import GatehouseAuth
 import GatehouseSessions
 import Logging
+import Synchronization
 
 private let logger = Logger(label: "gatehouse.oidc")
+
+/// Refusals are logged at most once a second (with how many were not), so a flood of junk posts cannot flood the
+/// log; every refusal's reason is also in its access-log line and counted in the metric.
+private let refusalLog = Mutex<(second: Int64, suppressed: Int)>((second: 0, suppressed: 0))
 
 /// Provider-side sign-out (issue 12 part 3).
 ///
@@ -64,9 +69,20 @@ extension SignInCall {
     /// 400 `{"error":"invalid_request","error_description":reason}`, counted and logged with the reason.
     private func refuseLogoutToken(_ reason: String, provider: String? = nil) {
         services.count(.providerLogoutRefused)
-        logger.warning("back-channel logout refused", metadata: [
-            "reason": "\(reason)", "provider": "\(provider ?? "-")",
-        ])
+        let now = services.now()
+        let suppressed = refusalLog.withLock { log -> Int? in
+            guard log.second != now else {
+                log.suppressed += 1
+                return nil
+            }
+            defer { log = (now, 0) }
+            return log.suppressed
+        }
+        if let suppressed {
+            logger.warning("back-channel logout refused", metadata: [
+                "reason": "\(reason)", "provider": "\(provider ?? "-")", "not_logged_since": "\(suppressed)",
+            ])
+        }
         finish(.error(400, "invalid_request", description: reason), error: "oidc-backchannel-\(reason)")
     }
 

@@ -121,6 +121,11 @@ struct ProviderSessionStoreTests: SessionRecordMaking {
         try a.create(providerRecord("shared", sid: "s-1"))
         #expect(handle(of: try a.find(key("shared"), now: t0)) == "h-shared")
         #expect(handle(of: try a.lookup(key("shared"), now: t0)) == "h-shared", "cached on A")
+        // The provider indexes expire with the session (nothing needs purging).
+        for index in ["gatehouse:ps:corp:s-1", "gatehouse:pb:corp:u-1"] {
+            let pttl = Int(try server.cli("PTTL", index).split(whereSeparator: \.isNewline).first ?? "") ?? -3
+            #expect(pttl > 86_000_000, "\(index): \(pttl)")
+        }
 
         let match = try #require(ProviderSessionMatch(provider: "corp", sid: "s-1", subject: nil))
         let bStore = b.store

@@ -103,9 +103,11 @@ package struct OIDCProviderSection: Sendable, Equatable {
     package let allowedEmailDomains: [String]
     /// When set, the user must be in one of these groups.
     package let allowedGroups: [String]
+    /// `logout:`: sign-out at the provider too.
+    package var logout = OIDCLogoutSection()
 
     static let keys = ["name", "title", "issuer", "client_id", "client_secret_env", "client_secret_file", "scopes",
-                       "ca_file", "claims", "allowed_email_domains", "allowed_groups"]
+                       "ca_file", "claims", "allowed_email_domains", "allowed_groups", "logout"]
 
     static func read(_ node: Node, path: String, reader: ConfigReader) -> OIDCProviderSection? {
         guard let fields = reader.fields(of: node, path: path, allowed: keys, near: reader.location(of: node),
@@ -204,11 +206,65 @@ package struct OIDCProviderSection: Sendable, Equatable {
             title = reader.text(titleNode, path: fields.path("title"), expected: "a title")
             valid = valid && title != nil
         }
+        var logout: OIDCLogoutSection? = OIDCLogoutSection()
+        if let logoutNode = fields.value("logout") {
+            logout = OIDCLogoutSection.read(logoutNode, path: fields.path("logout"), reader: reader)
+        }
         guard valid, let name, let issuer, let clientID, !clientID.isEmpty, let secret, let scopes, let caFile,
-              let domains, let groups
+              let domains, let groups, let logout
         else { return nil }
-        return OIDCProviderSection(name: name, title: title ?? "Sign in with \(name)", issuer: issuer,
-                                   clientID: clientID, clientSecret: secret, scopes: scopes, caFile: caFile,
-                                   claims: claims, allowedEmailDomains: domains, allowedGroups: groups)
+        var provider = OIDCProviderSection(name: name, title: title ?? "Sign in with \(name)", issuer: issuer,
+                                           clientID: clientID, clientSecret: secret, scopes: scopes, caFile: caFile,
+                                           claims: claims, allowedEmailDomains: domains, allowedGroups: groups)
+        provider.logout = logout
+        return provider
+    }
+}
+
+/// `login.oidc.providers[].logout`: signing out at the provider as well (RP-initiated logout) and being signed
+/// out by it (Back-Channel Logout 1.0, always on: the provider decides whether it calls
+/// `<base_url>/.gatehouse/oidc/backchannel-logout`).
+package struct OIDCLogoutSection: Sendable, Equatable {
+    /// After our own logout, send browsers to the provider's `end_session_endpoint` (when its discovery document
+    /// has one). Default true.
+    package var rpInitiated = true
+    /// Where the provider sends the browser after its sign-out (must be registered there); nil: our login page
+    /// (`<base_url>/.gatehouse/login`).
+    package var postLogoutRedirectURI: String?
+
+    package init(rpInitiated: Bool = true, postLogoutRedirectURI: String? = nil) {
+        self.rpInitiated = rpInitiated
+        self.postLogoutRedirectURI = postLogoutRedirectURI
+    }
+
+    static let keys = ["rp_initiated", "post_logout_redirect_uri"]
+
+    static func read(_ node: Node, path: String, reader: ConfigReader) -> OIDCLogoutSection? {
+        guard let fields = reader.fields(of: node, path: path, allowed: keys, near: reader.location(of: node)) else {
+            return nil
+        }
+        var section = OIDCLogoutSection()
+        var valid = true
+        if let flag = fields.value("rp_initiated") {
+            if let value = reader.boolean(flag, path: fields.path("rp_initiated")) {
+                section.rpInitiated = value
+            } else {
+                valid = false
+            }
+        }
+        if let uriNode = fields.value("post_logout_redirect_uri") {
+            let uri: String? = reader.parse(uriNode, path: fields.path("post_logout_redirect_uri"),
+                                            expected: "an absolute URL, such as https://app.example.com/signed-out") {
+                (text: String) -> ParseOutcome<String> in
+                let lowered = text.lowercased()
+                guard lowered.hasPrefix("https://") || lowered.hasPrefix("http://"),
+                      case .parsed = LoginSection.parseURL(text), !text.contains("#"),
+                      !text.unicodeScalars.contains(where: { $0.value <= 0x20 || $0.value == 0x7f })
+                else { return .invalid("expected an absolute http(s) URL without a fragment") }
+                return .parsed(text)
+            }
+            if let uri { section.postLogoutRedirectURI = uri } else { valid = false }
+        }
+        return valid ? section : nil
     }
 }

@@ -35,6 +35,10 @@ package struct ProxyCounters: Sendable {
     package var signInThrottleFallbacks = 0
     package var signOuts = 0
     package var refreshReuse = 0
+    /// Back-channel logout tokens accepted (OpenID Connect Back-Channel Logout), refused, and sessions they ended.
+    package var providerLogouts = 0
+    package var providerLogoutRefusals = 0
+    package var providerLogoutSessionsEnded = 0
     package var acceptFailures = 0
     package var acceptLimitPauses = 0
     package var accessLogLinesDropped = 0
@@ -85,6 +89,12 @@ package struct ProxyCounters: Sendable {
              signInThrottleFallbacks),
             ("gatehouse_sign_outs_total", "Sessions ended by logout or device revocation.", signOuts),
             ("gatehouse_refresh_token_reuse_total", "Spent refresh tokens presented again (session revoked).", refreshReuse),
+            ("gatehouse_oidc_backchannel_logouts_total", "Back-channel logout tokens accepted from OpenID providers.",
+             providerLogouts),
+            ("gatehouse_oidc_backchannel_logout_refusals_total",
+             "Back-channel logout requests refused (400: invalid, replayed or unreadable token).", providerLogoutRefusals),
+            ("gatehouse_oidc_backchannel_logout_sessions_ended_total",
+             "Sessions ended by back-channel logout tokens.", providerLogoutSessionsEnded),
             ("gatehouse_accept_failures_total", "Accepts the kernel refused (out of file descriptors: EMFILE/ENFILE); each pauses accepting for 100ms or until a connection closes.", acceptFailures),
             ("gatehouse_accept_limit_pauses_total", "Times a worker stopped accepting at server.limits.max_connections.", acceptLimitPauses),
             ("gatehouse_access_log_dropped_lines_total", "Access-log lines dropped because the log output was blocked or too slow.", accessLogLinesDropped),
@@ -124,6 +134,9 @@ package struct ProxyCounters: Sendable {
         sessionStoreReplicaAckFailures += other.sessionStoreReplicaAckFailures
         signOuts += other.signOuts
         refreshReuse += other.refreshReuse
+        providerLogouts += other.providerLogouts
+        providerLogoutRefusals += other.providerLogoutRefusals
+        providerLogoutSessionsEnded += other.providerLogoutSessionsEnded
         acceptFailures += other.acceptFailures
         acceptLimitPauses += other.acceptLimitPauses
         accessLogLinesDropped += other.accessLogLinesDropped

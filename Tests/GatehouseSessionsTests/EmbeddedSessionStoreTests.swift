@@ -224,8 +224,41 @@ final class EmbeddedSessionStoreTests: XCTestCase, SessionRecordMaking {
         let store = try open()
         defer { store.close() }
         XCTAssertEqual(handle(of: store.lookup(key("a"), now: t0)), "h-a")
-        XCTAssertEqual(try diskInt("PRAGMA user_version"), 2)
+        XCTAssertEqual(try diskInt("PRAGMA user_version"), 3)
         XCTAssertEqual(try diskInt("SELECT count(*) FROM revoked"), 0)
+    }
+
+    func testAVersion2FileGetsTheProviderColumnsAndKeepsItsSessions() throws {
+        // A file as version 2 made it: no provider columns, no logout_tokens.
+        let db = try SQLiteDatabase(path: path, mode: .readWriteCreate)
+        try db.exec("""
+            CREATE TABLE sessions (key BLOB PRIMARY KEY NOT NULL, handle TEXT NOT NULL UNIQUE, kind TEXT NOT NULL,
+                user TEXT NOT NULL, email TEXT, groups TEXT NOT NULL, display_name TEXT, created INTEGER NOT NULL,
+                last_seen INTEGER NOT NULL, expires INTEGER NOT NULL, idle_timeout INTEGER NOT NULL,
+                user_agent TEXT NOT NULL, client_address TEXT NOT NULL, refresh_key BLOB) WITHOUT ROWID;
+            CREATE INDEX sessions_user ON sessions(user);
+            CREATE TABLE spent_refresh (key BLOB PRIMARY KEY NOT NULL, session_key BLOB NOT NULL,
+                expires INTEGER NOT NULL) WITHOUT ROWID;
+            CREATE TABLE disabled_users (user TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID;
+            CREATE TABLE revoked (handle TEXT PRIMARY KEY NOT NULL, until INTEGER NOT NULL) WITHOUT ROWID;
+            CREATE TABLE changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, writer INTEGER NOT NULL, op TEXT NOT NULL,
+                key BLOB, name TEXT, until INTEGER, at INTEGER NOT NULL);
+            CREATE INDEX spent_refresh_session ON spent_refresh(session_key);
+            PRAGMA user_version = 2;
+            """)
+        let statement = try db.prepare("""
+            INSERT INTO sessions VALUES (?1, 'h-old', 'cookie', 'alice', NULL, 'staff', NULL, ?2, ?2, ?3, 0, 'ua',
+                '192.0.2.1', NULL)
+            """)
+        try statement.execute(.blob(key("old").bytes), .integer(t0), .integer(t0 + 3600))
+        db.close()
+        let store = try open()
+        defer { store.close() }
+        XCTAssertEqual(handle(of: store.lookup(key("old"), now: t0)), "h-old")
+        XCTAssertEqual(try diskInt("PRAGMA user_version"), 3)
+        XCTAssertEqual(try diskInt("SELECT count(*) FROM pragma_table_info('sessions') WHERE name LIKE 'provider%' "
+                                   + "OR name = 'id_token'"), 4)
+        XCTAssertEqual(try diskInt("SELECT count(*) FROM logout_tokens"), 0)
     }
 
     // MARK: Spent refresh keys
@@ -458,7 +491,7 @@ final class EmbeddedSessionStoreTests: XCTestCase, SessionRecordMaking {
         var journalMode = ""
         try db.prepare("PRAGMA journal_mode").forEachRow { journalMode = $0.text(at: 0) }
         XCTAssertEqual(journalMode, "wal")
-        XCTAssertEqual(try db.int64("PRAGMA user_version"), 2)
+        XCTAssertEqual(try db.int64("PRAGMA user_version"), 3)
         try db.exec("PRAGMA user_version = 7")
         db.close()
         XCTAssertThrowsError(try open()) { error in

@@ -7,6 +7,9 @@ costs the provider one fetch per 30 s; a key removed at the provider stops verif
 restart while the provider is down verifies from the copy on disk; a first start with the provider down answers
 503 (readiness and requests), then serves once it is up; a discovery document naming another issuer, a JWKS with
 junk keys, an oversized answer and a certificate from an unknown CA are refused or skipped with a reason.
+Sign-in through the provider, and signing out: RP-initiated logout lands at the provider's end-session view with
+id_token_hint and ends the provider's session; back-channel logout tokens (signed with the provider's key) end the
+sessions by sid or sub on two gateways sharing one Redis, a replay and every bad token refused with its reason.
 """
 
 import hashlib
@@ -482,3 +485,197 @@ def test_sign_in_through_the_provider(workdir, provider, test_ca, gunicorn_app):
         assert browser.get(gw + "/gu/headers", allow_redirects=False, timeout=10).status_code == 401
     finally:
         peer.stop()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Provider-side sign-out (issue 12 part 3): RP-initiated logout lands at django-oidc-provider's end-session view
+# with id_token_hint (and the provider's own session ends), and back-channel logout tokens (signed here with the
+# provider's RSA key: django-oidc-provider does not send them itself) end the gateway's sessions, on two gateways
+# sharing one Redis.
+
+LOGOUT_CONFIG = """\
+server:
+  listen: ["127.0.0.1:{port}"]
+  workers: 2
+admin:
+  listen: "127.0.0.1:0"
+upstreams:
+  app: {{ servers: ["{upstream}"] }}
+login:
+  oidc:
+    base_url: "http://127.0.0.1:{port}"
+    providers:
+      - name: op
+        issuer: "{issuer}"
+        client_id: "{client}"
+        client_secret_env: OP_CLIENT_SECRET
+        ca_file: "{ca}"
+        claims: {{ user: preferred_username }}
+sessions:
+  store: redis
+  redis: {{ url: "redis://127.0.0.1:{redis}/0", cache_ttl: 30s }}
+identity_headers:
+  X-Auth-User: "{{sub}}"
+routes:
+  - {{ name: app, match: {{ path_prefix: /gu/ }}, upstream: app, accept: [session], unauthenticated: login }}
+"""
+
+EVENT = "http://schemas.openid.net/event/backchannel-logout"
+
+
+class LogoutGateway:
+    def __init__(self, directory, port, provider, ca, upstream, redis_port):
+        directory.mkdir()
+        (directory / "gatehouse.yaml").write_text(LOGOUT_CONFIG.format(
+            port=port, upstream=upstream.removeprefix("http://"), d=directory, issuer=provider.issuer,
+            client=CLIENT_ID, ca=ca, redis=redis_port))
+        self.peer = Peer("gatehouse", [gatehouse_binary(), "run", "--config", directory / "gatehouse.yaml"],
+                         directory, cwd=directory, env={"OP_CLIENT_SECRET": "gatehouse-test-secret"})
+        self.admin = "http://127.0.0.1:" + self.peer.wait_for(r"admin listening on 127\.0\.0\.1:(\d+)").group(1)
+        self.url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: requests.get(self.admin + "/readyz", timeout=5).status_code == 200,
+                   "readiness (provider keys and Redis)")
+
+    def metric(self, name):
+        match = re.search(rf"^{name} (\d+)$", requests.get(self.admin + "/metrics", timeout=5).text, re.M)
+        return int(match.group(1)) if match else None
+
+    def backchannel(self, token, **kwargs):
+        return requests.post(self.url + "/.gatehouse/oidc/backchannel-logout", data={"logout_token": token},
+                             timeout=10, **kwargs)
+
+
+def sign_in_browser(gw, ca, provider, fresh_provider_login=True):
+    """A browser signed in at the gateway through the provider; returns the session."""
+    browser = requests.Session()
+    browser.verify = str(ca)
+    browser.trust_env = False
+    page = browser.get(gw.url + "/gu/headers", headers={"Accept": "text/html"}, timeout=10)
+    assert page.status_code == 200 and "csrfmiddlewaretoken" in page.text, page.url
+    landed = provider_login(browser, page)
+    assert landed.status_code == 200 and landed.json()["HTTP_X_AUTH_USER"] == "carol", landed.text[:300]
+    return browser
+
+
+def payload(jwt_text):
+    import base64
+    part = jwt_text.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def logout_token(provider, key, **claims):
+    kid, pem = key
+    body = {"iss": provider.issuer, "aud": CLIENT_ID, "iat": int(time.time()), "jti": uuid.uuid4().hex,
+            "events": {EVENT: {}}, **claims}
+    return jwt.encode({"alg": "RS256", "kid": kid, "typ": "logout+jwt"}, body, RSAKey.import_key(pem))
+
+
+def test_rp_initiated_and_back_channel_logout(workdir, provider, test_ca, gunicorn_app):
+    from conftest import free_port
+    import shutil
+    import sqlite3
+    redis_server = shutil.which("redis-server")
+    assert redis_server, "redis-server is needed (scripts/install-deps.sh installs it)"
+    redis_port = free_port()
+    redis = Peer("redis", [redis_server, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                           "--appendonly", "no"], workdir)
+    redis.wait_for(r"Ready to accept connections")
+    port_a, port_b = free_port(), free_port()
+    callback = f"http://127.0.0.1:{port_a}/.gatehouse/oidc/callback/op"
+    after_logout = f"http://127.0.0.1:{port_a}/.gatehouse/login"
+    with sqlite3.connect(provider.directory / "op.sqlite3") as db:
+        db.execute("update oidc_provider_client set _redirect_uris = ?, _post_logout_redirect_uris = ? "
+                   "where client_id = ?", (callback, after_logout, CLIENT_ID))
+    end_session = requests.get(provider.issuer + "/.well-known/openid-configuration", verify=str(test_ca[0]),
+                               timeout=10).json()["end_session_endpoint"]
+    a = b = None
+    try:
+        a = LogoutGateway(workdir / "gw-logout-a", port_a, provider, test_ca[0], gunicorn_app, redis_port)
+        b = LogoutGateway(workdir / "gw-logout-b", port_b, provider, test_ca[0], gunicorn_app, redis_port)
+
+        # RP-initiated: our logout ends our session, then the browser goes on to the provider's end-session view
+        # with the ID token as the hint; the provider signs carol out and sends her back to our login page, which
+        # (one provider) sends her to the provider again: its login form, since her session there is gone.
+        browser = sign_in_browser(a, test_ca[0], provider)
+        out = browser.post(a.url + "/.gatehouse/logout", data={"go": "1"}, allow_redirects=False, timeout=10)
+        assert out.status_code == 303, (out.status_code, out.text)
+        location = out.headers["Location"]
+        assert location.startswith(end_session + "?"), location
+        query = dict(__import__("urllib.parse").parse.parse_qsl(location.split("?", 1)[1]))
+        hint = payload(query["id_token_hint"])
+        assert hint["iss"] == provider.issuer and hint["aud"] == CLIENT_ID
+        assert query["post_logout_redirect_uri"] == after_logout and query["client_id"] == CLIENT_ID
+        assert query["state"]
+        assert "gatehouse_session=;" in out.headers["Set-Cookie"]
+        assert browser.get(a.url + "/gu/headers", allow_redirects=False, timeout=10).status_code == 401
+        landed = browser.get(location, timeout=10)
+        assert any(r.url.startswith(after_logout + "?state=") for r in landed.history), [r.url for r in landed.history]
+        assert landed.status_code == 200 and "csrfmiddlewaretoken" in landed.text, "signed out at the provider too"
+        subject = hint["sub"]
+
+        # An API caller's logout still gets 204 (no redirect).
+        api = sign_in_browser(a, test_ca[0], provider)
+        assert api.post(a.url + "/.gatehouse/logout", timeout=10).status_code == 204
+
+        # Back-channel: two devices of carol signed in at gateway A (each with its own provider session, `sid`).
+        # Logout tokens posted to gateway B: by `sid`, that device only; by `sub`, the rest. A, which had them
+        # cached, refuses them at once.
+        def last_sid():
+            with provider._db() as db:
+                (text,) = db.execute("select _id_token from oidc_provider_token order by id desc limit 1").fetchone()
+            return json.loads(text)["sid"]
+        one = sign_in_browser(a, test_ca[0], provider)
+        sid_one = last_sid()
+        two = sign_in_browser(a, test_ca[0], provider)
+        assert last_sid() != sid_one
+        for device in (one, two):
+            assert device.get(a.url + "/gu/headers", timeout=10).status_code == 200
+        key = provider.keys()[0]
+        by_sid = b.backchannel(logout_token(provider, key, sid=sid_one))
+        assert by_sid.status_code == 200, by_sid.text
+        assert by_sid.headers["Cache-Control"] == "no-store"
+        assert one.get(a.url + "/gu/headers", allow_redirects=False, timeout=10).status_code == 401
+        assert two.get(a.url + "/gu/headers", timeout=10).status_code == 200, "another provider session: kept"
+        token = logout_token(provider, key, sub=subject)
+        answer = b.backchannel(token)
+        assert answer.status_code == 200, answer.text
+        assert two.get(a.url + "/gu/headers", allow_redirects=False, timeout=10).status_code == 401
+        assert b.metric("gatehouse_oidc_backchannel_logout_sessions_ended_total") == 2
+
+        # The same token again, at either gateway: a replay (the jti is shared through Redis).
+        for gw in (b, a):
+            replay = gw.backchannel(token)
+            assert replay.status_code == 400 and replay.json()["error"] == "invalid_request"
+        wait_until(lambda: "replayed-jti" in a.peer.log, "the replay logged with its reason")
+
+        # Refused with a reason: another key, alg none, no events, a nonce, neither sid nor sub, too old.
+        other = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption()).decode()
+        import base64
+        def b64(obj):
+            return base64.urlsafe_b64encode(json.dumps(obj).encode()).rstrip(b"=").decode()
+        none = b64({"alg": "none"}) + "." + b64({"iss": provider.issuer, "aud": CLIENT_ID, "iat": int(time.time()),
+                                                 "jti": "n1", "events": {EVENT: {}}, "sub": subject}) + "."
+        bad = {
+            "bad-signature": logout_token(provider, (key[0], other), sub=subject),
+            "alg-none": none,
+            "no-events": logout_token(provider, key, sub=subject, events=None),
+            "nonce-present": logout_token(provider, key, sub=subject, nonce="n"),
+            "no-sid-or-sub": logout_token(provider, key),
+            "too-old": logout_token(provider, key, sub=subject, iat=int(time.time()) - 3600),
+        }
+        for reason, bad_token in bad.items():
+            refused = b.backchannel(bad_token)
+            assert refused.status_code == 400, (reason, refused.status_code, refused.text)
+            assert refused.json()["error_description"] == reason, (reason, refused.text)
+        assert b.metric("gatehouse_oidc_backchannel_logout_refusals_total") == len(bad) + 1
+        # A body over the endpoint's cap is refused unread.
+        huge = requests.post(b.url + "/.gatehouse/oidc/backchannel-logout", data={"logout_token": "x" * 40000},
+                             timeout=10)
+        assert huge.status_code == 413
+    finally:
+        for gw in (a, b):
+            if gw:
+                gw.peer.stop()
+        redis.stop()

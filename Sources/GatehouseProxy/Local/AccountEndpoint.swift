@@ -94,13 +94,17 @@ extension SignInCall {
                     }
                 }
             case "signout":
-                store.delete(key) { result in
-                    switch result {
-                    case .failure(let error): storeFailed(error)
-                    case .success(let ended):
-                        if ended { services.count(.signOut) }
-                        finish(.seeOther(settings.loginPath,
-                                         headers: [("Set-Cookie", sessionCookie(settings, value: "", maxAge: 0))]))
+                providerLinkBeforeLogout(key, store) { link in
+                    store.delete(key) { result in
+                        switch result {
+                        case .failure(let error): storeFailed(error)
+                        case .success(let ended):
+                            if ended { services.count(.signOut) }
+                            // A provider sign-in: on to the provider's end-session page (RP-initiated logout).
+                            let next = (ended ? providerSignOutLocation(link) : nil) ?? settings.loginPath
+                            finish(.seeOther(next,
+                                             headers: [("Set-Cookie", sessionCookie(settings, value: "", maxAge: 0))]))
+                        }
                     }
                 }
             default:

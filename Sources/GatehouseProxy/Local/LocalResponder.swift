@@ -36,6 +36,10 @@ enum LocalEvent: Equatable {
     case signInThrottleFallback
     case signOut
     case refreshReuse
+    /// A back-channel logout token was accepted; it ended this many sessions.
+    case providerLogout(ended: Int)
+    /// A back-channel logout request was refused (400).
+    case providerLogoutRefused
 }
 
 /// Everything the gateway's own endpoints use, injected. Built by the engine for each local request

@@ -133,7 +133,7 @@ extension SignInCall {
                     refuseCallback(401, "The identity provider's answer was refused.", reason: "oidc-\(failure.reason)",
                                    settings)
                 case .success(let token):
-                    signedIn(token, provider: provider, flow: flow, settings, sessions)
+                    signedIn(token, idToken: idToken, provider: provider, flow: flow, settings, sessions)
                 }
             }
         }
@@ -144,7 +144,8 @@ extension SignInCall {
     }
 
     /// The ID token passed: who it names, the provider's restrictions, then a session like any other.
-    private func signedIn(_ token: VerifiedToken, provider: OIDCSettings.Provider, flow: SignInFlowState,
+    private func signedIn(_ token: VerifiedToken, idToken: String, provider: OIDCSettings.Provider,
+                          flow: SignInFlowState,
                           _ settings: SignInSettings, _ sessions: SessionEndpointServices) {
         func text(_ claim: String) -> String? {
             if case .string(let value)? = token.claim(claim), !value.isEmpty { return value }
@@ -180,7 +181,8 @@ extension SignInCall {
             key: secret.key, handle: Secrets.newHandle(), kind: .cookie, user: user, email: email, groups: groups,
             displayName: text(provider.nameClaim), createdAt: now, lastSeenAt: now, expiresAt: now + settings.absoluteTTL,
             idleTimeout: settings.idleTTL, userAgent: String((request.header("user-agent") ?? "").prefix(256)),
-            clientAddress: ClientAddress.text(clientAddressBytes))
+            clientAddress: ClientAddress.text(clientAddressBytes),
+            provider: providerLink(token, idToken: idToken, provider: provider))
         let store = sessions.store
         endPresentedSession(settings, store) {
             store.create(record, maxPerUser: settings.maxPerUser, now: now) { result in

@@ -19,6 +19,8 @@ enum OwnEndpoint: Equatable {
     case oidcStart
     /// A provider's redirect back (`/.gatehouse/oidc/callback/<name>`).
     case oidcCallback(provider: String)
+    /// A provider's back-channel logout token (`POST /.gatehouse/oidc/backchannel-logout`).
+    case oidcBackchannelLogout
     case adminUserSessions(user: String)
     case adminSignOutEverywhere(user: String)
     case adminDisable(user: String)
@@ -54,6 +56,7 @@ enum OwnEndpoint: Equatable {
         case "/.gatehouse/token/refresh": return only([.post], .refresh, allow: "POST")
         case "/.gatehouse/jwks.json": return only([.get, .head], .jwks, allow: "GET, HEAD")
         case "/.gatehouse/oidc/start": return only([.get, .head], .oidcStart, allow: "GET, HEAD")
+        case "/.gatehouse/oidc/backchannel-logout": return only([.post], .oidcBackchannelLogout, allow: "POST")
         case ForwardAuthEndpoint.path: return .forwardAuth
         default:
             if path.hasPrefix(ForwardAuthEndpoint.path + "/") { return .forwardAuth }
@@ -114,7 +117,7 @@ enum OwnEndpoint: Equatable {
     /// Whether the handler reads a request body.
     var readsBody: Bool {
         switch self {
-        case .login, .refresh, .logout, .accountAction, .adminPage(.action): return true
+        case .login, .refresh, .logout, .accountAction, .adminPage(.action), .oidcBackchannelLogout: return true
         default: return false
         }
     }

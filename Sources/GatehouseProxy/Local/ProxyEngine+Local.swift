@@ -51,6 +51,10 @@ extension ProxyEngine {
             case .signInThrottleFallback: self.counters.signInThrottleFallbacks += 1
             case .signOut: self.counters.signOuts += 1
             case .refreshReuse: self.counters.refreshReuse += 1
+            case .providerLogout(let ended):
+                self.counters.providerLogouts += 1
+                self.counters.providerLogoutSessionsEnded += ended
+            case .providerLogoutRefused: self.counters.providerLogoutRefusals += 1
             }
         })
         services.forwardAuth = forwardAuthServices(snapshot)

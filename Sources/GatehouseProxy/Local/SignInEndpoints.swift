@@ -109,6 +109,7 @@ struct SignInCall {
             }
         case .oidcStart: oidcStart(settings)
         case .oidcCallback(let provider): oidcCallback(provider, settings, sessions)
+        case .oidcBackchannelLogout: backchannelLogout(sessions)
         case .methodNotAllowed(let allow):
             finish(LocalResponse(status: 405, headers: [("Allow", allow)]))
         default:
@@ -462,9 +463,12 @@ struct SignInCall {
         }
         let store = sessions.store
         let clear = sessionCookie(settings, value: "", maxAge: 0)
-        let signedOut = { (ended: Bool) in
+        let signedOut = { (ended: Bool, link: ProviderLink?) in
             if ended { services.count(.signOut) }
-            if wantsForm {
+            // Signed in through a provider: a browser goes on to sign out there too (RP-initiated logout).
+            if let location = providerSignOutLocation(link) {
+                finish(.seeOther(location, headers: [("Set-Cookie", clear)]))
+            } else if wantsForm {
                 finish(.seeOther(settings.loginPath, headers: [("Set-Cookie", clear)]))
             } else {
                 finish(.noContent(headers: settings.mode == .session ? [("Set-Cookie", clear)] : []))
@@ -475,7 +479,7 @@ struct SignInCall {
             guard case .token(let value) = CredentialExtractor.cookie(head, name: settings.cookieName),
                 let key = Secrets.key(ofPresented: value)
             else {
-                signedOut(false)
+                signedOut(false, nil)
                 return
             }
             // Each logout costs a store call: random cookies count against the client like unknown lookups.
@@ -485,14 +489,16 @@ struct SignInCall {
                 unknownCookieLimited(wait)
                 return
             }
-            store.delete(key) { result in
-                switch result {
-                case .failure(let error):
-                    // Never a cleared cookie for a session that could not be ended.
-                    storeFailed(error)
-                case .success(let existed):
-                    if !existed { unknownCookies.noteUnknown(client) }
-                    signedOut(existed)
+            providerLinkBeforeLogout(key, store) { link in
+                store.delete(key) { result in
+                    switch result {
+                    case .failure(let error):
+                        // Never a cleared cookie for a session that could not be ended.
+                        storeFailed(error)
+                    case .success(let existed):
+                        if !existed { unknownCookies.noteUnknown(client) }
+                        signedOut(existed, existed ? link : nil)
+                    }
                 }
             }
         case .token:
@@ -503,7 +509,7 @@ struct SignInCall {
                         storeFailed(error)
                         return
                     }
-                    signedOut(true)
+                    signedOut(true, nil)
                 }
             case .anonymous:
                 finish(.error(401, "invalid_token", headers: [("WWW-Authenticate", "Bearer realm=\"gatehouse\"")]),

@@ -26,12 +26,19 @@ package struct OIDCSettings: Sendable {
         package let verifier: TokenVerifier
         /// `id_token_signing_alg_values_supported` narrowed to asymmetric algorithms.
         package let algorithms: Set<JWSAlgorithm>
+        /// After our logout, browsers go on to the provider's `end_session_endpoint` (when it has one).
+        package let rpInitiatedLogout: Bool
+        /// Where the provider sends the browser after its sign-out (registered there).
+        package let postLogoutRedirectURI: String
+        /// Back-channel logout tokens: the provider's keys, `aud` = the client, `exp` optional (§2.4).
+        package let logoutVerifier: TokenVerifier
 
         package init(name: String, title: String, issuer: String, clientID: String, clientSecret: String,
                      scopes: [String], redirectURI: String, userClaim: String, emailClaim: String,
                      groupsClaim: String, nameClaim: String, allowedEmailDomains: [String], allowedGroups: [String],
                      caFile: String?, metadata: ProviderMetadata?, verifier: TokenVerifier,
-                     algorithms: Set<JWSAlgorithm>) {
+                     algorithms: Set<JWSAlgorithm>, rpInitiatedLogout: Bool = true,
+                     postLogoutRedirectURI: String = "", logoutVerifier: TokenVerifier? = nil) {
             self.name = name
             self.title = title
             self.issuer = issuer
@@ -49,6 +56,21 @@ package struct OIDCSettings: Sendable {
             self.metadata = metadata
             self.verifier = verifier
             self.algorithms = algorithms
+            self.rpInitiatedLogout = rpInitiatedLogout
+            self.postLogoutRedirectURI = postLogoutRedirectURI
+            self.logoutVerifier = logoutVerifier ?? verifier
+        }
+
+        /// The provider's end-session URL for RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0 §2),
+        /// or nil when this provider is not signed out that way (turned off, or no `end_session_endpoint`).
+        package func endSessionURL(idToken: String?, state: String) -> String? {
+            guard rpInitiatedLogout, let endpoint = metadata?.endSessionEndpoint else { return nil }
+            var parameters: [(String, String)] = []
+            if let idToken { parameters.append(("id_token_hint", idToken)) }
+            parameters += [("post_logout_redirect_uri", postLogoutRedirectURI), ("client_id", clientID),
+                           ("state", state)]
+            let query = parameters.map { "\($0.0)=\(AuthorizationCodeFlow.formEncode($0.1))" }.joined(separator: "&")
+            return endpoint + (endpoint.contains("?") ? "&" : "?") + query
         }
     }
 
@@ -75,4 +97,6 @@ package struct OIDCSettings: Sendable {
     /// Where a provider's callback lands.
     package static let callbackPrefix = "/.gatehouse/oidc/callback/"
     package static let startPath = "/.gatehouse/oidc/start"
+    /// Where providers send back-channel logout tokens (register `<base_url>` + this at the provider).
+    package static let backchannelLogoutPath = "/.gatehouse/oidc/backchannel-logout"
 }

@@ -77,7 +77,13 @@ package struct OIDCBlueprint: Sendable {
                 groupsClaim: provider.claims.groups, nameClaim: provider.claims.name,
                 allowedEmailDomains: provider.allowedEmailDomains, allowedGroups: provider.allowedGroups,
                 caFile: provider.caFile, metadata: metadata,
-                verifier: TokenVerifier(issuers: [policy], leewaySeconds: leewaySeconds), algorithms: algorithms)
+                verifier: TokenVerifier(issuers: [policy], leewaySeconds: leewaySeconds), algorithms: algorithms,
+                rpInitiatedLogout: provider.logout.rpInitiated,
+                postLogoutRedirectURI: provider.logout.postLogoutRedirectURI ?? section.baseURL + "/.gatehouse/login",
+                logoutVerifier: TokenVerifier(
+                    issuers: [IssuerPolicy(issuer: provider.issuer, audiences: [provider.clientID], keys: keys,
+                                           requireExpiry: false, provider: directory.hook(provider.issuer))],
+                    leewaySeconds: leewaySeconds))
         }
         return OIDCSettings(providers: providers, sealer: sealer, hasUsersFile: hasUsersFile,
                             leewaySeconds: leewaySeconds)

@@ -20,7 +20,7 @@ struct UncheckedCompletion: @unchecked Sendable {
 ///
 /// `@unchecked Sendable` (the backend keeps faces in a `Mutex` for every thread to find): nothing in it changes
 /// after `init`, the shared store is thread-safe, and the loop reference is only compared, never used.
-final class LoopFace: SessionStore, @unchecked Sendable {
+final class LoopFace: SessionStore, ProviderSessionStore, @unchecked Sendable {
     private let store: EmbeddedSessionStore
     weak let loop: EventLoop?
     private let delivery: EmbeddedSessionStore.Delivery?
@@ -80,5 +80,12 @@ final class LoopFace: SessionStore, @unchecked Sendable {
 
     func signedInUsers(now: Int64, limit: Int, _ done: @escaping (Result<SignedInUsers, StoreError>) -> Void) {
         store.signedInUsers(now: now, limit: limit, done)
+    }
+
+    func endProviderSessions(_ match: ProviderSessionMatch, logoutToken: String, until: Int64, now: Int64,
+                             _ done: @escaping (Result<ProviderLogoutOutcome, StoreError>) -> Void) {
+        withDelivery(done) {
+            store.endProviderSessions(match, logoutToken: logoutToken, until: until, now: now, delivery: $0, done)
+        }
     }
 }

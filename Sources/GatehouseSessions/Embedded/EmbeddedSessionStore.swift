@@ -43,29 +43,32 @@ package struct StoreClock: Sendable {
 /// connection is touched only by the writer thread, which is fed through its own locked queue; and the thread
 /// handle is joined only by the one `close` call that flips `closed`.
 ///
-/// File schema (`PRAGMA user_version` = 2):
+/// File schema (`PRAGMA user_version` = 3):
 ///
 ///     sessions(key BLOB PRIMARY KEY,      -- SessionKey.bytes (32), the hash of the session ID
 ///              handle TEXT UNIQUE, kind TEXT ('cookie' | 'token'), user TEXT, email TEXT NULL,
 ///              groups TEXT,                -- newline-joined; group names cannot contain a newline
 ///              display_name TEXT NULL, created INTEGER, last_seen INTEGER, expires INTEGER,
 ///              idle_timeout INTEGER, user_agent TEXT, client_address TEXT,
-///              refresh_key BLOB NULL)      -- token kind: hash of the current refresh token
+///              refresh_key BLOB NULL,      -- token kind: hash of the current refresh token
+///              provider TEXT NULL, provider_sid TEXT NULL, provider_sub TEXT NULL,
+///              id_token TEXT NULL)         -- an OpenID provider's sign-in (`ProviderLink`); version 3
 ///     INDEX sessions_user ON sessions(user)
 ///     spent_refresh(key BLOB PRIMARY KEY, session_key BLOB, expires INTEGER)   -- at most 8 per session
 ///     INDEX spent_refresh_session ON spent_refresh(session_key)
 ///     disabled_users(user TEXT PRIMARY KEY)
 ///     revoked(handle TEXT PRIMARY KEY, until INTEGER)  -- ended token sessions: their access tokens are refused
+///     logout_tokens(id TEXT PRIMARY KEY, until INTEGER)  -- back-channel logout tokens seen (replays refused)
 ///     changes(seq INTEGER PRIMARY KEY, writer INTEGER, op TEXT, key BLOB NULL, name TEXT NULL, until INTEGER NULL,
 ///             at INTEGER)                 -- a minute of each process's changes, for another process on the file
 ///
-/// Version 1 files (no `revoked`) are upgraded in place. Times are Unix seconds. `last_seen` lags memory by up to
+/// Version 1 files (no `revoked`) and version 2 files (no provider columns, no `logout_tokens`) are upgraded in place. Times are Unix seconds. `last_seen` lags memory by up to
 /// `lastSeenWriteInterval`, so after a restart a session may idle out up to that much early; never late.
-package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
+package final class EmbeddedSessionStore: SessionStore, ProviderSessionStore, @unchecked Sendable {
     /// How far the in-memory `lastSeenAt` may run ahead of the file before a write is queued: sliding expiry
     /// costs one write per session per minute at most, never one per request.
     package static let lastSeenWriteInterval: Int64 = 60
-    static let schemaVersion: Int64 = 2
+    static let schemaVersion: Int64 = 3
     /// Sessions one purge step looks at while holding the lock: a purge of a million sessions is ~250 short
     /// holds instead of one long stall of every lookup.
     static let purgeBatch = 4096
@@ -275,6 +278,11 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
         })
     }
 
+    package func endProviderSessions(_ match: ProviderSessionMatch, logoutToken: String, until: Int64, now: Int64,
+                                     _ done: @escaping (Result<ProviderLogoutOutcome, StoreError>) -> Void) {
+        endProviderSessions(match, logoutToken: logoutToken, until: until, now: now, delivery: .writerThread, done)
+    }
+
     // MARK: Changes, answered once committed
 
     func create(_ record: SessionRecord, maxPerUser: Int, now: Int64, delivery: Delivery,
@@ -408,6 +416,40 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
         }
     }
 
+    // MARK: Provider-side sign-out (ProviderSessionStore)
+
+    func endProviderSessions(_ match: ProviderSessionMatch, logoutToken: String, until: Int64, now: Int64,
+                             delivery: Delivery,
+                             _ done: @escaping (Result<ProviderLogoutOutcome, StoreError>) -> Void) {
+        let outcome = state.withLock { s -> Result<(ProviderLogoutOutcome, ticket: UInt64), StoreError> in
+            guard !s.closed else { return .failure(Self.closedError) }
+            // Taken before the file confirms it; a failed commit must be undone, so refuse while the file fails.
+            guard writer.healthy.load(ordering: .relaxed) else { return .failure(Self.writeFailedError) }
+            switch s.tables.usedLogoutTokens.take(logoutToken, until: until, now: now) {
+            case .replayed: return .success((.replayed, 0))
+            case .full: return .failure(StoreError("logout-token-store-full"))
+            case .first: break
+            }
+            var ticket = writer.queue.push(.logoutToken(logoutToken, until: until))
+            var ended = 0
+            for key in s.tables.keys(matching: match) {
+                guard let last = end(key, in: &s, now: now) else { continue }
+                ticket = last
+                ended += 1
+            }
+            return .success((.ended(ended), ticket))
+        }
+        switch outcome {
+        case .failure(let error): done(.failure(error))
+        case .success(let (result, ticket)):
+            // Not durable: the token is forgotten again, so the provider's retry is not taken for a replay (the
+            // sessions stay ended in memory, and the writer keeps trying to end them in the file).
+            whenCommitted(ticket, result, delivery: delivery, undo: { [self] in
+                state.withLock { s in s.tables.usedLogoutTokens.forget(logoutToken) }
+            }, done)
+        }
+    }
+
     // MARK: Another process on the same file
 
     /// Applies changes another gateway process committed to the file: its new sessions become known here, its
@@ -437,6 +479,8 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
                     s.tables.disabledUsers.insert(user)
                 case .enable(let user):
                     s.tables.disabledUsers.remove(user)
+                case .logoutToken(let id, let until):
+                    s.tables.usedLogoutTokens.restore(id, until: until)
                 case .revoke(let handle, let until):
                     revocations.revoke(handle, until: until)
                 }
@@ -478,6 +522,7 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
         }
         state.withLock { s in
             s.purging = false
+            s.tables.usedLogoutTokens.purge(now: effective)
             if !s.closed { writer.queue.push(.purgeRevoked(now: effective)) }
         }
         revocations.purge(now: effective)
@@ -640,7 +685,7 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
         try db.exec("PRAGMA journal_mode=WAL")
         try db.exec("PRAGMA synchronous=NORMAL")
         let version = try db.int64("PRAGMA user_version") ?? 0
-        guard version == 0 || version == 1 else { return version }
+        guard version >= 0, version < schemaVersion else { return version }
         try db.transaction { () throws(SQLiteError) in
             if version == 0 {
                 try db.exec("""
@@ -658,7 +703,11 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
                         idle_timeout INTEGER NOT NULL,
                         user_agent TEXT NOT NULL,
                         client_address TEXT NOT NULL,
-                        refresh_key BLOB
+                        refresh_key BLOB,
+                        provider TEXT,
+                        provider_sid TEXT,
+                        provider_sub TEXT,
+                        id_token TEXT
                     ) WITHOUT ROWID;
                     CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user);
                     CREATE TABLE IF NOT EXISTS spent_refresh (
@@ -668,6 +717,12 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
                     ) WITHOUT ROWID;
                     CREATE TABLE IF NOT EXISTS disabled_users (user TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID;
                     """)
+            }
+            // Version 3: the provider sign-in of a session, and the logout tokens seen. Columns are added only
+            // where missing (a file made by version 0's CREATE above already has them).
+            for column in ["provider", "provider_sid", "provider_sub", "id_token"] {
+                let present = try db.int64("SELECT count(*) FROM pragma_table_info('sessions') WHERE name = '\(column)'")
+                if present == 0 { try db.exec("ALTER TABLE sessions ADD COLUMN \(column) TEXT") }
             }
             // Version 2: revocations survive a restart; spent keys are found (and dropped) by their session.
             try db.exec("""
@@ -682,6 +737,7 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
                     at INTEGER NOT NULL
                 );
                 CREATE INDEX IF NOT EXISTS spent_refresh_session ON spent_refresh(session_key);
+                CREATE TABLE IF NOT EXISTS logout_tokens (id TEXT PRIMARY KEY NOT NULL, until INTEGER NOT NULL) WITHOUT ROWID;
                 PRAGMA user_version = \(schemaVersion);
                 """)
         }
@@ -725,12 +781,15 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
         try db.prepare("SELECT handle, until FROM revoked").forEachRow { row in
             revocations.revoke(row.text(at: 0), until: row.int64(at: 1))
         }
+        try db.prepare("SELECT id, until FROM logout_tokens").forEachRow { row in
+            tables.usedLogoutTokens.restore(row.text(at: 0), until: row.int64(at: 1))
+        }
         return tables
     }
 
     /// The columns `decodeSession` reads, in its order.
     static let sessionColumns = "key, handle, kind, user, email, groups, display_name, created, last_seen, expires, "
-        + "idle_timeout, user_agent, client_address, refresh_key"
+        + "idle_timeout, user_agent, client_address, refresh_key, provider, provider_sid, provider_sub, id_token"
 
     static func decodeSession(_ row: SQLiteStatement) -> SessionRecord? {
         guard let key = SessionKey(bytes: row.blob(at: 0)), let kind = SessionRecord.Kind(rawValue: row.text(at: 2))
@@ -740,11 +799,16 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
             guard let stored = SessionKey(bytes: row.blob(at: 13)) else { return nil }
             refreshKey = stored
         }
+        var provider: ProviderLink?
+        if !row.isNull(at: 14), !row.isNull(at: 16) {
+            provider = ProviderLink(name: row.text(at: 14), sid: row.isNull(at: 15) ? nil : row.text(at: 15),
+                                    subject: row.text(at: 16), idToken: row.isNull(at: 17) ? nil : row.text(at: 17))
+        }
         return SessionRecord(
             key: key, handle: row.text(at: 1), kind: kind, user: row.text(at: 3),
             email: row.isNull(at: 4) ? nil : row.text(at: 4), groups: SessionGroups.decode(row.text(at: 5)),
             displayName: row.isNull(at: 6) ? nil : row.text(at: 6), createdAt: row.int64(at: 7),
             lastSeenAt: row.int64(at: 8), expiresAt: row.int64(at: 9), idleTimeout: row.int64(at: 10),
-            userAgent: row.text(at: 11), clientAddress: row.text(at: 12), refreshKey: refreshKey)
+            userAgent: row.text(at: 11), clientAddress: row.text(at: 12), refreshKey: refreshKey, provider: provider)
     }
 }

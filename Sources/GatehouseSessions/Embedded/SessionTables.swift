@@ -29,6 +29,12 @@ struct SessionTables {
     /// Each token session's spent refresh keys, oldest first, at most `spentPerSession`.
     private(set) var spentBySession: [SessionKey: [SessionKey]] = [:]
     var disabledUsers: Set<String> = []
+    /// Sessions signed in through an OpenID provider, by provider + `sid` and by provider + `sub`
+    /// (`ProviderSessionStore`: a back-channel logout finds them without a scan).
+    private(set) var keysByProviderSID: [ProviderIndexKey: Set<SessionKey>] = [:]
+    private(set) var keysByProviderSubject: [ProviderIndexKey: Set<SessionKey>] = [:]
+    /// Logout tokens already used (their replay is refused).
+    var usedLogoutTokens = UsedLogoutTokens()
     /// Every session key in insertion order, plus keys of sessions removed since the last sweep (`sweep` drops
     /// them): lets the purge walk the table a bounded batch at a time, taking the lock once per batch.
     private(set) var order: [SessionKey] = []
@@ -91,7 +97,31 @@ struct SessionTables {
         keyByHandle[record.handle] = record.key
         keysByUser[record.user, default: []].insert(record.key)
         if let refreshKey = record.refreshKey { sessionByRefresh[refreshKey] = record.key }
+        if let link = record.provider {
+            keysByProviderSubject[ProviderIndexKey(link.name, link.subject), default: []].insert(record.key)
+            if let sid = link.sid { keysByProviderSID[ProviderIndexKey(link.name, sid), default: []].insert(record.key) }
+        }
         order.append(record.key)
+    }
+
+    /// The keys of the sessions `match` names (through the provider indexes).
+    func keys(matching match: ProviderSessionMatch) -> [SessionKey] {
+        let candidates: Set<SessionKey>
+        if let sid = match.sid {
+            candidates = keysByProviderSID[ProviderIndexKey(match.provider, sid)] ?? []
+        } else if let subject = match.subject {
+            candidates = keysByProviderSubject[ProviderIndexKey(match.provider, subject)] ?? []
+        } else {
+            return []
+        }
+        return candidates.filter { match.matches(sessions[$0]?.record.provider) }
+    }
+
+    private static func unindex(_ key: SessionKey, _ index: ProviderIndexKey,
+                                in table: inout [ProviderIndexKey: Set<SessionKey>]) {
+        guard var keys = table.removeValue(forKey: index) else { return }
+        keys.remove(key)
+        if !keys.isEmpty { table[index] = keys }
     }
 
     /// Drops a session from every index, with its spent refresh keys: a replay of one after the session ended
@@ -106,6 +136,10 @@ struct SessionTables {
             if !keys.isEmpty { keysByUser[record.user] = keys }
         }
         if let refreshKey = record.refreshKey { sessionByRefresh.removeValue(forKey: refreshKey) }
+        if let link = record.provider {
+            Self.unindex(key, ProviderIndexKey(link.name, link.subject), in: &keysByProviderSubject)
+            if let sid = link.sid { Self.unindex(key, ProviderIndexKey(link.name, sid), in: &keysByProviderSID) }
+        }
         for spent in spentBySession.removeValue(forKey: key) ?? [] { spentRefresh.removeValue(forKey: spent) }
         return record
     }
@@ -185,5 +219,15 @@ struct SessionTables {
         guard cursor.read == order.count else { return (dead, false) }
         order.removeSubrange(cursor.kept...)
         return (dead, true)
+    }
+}
+
+/// A provider name and one of its identifiers (`sid` or `sub`): the key of the provider indexes.
+struct ProviderIndexKey: Hashable {
+    let provider: String
+    let value: String
+    init(_ provider: String, _ value: String) {
+        self.provider = provider
+        self.value = value
     }
 }

@@ -22,8 +22,10 @@ enum SessionWrite: Sendable {
     case revoke(String, until: Int64)
     /// Sessions that ended by expiry (one purge batch), with their spent keys.
     case purge([SessionKey])
-    /// Revocations whose access tokens have all expired.
+    /// Revocations whose access tokens have all expired (and logout tokens past their replay window).
     case purgeRevoked(now: Int64)
+    /// A back-channel logout token's ID, remembered until `until` (its replay is refused).
+    case logoutToken(String, until: Int64)
 }
 
 /// A change another process committed to the file, for this one's memory.
@@ -35,6 +37,7 @@ enum RemoteChange: Sendable {
     case disable(String)
     case enable(String)
     case revoke(String, until: Int64)
+    case logoutToken(String, until: Int64)
 }
 
 /// The writer's inbox: a queue in a `ConditionLock` (GatehouseIO), which wakes the writer when work arrives and
@@ -136,6 +139,8 @@ private struct WriterStatements {
     let enable: SQLiteStatement
     let revoke: SQLiteStatement
     let purgeRevoked: SQLiteStatement
+    let logoutToken: SQLiteStatement
+    let purgeLogoutTokens: SQLiteStatement
     let logChange: SQLiteStatement
     let purgeChanges: SQLiteStatement
     let readChanges: SQLiteStatement
@@ -144,8 +149,9 @@ private struct WriterStatements {
     init(_ db: SQLiteDatabase) throws(SQLiteError) {
         insert = try db.prepare("""
             INSERT OR REPLACE INTO sessions (key, handle, kind, user, email, groups, display_name, created, \
-            last_seen, expires, idle_timeout, user_agent, client_address, refresh_key) \
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+            last_seen, expires, idle_timeout, user_agent, client_address, refresh_key, provider, provider_sid, \
+            provider_sub, id_token) \
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
             """)
         delete = try db.prepare("DELETE FROM sessions WHERE key = ?1")
         deleteSpentOfSession = try db.prepare("DELETE FROM spent_refresh WHERE session_key = ?1")
@@ -162,6 +168,9 @@ private struct WriterStatements {
         revoke = try db.prepare(
             "INSERT INTO revoked (handle, until) VALUES (?1, ?2) ON CONFLICT(handle) DO UPDATE SET until = max(until, ?2)")
         purgeRevoked = try db.prepare("DELETE FROM revoked WHERE until <= ?1")
+        logoutToken = try db.prepare(
+            "INSERT INTO logout_tokens (id, until) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET until = max(until, ?2)")
+        purgeLogoutTokens = try db.prepare("DELETE FROM logout_tokens WHERE until <= ?1")
         logChange = try db.prepare("""
             INSERT INTO changes (writer, op, key, name, until, at) \
             VALUES (?1, ?2, ?3, ?4, ?5, CAST(strftime('%s', 'now') AS INTEGER))
@@ -295,6 +304,7 @@ final class SessionWriter: @unchecked Sendable {
                 case "disable": changes.append(.disable(row.name))
                 case "enable": changes.append(.enable(row.name))
                 case "revoke": changes.append(.revoke(row.name, until: row.until))
+                case "logout-token": changes.append(.logoutToken(row.name, until: row.until))
                 default: continue
                 }
             }
@@ -354,6 +364,8 @@ final class SessionWriter: @unchecked Sendable {
         case .enable(let user): try statements.logChange.execute(id, .text("enable"), .null, .text(user), .null)
         case .revoke(let handle, let until):
             try statements.logChange.execute(id, .text("revoke"), .null, .text(handle), .integer(until))
+        case .logoutToken(let token, let until):
+            try statements.logChange.execute(id, .text("logout-token"), .null, .text(token), .integer(until))
         case .touch, .purge:
             break
         case .purgeRevoked:
@@ -368,7 +380,8 @@ final class SessionWriter: @unchecked Sendable {
                 .blob(r.key.bytes), .text(r.handle), .text(r.kind.rawValue), .text(r.user), optional(r.email),
                 .text(SessionGroups.encode(r.groups)), optional(r.displayName), .integer(r.createdAt),
                 .integer(r.lastSeenAt), .integer(r.expiresAt), .integer(r.idleTimeout), .text(r.userAgent),
-                .text(r.clientAddress), r.refreshKey.map { .blob($0.bytes) } ?? .null)
+                .text(r.clientAddress), r.refreshKey.map { .blob($0.bytes) } ?? .null, optional(r.provider?.name),
+                optional(r.provider?.sid), optional(r.provider?.subject), optional(r.provider?.idToken))
         case .delete(let key):
             try deleteSession(key)
         case .deleteSessions(let user):
@@ -393,6 +406,9 @@ final class SessionWriter: @unchecked Sendable {
             for key in keys { try deleteSession(key) }
         case .purgeRevoked(let now):
             try statements.purgeRevoked.execute(.integer(now))
+            try statements.purgeLogoutTokens.execute(.integer(now))
+        case .logoutToken(let token, let until):
+            try statements.logoutToken.execute(.text(token), .integer(until))
         }
     }
 

@@ -14,7 +14,7 @@ import Synchronization
 ///
 /// `@unchecked Sendable`: all mutable state is inside `state`, a `Mutex`; held completions are only run by
 /// `runPending`, on the thread that calls it.
-package final class MemorySessionStore: SessionStore, SessionBackend, @unchecked Sendable {
+package final class MemorySessionStore: SessionStore, ProviderSessionStore, SessionBackend, @unchecked Sendable {
     private struct State {
         var tables = SessionTables()
         var closed = false
@@ -91,6 +91,7 @@ package final class MemorySessionStore: SessionStore, SessionBackend, @unchecked
         var cursor = SessionTables.SweepCursor()
         let purged = state.withLock { s -> Int in
             guard !s.closed else { return 0 }
+            s.tables.usedLogoutTokens.purge(now: now)
             return s.tables.sweep(&cursor, limit: s.tables.order.count + 1, now: now).dead.count
         }
         revocations.purge(now: now)
@@ -209,6 +210,24 @@ package final class MemorySessionStore: SessionStore, SessionBackend, @unchecked
     package func signedInUsers(now: Int64, limit: Int,
                                _ done: @escaping (Result<SignedInUsers, StoreError>) -> Void) {
         let outcome = locked { s in .success(s.tables.signedInUsers(now: now, limit: limit)) }
+        deliver { done(outcome) }
+    }
+
+    // MARK: ProviderSessionStore (the same indexes as the embedded store)
+
+    package func endProviderSessions(_ match: ProviderSessionMatch, logoutToken: String, until: Int64, now: Int64,
+                                     _ done: @escaping (Result<ProviderLogoutOutcome, StoreError>) -> Void) {
+        let outcome = locked { s -> Result<ProviderLogoutOutcome, StoreError> in
+            switch s.tables.usedLogoutTokens.take(logoutToken, until: until, now: now) {
+            case .replayed: return .success(.replayed)
+            case .full: return .failure(StoreError("logout-token-store-full"))
+            case .first: break
+            }
+            let ended = s.tables.keys(matching: match).reduce(0) { ended, key in
+                end(key, in: &s, now: now) != nil ? ended + 1 : ended
+            }
+            return .success(.ended(ended))
+        }
         deliver { done(outcome) }
     }
 

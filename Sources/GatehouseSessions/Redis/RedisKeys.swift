@@ -18,6 +18,10 @@ import GatehouseIO
 ///                               sign-out-everywhere. Members whose hash expired are removed when next seen.
 ///     P rt:<key>        STRING  <id> of the token session whose current refresh token hashes to <key>.
 ///     P rs:<key>        STRING  <id> of the session a spent refresh token belonged to (a replay ends it).
+///     P ps:<prov>:<sid> SET     <id>s of the sessions signed in through provider <prov> with that ID-token
+///     P pb:<prov>:<sub> SET     `sid` / that `sub` (back-channel logout finds them without a scan); expire with
+///                               the longest of their sessions; members whose hash is gone are ignored.
+///     P lt:<iss> <jti>  STRING  a back-channel logout token already used, until its replay window ends.
 ///     P disabled        SET     users disabled through the admin API (sign-in refused until re-enabled).
 ///     P revoked         ZSET    handles of ended token sessions, score = until when their access tokens must
 ///                               be refused; read by every worker when it (re)subscribes, so a gateway that
@@ -49,6 +53,13 @@ struct RedisKeys {
     func refresh(_ key: SessionKey) -> [UInt8] { prefix + Array("rt:".utf8) + Array(key.hex.utf8) }
     func spentRefresh(_ key: SessionKey) -> [UInt8] { prefix + Array("rs:".utf8) + Array(key.hex.utf8) }
     func throttleAddress(_ address: String) -> [UInt8] { prefix + Array("tf:a:".utf8) + Array(address.utf8) }
+    func providerSID(_ provider: String, _ sid: String) -> [UInt8] {
+        prefix + Array("ps:\(provider):".utf8) + Array(sid.utf8)
+    }
+    func providerSubject(_ provider: String, _ subject: String) -> [UInt8] {
+        prefix + Array("pb:\(provider):".utf8) + Array(subject.utf8)
+    }
+    func logoutToken(_ id: String) -> [UInt8] { prefix + Array("lt:".utf8) + Array(id.utf8) }
     var disabled: [UInt8] { prefix + Array("disabled".utf8) }
     var revoked: [UInt8] { prefix + Array("revoked".utf8) }
     var events: [UInt8] { prefix + Array("events".utf8) }
@@ -76,6 +87,12 @@ enum RedisSessionFields {
         add("a", r.userAgent)
         add("ip", r.clientAddress)
         if let refresh = r.refreshKey { add("r", refresh.hex) }
+        if let link = r.provider {
+            add("op", link.name)
+            if let sid = link.sid { add("os", sid) }
+            add("ob", link.subject)
+            if let token = link.idToken { add("ot", token) }
+        }
         return out
     }
 
@@ -100,11 +117,15 @@ enum RedisSessionFields {
             guard let parsed = SessionKey(hex: hex) else { return nil }
             refreshKey = parsed
         }
+        var provider: ProviderLink?
+        if let name = fields["op"], let subject = fields["ob"] {
+            provider = ProviderLink(name: name, sid: fields["os"], subject: subject, idToken: fields["ot"])
+        }
         let record = SessionRecord(
             key: key, handle: handle, kind: kind, user: user, email: fields["e"],
             groups: SessionGroups.decode(groups), displayName: fields["n"], createdAt: created, lastSeenAt: lastSeen,
             expiresAt: expires, idleTimeout: idle, userAgent: fields["a"] ?? "", clientAddress: fields["ip"] ?? "",
-            refreshKey: refreshKey)
+            refreshKey: refreshKey, provider: provider)
         return (record, fields["q"].flatMap { Int64($0) } ?? 0)
     }
 }

@@ -152,6 +152,14 @@ struct RedisScript: Sendable {
         local uk = P .. 'u:' .. s.u
         redis.call('ZADD', uk, c, id)
         if redis.call('PTTL', uk) < life then redis.call('PEXPIRE', uk, life) end
+        if s.op and s.ob then
+          local ik = {P .. 'pb:' .. s.op .. ':' .. s.ob}
+          if s.os then ik[2] = P .. 'ps:' .. s.op .. ':' .. s.os end
+          for _, k in ipairs(ik) do
+            redis.call('SADD', k, id)
+            if redis.call('PTTL', k) < life then redis.call('PEXPIRE', k, life) end
+          end
+        end
 
         local out = {'ok'}
         if max > 0 then
@@ -302,6 +310,33 @@ struct RedisScript: Sendable {
           end
         end
         return {'invalid'}
+        """)
+
+    /// KEYS[1] = P ps:<provider>:<sid> (or P pb:<provider>:<sub> when there is no sid). ARGV: P, now, until,
+    /// provider, sid ('' = any), sub ('' = any), the logout token's key (P lt:...), its replay deadline.
+    /// Takes the logout token (`SET NX`; {'replayed'} when taken before), then ends every indexed session of that
+    /// provider matching both; members whose session is gone or ended leave the index.
+    /// {ended, kind, id, handle, ...} | {'replayed'}.
+    static let endProvider = RedisScript(name: "end-provider", body: """
+        local now, untilT, prov, sid, sub = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5], ARGV[6]
+        if not redis.call('SET', ARGV[7], '1', 'NX', 'PX', ms(tonumber(ARGV[8]) - now)) then return {'replayed'} end
+        local out = {0}
+        local count = 0
+        for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+          local v = redis.call('HMGET', skey(m), 'h', 'k', 'u', 'r', 'op', 'os', 'ob')
+          if not v[1] then
+            redis.call('SREM', KEYS[1], m)
+          elseif v[5] == prov and (sid == '' or v[6] == sid) and (sub == '' or v[7] == sub) then
+            finish(m, v[1], v[2], v[3], v[4], now, untilT)
+            redis.call('SREM', KEYS[1], m)
+            count = count + 1
+            out[#out + 1] = v[2]
+            out[#out + 1] = m
+            out[#out + 1] = v[1]
+          end
+        end
+        out[1] = count
+        return out
         """)
 
     /// KEYS[1] = P tf:a:<address>. ARGV: P, now, mode, max failures, window (s), user.

@@ -37,7 +37,7 @@ final class StoreReachability: Sendable {
 /// "unreachable"))` while the command connection is down (after a failed attempt; the worker's very first
 /// connection attempt is waited for, within `timeout`);
 /// every call fails with `unreachable`, `timeout`, `connection-lost` or `store-closed` within `timeout`.
-package final class RedisSessionStore: SessionStore {
+package final class RedisSessionStore: SessionStore, ProviderSessionStore {
     /// How far a session's stored `last seen` may lag before a fetch moves it (the embedded store's interval),
     /// at most: a session with an idle timeout is written every quarter of it when that is shorter (the `fetch`
     /// script applies the same rule), so `idle_ttl: 10s` slides for a session in continuous use.
@@ -588,6 +588,34 @@ package final class RedisSessionStore: SessionStore {
         run(.throttle, key: keys.throttleAddress(String(decoding: address.utf8.prefix(256), as: UTF8.self)),
             args: [prefix, digits(now), Array(mode.utf8), digits(Int64(max(1, maxFailures))), digits(max(1, window)),
                    Array(user.utf8.prefix(256))], done)
+    }
+
+    // MARK: Provider-side sign-out (ProviderSessionStore)
+
+    /// One `end-provider` script: takes the logout token (`SET NX`, shared by every gateway on this Redis), then
+    /// ends the sessions on the provider + `sid` index (or provider + `sub` without a `sid`), each as a device
+    /// sign-out does (the `events` message reaches every gateway's workers).
+    package func endProviderSessions(_ match: ProviderSessionMatch, logoutToken: String, until replayUntil: Int64,
+                                     now: Int64, _ done: @escaping (Result<ProviderLogoutOutcome, StoreError>) -> Void) {
+        let until = now + accessTokenTTL
+        let index = match.sid.map { keys.providerSID(match.provider, $0) }
+            ?? keys.providerSubject(match.provider, match.subject ?? "")
+        run(.endProvider, key: index,
+            args: [prefix, digits(now), digits(until), Array(match.provider.utf8), Array((match.sid ?? "").utf8),
+                   Array((match.subject ?? "").utf8), keys.logoutToken(logoutToken), digits(replayUntil)],
+            durable: true) { [weak self] result in
+            done(Self.outcome(result).flatMap { items in
+                switch items.first {
+                case .integer(let count)?:
+                    _ = self?.applyEnded(items.dropFirst(), until: until)
+                    return .success(.ended(Int(count)))
+                case .bulk(let word)? where word.elementsEqual("replayed".utf8):
+                    return .success(.replayed)
+                default:
+                    return .failure(StoreError("redis-bad-reply"))
+                }
+            })
+        }
     }
 
     // MARK: Ending sessions

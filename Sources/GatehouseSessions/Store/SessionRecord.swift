@@ -34,10 +34,14 @@ package struct SessionRecord: Sendable, Equatable {
     package let clientAddress: String
     /// Token kind: SHA-256 of the current refresh token (rotated on every refresh).
     package var refreshKey: SessionKey?
+    /// A sign-in through an outside OpenID provider: which one, and its session (back-channel logout finds the
+    /// session by it; RP-initiated logout sends the ID token back as `id_token_hint`). Nil for the users file.
+    package let provider: ProviderLink?
 
     package init(key: SessionKey, handle: String, kind: Kind, user: String, email: String?, groups: [String],
                  displayName: String?, createdAt: Int64, lastSeenAt: Int64, expiresAt: Int64, idleTimeout: Int64,
-                 userAgent: String, clientAddress: String, refreshKey: SessionKey? = nil) {
+                 userAgent: String, clientAddress: String, refreshKey: SessionKey? = nil,
+                 provider: ProviderLink? = nil) {
         self.key = key
         self.handle = handle
         self.kind = kind
@@ -52,6 +56,7 @@ package struct SessionRecord: Sendable, Equatable {
         self.userAgent = userAgent
         self.clientAddress = clientAddress
         self.refreshKey = refreshKey
+        self.provider = provider
     }
 
     /// True when the session may still be used at `now`.
@@ -64,5 +69,34 @@ package struct SessionRecord: Sendable, Equatable {
     /// The moment it ends if nobody uses it again (what a TTL in Redis is set to).
     package var endsAt: Int64 {
         idleTimeout > 0 ? min(expiresAt, lastSeenAt + idleTimeout) : expiresAt
+    }
+}
+
+/// What a session signed in through an OpenID provider remembers of that sign-in.
+package struct ProviderLink: Sendable, Equatable {
+    /// `login.oidc.providers[].name`.
+    package let name: String
+    /// The ID token's `sid` (the provider's session), when it sent one.
+    package let sid: String?
+    /// The ID token's `sub` at that provider (whatever claim names the user here).
+    package let subject: String
+    /// The raw ID token, for `id_token_hint`; nil when it was larger than ``maxIDTokenBytes``.
+    package let idToken: String?
+
+    /// Larger ID tokens are not kept (a session record stays small); RP-initiated logout then sends no hint.
+    package static let maxIDTokenBytes = 8 * 1024
+    /// `sid` and `sub` longer than this are not indexed (they name keys in Redis): such a sign-in keeps no link.
+    package static let maxIdentifierBytes = 255
+
+    /// Nil when `subject` or `sid` is empty or too long (such a session cannot be found by a logout token, which
+    /// must then carry what we could not keep); an oversized `idToken` is dropped, the rest kept.
+    package init?(name: String, sid: String?, subject: String, idToken: String?) {
+        guard !subject.isEmpty, subject.utf8.count <= Self.maxIdentifierBytes,
+              sid.map({ !$0.isEmpty && $0.utf8.count <= Self.maxIdentifierBytes }) ?? true
+        else { return nil }
+        self.name = name
+        self.sid = sid
+        self.subject = subject
+        self.idToken = idToken.flatMap { $0.utf8.count <= Self.maxIDTokenBytes && !$0.isEmpty ? $0 : nil }
     }
 }

@@ -16,12 +16,16 @@ package struct ActiveSession: Sendable {
     package let kind: SessionRecord.Kind
     /// `sub` = user name, `email`, `groups`, `name`, `sid` = handle.
     package let identity: Identity
+    /// The provider sign-in behind this session, if any (logout reads it for the provider's end-session redirect).
+    package let provider: ProviderLink?
 
-    package init(handle: String, user: String, kind: SessionRecord.Kind, identity: Identity) {
+    package init(handle: String, user: String, kind: SessionRecord.Kind, identity: Identity,
+                 provider: ProviderLink? = nil) {
         self.handle = handle
         self.user = user
         self.kind = kind
         self.identity = identity
+        self.provider = provider
     }
 
     /// The identity of `record`, as header templates and `require` rules see it.
@@ -32,7 +36,8 @@ package struct ActiveSession: Sendable {
         if let name = record.displayName { claims.append(("name", .string(name))) }
         claims.append(("sid", .string(record.handle)))
         self.init(handle: record.handle, user: record.user, kind: record.kind,
-                  identity: Identity(source: .session, claims: claims, groupsClaim: "groups", expiresAt: record.expiresAt))
+                  identity: Identity(source: .session, claims: claims, groupsClaim: "groups", expiresAt: record.expiresAt),
+                  provider: record.provider)
     }
 }
 

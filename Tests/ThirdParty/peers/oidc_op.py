@@ -35,6 +35,7 @@ settings.configure(
     USE_TZ=True,
     OIDC_IDTOKEN_INCLUDE_CLAIMS=True,
     OIDC_USERINFO="oidc_op.userinfo",
+    OIDC_IDTOKEN_PROCESSING_HOOK="oidc_op.idtoken_sid",
 )
 django.setup()
 
@@ -63,6 +64,14 @@ def userinfo(claims, user):
     claims["name"] = user.get_full_name()
     claims["preferred_username"] = user.username
     return claims
+
+
+def idtoken_sid(id_token, **kwargs):
+    """A provider session ID in every ID token (`sid`, as Keycloak sends with "backchannel logout session
+    required"): one per token here, which the tests read back from the token table."""
+    import uuid
+    id_token["sid"] = "op-" + uuid.uuid4().hex
+    return id_token
 
 
 urlpatterns = [

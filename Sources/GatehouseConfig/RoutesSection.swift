@@ -21,6 +21,8 @@ package struct RouteSection: Sendable, Equatable {
     /// `match.case_insensitive`: compare `pathPrefix` ignoring ASCII case; `nil` takes
     /// `server.case_insensitive_paths`.
     package var caseInsensitive: Bool? = nil
+    /// Where `match.host` was written (`sessions.cookie.domain` is checked against it).
+    package var hostLocation: SourceLocation? = nil
     /// The name of the upstream that serves matching requests.
     package let upstream: String
     /// Where the route's entry starts in the file, for messages about it.
@@ -176,6 +178,7 @@ package struct RouteSection: Sendable, Equatable {
             unauthenticated: auth.unauthenticated, identityHeaders: auth.identityHeaders,
             forwardAuthorization: auth.forwardAuthorization, stripCredentialCookies: auth.stripCredentialCookies)
         result.route?.caseInsensitive = match.caseInsensitive
+        result.route?.hostLocation = match.hostLocation
         return result
     }
 
@@ -198,6 +201,7 @@ package struct RouteSection: Sendable, Equatable {
     /// The parts of `match`, all optional.
     private struct Match {
         var host: HostPattern?
+        var hostLocation: SourceLocation?
         var pathPrefix = "/"
         var methods: [String]?
         var caseInsensitive: Bool?
@@ -218,6 +222,7 @@ package struct RouteSection: Sendable, Equatable {
                 node, path: fields.path("host"), expected: "a host name such as app.example.com",
                 with: HostPattern.parse)
             match.host = host
+            match.hostLocation = reader.location(of: node)
             valid = valid && host != nil
         }
         if let node = fields.value("path_prefix") {

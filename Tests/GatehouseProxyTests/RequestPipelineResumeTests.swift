@@ -29,6 +29,7 @@ private final class MissingStore: SessionStore {
         done(.success(0))
     }
     func isDisabled(_ user: String, _ done: @escaping (Result<Bool, StoreError>) -> Void) { done(.success(false)) }
+    func onSessionsEnded(_ handler: @escaping ([String]) -> Void) {}
 }
 
 /// A session-cache miss waits for the store, then only the session part of the decision is evaluated: the

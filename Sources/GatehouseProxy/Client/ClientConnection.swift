@@ -62,6 +62,8 @@ final class ClientConnection: ConnectionDelegate {
     var pool: UpstreamPool?
     /// The request a gateway endpoint answers: its body, collected here, and the endpoint's completion.
     var local: LocalRequest?
+    /// The session this connection's tunnel was opened with (`TunnelRegistry`), while it is open.
+    var tunnelSession: String?
     /// Bytes in and out of the current request, for the access log.
     var tally = Tally()
     var timer: LoopTimer!
@@ -111,6 +113,12 @@ final class ClientConnection: ConnectionDelegate {
         perform(machine.clientClosed())
     }
 
+    /// The session of this connection's tunnel ended: the tunnel closes (`ProxyEngine.closeTunnels`).
+    func sessionEnded() {
+        tunnelSession = nil  // already taken off the registry
+        perform(machine.sessionEnded())
+    }
+
     /// Closes at once (the engine's drain timed out).
     func abort() {
         perform(machine.clientClosed())
@@ -158,6 +166,11 @@ final class ClientConnection: ConnectionDelegate {
             writeResponseHead(machine.takeHeldResponseHead(), framing: framing, close: close, upgrade: false)
         case .writeUpgradeHead:
             writeResponseHead(machine.takeHeldResponseHead(), framing: .none, close: false, upgrade: true)
+            if let session = TunnelRegistry.session(of: machine.currentRequest?.identity,
+                                                    ownIssuer: snapshot.signIn?.ownIssuer) {
+                tunnelSession = session
+                engine.tunnelRegistry.add(self, session: session)
+            }
         case .moveResponseBody(let count, let chunked): moveResponseBody(count, chunked: chunked)
         case .endResponseBody: writeLastChunk(machine.takeTrailers(), strippedBy: nil, to: connection)
         case .releaseUpstream(let reuse, let serverFailed): releaseUpstream(reuse: reuse, serverFailed: serverFailed)
@@ -182,6 +195,10 @@ final class ClientConnection: ConnectionDelegate {
         case .shutdownWrite: connection.shutdownWrite()
         case .close:
             local = nil
+            if let session = tunnelSession {
+                tunnelSession = nil
+                engine.tunnelRegistry.remove(self, session: session)
+            }
             connection.close()
             engine.forget(self)
         }

@@ -943,6 +943,13 @@ struct ExchangeMachine {
         }
     }
 
+    /// The session the tunnel was opened with ended (logout, revocation): both sides close at once. Outside a
+    /// tunnel nothing happens (each request is checked on its own anyway).
+    mutating func sessionEnded() -> Actions {
+        guard case .tunnelling(let request) = state else { return Actions() }
+        return abort(Actions(note(request, status: 101, error: "tunnel-session-revoked")))
+    }
+
     /// The client closed its connection (or it failed).
     mutating func clientClosed() -> Actions {
         switch state {

@@ -99,7 +99,7 @@ extension SignInCall {
                     case .failure(let error): storeFailed(error)
                     case .success(let ended):
                         if ended { services.count(.signOut) }
-                        finish(.seeOther(settings.loginPath,
+                        finish(.seeOther(safeRedirect(fields["rd"]) ?? settings.loginPath,
                                          headers: [("Set-Cookie", sessionCookie(settings, value: "", maxAge: 0))]))
                     }
                 }

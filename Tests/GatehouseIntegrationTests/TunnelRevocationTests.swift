@@ -1,0 +1,128 @@
+import Foundation
+import GatehouseTestSupport
+import Testing
+
+/// Issue 12 part 5: a WebSocket tunnel opened with a session closes when that session ends (logout, device
+/// sign-out, admin sign-out-everywhere, user disabled), on every worker and on every gateway sharing the store;
+/// another session's tunnel stays open.
+@Suite("Tunnels close when their session ends", .serialized)
+struct TunnelRevocationTests {
+    static let wsRoute = """
+          - name: ws
+            match: { path_prefix: /__echo/ }
+            upstream: app
+            accept: [session]
+            unauthenticated: status
+        """
+
+    static func gateway(redisPort: Int? = nil, keyPrefix: String? = nil) throws -> SessionGateway {
+        if let redisPort, let keyPrefix {
+            return try SessionFixture.gateway(extraRoutes: wsRoute,
+                                              store: SessionFixture.storeLines(redisPort: redisPort, keyPrefix: keyPrefix))
+        }
+        return try SessionFixture.gateway(extraRoutes: wsRoute, redisPort: redisPort)
+    }
+
+    /// Opens a tunnel with `cookie` and checks that bytes go both ways.
+    static func openTunnel(_ port: UInt16, cookie: String) throws -> BulkClient {
+        let client = try BulkClient(port: port)
+        try client.send("GET /__echo/upgrade HTTP/1.1\r\nHost: gw.test\r\nCookie: \(cookie)\r\nConnection: Upgrade\r\n"
+                        + "Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                        + "Sec-WebSocket-Version: 13\r\n\r\n")
+        let head = try client.readHead(timeout: 5)
+        guard head.status == 101 else { throw TestFailure("no tunnel: \(head.status)") }
+        try expectOpen(client)
+        return client
+    }
+
+    static func expectOpen(_ client: BulkClient, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let probe = Array("ping \(UInt32.random(in: 0...UInt32.max))".utf8)
+        try client.send(probe)
+        #expect(try client.readBody(length: probe.count, timeout: 5) == probe, sourceLocation: sourceLocation)
+    }
+
+    static func logout(_ gw: SessionGateway, cookie: String) throws {
+        let response = try gw.send("POST /.gatehouse/logout HTTP/1.1\r\nHost: gw.test\r\nCookie: \(cookie)\r\n"
+                                   + "Content-Length: 0\r\n\r\n")
+        guard response.status == 204 else { throw TestFailure("logout: \(response.status) \(response.bodyText)") }
+    }
+
+    static func metric(_ gw: SessionGateway, _ name: String) throws -> Int? {
+        let text = try gw.sendAdmin("GET /metrics HTTP/1.1\r\nHost: admin\r\n\r\n").bodyText
+        for line in text.split(separator: "\n") where line.hasPrefix(name + " ") {
+            return Int(line.split(separator: " ").last ?? "")
+        }
+        return nil
+    }
+
+    @Test("logout closes the session's tunnels within 1 s; another session's tunnel stays open")
+    func logoutClosesTunnel() throws {
+        let gw = try Self.gateway()
+        let alice = try SessionFixture.aliceCookie(gw)
+        let bob = try #require(SessionGateway.cookie(of: try gw.signIn("bob", SessionFixture.bobPassword)))
+        // Several tunnels of one session: with 2 workers they land on either; all must close.
+        let aliceTunnels = try (0..<4).map { _ in try Self.openTunnel(gw.port, cookie: alice) }
+        let bobTunnel = try Self.openTunnel(gw.port, cookie: bob)
+        try Self.logout(gw, cookie: alice)
+        for tunnel in aliceTunnels { #expect(tunnel.waitForClose(timeout: 1), "the tunnel is still open") }
+        try Self.expectOpen(bobTunnel)
+        #expect(try Self.metric(gw, "gatehouse_tunnels_revoked_total") == 4)
+        #expect(gw.auth.accessLogLine(path: "/__echo/upgrade")?.isEmpty == false)
+    }
+
+    @Test("a device sign-out, admin sign-out-everywhere and disabling the user close tunnels too")
+    func otherEndingsCloseTunnels() throws {
+        let gw = try Self.gateway()
+        // Device sign-out from another device of the same user.
+        let phone = try SessionFixture.aliceCookie(gw, userAgent: "phone")
+        let laptop = try SessionFixture.aliceCookie(gw, userAgent: "laptop")
+        let phoneTunnel = try Self.openTunnel(gw.port, cookie: phone)
+        let laptopTunnel = try Self.openTunnel(gw.port, cookie: laptop)
+        let list = try SessionFixture.sessions(gw, cookie: laptop)
+        let phoneHandle = try #require(list.first { ($0["current"] as? Bool) == false }?["handle"] as? String)
+        let revoke = try gw.send("DELETE /.gatehouse/sessions/\(phoneHandle) HTTP/1.1\r\nHost: gw.test\r\n"
+                                 + "Cookie: \(laptop)\r\n\r\n")
+        #expect(revoke.status == 204, "\(revoke.status) \(revoke.bodyText)")
+        #expect(phoneTunnel.waitForClose(timeout: 1))
+        try Self.expectOpen(laptopTunnel)
+        // Admin: sign out everywhere.
+        let everywhere = try gw.sendAdmin("DELETE /admin/users/alice/sessions HTTP/1.1\r\nHost: admin\r\n\r\n")
+        #expect(everywhere.status == 200 || everywhere.status == 204, "\(everywhere.status)")
+        #expect(laptopTunnel.waitForClose(timeout: 1))
+        // Admin: disable bob.
+        let bob = try #require(SessionGateway.cookie(of: try gw.signIn("bob", SessionFixture.bobPassword)))
+        let bobTunnel = try Self.openTunnel(gw.port, cookie: bob)
+        let disable = try gw.sendAdmin("POST /admin/users/bob/disable HTTP/1.1\r\nHost: admin\r\nContent-Length: 0\r\n\r\n")
+        #expect((200...204).contains(disable.status), "\(disable.status) \(disable.bodyText)")
+        #expect(bobTunnel.waitForClose(timeout: 1))
+    }
+
+    @Test("max_per_user: the evicted session's tunnel closes")
+    func evictionClosesTunnel() throws {
+        let gw = try SessionFixture.gateway(sessions: "max_per_user: 1", extraRoutes: Self.wsRoute)
+        let first = try SessionFixture.aliceCookie(gw)
+        let tunnel = try Self.openTunnel(gw.port, cookie: first)
+        let second = try SessionFixture.aliceCookie(gw)
+        #expect(tunnel.waitForClose(timeout: 1))
+        try Self.expectOpen(try Self.openTunnel(gw.port, cookie: second))
+    }
+
+    @Test("two gateways on one Redis: a logout on B closes the tunnel on A")
+    func revocationReachesOtherGateway() throws {
+        let redis = try RedisServerProcess()
+        let prefix = "gh-tunnel-\(UInt32.random(in: 0...UInt32.max)):"
+        let a = try Self.gateway(redisPort: redis.port, keyPrefix: prefix)
+        let b = try Self.gateway(redisPort: redis.port, keyPrefix: prefix)
+        let cookie = try SessionFixture.aliceCookie(a)
+        let other = try SessionFixture.aliceCookie(a)
+        let tunnel = try Self.openTunnel(a.port, cookie: cookie)
+        let kept = try Self.openTunnel(a.port, cookie: other)
+        try Self.logout(b, cookie: cookie)
+        #expect(tunnel.waitForClose(timeout: 1))
+        try Self.expectOpen(kept)
+        #expect(try Self.metric(a, "gatehouse_tunnels_revoked_total") == 1)
+        // And the admin of B signing alice out everywhere closes A's other tunnel.
+        _ = try b.sendAdmin("DELETE /admin/users/alice/sessions HTTP/1.1\r\nHost: admin\r\n\r\n")
+        #expect(kept.waitForClose(timeout: 1))
+    }
+}

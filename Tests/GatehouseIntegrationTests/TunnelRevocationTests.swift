@@ -70,6 +70,32 @@ struct TunnelRevocationTests {
         #expect(gw.auth.accessLogLine(path: "/__echo/upgrade")?.isEmpty == false)
     }
 
+    @Test("at a frame boundary the client first gets a WebSocket close frame: 1008 \"session ended\"")
+    func closeFrameAtABoundary() throws {
+        let gw = try Self.gateway()
+        let cookie = try SessionFixture.aliceCookie(gw)
+        let framed = try Self.openTunnel(gw.port, cookie: cookie)  // the probe leaves the upstream mid-"frame"
+        let clean = try BulkClient(port: gw.port)
+        try clean.send("GET /__echo/upgrade HTTP/1.1\r\nHost: gw.test\r\nCookie: \(cookie)\r\nConnection: Upgrade\r\n"
+                       + "Upgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                       + "Sec-WebSocket-Version: 13\r\n\r\n")
+        #expect(try clean.readHead(timeout: 5).status == 101)
+        // The echo upstream sends back whole frames: a text frame "hi" in two pieces, then a 300-byte binary one.
+        let text: [UInt8] = [0x81, 0x02] + Array("hi".utf8)
+        try clean.send(Array(text[..<1]))
+        usleep(50_000)
+        try clean.send(Array(text[1...]))
+        #expect(try clean.readBody(length: text.count, timeout: 5) == text)
+        let binary: [UInt8] = [0x82, 126, 0x01, 0x2c] + (0..<300).map { UInt8($0 % 251) }
+        try clean.send(binary)
+        #expect(try clean.readBody(length: binary.count, timeout: 5) == binary)
+        try Self.logout(gw, cookie: cookie)
+        let close: [UInt8] = [0x88, 15, 0x03, 0xF0] + Array("session ended".utf8)
+        #expect(try clean.readBody(length: close.count, timeout: 1) == close)
+        #expect(clean.waitForClose(timeout: 1))
+        #expect(framed.waitForClose(timeout: 1), "mid-frame: closed without a frame")
+    }
+
     @Test("a device sign-out, admin sign-out-everywhere and disabling the user close tunnels too")
     func otherEndingsCloseTunnels() throws {
         let gw = try Self.gateway()

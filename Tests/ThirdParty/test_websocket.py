@@ -59,14 +59,14 @@ def test_ping_and_a_close_from_the_server_cross_the_tunnel(gateway, signed_in):
 # Issue 12 part 5: a tunnel opened while signed in is closed when that session ends.
 
 def _closed_within(websocket, seconds):
-    """True when the connection ends within `seconds` (the gateway closes TCP: no close frame, code 1006)."""
+    """The close frame the client received when the connection ended within `seconds` (None: still open)."""
     try:
         websocket.recv(timeout=seconds)
-    except ConnectionClosed:
-        return True
+    except ConnectionClosed as closed:
+        return closed
     except TimeoutError:
-        return False
-    return False
+        return None
+    return None
 
 
 def test_logout_closes_the_open_websocket_of_that_session_only(gateway):
@@ -80,7 +80,10 @@ def test_logout_closes_the_open_websocket_of_that_session_only(gateway):
         signed_out.send("whoami")
         assert signed_out.recv(timeout=10) == "user=alice"
         assert mine.post(gateway.url + "/.gatehouse/logout", timeout=10).status_code == 204
-        assert _closed_within(signed_out, 2), "the signed-out session's WebSocket is still open"
+        closed = _closed_within(signed_out, 2)
+        assert closed is not None, "the signed-out session's WebSocket is still open"
+        # Between whole frames the gateway says why: 1008 (policy violation).
+        assert closed.rcvd is not None and (closed.rcvd.code, closed.rcvd.reason) == (1008, "session ended"), closed
         kept.send("still here")
         assert kept.recv(timeout=10) == "still here"
     metrics = requests.get(f"http://127.0.0.1:{gateway.admin_port}/metrics", timeout=10).text

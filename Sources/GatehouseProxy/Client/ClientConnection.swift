@@ -64,6 +64,8 @@ final class ClientConnection: ConnectionDelegate {
     var local: LocalRequest?
     /// The session this connection's tunnel was opened with (`TunnelRegistry`), while it is open.
     var tunnelSession: String?
+    /// Where the upstream's frames end in the tunnel's upstream-to-client half.
+    var tunnelFrames = WebSocketFrames()
     /// Bytes in and out of the current request, for the access log.
     var tally = Tally()
     var timer: LoopTimer!
@@ -114,9 +116,13 @@ final class ClientConnection: ConnectionDelegate {
     }
 
     /// The session of this connection's tunnel ended: the tunnel closes (`ProxyEngine.closeTunnels`).
+    /// At a frame boundary the client first gets a close frame (1008) and the connection closes once it is
+    /// flushed; in the middle of an upstream frame both sides close at once (a frame of ours would be payload).
     func sessionEnded() {
         tunnelSession = nil  // already taken off the registry
-        perform(machine.sessionEnded())
+        let closeFrame = machine.isTunnelling && tunnelFrames.atBoundary
+        if closeFrame { connection.write(WebSocketFrames.sessionEndedClose) }
+        perform(machine.sessionEnded(closeFrameWritten: closeFrame))
     }
 
     /// Closes at once (the engine's drain timed out).
@@ -166,6 +172,7 @@ final class ClientConnection: ConnectionDelegate {
             writeResponseHead(machine.takeHeldResponseHead(), framing: framing, close: close, upgrade: false)
         case .writeUpgradeHead:
             writeResponseHead(machine.takeHeldResponseHead(), framing: .none, close: false, upgrade: true)
+            tunnelFrames = WebSocketFrames()
             if let session = TunnelRegistry.session(of: machine.currentRequest?.identity,
                                                     ownIssuer: snapshot.signIn?.ownIssuer) {
                 tunnelSession = session

@@ -52,10 +52,11 @@ extension ProxyEngine {
     /// store calls it through `onSessionsEnded`, and code that ends sessions elsewhere may call it directly on
     /// this worker's loop). Returns how many were closed.
     ///
-    /// No WebSocket close frame is written: the gateway does not parse frames, so it cannot know whether the
-    /// upstream is in the middle of one, and a frame written then would be read as payload. Both TCP connections
-    /// are closed at once instead (clients report 1006, abnormal closure), and the access log has the tunnel's
-    /// line with `tunnel-session-revoked`.
+    /// When the client has been sent whole upstream frames only (`WebSocketFrames`), it gets a close frame,
+    /// 1008 (policy violation) "session ended", and its connection closes once that is flushed; in the middle of
+    /// an upstream frame a frame of ours would be read as payload, so both connections close at once (clients
+    /// report 1006). The upstream's connection closes at once either way. The access log has the tunnel's line
+    /// with `tunnel-session-revoked`.
     @discardableResult
     package func closeTunnels(ofSession handle: String) -> Int {
         let tunnels = tunnelRegistry.take(handle)

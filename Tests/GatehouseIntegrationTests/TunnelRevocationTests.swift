@@ -133,6 +133,32 @@ struct TunnelRevocationTests {
         try Self.expectOpen(try Self.openTunnel(gw.port, cookie: second))
     }
 
+    @Test("token mode: a tunnel opened with the gateway's own access token closes when its session is signed out")
+    func tokenModeTunnel() throws {
+        let keyPEM = try SessionTokenModeTests.openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"])
+        let route = Self.wsRoute.replacingOccurrences(of: "accept: [session]", with: "accept: [bearer]")
+        let gw = try SessionFixture.gateway(
+            login: "mode: token\nsigning_key: { pem_file: \"@KEYS@/signing.pem\", kid: test-key }",
+            extraRoutes: route, appAccept: "[bearer]", extraFiles: ["signing.pem": keyPEM])
+        let mine = try SessionTokenModeTests.tokens(try gw.signInJSON("alice", SessionFixture.alicePassword))
+        let other = try SessionTokenModeTests.tokens(try gw.signInJSON("alice", SessionFixture.alicePassword))
+        func open(_ access: String) throws -> BulkClient {
+            let client = try BulkClient(port: gw.port)
+            try client.send("GET /__echo/upgrade HTTP/1.1\r\nHost: gw.test\r\nAuthorization: Bearer \(access)\r\n"
+                            + "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                            + "Sec-WebSocket-Version: 13\r\n\r\n")
+            #expect(try client.readHead(timeout: 5).status == 101)
+            return client
+        }
+        let tunnel = try open(mine.access)
+        let kept = try open(other.access)
+        let logout = try gw.send("POST /.gatehouse/logout HTTP/1.1\r\nHost: gw.test\r\nAuthorization: Bearer \(mine.access)"
+                                 + "\r\nContent-Length: 0\r\n\r\n")
+        #expect(logout.status == 204, "\(logout.status) \(logout.bodyText)")
+        #expect(tunnel.waitForClose(timeout: 1))
+        try Self.expectOpen(kept)
+    }
+
     @Test("two gateways on one Redis: a logout on B closes the tunnel on A")
     func revocationReachesOtherGateway() throws {
         let redis = try RedisServerProcess()

@@ -5,6 +5,10 @@ import Logging
 /// session also closes its WebSocket tunnels: today's requests are checked one by one, but a tunnel opened while
 /// signed in would otherwise outlive the sign-out.
 ///
+/// Keyed by the session's public handle, not its key: every way a session ends names the handle (the Redis events
+/// channel, the embedded store's records, the `sid` of the gateway's own access tokens in token mode, where the
+/// store key never leaves the store).
+///
 /// Per worker and loop-confined like everything on the data path: no lock. A tunnel is added when its 101 is
 /// relayed and removed when its connection closes; the session store tells each worker, on its own loop, which
 /// sessions ended (`SessionStore.onSessionsEnded`: the embedded store posts to every worker of the gateway, the
@@ -12,8 +16,6 @@ import Logging
 struct TunnelRegistry {
     /// Tunnels by session handle (the `sid` of a session identity, or of one of the gateway's own tokens).
     private var bySession: [String: [ObjectIdentifier: ClientConnection]] = [:]
-
-    var count: Int { bySession.values.reduce(0) { $0 + $1.count } }
 
     /// The session handle a tunnel is bound to: a session cookie's, or one of the gateway's own access tokens'
     /// (`iss` = `ownIssuer`); nil for outside tokens and public routes (nothing of ours can revoke them).
@@ -68,7 +70,4 @@ extension ProxyEngine {
                                         metadata: ["session": "\(handle)"])
         return tunnels.count
     }
-
-    /// Open tunnels this worker tracks by session (tests, metrics).
-    package var sessionTunnelCount: Int { tunnelRegistry.count }
 }

@@ -58,6 +58,34 @@ struct SessionSubdomainTests {
         #expect(anonymous.status == 401)
     }
 
+    @Test("a login page on another host of the domain: the 302's rd names the original host, and leads back there")
+    func centralLoginHost() throws {
+        let routes = Self.routes.replacingOccurrences(of: "unauthenticated: status", with: "unauthenticated: login")
+        let gw = try SessionFixture.gateway(login: "url: \"http://auth.example.com/.gatehouse/login\"",
+                                            sessions: "cookie: { domain: example.com }", extraRoutes: routes)
+        let anonymous = try gw.send("GET /page?x=1 HTTP/1.1\r\nHost: wiki.example.com\r\nAccept: text/html\r\n\r\n")
+        #expect(anonymous.status == 302)
+        let location = try #require(anonymous.header("Location"))
+        #expect(location == "http://auth.example.com/.gatehouse/login?rd=http%3A//wiki.example.com/page%3Fx%3D1")
+        let rd = try #require(location.components(separatedBy: "rd=").last?.removingPercentEncoding)
+        let signedIn = try Self.signIn(gw, host: "auth.example.com", rd: rd)
+        #expect(signedIn.header("Location") == "http://wiki.example.com/page?x=1")
+        let cookie = try #require(SessionGateway.cookie(of: signedIn))
+        let wiki = try gw.send("GET /page?x=1 HTTP/1.1\r\nHost: wiki.example.com\r\nCookie: \(cookie)\r\n\r\n")
+        #expect(wiki.status == 200)
+        // Behind a trusted TLS terminator the rd says https (trusted_proxies has loopback here).
+        let tlsGW = try SessionFixture.gateway(login: "url: \"https://auth.example.com/.gatehouse/login\"",
+                                               sessions: "cookie: { domain: example.com }", extraRoutes: routes,
+                                               server: "trusted_proxies: [127.0.0.1/32]")
+        let viaProxy = try tlsGW.send("GET /page HTTP/1.1\r\nHost: wiki.example.com\r\nAccept: text/html\r\n"
+                                      + "X-Forwarded-Proto: https\r\n\r\n")
+        #expect(viaProxy.header("Location") == "https://auth.example.com/.gatehouse/login?rd=https%3A//wiki.example.com/page")
+        // Without a cookie domain the rd stays a path, as before.
+        let plain = try SessionFixture.gateway(login: "url: \"http://auth.example.com/.gatehouse/login\"", extraRoutes: routes)
+        let path = try plain.send("GET /page HTTP/1.1\r\nHost: wiki.example.com\r\nAccept: text/html\r\n\r\n")
+        #expect(path.header("Location") == "http://auth.example.com/.gatehouse/login?rd=/page")
+    }
+
     @Test("an rd off the domain (or hostile) is ignored: the account page, as without a domain")
     func offDomainIgnored() throws {
         let gw = try Self.gateway()

@@ -386,7 +386,14 @@ final class ClientConnection: ConnectionDelegate {
         case .refusal(.auth(let status, _, let invalidToken, let loginRedirect), let request):
             let head = request.head
             if loginRedirect, let login = snapshot.loginURL {
-                bytes = AuthResponses.loginRedirect(head, loginURL: login, close: close)
+                // A login page on another host of a shared cookie's domain: rd names this host too.
+                var origin: [UInt8]? = nil
+                if let signIn = snapshot.signIn, signIn.cookieDomain != nil, AuthResponses.isAbsolute(login) {
+                    let secure = signIn.secureCookie == .always
+                        || AuthResponses.cameSecurely(head, tls: peer.tls, trusted: peer.trusted)
+                    origin = AuthResponses.origin(of: head, secure: secure)
+                }
+                bytes = AuthResponses.loginRedirect(head, loginURL: login, origin: origin, close: close)
             } else {
                 var bearer = false
                 if case .route(let index) = request.target {

@@ -65,4 +65,18 @@ struct SubdomainEndpointTests {
         #expect(logout.header("Location") == "https://example.com/bye")
         #expect(logout.header("Set-Cookie")?.hasSuffix("Max-Age=0; Domain=example.com") == true)
     }
+
+    @Test func theAccountPagesSignOutFollowsAnRdOnTheDomainAndClearsTheDomainCookie() throws {
+        let harness = Self.withDomain(EndpointHarness())
+        for (rd, expected) in [("https%3A%2F%2Fwiki.example.com%2Fbye", "https://wiki.example.com/bye"),
+                               ("https%3A%2F%2Fevil.com%2F", "/.gatehouse/login")] {
+            let cookie = try harness.signIn()
+            let token = try AccountPageTests.token(harness, cookie)
+            let out = try harness.one(AccountPageTests.post + AccountPageTests.cookie(cookie),
+                                      body: "action=signout&form_token=\(token)&rd=\(rd)")
+            #expect(out.status == 303)
+            #expect(out.header("Location") == expected)
+            #expect(out.header("Set-Cookie")?.hasSuffix("Max-Age=0; Domain=example.com") == true)
+        }
+    }
 }

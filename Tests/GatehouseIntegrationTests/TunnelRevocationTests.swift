@@ -64,7 +64,9 @@ struct TunnelRevocationTests {
         let aliceTunnels = try (0..<4).map { _ in try Self.openTunnel(gw.port, cookie: alice) }
         let bobTunnel = try Self.openTunnel(gw.port, cookie: bob)
         try Self.logout(gw, cookie: alice)
+        let answered = Date()
         for tunnel in aliceTunnels { #expect(tunnel.waitForClose(timeout: 1), "the tunnel is still open") }
+        print("tunnels: 4 closed \(String(format: "%.2f", Date().timeIntervalSince(answered) * 1000)) ms after the logout's answer (embedded)")
         try Self.expectOpen(bobTunnel)
         #expect(try Self.metric(gw, "gatehouse_tunnels_revoked_total") == 4)
         #expect(gw.auth.accessLogLine(path: "/__echo/upgrade")?.isEmpty == false)
@@ -170,7 +172,9 @@ struct TunnelRevocationTests {
         let tunnel = try Self.openTunnel(a.port, cookie: cookie)
         let kept = try Self.openTunnel(a.port, cookie: other)
         try Self.logout(b, cookie: cookie)
+        let answered = Date()
         #expect(tunnel.waitForClose(timeout: 1))
+        print("tunnels: closed on gateway A \(String(format: "%.2f", Date().timeIntervalSince(answered) * 1000)) ms after B's logout answer (redis)")
         try Self.expectOpen(kept)
         #expect(try Self.metric(a, "gatehouse_tunnels_revoked_total") == 1)
         // And the admin of B signing alice out everywhere closes A's other tunnel.

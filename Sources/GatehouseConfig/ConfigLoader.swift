@@ -121,6 +121,9 @@ package enum ConfigLoader {
         case .present(let section): sessionsSection = section
         case .invalid: return nil
         }
+        if let domain = sessionsSection?.cookie.domain {
+            checkCookieDomain(domain, routes: routes, reader: reader)
+        }
         let adminSection: AdminSection?
         switch admin {
         case .absent: adminSection = nil
@@ -131,6 +134,16 @@ package enum ConfigLoader {
             server: server, accessLog: accessLog, upstreams: upstreamList, routes: routes, sourcePath: path,
             tokens: tokensSection, identityHeaders: identityHeaders, stripHeaderPrefixes: stripHeaderPrefixes,
             login: loginSection, sessions: sessionsSection, admin: adminSection)
+    }
+
+    /// `sessions.cookie.domain` must cover every host a route names (issue 12 part 6): a route on another host
+    /// would never receive the cookie, a sign-in there would seem to work and then not stick.
+    private static func checkCookieDomain(_ domain: String, routes: [RouteSection], reader: ConfigReader) {
+        for (index, route) in routes.enumerated() {
+            guard let host = route.host, let problem = CookieDomain.routeProblem(domain, host: host) else { continue }
+            reader.report(.invalidValue, at: route.hostLocation ?? route.location, key: "routes[\(index)].match.host",
+                          "route \"\(route.name)\": \(problem) (sessions.cookie.domain: \(domain))")
+        }
     }
 
     /// A section that was present but refused: references to it are not reported a second time.

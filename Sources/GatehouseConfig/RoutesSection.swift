@@ -26,6 +26,8 @@ package struct RouteSection: Sendable, Equatable {
     package var basic: BasicAcceptSection? = nil
     /// `inject_basic`: `Authorization: Basic` sent upstream on this route (overrides the upstream's).
     package var injectBasic: BasicInjectionSection? = nil
+    /// Where `match.host` was written (`sessions.cookie.domain` is checked against it).
+    package var hostLocation: SourceLocation? = nil
     /// The name of the upstream that serves matching requests.
     package let upstream: String
     /// Where the route's entry starts in the file, for messages about it.
@@ -185,6 +187,7 @@ package struct RouteSection: Sendable, Equatable {
         result.route?.caseInsensitive = match.caseInsensitive
         result.route?.basic = basic.accept
         result.route?.injectBasic = basic.inject
+        result.route?.hostLocation = match.hostLocation
         return result
     }
 
@@ -207,6 +210,7 @@ package struct RouteSection: Sendable, Equatable {
     /// The parts of `match`, all optional.
     private struct Match {
         var host: HostPattern?
+        var hostLocation: SourceLocation?
         var pathPrefix = "/"
         var methods: [String]?
         var caseInsensitive: Bool?
@@ -227,6 +231,7 @@ package struct RouteSection: Sendable, Equatable {
                 node, path: fields.path("host"), expected: "a host name such as app.example.com",
                 with: HostPattern.parse)
             match.host = host
+            match.hostLocation = reader.location(of: node)
             valid = valid && host != nil
         }
         if let node = fields.value("path_prefix") {

@@ -242,6 +242,12 @@ package struct SessionsSection: Sendable, Equatable {
         package let name: String
         package let secure: Secure
         package let sameSite: SameSite
+        /// `sessions.cookie.domain`: the parent domain the cookie is shared across (`Domain=`), checked by
+        /// ``CookieDomain``; nil: a host-only cookie (today's default). With it, `rd` may also be an absolute URL
+        /// on that domain or below it.
+        package var domain: String? = nil
+        /// Where `domain` was written (cross-checks against the routes' hosts report here).
+        package var domainLocation: SourceLocation? = nil
         package init(name: String, secure: Secure, sameSite: SameSite) {
             self.name = name
             self.secure = secure
@@ -349,7 +355,7 @@ package struct SessionsSection: Sendable, Equatable {
     }
 
     private static func readCookie(_ node: Node, path: String, reader: ConfigReader) -> Cookie? {
-        guard let fields = reader.fields(of: node, path: path, allowed: ["name", "secure", "same_site"],
+        guard let fields = reader.fields(of: node, path: path, allowed: ["name", "secure", "same_site", "domain"],
                                          near: reader.location(of: node))
         else { return nil }
         let defaults = Self.defaults.cookie
@@ -403,7 +409,33 @@ package struct SessionsSection: Sendable, Equatable {
                           "SameSite=None cookies must be Secure; browsers drop them otherwise")
             valid = false
         }
-        return valid ? Cookie(name: name, secure: secure, sameSite: sameSite) : nil
+        // sessions.cookie.domain (issue 12 part 6): a cookie shared by the subdomains of one parent.
+        var domain: String? = nil
+        var domainLocation: SourceLocation? = nil
+        if let n = fields.value("domain") {
+            if let text = reader.text(n, path: fields.path("domain"), expected: "a domain such as example.com") {
+                if let problem = CookieDomain.problem(text) {
+                    reader.report(.invalidValue, at: n, key: fields.path("domain"), problem)
+                    valid = false
+                } else if name.hasPrefix("__Host-") {
+                    // RFC 6265bis 4.1.3.2: a __Host- cookie must not have Domain; browsers would drop it.
+                    reader.report(.invalidValue, at: n, key: fields.path("domain"),
+                                  "a cookie named __Host-... cannot carry Domain (browsers drop it); rename it "
+                                    + "__Secure-\(name.dropFirst(7)) to share it across \(text), or remove domain")
+                    valid = false
+                } else {
+                    domain = text
+                    domainLocation = reader.location(of: n)
+                }
+            } else {
+                valid = false
+            }
+        }
+        guard valid else { return nil }
+        var cookie = Cookie(name: name, secure: secure, sameSite: sameSite)
+        cookie.domain = domain
+        cookie.domainLocation = domainLocation
+        return cookie
     }
 }
 

@@ -10,6 +10,8 @@ package struct ProxyCounters: Sendable {
     package var upstreamConnectTimeouts = 0
     package var upstreamResponseTimeouts = 0
     package var tunnels = 0
+    /// Tunnels closed because the session they were opened with ended (issue 12 part 5).
+    package var tunnelsRevoked = 0
     package var authAccepted = 0
     package var authNoCredential = 0
     package var authInvalid = 0
@@ -63,6 +65,9 @@ package struct ProxyCounters: Sendable {
             ("gatehouse_upstream_connect_timeouts_total", "Upstream connects that timed out.", upstreamConnectTimeouts),
             ("gatehouse_upstream_response_timeouts_total", "Upstream responses that timed out (504).", upstreamResponseTimeouts),
             ("gatehouse_tunnels_total", "Upgraded connections tunnelled.", tunnels),
+            ("gatehouse_tunnels_revoked_total",
+             "Tunnels closed because their session ended (logout, device sign-out, disable, eviction, admin).",
+             tunnelsRevoked),
             ("gatehouse_auth_accepted_total", "Requests forwarded with a verified identity.", authAccepted),
             ("gatehouse_auth_no_credential_total", "Requests refused for lack of a credential.", authNoCredential),
             ("gatehouse_auth_invalid_total", "Requests refused for an invalid credential.", authInvalid),
@@ -115,6 +120,7 @@ package struct ProxyCounters: Sendable {
         upstreamConnectTimeouts += other.upstreamConnectTimeouts
         upstreamResponseTimeouts += other.upstreamResponseTimeouts
         tunnels += other.tunnels
+        tunnelsRevoked += other.tunnelsRevoked
         authAccepted += other.authAccepted
         authNoCredential += other.authNoCredential
         authInvalid += other.authInvalid

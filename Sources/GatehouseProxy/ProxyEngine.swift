@@ -11,6 +11,8 @@ package final class ProxyEngine {
     /// One pool per upstream of the current snapshot (same order).
     private(set) var pools: [UpstreamPool]
     private var clients: [ObjectIdentifier: ClientConnection] = [:]
+    /// Open tunnels by the session they were opened with (closed when it ends).
+    var tunnelRegistry = TunnelRegistry()
     /// Reused for every head the gateway writes (HAProxy's trash chunk): no allocation per request.
     var scratch: [UInt8] = []
     package var counters = ProxyCounters()
@@ -79,6 +81,11 @@ package final class ProxyEngine {
         if let services {
             basicVerifier = BasicVerifier(services: services, store: sessionStore,
                                           passwords: PasswordChecker(pool: services.hashing, executor: executor))
+        }
+        // Sessions ended anywhere (this worker, another, another gateway on the same store): their tunnels close.
+        sessionStore?.onSessionsEnded { [weak self] handles in
+            guard let self else { return }
+            for handle in handles { closeTunnels(ofSession: handle) }
         }
     }
 

@@ -54,12 +54,13 @@ extension SnapshotCompiler {
         case .strict: sameSite = "Strict"
         case .none: sameSite = "None"
         }
-        let settings = SignInSettings(
+        var settings = SignInSettings(
             mode: signIn.mode == .token ? .token : .session, cookieName: cookie.name, secureCookie: secure,
             sameSite: sameSite, absoluteTTL: sessions.absoluteTTL.components.seconds,
             idleTTL: sessions.idleTTL.components.seconds, maxPerUser: sessions.maxPerUser,
             accessTTL: signIn.accessTTL.components.seconds, refreshTTL: signIn.refreshTTL.components.seconds,
             signer: signer, loginPath: LoginSection.ownLoginPath)
+        settings.cookieDomain = cookie.domain
         let store: SignInRuntime.Store
         switch sessions.store {
         case .embedded(let path):

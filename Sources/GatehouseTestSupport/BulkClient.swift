@@ -64,6 +64,19 @@ package final class BulkClient {
         return max(0, n)
     }
 
+    /// Waits until the peer closes the connection (EOF or reset), discarding what arrives first; false when it
+    /// is still open after `timeout` seconds.
+    package func waitForClose(timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            let remaining = deadline.timeIntervalSinceNow
+            guard remaining > 0 else { return false }
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, Int32(max(1, min(remaining * 1000, 60_000)))) > 0 else { continue }
+            if recv(fd, readBuffer.baseAddress, readBuffer.count, 0) <= 0 { return true }
+        }
+    }
+
     /// Reads one response head (status line and fields). Bytes after it stay pending for the body.
     package func readHead(timeout: Double = 10) throws -> (status: Int, headers: [(name: String, value: String)]) {
         let deadline = Date().addingTimeInterval(timeout)

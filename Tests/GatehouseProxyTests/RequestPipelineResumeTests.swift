@@ -32,6 +32,7 @@ private final class MissingStore: SessionStore {
     func signedInUsers(now: Int64, limit: Int, _ done: @escaping (Result<SignedInUsers, StoreError>) -> Void) {
         done(.success(SignedInUsers(users: [], disabled: [], truncated: false)))
     }
+    func onSessionsEnded(_ handler: @escaping ([String]) -> Void) {}
 }
 
 /// A session-cache miss waits for the store, then only the session part of the decision is evaluated: the

@@ -54,3 +54,38 @@ def test_ping_and_a_close_from_the_server_cross_the_tunnel(gateway, signed_in):
         with pytest.raises(ConnectionClosed) as closed:
             websocket.recv(timeout=10)
     assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (4001, "bye")
+
+
+# Issue 12 part 5: a tunnel opened while signed in is closed when that session ends.
+
+def _closed_within(websocket, seconds):
+    """The close frame the client received when the connection ended within `seconds` (None: still open)."""
+    try:
+        websocket.recv(timeout=seconds)
+    except ConnectionClosed as closed:
+        return closed
+    except TimeoutError:
+        return None
+    return None
+
+
+def test_logout_closes_the_open_websocket_of_that_session_only(gateway):
+    mine, other = requests.Session(), requests.Session()
+    assert gateway.sign_in(mine).status_code == 303
+    assert gateway.sign_in(other).status_code == 303
+    with connect(ws_url(gateway), additional_headers={"Cookie": f"gatehouse_session={mine.cookies['gatehouse_session']}"},
+                 open_timeout=10, close_timeout=2) as signed_out, \
+         connect(ws_url(gateway), additional_headers={"Cookie": f"gatehouse_session={other.cookies['gatehouse_session']}"},
+                 open_timeout=10, close_timeout=2) as kept:
+        signed_out.send("whoami")
+        assert signed_out.recv(timeout=10) == "user=alice"
+        assert mine.post(gateway.url + "/.gatehouse/logout", timeout=10).status_code == 204
+        closed = _closed_within(signed_out, 2)
+        assert closed is not None, "the signed-out session's WebSocket is still open"
+        # Between whole frames the gateway says why: 1008 (policy violation).
+        assert closed.rcvd is not None and (closed.rcvd.code, closed.rcvd.reason) == (1008, "session ended"), closed
+        kept.send("still here")
+        assert kept.recv(timeout=10) == "still here"
+    metrics = requests.get(f"http://127.0.0.1:{gateway.admin_port}/metrics", timeout=10).text
+    revoked = [line for line in metrics.splitlines() if line.startswith("gatehouse_tunnels_revoked_total ")]
+    assert revoked and int(revoked[0].split()[-1]) >= 1, revoked

@@ -62,10 +62,13 @@ enum AuthResponses {
 
     /// 302 to `loginURL` with `rd` = the path and query the browser asked for (percent-encoded, so it stays
     /// one parameter and always a relative path on this site).
-    static func loginRedirect(_ head: RequestHead, loginURL: [UInt8], close: Bool) -> [UInt8] {
+    /// `origin` (`scheme://host[:port]`, see `origin(of:secure:)`) goes in front of the path when the login page is
+    /// on another host and the session cookie is shared (`sessions.cookie.domain`): `rd` then names this host too.
+    static func loginRedirect(_ head: RequestHead, loginURL: [UInt8], origin: [UInt8]? = nil, close: Bool) -> [UInt8] {
         var location = loginURL
         location.append(loginURL.contains(UInt8(ascii: "?")) ? UInt8(ascii: "&") : UInt8(ascii: "?"))
         location.append(contentsOf: "rd=".utf8)
+        if let origin { percentEncode(origin, into: &location) }
         percentEncode(head.normalizedPath, into: &location)
         percentEncode(head.bytes[head.queryRange], into: &location)
         var out = Array("HTTP/1.1 302 Found\r\nLocation: ".utf8)
@@ -74,6 +77,35 @@ enum AuthResponses {
         if close { out.append(contentsOf: "Connection: close\r\n".utf8) }
         out.append(contentsOf: "\r\n".utf8)
         return out
+    }
+
+    /// `https://host[:port]` (or `http://`) of the request, by its authority (absolute-form) or its Host field (both
+    /// checked by the parser); nil without either. The login endpoint still checks the `rd` it makes
+    /// (`RedirectTarget`: on the cookie's domain only).
+    static func origin(of head: RequestHead, secure: Bool) -> [UInt8]? {
+        guard let range = head.targetAuthorityRange ?? head.hostRange, !range.isEmpty else { return nil }
+        return Array((secure ? "https://" : "http://").utf8) + head.bytes[range]
+    }
+
+    /// Whether a login URL names another host (`http://...` or `https://...`) rather than a path on this one.
+    static func isAbsolute(_ url: [UInt8]) -> Bool {
+        url.starts(with: "http://".utf8) || url.starts(with: "https://".utf8)
+    }
+
+    /// The request arrived over TLS as far as the gateway can tell: its own listener, or a trusted proxy's last
+    /// `X-Forwarded-Proto` saying `https`.
+    static func cameSecurely(_ head: RequestHead, tls: Bool, trusted: Bool) -> Bool {
+        if tls { return true }
+        guard trusted else { return false }
+        let fields = head.headers
+        var last: ArraySlice<UInt8>? = nil
+        for index in fields.fields.indices where fields.nameEquals(index, "x-forwarded-proto") {
+            last = fields.storage[fields.fields[index].value]
+        }
+        guard let value = last else { return false }
+        let element = value.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false).last ?? []
+        let trimmed = element.drop { $0 == 0x20 || $0 == 0x09 }.reversed().drop { $0 == 0x20 || $0 == 0x09 }.reversed()
+        return trimmed.map(asciiLower).elementsEqual("https".utf8)
     }
 
     private static func percentEncode(_ bytes: some Sequence<UInt8>, into out: inout [UInt8]) {

@@ -62,6 +62,10 @@ final class ClientConnection: ConnectionDelegate {
     var pool: UpstreamPool?
     /// The request a gateway endpoint answers: its body, collected here, and the endpoint's completion.
     var local: LocalRequest?
+    /// The session this connection's tunnel was opened with (`TunnelRegistry`), while it is open.
+    var tunnelSession: String?
+    /// Where the upstream's frames end in the tunnel's upstream-to-client half.
+    var tunnelFrames = WebSocketFrames()
     /// Bytes in and out of the current request, for the access log.
     var tally = Tally()
     var timer: LoopTimer!
@@ -109,6 +113,16 @@ final class ClientConnection: ConnectionDelegate {
 
     func connectionClosed(_ connection: Connection, eof: Bool) {
         perform(machine.clientClosed())
+    }
+
+    /// The session of this connection's tunnel ended: the tunnel closes (`ProxyEngine.closeTunnels`).
+    /// At a frame boundary the client first gets a close frame (1008) and the connection closes once it is
+    /// flushed; in the middle of an upstream frame both sides close at once (a frame of ours would be payload).
+    func sessionEnded() {
+        tunnelSession = nil  // already taken off the registry
+        let closeFrame = machine.isTunnelling && tunnelFrames.atBoundary
+        if closeFrame { connection.write(WebSocketFrames.sessionEndedClose) }
+        perform(machine.sessionEnded(closeFrameWritten: closeFrame))
     }
 
     /// Closes at once (the engine's drain timed out).
@@ -159,6 +173,12 @@ final class ClientConnection: ConnectionDelegate {
             writeResponseHead(machine.takeHeldResponseHead(), framing: framing, close: close, upgrade: false)
         case .writeUpgradeHead:
             writeResponseHead(machine.takeHeldResponseHead(), framing: .none, close: false, upgrade: true)
+            tunnelFrames = WebSocketFrames()
+            if let session = TunnelRegistry.session(of: machine.currentRequest?.identity,
+                                                    ownIssuer: snapshot.signIn?.ownIssuer) {
+                tunnelSession = session
+                engine.tunnelRegistry.add(self, session: session)
+            }
         case .moveResponseBody(let count, let chunked): moveResponseBody(count, chunked: chunked)
         case .endResponseBody: writeLastChunk(machine.takeTrailers(), strippedBy: nil, to: connection)
         case .releaseUpstream(let reuse, let serverFailed): releaseUpstream(reuse: reuse, serverFailed: serverFailed)
@@ -183,6 +203,10 @@ final class ClientConnection: ConnectionDelegate {
         case .shutdownWrite: connection.shutdownWrite()
         case .close:
             local = nil
+            if let session = tunnelSession {
+                tunnelSession = nil
+                engine.tunnelRegistry.remove(self, session: session)
+            }
             connection.close()
             engine.forget(self)
         }
@@ -401,7 +425,14 @@ final class ClientConnection: ConnectionDelegate {
         case .refusal(.auth(let status, _, let invalidToken, let loginRedirect), let request):
             let head = request.head
             if loginRedirect, let login = snapshot.loginURL {
-                bytes = AuthResponses.loginRedirect(head, loginURL: login, close: close)
+                // A login page on another host of a shared cookie's domain: rd names this host too.
+                var origin: [UInt8]? = nil
+                if let signIn = snapshot.signIn, signIn.cookieDomain != nil, AuthResponses.isAbsolute(login) {
+                    let secure = signIn.secureCookie == .always
+                        || AuthResponses.cameSecurely(head, tls: peer.tls, trusted: peer.trusted)
+                    origin = AuthResponses.origin(of: head, secure: secure)
+                }
+                bytes = AuthResponses.loginRedirect(head, loginURL: login, origin: origin, close: close)
             } else {
                 var bearer = false
                 var basic: String? = nil

@@ -986,6 +986,25 @@ struct ExchangeMachine {
         }
     }
 
+    /// The session the tunnel was opened with ended (logout, revocation). `closeFrameWritten`: the client was just
+    /// sent a WebSocket close frame, so the upstream goes at once and the client's side closes once that is
+    /// flushed (bounded by the flush timer); otherwise both sides close at once. Outside a tunnel nothing happens
+    /// (each request is checked on its own anyway).
+    mutating func sessionEnded(closeFrameWritten: Bool) -> Actions {
+        guard case .tunnelling(let request) = state else { return Actions() }
+        let logged = note(request, status: 101, error: "tunnel-session-revoked")
+        guard closeFrameWritten else { return abort(Actions(logged)) }
+        var actions = Actions(logged)
+        close(after: &actions)
+        return actions
+    }
+
+    /// A 101 was relayed and bytes are tunnelled.
+    var isTunnelling: Bool {
+        if case .tunnelling = state { return true }
+        return false
+    }
+
     /// The client closed its connection (or it failed).
     mutating func clientClosed() -> Actions {
         switch state {

@@ -101,7 +101,8 @@ extension SignInCall {
                         case .success(let ended):
                             if ended { services.count(.signOut) }
                             // A provider sign-in: on to the provider's end-session page (RP-initiated logout).
-                            let next = (ended ? providerSignOutLocation(link) : nil) ?? settings.loginPath
+                            let next = (ended ? providerSignOutLocation(link) : nil) ?? safeRedirect(fields["rd"])
+                                ?? settings.loginPath
                             finish(.seeOther(next,
                                              headers: [("Set-Cookie", sessionCookie(settings, value: "", maxAge: 0))]))
                         }

@@ -47,7 +47,7 @@ extension SignInCall {
                           headers: [("Retry-After", "5")]), error: "oidc-provider-unavailable")
             return
         }
-        let rd = request.queryParameter("rd").flatMap(SignInEndpoints.safeRedirect)
+        let rd = safeRedirect(request.queryParameter("rd"))
         let flow = SignInFlowState.start(provider: name, redirect: rd, now: services.now())
         let location = AuthorizationCodeFlow.authorizationURL(
             endpoint: endpoint, clientID: provider.clientID, redirectURI: provider.redirectURI, scopes: provider.scopes,

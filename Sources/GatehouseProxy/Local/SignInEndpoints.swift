@@ -54,11 +54,9 @@ struct SignInEndpoints: LocalResponder {
 
     /// `rd` is followed only when it is a path on this site: one leading `/`, not `//` or `/\` (other hosts to a
     /// browser), printable ASCII, no backslash anywhere (some browsers read it as `/`).
+    /// With `sessions.cookie.domain`, `SignInCall.safeRedirect` also allows URLs on that domain (`RedirectTarget`).
     static func safeRedirect(_ rd: String) -> String? {
-        guard rd.hasPrefix("/"), !rd.hasPrefix("//"), rd.utf8.count <= 2048,
-            rd.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "\\") })
-        else { return nil }
-        return rd
+        RedirectTarget.check(rd, domain: nil, secure: true, requestPort: nil)
     }
 }
 
@@ -120,7 +118,7 @@ struct SignInCall {
     // MARK: Login
 
     private func loginPage(_ settings: SignInSettings) {
-        let rd = request.queryParameter("rd").flatMap(SignInEndpoints.safeRedirect)
+        let rd = safeRedirect(request.queryParameter("rd"))
         // One provider and no users file: nothing to choose, straight to the provider.
         if let oidc = snapshot.oidc, !oidc.hasUsersFile, oidc.providers.count == 1 {
             finish(LocalResponse(status: 302, headers: [("Location", oidcStartLink(oidc.providers[0].name, rd: rd))]))
@@ -152,7 +150,7 @@ struct SignInCall {
             finish(.error(400, "invalid_request", description: "the body is not a JSON object"), error: "login-bad-body")
             return
         }
-        let rd = fields["rd"].flatMap(SignInEndpoints.safeRedirect)
+        let rd = safeRedirect(fields["rd"])
         guard let user = fields["username"], !user.isEmpty, user.utf8.count <= 128,
             let password = fields["password"], !password.isEmpty
         else {
@@ -469,7 +467,9 @@ struct SignInCall {
             if let location = providerSignOutLocation(link) {
                 finish(.seeOther(location, headers: [("Set-Cookie", clear)]))
             } else if wantsForm {
-                finish(.seeOther(settings.loginPath, headers: [("Set-Cookie", clear)]))
+                // `rd` (form field or query): where to go once signed out, by the same rules as after sign-in.
+                let next = safeRedirect(logoutRedirect) ?? settings.loginPath
+                finish(.seeOther(next, headers: [("Set-Cookie", clear)]))
             } else {
                 finish(.noContent(headers: settings.mode == .session ? [("Set-Cookie", clear)] : []))
             }
@@ -520,6 +520,15 @@ struct SignInCall {
                 unknownCookieLimited(wait)
             }
         }
+    }
+
+    /// The `rd` a logout names: its form field, else its query parameter.
+    private var logoutRedirect: String? {
+        if case .success(let fields) = FormFields.read(request.body, contentType: request.header("content-type")),
+           let rd = fields["rd"] {
+            return rd
+        }
+        return request.queryParameter("rd")
     }
 
     /// 429: this client looked up too many unknown session cookies (`UnknownCookieLimiter`).
@@ -606,22 +615,37 @@ struct SignInCall {
         return proto.split(separator: ",").last.map { $0.trimmingBlanks().lowercased() == "https" } ?? false
     }
 
+    /// The session cookie (set or cleared): with `sessions.cookie.domain` it carries `Domain=`, so it is shared
+    /// by every host below the domain, and a logout on any of them clears that same cookie.
     func sessionCookie(_ settings: SignInSettings, value: String, maxAge: Int64) -> String {
-        cookie(String(decoding: settings.cookieName, as: UTF8.self), value: value, maxAge: maxAge, path: "/",
-               sameSite: settings.sameSite, settings)
+        var text = cookie(String(decoding: settings.cookieName, as: UTF8.self), value: value, maxAge: maxAge, path: "/",
+                          sameSite: settings.sameSite, settings)
+        if let domain = settings.cookieDomain { text += "; Domain=" + domain }
+        return text
+    }
+
+    /// Whether this request's session cookie is `Secure` (`sessions.cookie.secure`, `auto` by the request).
+    func cookieIsSecure(_ settings: SignInSettings?) -> Bool {
+        switch settings?.secureCookie ?? .auto {
+        case .always: return true
+        case .never: return false
+        case .auto: return isSecureRequest
+        }
+    }
+
+    /// `rd` when it may be followed (`RedirectTarget`): a path on this site, or with `sessions.cookie.domain` a
+    /// URL on that domain (https only when the cookie is `Secure`); nil otherwise (the default place is used).
+    func safeRedirect(_ rd: String?) -> String? {
+        guard let rd else { return nil }
+        return RedirectTarget.check(rd, domain: snapshot.signIn?.cookieDomain, secure: cookieIsSecure(snapshot.signIn),
+                                    requestPort: RedirectTarget.port(ofHost: request.header("host")))
     }
 
     /// An HttpOnly cookie, `Secure` as `sessions.cookie.secure` says.
     func cookie(_ name: String, value: String, maxAge: Int64, path: String, sameSite: String,
                 _ settings: SignInSettings) -> String {
         var cookie = "\(name)=\(value); Path=\(path); HttpOnly; SameSite=\(sameSite)"
-        let secure: Bool
-        switch settings.secureCookie {
-        case .always: secure = true
-        case .never: secure = false
-        case .auto: secure = isSecureRequest
-        }
-        if secure { cookie += "; Secure" }
+        if cookieIsSecure(settings) { cookie += "; Secure" }
         cookie += "; Max-Age=\(maxAge)"
         return cookie
     }

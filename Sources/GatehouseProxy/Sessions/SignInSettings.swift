@@ -30,6 +30,9 @@ package struct SignInSettings: Sendable {
     package let signer: GatewayTokenSigner?
     /// Where browsers go after signing out, and what the login form posts to.
     package let loginPath: String
+    /// `sessions.cookie.domain`: the session cookie carries `Domain=` this, and `rd` may be an absolute URL on it
+    /// or below it (``RedirectTarget``). Nil: host-only cookie, `rd` a path on this site only.
+    package var cookieDomain: String? = nil
 
     package init(mode: Mode, cookieName: String, secureCookie: SecureCookie, sameSite: String, absoluteTTL: Int64,
                  idleTTL: Int64, maxPerUser: Int, accessTTL: Int64, refreshTTL: Int64, signer: GatewayTokenSigner?,

@@ -18,10 +18,24 @@ extension ClientConnection {
         if upstream.connection.outputCount > Self.highWater { perform(machine.upstreamOutputFull()) }
     }
 
+    /// Moves the upstream's bytes to the client whole frames at a time as far as they have arrived, noting where
+    /// frames end (`WebSocketFrames`): only the headers are read, payloads move without a copy.
     func tunnelUpstreamToClient() {
         guard let upstream else { return }
-        if upstream.connection.inputCount > 0 { perform(machine.tunnelMoved()) }
-        upstream.connection.moveAllInput(to: connection)
+        let source = upstream.connection
+        var available = source.inputCount
+        if available > 0 { perform(machine.tunnelMoved()) }
+        while available > 0 {
+            if tunnelFrames.atBoundary {
+                source.makeInputContiguous(min(available, 14))
+                guard let size = source.withUnsafeInputBytes({ WebSocketFrames.frameSize($0) }) else { break }
+                tunnelFrames.remaining = size
+            }
+            let count = Int(min(UInt64(available), tunnelFrames.remaining))
+            source.moveInput(count, to: connection)
+            tunnelFrames.remaining -= UInt64(count)
+            available -= count
+        }
         if connection.outputCount > Self.highWater { perform(machine.clientOutputFull()) }
     }
 }

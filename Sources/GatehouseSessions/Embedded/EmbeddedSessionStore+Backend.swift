@@ -88,4 +88,17 @@ final class LoopFace: SessionStore, ProviderSessionStore, @unchecked Sendable {
             store.endProviderSessions(match, logoutToken: logoutToken, until: until, now: now, delivery: $0, done)
         }
     }
+
+    /// `handler` runs on this face's loop, whichever worker ended the session.
+    func onSessionsEnded(_ handler: @escaping ([String]) -> Void) {
+        guard case .loop(let executor)? = delivery else { return }
+        store.listenForEnded(ObjectIdentifier(self), executor.callback(handler))
+    }
+}
+
+/// A handler for ended sessions of a direct user of the shared store (tests, tools), which accepts being called
+/// on whichever thread ends a session.
+struct UncheckedEndedHandler: @unchecked Sendable {
+    let body: ([String]) -> Void
+    init(_ body: @escaping ([String]) -> Void) { self.body = body }
 }

@@ -101,6 +101,9 @@ package final class EmbeddedSessionStore: SessionStore, ProviderSessionStore, @u
     /// One face per loop, kept as long as the store: a face's executor must never be freed off its loop (the
     /// writer thread may hold the last reference to a completion otherwise).
     private let faces = Mutex<[ObjectIdentifier: LoopFace]>([:])
+    /// Who is told of sessions ended on purpose: one callback per worker, each running on that worker's loop
+    /// (`LoopExecutor.callback`), so every worker of the gateway closes its own tunnels of them.
+    private let endedListeners = Mutex<[ObjectIdentifier: @Sendable ([String]) -> Void]>([:])
     package let path: String
 
     /// Opens (or creates) the session file at `path` and loads every session in it; the revocations it holds go on
@@ -472,9 +475,10 @@ package final class EmbeddedSessionStore: SessionStore, ProviderSessionStore, @u
                         _ = s.tables.rotate(record.key, presented: old, next: new, now: record.lastSeenAt)
                     }
                 case .delete(let key):
-                    s.tables.remove(key)
+                    // Ended by the other process (or expired there): its tunnels here close too.
+                    if let record = s.tables.remove(key) { announceEnded([record.handle]) }
                 case .deleteUser(let user):
-                    for key in s.tables.keys(of: user) { s.tables.remove(key) }
+                    announceEnded(s.tables.keys(of: user).compactMap { s.tables.remove($0)?.handle })
                 case .disable(let user):
                     s.tables.disabledUsers.insert(user)
                 case .enable(let user):
@@ -605,7 +609,26 @@ package final class EmbeddedSessionStore: SessionStore, ProviderSessionStore, @u
     private func end(_ key: SessionKey, in s: inout State, now: Int64) -> UInt64? {
         guard let record = s.tables.remove(key) else { return nil }
         let ticket = writer.queue.push(.delete(key))
+        announceEnded([record.handle])
         return revokeIfToken(record, now: now) ?? ticket
+    }
+
+    /// Tells every worker that these sessions ended (under the state lock: the listeners' lock is never held
+    /// while taking it, and posting to a loop only queues a job). Their tunnels close on their own loops.
+    private func announceEnded(_ handles: [String]) {
+        guard !handles.isEmpty else { return }
+        for listener in endedListeners.withLock({ Array($0.values) }) { listener(handles) }
+    }
+
+    /// Registers `listener` as `owner`'s (a loop's face, or the store itself) handler for ended sessions.
+    func listenForEnded(_ owner: ObjectIdentifier, _ listener: @escaping @Sendable ([String]) -> Void) {
+        endedListeners.withLock { $0[owner] = listener }
+    }
+
+    /// Direct use of the shared store (tests, tools): `handler` runs on the thread that ends the session.
+    package func onSessionsEnded(_ handler: @escaping ([String]) -> Void) {
+        let unchecked = UncheckedEndedHandler(handler)
+        listenForEnded(ObjectIdentifier(self)) { unchecked.body($0) }
     }
 
     /// Drops a session without revoking anything (it expired, or its creation was not durable).
@@ -619,11 +642,14 @@ package final class EmbeddedSessionStore: SessionStore, ProviderSessionStore, @u
         guard !keys.isEmpty else { return (0, 0) }
         var ended = 0
         var ticket = writer.queue.push(.deleteSessions(of: user))
+        var handles: [String] = []
         for key in keys {
             guard let record = s.tables.remove(key) else { continue }
             if let revoked = revokeIfToken(record, now: now) { ticket = revoked }
             if record.isLive(at: now) { ended += 1 }
+            handles.append(record.handle)
         }
+        announceEnded(handles)
         return (ended, ticket)
     }
 

@@ -22,6 +22,9 @@ package final class MemorySessionStore: SessionStore, ProviderSessionStore, Sess
         var deliversLater = false
         var pending: [HeldCompletion] = []
         var clock: @Sendable () -> Int64
+        /// Handles ended inside the lock, told to `endedHandler` once it is released (`locked`).
+        var endedHandles: [String] = []
+        var endedHandler: UncheckedEndedHandler?
     }
 
     private let state: Mutex<State>
@@ -246,16 +249,27 @@ package final class MemorySessionStore: SessionStore, ProviderSessionStore, Sess
 
     /// Runs `body` under the lock, unless the store refuses every call.
     private func locked<T>(_ body: (inout State) -> Result<T, StoreError>) -> Result<T, StoreError> {
-        state.withLock { s in
-            if let refusal = Self.refusal(s) { return .failure(refusal) }
-            return body(&s)
+        let (result, ended, handler) = state.withLock { s -> (Result<T, StoreError>, [String], UncheckedEndedHandler?) in
+            if let refusal = Self.refusal(s) { return (.failure(refusal), [], nil) }
+            let result = body(&s)
+            defer { s.endedHandles = [] }
+            return (result, s.endedHandles, s.endedHandler)
         }
+        // Outside the lock: the handler may call the store again.
+        if !ended.isEmpty { handler?.body(ended) }
+        return result
+    }
+
+    package func onSessionsEnded(_ handler: @escaping ([String]) -> Void) {
+        let box = UncheckedEndedHandler(handler)
+        state.withLock { $0.endedHandler = box }
     }
 
     /// Ends a session on purpose; a token-kind one's access tokens are refused from now on.
     private func end(_ key: SessionKey, in s: inout State, now: Int64) -> SessionRecord? {
         guard let record = s.tables.remove(key) else { return nil }
         if record.kind == .token { revocations.revoke(record.handle, until: now + accessTokenTTL) }
+        s.endedHandles.append(record.handle)
         return record
     }
 

@@ -655,6 +655,16 @@ package final class RedisSessionStore: SessionStore, ProviderSessionStore {
         if kind == SessionRecord.Kind.token.rawValue, !handle.isEmpty {
             revocations.revoke(handle, until: until)
         }
+        // Every worker of every gateway gets the published message on its own subscriber, on its own loop:
+        // each closes its own tunnels of that session (the ending worker also here, at once, from the reply).
+        if !handle.isEmpty { sessionsEnded?([handle]) }
+    }
+
+    /// This worker's handler for ended sessions (`SessionStore.onSessionsEnded`).
+    private var sessionsEnded: (([String]) -> Void)?
+
+    package func onSessionsEnded(_ handler: @escaping ([String]) -> Void) {
+        sessionsEnded = handler
     }
 
     /// A message on the events channel: "end <kind> <id> <until> <handle> <user>".

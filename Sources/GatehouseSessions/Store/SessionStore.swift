@@ -113,6 +113,14 @@ package protocol SessionStore: AnyObject {
     /// Every user holding a live session at `now` (at most `limit`), with counts and last activity, and the
     /// users disabled through `setDisabled`.
     func signedInUsers(now: Int64, limit: Int, _ done: @escaping (Result<SignedInUsers, StoreError>) -> Void)
+
+    /// Registers this worker's handler for sessions ended on purpose (logout, device sign-out, sign-out
+    /// everywhere, user disabled, `max_per_user` eviction, refresh-token replay, and any later way of ending a
+    /// session through this store): `handler` gets their handles, on this store's loop, whichever worker ended
+    /// them and, for a shared store (Redis pub/sub), whichever gateway. Expiry is not reported (an expired
+    /// session was not revoked). One handler per store; a later call replaces it. The worker closes the
+    /// session's open tunnels with it (`ProxyEngine.closeTunnels(ofSession:)`).
+    func onSessionsEnded(_ handler: @escaping ([String]) -> Void)
 }
 
 /// Makes the store each worker uses: the embedded backend hands every worker the same shared object; a remote

@@ -54,12 +54,13 @@ extension SnapshotCompiler {
         case .strict: sameSite = "Strict"
         case .none: sameSite = "None"
         }
-        let settings = SignInSettings(
+        var settings = SignInSettings(
             mode: signIn.mode == .token ? .token : .session, cookieName: cookie.name, secureCookie: secure,
             sameSite: sameSite, absoluteTTL: sessions.absoluteTTL.components.seconds,
             idleTTL: sessions.idleTTL.components.seconds, maxPerUser: sessions.maxPerUser,
             accessTTL: signIn.accessTTL.components.seconds, refreshTTL: signIn.refreshTTL.components.seconds,
             signer: signer, loginPath: LoginSection.ownLoginPath)
+        settings.requireSecondFactor = signIn.requireSecondFactor
         let store: SignInRuntime.Store
         switch sessions.store {
         case .embedded(let path):
@@ -132,8 +133,10 @@ extension SnapshotCompiler {
                 throw IOError("\(path):\(entry.line): users.\(entry.name).password: this system's crypt cannot "
                               + "check this hash; use bcrypt ($2b$/$2y$) or yescrypt ($y$)")
             }
-            accounts.append(UserAccount(name: entry.name, passwordHash: entry.passwordHash, email: entry.email,
-                                        groups: entry.groups, displayName: entry.displayName, disabled: entry.disabled))
+            var account = UserAccount(name: entry.name, passwordHash: entry.passwordHash, email: entry.email,
+                                      groups: entry.groups, displayName: entry.displayName, disabled: entry.disabled)
+            account.totpSecret = entry.totpSecret
+            accounts.append(account)
         }
         return UserDirectory(accounts: accounts)
     }

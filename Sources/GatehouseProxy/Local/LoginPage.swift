@@ -16,22 +16,7 @@ enum LoginPage {
     /// user name and password out (no users file).
     static func render(action: String, rd: String?, error: String?, user: String?,
                        providers: [(title: String, link: String)] = [], form: Bool = true) -> String {
-        var page = """
-            <!doctype html>
-            <html lang="en"><head><meta charset="utf-8">
-            <meta name="viewport" content="width=device-width, initial-scale=1">
-            <title>Sign in</title>
-            <style>
-            body{font-family:system-ui,sans-serif;background:#f4f5f7;display:flex;justify-content:center;margin:0;padding-top:12vh}
-            form,.providers{background:#fff;padding:2rem;border-radius:8px;box-shadow:0 1px 4px rgba(0,0,0,.15);width:18rem}
-            h1{font-size:1.3rem;margin:0 0 1rem}label{display:block;margin:.8rem 0 .3rem;font-size:.9rem}
-            input{width:100%;box-sizing:border-box;padding:.5rem;font-size:1rem}
-            button{margin-top:1.2rem;width:100%;padding:.6rem;font-size:1rem}
-            .error{color:#b00020;font-size:.9rem}
-            .providers a{display:block;margin:.5rem 0;padding:.6rem;text-align:center;border:1px solid #888;border-radius:4px;color:#000;text-decoration:none}
-            </style></head><body>
-
-            """
+        var page = document(title: "Sign in")
         if !form {
             page += "<div class=\"providers\">\n<h1>Sign in</h1>\n"
             if let error { page += "<p class=\"error\" role=\"alert\">\(escape(error))</p>\n" }
@@ -58,6 +43,26 @@ enum LoginPage {
         if let rd { page += "<input type=\"hidden\" name=\"rd\" value=\"\(escape(rd))\">\n" }
         page += "<button type=\"submit\">Sign in</button>\n</form></body></html>\n"
         return page
+    }
+
+    /// The opening of every sign-in page (the login and second-factor pages): head, inline style, `<body>`.
+    static func document(title: String) -> String {
+        """
+            <!doctype html>
+            <html lang="en"><head><meta charset="utf-8">
+            <meta name="viewport" content="width=device-width, initial-scale=1">
+            <title>\(escape(title))</title>
+            <style>
+            body{font-family:system-ui,sans-serif;background:#f4f5f7;display:flex;justify-content:center;margin:0;padding-top:12vh}
+            form,.providers{background:#fff;padding:2rem;border-radius:8px;box-shadow:0 1px 4px rgba(0,0,0,.15);width:18rem}
+            h1{font-size:1.3rem;margin:0 0 1rem}label{display:block;margin:.8rem 0 .3rem;font-size:.9rem}
+            input{width:100%;box-sizing:border-box;padding:.5rem;font-size:1rem}
+            button{margin-top:1.2rem;width:100%;padding:.6rem;font-size:1rem}
+            .error{color:#b00020;font-size:.9rem}
+            .providers a{display:block;margin:.5rem 0;padding:.6rem;text-align:center;border:1px solid #888;border-radius:4px;color:#000;text-decoration:none}
+            </style></head><body>
+
+            """
     }
 
     /// HTML-escapes text for element content and double-quoted attributes.

@@ -5,6 +5,9 @@ import GatehouseHTTP
 enum OwnEndpoint: Equatable {
     case loginPage
     case login
+    /// `/.gatehouse/login/second-factor`: GET the code page, POST the code (after the password, issue 14).
+    case secondFactorPage
+    case secondFactor
     case logout
     case mySessions
     case deleteMySession(handle: String)
@@ -23,6 +26,8 @@ enum OwnEndpoint: Equatable {
     case adminSignOutEverywhere(user: String)
     case adminDisable(user: String)
     case adminEnable(user: String)
+    /// `POST /admin/users/{user}/second-factor/reset` (`AdminSecondFactorReset`).
+    case adminResetSecondFactor(user: String)
     case health
     case ready
     case metrics
@@ -46,6 +51,8 @@ enum OwnEndpoint: Equatable {
         }
         switch path {
         case "/.gatehouse/login": return method == .post ? .login : only([.get, .head], .loginPage, allow: "GET, HEAD, POST")
+        case SecondFactorPage.path:
+            return method == .post ? .secondFactor : only([.get, .head], .secondFactorPage, allow: "GET, HEAD, POST")
         case "/.gatehouse/logout": return only([.post], .logout, allow: "POST")
         case "/.gatehouse/sessions": return only([.get, .head], .mySessions, allow: "GET, HEAD")
         case "/.gatehouse/account": return method == .post ? .accountAction : only([.get, .head], .accountPage, allow: "GET, HEAD, POST")
@@ -86,6 +93,11 @@ enum OwnEndpoint: Equatable {
         default: break
         }
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        if parts.count == 6, parts[0].isEmpty, parts[1] == "admin", parts[2] == "users", parts[4] == "second-factor",
+           parts[5] == "reset", let user = FormFields.decode(Array(parts[3].utf8)[...]), !user.isEmpty
+        {
+            return method == .post ? .adminResetSecondFactor(user: user) : .methodNotAllowed(allow: "POST")
+        }
         // "", "admin", "users", user, action
         guard parts.count == 5, parts[0].isEmpty, parts[1] == "admin", parts[2] == "users",
             let user = FormFields.decode(Array(parts[3].utf8)[...]), !user.isEmpty
@@ -111,7 +123,7 @@ enum OwnEndpoint: Equatable {
     /// Whether the handler reads a request body.
     var readsBody: Bool {
         switch self {
-        case .login, .refresh, .logout, .accountAction: return true
+        case .login, .refresh, .logout, .accountAction, .secondFactor: return true
         default: return false
         }
     }

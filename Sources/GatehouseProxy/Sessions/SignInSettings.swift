@@ -30,6 +30,9 @@ package struct SignInSettings: Sendable {
     package let signer: GatewayTokenSigner?
     /// Where browsers go after signing out, and what the login form posts to.
     package let loginPath: String
+    /// `login.require_second_factor`: a users-file sign-in without a TOTP code is refused (a user with a
+    /// `totp_secret` always gets the second step, whatever this says).
+    package var requireSecondFactor = false
 
     package init(mode: Mode, cookieName: String, secureCookie: SecureCookie, sameSite: String, absoluteTTL: Int64,
                  idleTTL: Int64, maxPerUser: Int, accessTTL: Int64, refreshTTL: Int64, signer: GatewayTokenSigner?,

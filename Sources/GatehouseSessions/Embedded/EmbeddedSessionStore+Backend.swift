@@ -78,3 +78,17 @@ final class LoopFace: SessionStore, @unchecked Sendable {
         store.isDisabled(user, done)
     }
 }
+
+extension LoopFace: SecondFactorLedger {
+    func acceptSecondFactor(user: String, step: Int64, pending: String, pendingExpiresAt: Int64, now: Int64,
+                            _ done: @escaping (Result<SecondFactorOutcome, StoreError>) -> Void) {
+        withDelivery(done) {
+            store.acceptSecondFactor(user: user, step: step, pending: pending, pendingExpiresAt: pendingExpiresAt,
+                                     now: now, delivery: $0, done)
+        }
+    }
+
+    func resetSecondFactor(user: String, _ done: @escaping (Result<Void, StoreError>) -> Void) {
+        withDelivery(done) { store.resetSecondFactor(user: user, delivery: $0, done) }
+    }
+}

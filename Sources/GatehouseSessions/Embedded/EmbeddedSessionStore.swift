@@ -43,14 +43,15 @@ package struct StoreClock: Sendable {
 /// connection is touched only by the writer thread, which is fed through its own locked queue; and the thread
 /// handle is joined only by the one `close` call that flips `closed`.
 ///
-/// File schema (`PRAGMA user_version` = 2):
+/// File schema (`PRAGMA user_version` = 3):
 ///
 ///     sessions(key BLOB PRIMARY KEY,      -- SessionKey.bytes (32), the hash of the session ID
 ///              handle TEXT UNIQUE, kind TEXT ('cookie' | 'token'), user TEXT, email TEXT NULL,
 ///              groups TEXT,                -- newline-joined; group names cannot contain a newline
 ///              display_name TEXT NULL, created INTEGER, last_seen INTEGER, expires INTEGER,
 ///              idle_timeout INTEGER, user_agent TEXT, client_address TEXT,
-///              refresh_key BLOB NULL)      -- token kind: hash of the current refresh token
+///              refresh_key BLOB NULL,      -- token kind: hash of the current refresh token
+///              amr TEXT)                   -- space-joined (version 3; '' for older rows)
 ///     INDEX sessions_user ON sessions(user)
 ///     spent_refresh(key BLOB PRIMARY KEY, session_key BLOB, expires INTEGER)   -- at most 8 per session
 ///     INDEX spent_refresh_session ON spent_refresh(session_key)
@@ -59,13 +60,15 @@ package struct StoreClock: Sendable {
 ///     changes(seq INTEGER PRIMARY KEY, writer INTEGER, op TEXT, key BLOB NULL, name TEXT NULL, until INTEGER NULL,
 ///             at INTEGER)                 -- a minute of each process's changes, for another process on the file
 ///
-/// Version 1 files (no `revoked`) are upgraded in place. Times are Unix seconds. `last_seen` lags memory by up to
+///     second_factor(user TEXT PRIMARY KEY, last_step INTEGER)  -- version 3: the last TOTP step accepted per user
+///
+/// Version 1 files (no `revoked`) and version 2 files (no `amr`, no `second_factor`) are upgraded in place. Times are Unix seconds. `last_seen` lags memory by up to
 /// `lastSeenWriteInterval`, so after a restart a session may idle out up to that much early; never late.
 package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
     /// How far the in-memory `lastSeenAt` may run ahead of the file before a write is queued: sliding expiry
     /// costs one write per session per minute at most, never one per request.
     package static let lastSeenWriteInterval: Int64 = 60
-    static let schemaVersion: Int64 = 2
+    static let schemaVersion: Int64 = 3
     /// Sessions one purge step looks at while holding the lock: a purge of a million sessions is ~250 short
     /// holds instead of one long stall of every lookup.
     static let purgeBatch = 4096
@@ -496,6 +499,38 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
         return min(now, estimate)
     }
 
+    // MARK: Second factor (`SecondFactorLedger`)
+
+    /// Checks and records a TOTP step under the lock; answers once the step is in the file, so a restart cannot
+    /// accept the code again. Spent pending nonces stay in memory (they live five minutes).
+    func acceptSecondFactor(user: String, step: Int64, pending: String, pendingExpiresAt: Int64, now: Int64,
+                            delivery: Delivery, _ done: @escaping (Result<SecondFactorOutcome, StoreError>) -> Void) {
+        let outcome = state.withLock { s -> Result<(SecondFactorOutcome, UInt64), StoreError> in
+            guard !s.closed else { return .failure(Self.closedError) }
+            guard writer.healthy.load(ordering: .relaxed) else { return .failure(Self.writeFailedError) }
+            let verdict = s.tables.secondFactor.accept(user: user, step: step, pending: pending,
+                                                       pendingExpiresAt: pendingExpiresAt, now: now)
+            guard verdict == .accepted else { return .success((verdict, 0)) }
+            return .success((verdict, writer.queue.push(.secondFactorStep(user: user, step: step))))
+        }
+        switch outcome {
+        case .failure(let error): done(.failure(error))
+        case .success(let (verdict, ticket)): whenCommitted(ticket, verdict, delivery: delivery, done)
+        }
+    }
+
+    func resetSecondFactor(user: String, delivery: Delivery, _ done: @escaping (Result<Void, StoreError>) -> Void) {
+        let outcome = state.withLock { s -> Result<UInt64, StoreError> in
+            guard !s.closed else { return .failure(Self.closedError) }
+            _ = s.tables.secondFactor.reset(user: user)
+            return .success(writer.queue.push(.secondFactorStep(user: user, step: nil)))
+        }
+        switch outcome {
+        case .failure(let error): done(.failure(error))
+        case .success(let ticket): whenCommitted(ticket, (), delivery: delivery, done)
+        }
+    }
+
     // MARK: Answering once committed
 
     /// Where a change's completion runs: the calling worker's loop, or the writer thread (direct calls).
@@ -632,7 +667,7 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
         try db.exec("PRAGMA journal_mode=WAL")
         try db.exec("PRAGMA synchronous=NORMAL")
         let version = try db.int64("PRAGMA user_version") ?? 0
-        guard version == 0 || version == 1 else { return version }
+        guard version <= 2 else { return version }
         try db.transaction { () throws(SQLiteError) in
             if version == 0 {
                 try db.exec("""
@@ -661,19 +696,26 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
                     CREATE TABLE IF NOT EXISTS disabled_users (user TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID;
                     """)
             }
-            // Version 2: revocations survive a restart; spent keys are found (and dropped) by their session.
+            if version < 2 {
+                // Version 2: revocations survive a restart; spent keys are found (and dropped) by their session.
+                try db.exec("""
+                    CREATE TABLE IF NOT EXISTS revoked (handle TEXT PRIMARY KEY NOT NULL, until INTEGER NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE IF NOT EXISTS changes (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        writer INTEGER NOT NULL,
+                        op TEXT NOT NULL,
+                        key BLOB,
+                        name TEXT,
+                        until INTEGER,
+                        at INTEGER NOT NULL
+                    );
+                    CREATE INDEX IF NOT EXISTS spent_refresh_session ON spent_refresh(session_key);
+                    """)
+            }
+            // Version 3: how each session signed in, and the TOTP steps already used.
             try db.exec("""
-                CREATE TABLE IF NOT EXISTS revoked (handle TEXT PRIMARY KEY NOT NULL, until INTEGER NOT NULL) WITHOUT ROWID;
-                CREATE TABLE IF NOT EXISTS changes (
-                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                    writer INTEGER NOT NULL,
-                    op TEXT NOT NULL,
-                    key BLOB,
-                    name TEXT,
-                    until INTEGER,
-                    at INTEGER NOT NULL
-                );
-                CREATE INDEX IF NOT EXISTS spent_refresh_session ON spent_refresh(session_key);
+                ALTER TABLE sessions ADD COLUMN amr TEXT NOT NULL DEFAULT '';
+                CREATE TABLE IF NOT EXISTS second_factor (user TEXT PRIMARY KEY NOT NULL, last_step INTEGER NOT NULL) WITHOUT ROWID;
                 PRAGMA user_version = \(schemaVersion);
                 """)
         }
@@ -710,6 +752,9 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
                 for key in extraSpent { try delete.execute(.blob(key.bytes)) }
             }
         }
+        try db.prepare("SELECT user, last_step FROM second_factor").forEachRow { row in
+            tables.secondFactor.restore(user: row.text(at: 0), step: row.int64(at: 1))
+        }
         try db.prepare("SELECT user FROM disabled_users").forEachRow { row in
             tables.disabledUsers.insert(row.text(at: 0))
         }
@@ -722,7 +767,7 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
 
     /// The columns `decodeSession` reads, in its order.
     static let sessionColumns = "key, handle, kind, user, email, groups, display_name, created, last_seen, expires, "
-        + "idle_timeout, user_agent, client_address, refresh_key"
+        + "idle_timeout, user_agent, client_address, refresh_key, amr"
 
     static func decodeSession(_ row: SQLiteStatement) -> SessionRecord? {
         guard let key = SessionKey(bytes: row.blob(at: 0)), let kind = SessionRecord.Kind(rawValue: row.text(at: 2))
@@ -732,11 +777,13 @@ package final class EmbeddedSessionStore: SessionStore, @unchecked Sendable {
             guard let stored = SessionKey(bytes: row.blob(at: 13)) else { return nil }
             refreshKey = stored
         }
-        return SessionRecord(
+        var record = SessionRecord(
             key: key, handle: row.text(at: 1), kind: kind, user: row.text(at: 3),
             email: row.isNull(at: 4) ? nil : row.text(at: 4), groups: SessionGroups.decode(row.text(at: 5)),
             displayName: row.isNull(at: 6) ? nil : row.text(at: 6), createdAt: row.int64(at: 7),
             lastSeenAt: row.int64(at: 8), expiresAt: row.int64(at: 9), idleTimeout: row.int64(at: 10),
             userAgent: row.text(at: 11), clientAddress: row.text(at: 12), refreshKey: refreshKey)
+        record.amr = row.text(at: 14).split(separator: " ").map(String.init)
+        return record
     }
 }

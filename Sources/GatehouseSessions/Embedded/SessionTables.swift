@@ -29,6 +29,8 @@ struct SessionTables {
     /// Each token session's spent refresh keys, oldest first, at most `spentPerSession`.
     private(set) var spentBySession: [SessionKey: [SessionKey]] = [:]
     var disabledUsers: Set<String> = []
+    /// The TOTP steps and pending sign-ins already used (`SecondFactorLedger`).
+    var secondFactor = SecondFactorSteps()
     /// Every session key in insertion order, plus keys of sessions removed since the last sweep (`sweep` drops
     /// them): lets the purge walk the table a bounded batch at a time, taking the lock once per batch.
     private(set) var order: [SessionKey] = []

@@ -24,6 +24,8 @@ enum SessionWrite: Sendable {
     case purge([SessionKey])
     /// Revocations whose access tokens have all expired.
     case purgeRevoked(now: Int64)
+    /// The last TOTP step accepted for a user; `nil`: forget it (second-factor reset).
+    case secondFactorStep(user: String, step: Int64?)
 }
 
 /// A change another process committed to the file, for this one's memory.
@@ -140,12 +142,14 @@ private struct WriterStatements {
     let purgeChanges: SQLiteStatement
     let readChanges: SQLiteStatement
     let readSession: SQLiteStatement
+    let setSecondFactorStep: SQLiteStatement
+    let clearSecondFactorStep: SQLiteStatement
 
     init(_ db: SQLiteDatabase) throws(SQLiteError) {
         insert = try db.prepare("""
             INSERT OR REPLACE INTO sessions (key, handle, kind, user, email, groups, display_name, created, \
-            last_seen, expires, idle_timeout, user_agent, client_address, refresh_key) \
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+            last_seen, expires, idle_timeout, user_agent, client_address, refresh_key, amr) \
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
             """)
         delete = try db.prepare("DELETE FROM sessions WHERE key = ?1")
         deleteSpentOfSession = try db.prepare("DELETE FROM spent_refresh WHERE session_key = ?1")
@@ -168,6 +172,11 @@ private struct WriterStatements {
             """)
         readChanges = try db.prepare(
             "SELECT seq, op, key, name, until FROM changes WHERE seq > ?1 AND writer != ?2 ORDER BY seq")
+        setSecondFactorStep = try db.prepare("""
+            INSERT INTO second_factor (user, last_step) VALUES (?1, ?2) \
+            ON CONFLICT(user) DO UPDATE SET last_step = max(last_step, ?2)
+            """)
+        clearSecondFactorStep = try db.prepare("DELETE FROM second_factor WHERE user = ?1")
         readSession = try db.prepare("SELECT \(EmbeddedSessionStore.sessionColumns) FROM sessions WHERE key = ?1")
         purgeChanges = try db.prepare(
             "DELETE FROM changes WHERE at <= CAST(strftime('%s', 'now') AS INTEGER) - \(SessionWriter.changeRetention)")
@@ -354,7 +363,7 @@ final class SessionWriter: @unchecked Sendable {
         case .enable(let user): try statements.logChange.execute(id, .text("enable"), .null, .text(user), .null)
         case .revoke(let handle, let until):
             try statements.logChange.execute(id, .text("revoke"), .null, .text(handle), .integer(until))
-        case .touch, .purge:
+        case .touch, .purge, .secondFactorStep:
             break
         case .purgeRevoked:
             try statements.purgeChanges.execute()
@@ -368,7 +377,7 @@ final class SessionWriter: @unchecked Sendable {
                 .blob(r.key.bytes), .text(r.handle), .text(r.kind.rawValue), .text(r.user), optional(r.email),
                 .text(SessionGroups.encode(r.groups)), optional(r.displayName), .integer(r.createdAt),
                 .integer(r.lastSeenAt), .integer(r.expiresAt), .integer(r.idleTimeout), .text(r.userAgent),
-                .text(r.clientAddress), r.refreshKey.map { .blob($0.bytes) } ?? .null)
+                .text(r.clientAddress), r.refreshKey.map { .blob($0.bytes) } ?? .null, .text(r.amr.joined(separator: " ")))
         case .delete(let key):
             try deleteSession(key)
         case .deleteSessions(let user):
@@ -393,6 +402,10 @@ final class SessionWriter: @unchecked Sendable {
             for key in keys { try deleteSession(key) }
         case .purgeRevoked(let now):
             try statements.purgeRevoked.execute(.integer(now))
+        case .secondFactorStep(let user, let step?):
+            try statements.setSecondFactorStep.execute(.text(user), .integer(step))
+        case .secondFactorStep(let user, nil):
+            try statements.clearSecondFactorStep.execute(.text(user))
         }
     }
 

@@ -34,6 +34,9 @@ package struct SessionRecord: Sendable, Equatable {
     package let clientAddress: String
     /// Token kind: SHA-256 of the current refresh token (rotated on every refresh).
     package var refreshKey: SessionKey?
+    /// How the user proved who they are (RFC 8176 `amr` values): `["pwd"]` for a password, `["pwd", "otp"]` with
+    /// a TOTP code after it; empty for a provider sign-in and for sessions stored before the field existed.
+    package var amr: [String] = []
 
     package init(key: SessionKey, handle: String, kind: Kind, user: String, email: String?, groups: [String],
                  displayName: String?, createdAt: Int64, lastSeenAt: Int64, expiresAt: Int64, idleTimeout: Int64,

@@ -92,3 +92,16 @@ extension LoopFace: SecondFactorLedger {
         withDelivery(done) { store.resetSecondFactor(user: user, delivery: $0, done) }
     }
 }
+
+/// Direct calls on the shared store (tests, tools): completions on the writer thread, as its other changes.
+extension EmbeddedSessionStore: SecondFactorLedger {
+    package func acceptSecondFactor(user: String, step: Int64, pending: String, pendingExpiresAt: Int64, now: Int64,
+                                    _ done: @escaping (Result<SecondFactorOutcome, StoreError>) -> Void) {
+        acceptSecondFactor(user: user, step: step, pending: pending, pendingExpiresAt: pendingExpiresAt, now: now,
+                           delivery: .writerThread, done)
+    }
+
+    package func resetSecondFactor(user: String, _ done: @escaping (Result<Void, StoreError>) -> Void) {
+        resetSecondFactor(user: user, delivery: .writerThread, done)
+    }
+}

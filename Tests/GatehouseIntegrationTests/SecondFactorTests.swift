@@ -324,4 +324,53 @@ struct SecondFactorTests {
         let code = TestTOTP.code(TestTOTP.rfcSecret, at: TestTOTP.now)
         #expect(try Self.code(gw, code, pending: try Self.password(gw, "alice", Self.alicePassword)).status == 303)
     }
+
+    @Test("an API client: JSON password, 401 second_factor_required with the cookie, JSON code; token mode: amr in the JWT")
+    func jsonAndTokenMode() throws {
+        let users = try Self.users()
+        let keyPEM = try SessionTokenModeTests.openssl(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"])
+        let routes = """
+              - name: api
+                match: { path_prefix: /api }
+                upstream: app
+                accept: [bearer]
+                require_second_factor: true
+                identity_headers: { X-Auth-User: "{sub}", X-Auth-AMR: "{amr}" }
+            """
+        let gw = try SessionFixture.gateway(
+            login: "mode: token\nsigning_key: { pem_file: \"@KEYS@/signing.pem\", kid: test-key }",
+            extraRoutes: routes, appAccept: "[bearer]", extraFiles: ["signing.pem": keyPEM, "users.yaml": users.file])
+        TestTOTP.awaitFreshStep()
+        let first = try gw.signInJSON("alice", Self.alicePassword)
+        #expect(first.status == 401)
+        #expect(first.json?["error"] as? String == "second_factor_required")
+        #expect(first.json?["access_token"] == nil)
+        let pending = try #require(SessionGateway.cookie(of: first, name: "gatehouse_2fa"))
+        let body = "{\"code\":\"\(TestTOTP.code(TestTOTP.rfcSecret, at: TestTOTP.now))\"}"
+        let second = try gw.send("POST /.gatehouse/login/second-factor HTTP/1.1\r\nHost: gw.test\r\nCookie: \(pending)\r\n"
+                                 + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
+        let tokens = try SessionTokenModeTests.tokens(second)
+        // The access token says how the session signed in, and a route requiring the second factor takes it.
+        let payload = try #require(tokens.access.split(separator: ".").dropFirst().first)
+        var base64 = payload.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        let claims = try #require(Data(base64Encoded: base64).flatMap {
+            try JSONSerialization.jsonObject(with: $0) as? [String: Any]
+        })
+        #expect(claims["amr"] as? [String] == ["pwd", "otp"])
+        let api = try gw.send("GET /api/x HTTP/1.1\r\nHost: gw.test\r\nAuthorization: Bearer \(tokens.access)\r\n\r\n")
+        #expect(api.status == 200, "\(api.status) \(api.bodyText)")
+        #expect(api.echoedHeaders.contains { $0 == ("X-Auth-AMR", "pwd,otp") })
+        // bob's password-only token is refused there.
+        let bob = try SessionTokenModeTests.tokens(try gw.signInJSON("bob", SessionFixture.bobPassword))
+        let refused = try gw.send("GET /api/x HTTP/1.1\r\nHost: gw.test\r\nAuthorization: Bearer \(bob.access)\r\n\r\n")
+        #expect(refused.status == 403)
+        // A refresh keeps amr (it is on the stored session).
+        let refreshBody = "refresh_token=\(tokens.refresh)"
+        let refreshed = try SessionTokenModeTests.tokens(try gw.send(
+            "POST /.gatehouse/token/refresh HTTP/1.1\r\nHost: gw.test\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+                + "Content-Length: \(refreshBody.utf8.count)\r\n\r\n" + refreshBody))
+        let again = try gw.send("GET /api/x HTTP/1.1\r\nHost: gw.test\r\nAuthorization: Bearer \(refreshed.access)\r\n\r\n")
+        #expect(again.status == 200)
+    }
 }

@@ -112,6 +112,8 @@ struct SecondFactorTests {
         #expect(app.echoedHeaders.contains { $0 == ("X-Auth-AMR", "pwd,otp") })
         let list = try SessionFixture.sessions(gw, cookie: session)
         #expect(list.first?["amr"] as? [String] == ["pwd", "otp"])
+        let account = try gw.get("/.gatehouse/account", headers: "Cookie: \(session)\r\n")
+        #expect(account.bodyText.contains("with password and code"))
 
         // bob has no second factor: password only, amr pwd, and the route that requires otp refuses him.
         let bob = try gw.signIn("bob", SessionFixture.bobPassword)

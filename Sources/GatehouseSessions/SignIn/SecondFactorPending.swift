@@ -1,5 +1,5 @@
 import Crypto
-package import GatehouseAuth
+import GatehouseAuth
 
 /// A sign-in whose password was right and whose TOTP code is still to come: who, from where, where to go after,
 /// until when, and a nonce that makes it single-use (`SecondFactorLedger`). No session exists yet.

@@ -553,6 +553,11 @@ extension SessionStoreConformanceTests {
                 return
             }
             #expect(session.identity.claims.first { $0.0 == "amr" }?.1 == .array([.string("pwd"), .string("otp")]))
+            guard case .active(let plain) = try s.find(key("plain"), now: t0 + 1) else {
+                Issue.record("plain not found")
+                return
+            }
+            #expect(!plain.identity.claims.contains { $0.0 == "amr" }, "no amr: no claim, so no {amr} header")
         }
     }
 

@@ -31,7 +31,8 @@ package struct ActiveSession: Sendable {
         claims.append(("groups", .array(record.groups.map { .string($0) })))
         if let name = record.displayName { claims.append(("name", .string(name))) }
         claims.append(("sid", .string(record.handle)))
-        claims.append(("amr", .array(record.amr.map { .string($0) })))
+        // Absent rather than empty (a provider sign-in, an older session): an `{amr}` header is then left out.
+        if !record.amr.isEmpty { claims.append(("amr", .array(record.amr.map { .string($0) }))) }
         self.init(handle: record.handle, user: record.user, kind: record.kind,
                   identity: Identity(source: .session, claims: claims, groupsClaim: "groups", expiresAt: record.expiresAt))
     }

@@ -289,6 +289,27 @@ struct SecondFactorTests {
         #expect(next.status == 303, "\(next.status) \(next.bodyText)")
     }
 
+    @Test("guesses spread over two gateways on one Redis share one count: 429 after rate_limit.failures in all")
+    func guessingThrottledAcrossGateways() throws {
+        let redis = try RedisServerProcess()
+        let users = try Self.users()
+        let login = "rate_limit: { failures: 4, window: 1m }\n"
+        let a = try Self.gateway(users, login: login, redisPort: redis.port)
+        let b = try Self.gateway(users, login: login, redisPort: redis.port)
+        TestTOTP.awaitFreshStep()
+        let right = TestTOTP.code(TestTOTP.rfcSecret, at: TestTOTP.now)
+        let pending = try Self.password(a, "alice", Self.alicePassword)
+        var statuses: [Int] = []
+        for guess in 1...6 {
+            var candidate = String(format: "%06d", guess)
+            if candidate == right { candidate = "999999" }
+            // The pending cookie made on A is presented on A and B in turn.
+            statuses.append(try Self.code(guess % 2 == 0 ? a : b, candidate, pending: pending).status)
+        }
+        #expect(statuses.prefix(4).allSatisfy { $0 == 401 }, "\(statuses)")
+        #expect(statuses.suffix(2).allSatisfy { $0 == 429 }, "\(statuses)")
+    }
+
     @Test("admin reset: ends the user's sessions and clears the used-code record")
     func adminReset() throws {
         let users = try Self.users()

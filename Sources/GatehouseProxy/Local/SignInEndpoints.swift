@@ -195,7 +195,7 @@ struct SignInCall {
         }
     }
 
-    func throttled(_ wait: Int64, user: String, rd: String?, isForm: Bool) {
+    private func throttled(_ wait: Int64, user: String, rd: String?, isForm: Bool) {
         services.count(.signInThrottled)
         tryLater(status: 429, code: "too_many_attempts", description: "too many failed sign-ins; try again later",
                  message: "Too many failed sign-ins. Try again in \(SignInEndpoints.humanSeconds(wait)).", retryAfter: wait,
@@ -356,7 +356,7 @@ struct SignInCall {
         }
     }
 
-    func refuseSignIn(_ settings: SignInSettings, user: String, rd: String?, isForm: Bool, reason: String) {
+    private func refuseSignIn(_ settings: SignInSettings, user: String, rd: String?, isForm: Bool, reason: String) {
         if isForm {
             finish(.html(401, LoginPage.render(action: settings.loginPath, rd: rd,
                                                error: "Wrong user name or password.", user: user),

@@ -43,6 +43,9 @@ package struct LoginSection: Sendable, Equatable {
         package let hashThreads: Int
         /// How long a sign-in may wait for a hashing thread; one that waited longer is answered 503, not hashed.
         package let queueTimeout: Duration
+        /// `require_second_factor`: every users-file sign-in needs a TOTP code after the password; a user without
+        /// `totp_secret` cannot sign in (issue 14).
+        package var requireSecondFactor = false
 
         package init(usersFile: String?, mode: Mode, signingKeyFile: String?, signingKeyID: String, issuer: String,
                      accessTTL: Duration, refreshTTL: Duration, rateLimit: RateLimit, hashThreads: Int,
@@ -78,10 +81,11 @@ package struct LoginSection: Sendable, Equatable {
     /// The keys `login` accepts.
     static let keys = [
         "url", "users_file", "mode", "signing_key", "issuer", "access_ttl", "refresh_ttl", "rate_limit",
-        "hash_threads", "queue_timeout", "oidc",
+        "hash_threads", "queue_timeout", "oidc", "require_second_factor",
     ]
     static let signInOnlyKeys = [
         "mode", "signing_key", "issuer", "access_ttl", "refresh_ttl", "rate_limit", "hash_threads", "queue_timeout",
+        "require_second_factor",
     ]
 
     /// Reads `login`; absent or null means no login page (no route may use `unauthenticated: login`).
@@ -196,12 +200,19 @@ package struct LoginSection: Sendable, Equatable {
                           "at most 10m: a person does not wait longer for a sign-in")
             queueTimeout = nil
         }
-        guard valid, let usersFile, let accessTTL, let refreshTTL, let hashThreads, let queueTimeout else {
+        var requireSecondFactor: Bool? = false
+        if let node = fields.value("require_second_factor") {
+            requireSecondFactor = reader.boolean(node, path: fields.path("require_second_factor"))
+        }
+        guard valid, let usersFile, let accessTTL, let refreshTTL, let hashThreads, let queueTimeout,
+              let requireSecondFactor
+        else {
             return .invalid
         }
-        let signIn = SignIn(usersFile: usersFile, mode: mode, signingKeyFile: keyFile, signingKeyID: keyID,
+        var signIn = SignIn(usersFile: usersFile, mode: mode, signingKeyFile: keyFile, signingKeyID: keyID,
                             issuer: issuer, accessTTL: accessTTL, refreshTTL: refreshTTL, rateLimit: rateLimit,
                             hashThreads: hashThreads, queueTimeout: queueTimeout)
+        signIn.requireSecondFactor = requireSecondFactor
         if oidc != nil, mode == .token, let modeNode = fields.value("mode") {
             reader.report(.invalidValue, at: modeNode, key: fields.path("mode"),
                           "sign-in through oidc providers gives session cookies; token mode is not supported with it yet")

@@ -331,6 +331,22 @@ extension RouteSection {
             }
         }
 
+        if let node = fields.value("require_second_factor"), let entry = fields.entries["require_second_factor"] {
+            switch reader.boolean(node, path: fields.path("require_second_factor")) {
+            case nil: valid = false
+            case false?: break
+            case true? where auth != .required:
+                reader.report(
+                    .invalidValue, at: entry.keyNode, key: fields.path("require_second_factor"),
+                    "only a route with auth: required checks how the user signed in; set auth: required")
+                valid = false
+            case true?:
+                // Sugar for `require: { claims: { amr: otp } }`, added to whatever `require` says.
+                let otp = RequirementSpec.claims([(path: "amr", values: ["otp"])])
+                require = require.map { .all([$0, otp]) } ?? otp
+            }
+        }
+
         var unauthenticated = UnauthenticatedAction.status
         if let node = fields.value("unauthenticated"), let entry = fields.entries["unauthenticated"] {
             let path = fields.path("unauthenticated")

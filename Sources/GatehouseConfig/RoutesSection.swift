@@ -90,7 +90,7 @@ package struct RouteSection: Sendable, Equatable {
     /// The keys a route accepts.
     static let keys = [
         "name", "match", "upstream", "auth", "accept", "require", "unauthenticated", "identity_headers",
-        "forward_authorization", "strip_credential_cookies",
+        "forward_authorization", "strip_credential_cookies", "require_second_factor",
     ] + RouteBasicSettings.keys
     /// The keys `match` accepts.
     static let matchKeys = ["host", "path_prefix", "methods", "case_insensitive"]

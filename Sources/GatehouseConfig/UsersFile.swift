@@ -14,6 +14,9 @@ package struct UserEntry: Sendable, Equatable {
     package let disabled: Bool
     /// The line of the user's name in the file.
     package let line: Int
+    /// The TOTP secret (`totp_secret`, or read from `totp_secret_file`), decoded from base32; nil: no second
+    /// factor enrolled.
+    package var totpSecret: [UInt8]? = nil
 
     package init(
         name: String, passwordHash: String, email: String?, groups: [String], displayName: String?, disabled: Bool,
@@ -52,13 +55,14 @@ package struct UsersFile: Sendable, Equatable {
 ///     groups: [staff, admins]    # optional
 ///     name: "Alice Liddell"      # optional display name
 ///     disabled: false            # optional
+///     totp_secret: JBSWY3DPEHPK3PXP...   # optional: base32, at least 80 bits (or totp_secret_file: path)
 /// ```
 ///
 /// Error messages never quote a `password` value: a plain password pasted there by mistake must not end up
 /// in a log.
 package enum UsersFileLoader {
     static let rootKeys = ["users"]
-    static let userKeys = ["password", "email", "groups", "name", "disabled"]
+    static let userKeys = ["password", "email", "groups", "name", "disabled", "totp_secret", "totp_secret_file"]
     static let maximumNameBytes = 128
     static let maximumTextBytes = 256
     static let maximumEmailBytes = 254
@@ -228,10 +232,52 @@ package enum UsersFileLoader {
                 valid = false
             }
         }
-        guard valid, let password else { return nil }
-        return UserEntry(
+        let totpSecret = readTOTPSecret(fields, reader: reader)
+        guard valid, let password, let totpSecret else { return nil }
+        var entry = UserEntry(
             name: name, passwordHash: password, email: email, groups: groups, displayName: displayName,
             disabled: disabled, line: line)
+        entry.totpSecret = totpSecret
+        return entry
+    }
+
+    /// `totp_secret` (base32 text) or `totp_secret_file` (a file holding that text; surrounding blanks and newlines
+    /// are ignored), at most one of them. `.some(nil)`: no second factor; `nil`: a problem was reported. Messages
+    /// name the user and the key, never the secret.
+    private static func readTOTPSecret(_ fields: YAMLFields, reader: ConfigReader) -> [UInt8]?? {
+        let inline = fields.value("totp_secret")
+        let file = fields.value("totp_secret_file")
+        if inline != nil, let fileNode = file {
+            reader.report(.invalidValue, at: fileNode, key: fields.path("totp_secret_file"),
+                          "give totp_secret or totp_secret_file, not both")
+            return nil
+        }
+        if let node = inline {
+            let path = fields.path("totp_secret")
+            guard let text = reader.text(node, path: path, expected: "a base32 TOTP secret") else { return nil }
+            switch TOTPSecretText.decode(text) {
+            case .success(let bytes): return .some(bytes)
+            case .failure(let problem):
+                reader.report(.invalidValue, at: node, key: path, problem.message)
+                return nil
+            }
+        }
+        guard let node = file else { return .some(nil) }
+        let path = fields.path("totp_secret_file")
+        guard let secretPath = reader.filePath(node, path: path) else { return nil }
+        switch ConfigLoader.readFile(secretPath) {
+        case .invalid(let reason):
+            reader.report(.unreadable, at: node, key: path, reason)
+            return nil
+        case .parsed(let text):
+            let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            switch TOTPSecretText.decode(trimmed) {
+            case .success(let bytes): return .some(bytes)
+            case .failure(let problem):
+                reader.report(.invalidValue, at: node, key: path, "\(secretPath): " + problem.message)
+                return nil
+            }
+        }
     }
 
     /// `groups`: a list (possibly empty) or a single string.

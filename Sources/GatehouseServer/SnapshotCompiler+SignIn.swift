@@ -61,6 +61,7 @@ extension SnapshotCompiler {
             accessTTL: signIn.accessTTL.components.seconds, refreshTTL: signIn.refreshTTL.components.seconds,
             signer: signer, loginPath: LoginSection.ownLoginPath)
         settings.cookieDomain = cookie.domain
+        settings.requireSecondFactor = signIn.requireSecondFactor
         let store: SignInRuntime.Store
         switch sessions.store {
         case .embedded(let path):
@@ -133,8 +134,10 @@ extension SnapshotCompiler {
                 throw IOError("\(path):\(entry.line): users.\(entry.name).password: this system's crypt cannot "
                               + "check this hash; use bcrypt ($2b$/$2y$) or yescrypt ($y$)")
             }
-            accounts.append(UserAccount(name: entry.name, passwordHash: entry.passwordHash, email: entry.email,
-                                        groups: entry.groups, displayName: entry.displayName, disabled: entry.disabled))
+            var account = UserAccount(name: entry.name, passwordHash: entry.passwordHash, email: entry.email,
+                                      groups: entry.groups, displayName: entry.displayName, disabled: entry.disabled)
+            account.totpSecret = entry.totpSecret
+            accounts.append(account)
         }
         return UserDirectory(accounts: accounts)
     }

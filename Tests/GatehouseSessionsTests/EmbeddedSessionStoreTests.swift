@@ -219,7 +219,10 @@ final class EmbeddedSessionStoreTests: XCTestCase, SessionRecordMaking {
         try create(first, record("a"))
         first.close()
         let db = try SQLiteDatabase(path: path, mode: .readWrite)
-        try db.exec("DROP TABLE revoked; DROP INDEX spent_refresh_session; PRAGMA user_version = 1")
+        try db.exec("""
+            DROP TABLE revoked; DROP INDEX spent_refresh_session; ALTER TABLE sessions DROP COLUMN amr;
+            DROP TABLE second_factor; PRAGMA user_version = 1
+            """)
         db.close()
         let store = try open()
         defer { store.close() }
@@ -259,6 +262,48 @@ final class EmbeddedSessionStoreTests: XCTestCase, SessionRecordMaking {
         XCTAssertEqual(try diskInt("SELECT count(*) FROM pragma_table_info('sessions') WHERE name LIKE 'provider%' "
                                    + "OR name = 'id_token'"), 4)
         XCTAssertEqual(try diskInt("SELECT count(*) FROM logout_tokens"), 0)
+        XCTAssertEqual(try diskInt("SELECT count(*) FROM second_factor"), 0)
+    }
+
+    func testAVersion2FileIsUpgradedAndKeepsItsSessions() throws {
+        let first = try open()
+        try create(first, record("a"))
+        first.close()
+        let db = try SQLiteDatabase(path: path, mode: .readWrite)
+        try db.exec("ALTER TABLE sessions DROP COLUMN amr; DROP TABLE second_factor; PRAGMA user_version = 2")
+        db.close()
+        let store = try open()
+        defer { store.close() }
+        XCTAssertEqual(handle(of: store.lookup(key("a"), now: t0)), "h-a")
+        XCTAssertEqual(try sync { store.sessions(of: "alice", now: t0, $0) }.get().first?.amr, [])
+        XCTAssertEqual(try diskInt("PRAGMA user_version"), 3)
+        XCTAssertEqual(try diskInt("SELECT count(*) FROM second_factor"), 0)
+    }
+
+    func testAMRAndTheLastTOTPStepSurviveARestart() throws {
+        var store = try open()
+        var made = record("a")
+        made.amr = ["pwd", "otp"]
+        try create(store, made)
+        XCTAssertEqual(try sync { store.acceptSecondFactor(user: "alice", step: 100, pending: "p1", pendingExpiresAt: t0 + 300,
+                                                           now: t0, delivery: .writerThread, $0) }.get(), .accepted)
+        XCTAssertEqual(try sync { store.acceptSecondFactor(user: "alice", step: 100, pending: "p2", pendingExpiresAt: t0 + 300,
+                                                           now: t0, delivery: .writerThread, $0) }.get(), .replayed)
+        XCTAssertEqual(try sync { store.acceptSecondFactor(user: "alice", step: 101, pending: "p1", pendingExpiresAt: t0 + 300,
+                                                           now: t0, delivery: .writerThread, $0) }.get(), .pendingSpent)
+        store.close()
+        store = try open()
+        XCTAssertEqual(try sync { store.sessions(of: "alice", now: t0, $0) }.get().first?.amr, ["pwd", "otp"])
+        XCTAssertEqual(try sync { store.acceptSecondFactor(user: "alice", step: 100, pending: "p3", pendingExpiresAt: t0 + 300,
+                                                           now: t0, delivery: .writerThread, $0) }.get(), .replayed,
+                       "the last step is in the file")
+        try sync { store.resetSecondFactor(user: "alice", delivery: .writerThread, $0) }.get()
+        store.close()
+        store = try open()
+        defer { store.close() }
+        XCTAssertEqual(try sync { store.acceptSecondFactor(user: "alice", step: 100, pending: "p4", pendingExpiresAt: t0 + 300,
+                                                           now: t0, delivery: .writerThread, $0) }.get(), .accepted,
+                       "a reset clears it in the file too")
     }
 
     // MARK: Spent refresh keys
@@ -485,7 +530,7 @@ final class EmbeddedSessionStoreTests: XCTestCase, SessionRecordMaking {
 
     // MARK: Opening failures
 
-    func testNewFileIsWALWithSchemaVersion2AndAnUnknownVersionIsRefused() throws {
+    func testNewFileIsWALWithSchemaVersion3AndAnUnknownVersionIsRefused() throws {
         try open().close()
         let db = try SQLiteDatabase(path: path, mode: .readWrite)
         var journalMode = ""

@@ -566,3 +566,61 @@ struct SessionStoreConformanceTests: SessionRecordMaking {
         }
     }
 }
+
+// MARK: Second factor (issue 14): amr on the record, and the used-step ledger, on every backend
+
+extension SessionStoreConformanceTests {
+    private func accept(_ s: any StoreFixture, _ user: String, step: Int64, pending: String) throws
+        -> SecondFactorOutcome
+    {
+        try s.call { store, done in
+            guard let ledger = store as? any SecondFactorLedger else {
+                return done(Result<SecondFactorOutcome, StoreError>.failure(StoreError("no-ledger")))
+            }
+            ledger.acceptSecondFactor(user: user, step: step, pending: pending, pendingExpiresAt: t0 + 300, now: t0,
+                                      done)
+        }.get()
+    }
+
+    @Test("amr is stored and read back, in the identity too; a record without it reads back empty",
+          arguments: StoreKind.allCases)
+    func amrStored(_ kind: StoreKind) throws {
+        try with(kind) { s in
+            var made = record("two")
+            made.amr = ["pwd", "otp"]
+            try s.create(made)
+            try s.create(record("plain"))
+            let listed = try s.sessions(of: "alice", now: t0 + 1)
+            #expect(listed.first { $0.handle == "h-two" }?.amr == ["pwd", "otp"])
+            #expect(listed.first { $0.handle == "h-plain" }?.amr == [])
+            guard case .active(let session) = try s.find(key("two"), now: t0 + 1) else {
+                Issue.record("not found")
+                return
+            }
+            #expect(session.identity.claims.first { $0.0 == "amr" }?.1 == .array([.string("pwd"), .string("otp")]))
+            guard case .active(let plain) = try s.find(key("plain"), now: t0 + 1) else {
+                Issue.record("plain not found")
+                return
+            }
+            #expect(!plain.identity.claims.contains { $0.0 == "amr" }, "no amr: no claim, so no {amr} header")
+        }
+    }
+
+    @Test("the ledger: a step at or before the last is refused, per user; a pending nonce is single-use; reset clears",
+          arguments: StoreKind.allCases)
+    func secondFactorLedger(_ kind: StoreKind) throws {
+        try with(kind) { s in
+            #expect(try accept(s, "alice", step: 1000, pending: "a1") == .accepted)
+            #expect(try accept(s, "alice", step: 1000, pending: "a2") == .replayed)
+            #expect(try accept(s, "alice", step: 999, pending: "a3") == .replayed)
+            #expect(try accept(s, "bob", step: 1000, pending: "b1") == .accepted, "per user")
+            #expect(try accept(s, "alice", step: 1001, pending: "a1") == .pendingSpent)
+            #expect(try accept(s, "alice", step: 1001, pending: "a4") == .accepted)
+            try s.call { store, done in
+                (store as? any SecondFactorLedger)?.resetSecondFactor(user: "alice", done)
+            }.get()
+            #expect(try accept(s, "alice", step: 1000, pending: "a5") == .accepted, "after a reset")
+            #expect(try accept(s, "bob", step: 1000, pending: "b2") == .replayed, "bob's record is untouched")
+        }
+    }
+}

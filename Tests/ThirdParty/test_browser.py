@@ -5,7 +5,11 @@ site's "Sign out" button, in front of a real app (peers/browser_app.py under gun
 received. Another site on another port plays the hostile page. Chromium absent is an error, not a skip.
 """
 
+import base64
+import hashlib
+import hmac
 import json
+import struct
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,6 +23,9 @@ from browser_support import (NAME, OtherSite, console_errors, element, fill_logi
 from conftest import PASSWORD, Gateway, bcrypt_hash, start_gunicorn, wait_until
 
 COOKIE = "gatehouse_session"
+# trent's TOTP secret: RFC 6238 appendix B's SHA-1 seed, in base32 as an authenticator app takes it.
+TOTP_SECRET = b"12345678901234567890"
+TOTP_SECRET_BASE32 = base64.b32encode(TOTP_SECRET).decode()
 ABSOLUTE_TTL = 2 * 3600
 
 BROWSER_GATEWAY_CONFIG = """\
@@ -42,6 +49,13 @@ sessions:
   cookie: {{ secure: auto, same_site: strict }}
   absolute_ttl: 2h
 routes:
+  - name: two-step
+    match: {{ path_prefix: /private-otp }}
+    upstream: app
+    accept: [session]
+    unauthenticated: login
+    require_second_factor: true
+    identity_headers: {{ X-Auth-User: "{{sub}}", X-Auth-AMR: "{{amr}}" }}
   - name: private
     match: {{ path_prefix: /private }}
     upstream: app
@@ -65,7 +79,8 @@ def site(workdir, browser_app):
     directory = workdir / "browser-gateway"
     directory.mkdir()
     (directory / "users.yaml").write_text(
-        f'users:\n  alice:\n    password: "{bcrypt_hash(PASSWORD)}"\n    email: alice@example.com\n')
+        f'users:\n  alice:\n    password: "{bcrypt_hash(PASSWORD)}"\n    email: alice@example.com\n'
+        f'  trent:\n    password: "{bcrypt_hash(PASSWORD)}"\n    totp_secret: "{TOTP_SECRET_BASE32}"\n')
     certificate, key = self_signed_certificate(directory)
     gateway = Gateway(directory, BROWSER_GATEWAY_CONFIG.format(d=directory, certificate=certificate, key=key,
                                                                 app=browser_app))
@@ -382,3 +397,76 @@ def test_account_page_two_devices_sign_out_one_then_everywhere_else(site, browse
         assert element(browser, "#h-x-auth-user").text == "alice"
     finally:
         other.quit()
+
+
+# The second step (issue 14): a user with a TOTP secret types the code of an authenticator app after the password.
+
+def totp(secret, at):
+    """RFC 6238 with SHA-1, 30-second steps, 6 digits (RFC 4226's dynamic truncation)."""
+    mac = hmac.new(secret, struct.pack(">Q", int(at) // 30), hashlib.sha1).digest()
+    offset = mac[-1] & 0x0F
+    return "%06d" % ((struct.unpack(">I", mac[offset:offset + 4])[0] & 0x7FFFFFFF) % 1_000_000)
+
+
+def test_totp_vectors_of_rfc_6238():
+    # Appendix B, truncated to 6 digits: the Python side of the browser test computes codes as the RFC does.
+    assert totp(TOTP_SECRET, 59) == "287082"
+    assert totp(TOTP_SECRET, 1111111109) == "081804"
+    assert totp(TOTP_SECRET, 2000000000) == "279037"
+
+
+def test_two_step_sign_in_with_password_and_code(site, browser):
+    asked = site.url + "/private-otp/ledger?month=12"
+    browser.get(asked)
+    wait_for_url(browser, lambda url: on_login_page(url, site.url), "the login page")
+    fill_login_form(browser, "trent", PASSWORD)
+    wait_for_url(browser, lambda url: url == site.url + "/.gatehouse/login/second-factor", "the code page")
+    assert session_cookies(browser) == []  # the password alone made no session
+    assert browser.title == "Enter your code"
+    field = element(browser, "input#code")
+    assert field.get_attribute("autocomplete") == "one-time-code"
+    assert field.get_attribute("inputmode") == "numeric"
+    assert browser.execute_script("return document.activeElement.id") == "code"
+    screenshots(browser, "second-factor")
+    assert console_errors(browser) == []
+
+    # A wrong code: the page again, saying so, still without a session.
+    field.send_keys("000000" if totp(TOTP_SECRET, time.time()) != "000000" else "111111")
+    browser.execute_script("window.gatehouseOldPage = true")
+    element(browser, "button[type=submit]").click()
+    wait(browser).until(lambda d: d.execute_script("return window.gatehouseOldPage !== true"))
+    assert "Wrong code" in element(browser, ".error").text
+    assert session_cookies(browser) == []
+    screenshots(browser, "second-factor-error")
+
+    # The right code, typed with the blank authenticator apps show: back on the page first asked for.
+    if 30 - time.time() % 30 < 5:
+        time.sleep(30 - time.time() % 30 + 0.2)
+    code = totp(TOTP_SECRET, time.time())
+    element(browser, "input#code").send_keys(code[:3] + " " + code[3:])
+    element(browser, "button[type=submit]").click()
+    wait_for_url(browser, lambda url: url == asked, "the page asked for")
+    assert element(browser, "#h-x-auth-user").text == "trent"
+    assert element(browser, "#h-x-auth-amr").text == "pwd,otp"
+    assert not [c for c in browser.get_cookies() if c["name"] == "gatehouse_2fa"]
+    assert len(session_cookies(browser)) == 1
+    browser.get(site.url + "/.gatehouse/account")
+    assert "with password and code" in element(browser, "li .meta").text
+
+    # The same code again (another sign-in within its window) is refused.
+    browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    browser.get(site.url + "/.gatehouse/login")
+    fill_login_form(browser, "trent", PASSWORD)
+    wait_for_url(browser, lambda url: url.endswith("/.gatehouse/login/second-factor"), "the code page again")
+    element(browser, "input#code").send_keys(code)
+    browser.execute_script("window.gatehouseOldPage = true")
+    element(browser, "button[type=submit]").click()
+    wait(browser).until(lambda d: d.execute_script("return window.gatehouseOldPage !== true"))
+    assert "already used" in element(browser, ".error").text
+    assert session_cookies(browser) == []
+
+
+def test_a_password_only_session_cannot_open_a_two_step_route(site, browser):
+    sign_in(browser, site.url)  # alice: no TOTP secret, amr pwd
+    browser.get(site.url + "/private-otp/ledger")
+    assert "403" in browser.title or "forbidden" in browser.page_source.lower()

@@ -36,7 +36,11 @@ enum AccountPage {
             if this { page += " <span class=\"this\">(this device)</span>" }
             page += "</div>\n<div class=\"meta\">"
             if !record.clientAddress.isEmpty { page += "From \(esc(record.clientAddress)) · " }
-            page += "signed in \(HumanTime.utc(record.createdAt)) · "
+            page += "signed in \(HumanTime.utc(record.createdAt))"
+            // How (issue 14): the second factor is worth showing; a provider sign-in carries no amr.
+            if record.amr.contains("otp") { page += " with password and code" }
+            else if record.amr == ["pwd"] { page += " with password" }
+            page += " · "
             page += "last active \(HumanTime.ago(max(0, now - record.lastSeenAt))) · "
             page += "expires \(HumanTime.within(max(0, record.endsAt - now)))</div>\n"
             if !this {

@@ -87,6 +87,8 @@ private struct AdminCall {
                 case .failure(let error): storeFailed(error)
                 }
             }
+        case .adminResetSecondFactor(let user):
+            AdminSecondFactorReset.run(user: user, store: store, finish: { finish($0, error: $1) })
         default:
             finish(.error(404, "not_found"))
         }

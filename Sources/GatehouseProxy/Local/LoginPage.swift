@@ -41,6 +41,9 @@ enum LoginPage {
     /// HTML-escaping as every page does it (`PageShell.escape`).
     static func escape(_ text: String) -> String { PageShell.escape(text) }
 
+    /// The opening of every sign-in page (the login and second-factor pages): head, inline style, `<body>`.
+    static func document(title: String) -> String { PageShell.open(title: title, style: style) }
+
     private static let style = """
             body{font-family:system-ui,sans-serif;background:#f4f5f7;display:flex;justify-content:center;margin:0;padding-top:12vh}
             form,.providers{background:#fff;padding:2rem;border-radius:8px;box-shadow:0 1px 4px rgba(0,0,0,.15);width:18rem}

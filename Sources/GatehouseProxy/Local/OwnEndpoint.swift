@@ -5,6 +5,9 @@ import GatehouseHTTP
 enum OwnEndpoint: Equatable {
     case loginPage
     case login
+    /// `/.gatehouse/login/second-factor`: GET the code page, POST the code (after the password, issue 14).
+    case secondFactorPage
+    case secondFactor
     case logout
     case mySessions
     case deleteMySession(handle: String)
@@ -27,6 +30,8 @@ enum OwnEndpoint: Equatable {
     case adminEnable(user: String)
     /// The admin page in a browser (`AdminPageRoute`: `/admin/`, `/admin/user`).
     case adminPage(AdminPageRoute)
+    /// `POST /admin/users/{user}/second-factor/reset` (`AdminSecondFactorReset`).
+    case adminResetSecondFactor(user: String)
     case health
     case ready
     case metrics
@@ -50,6 +55,8 @@ enum OwnEndpoint: Equatable {
         }
         switch path {
         case "/.gatehouse/login": return method == .post ? .login : only([.get, .head], .loginPage, allow: "GET, HEAD, POST")
+        case SecondFactorPage.path:
+            return method == .post ? .secondFactor : only([.get, .head], .secondFactorPage, allow: "GET, HEAD, POST")
         case "/.gatehouse/logout": return only([.post], .logout, allow: "POST")
         case "/.gatehouse/sessions": return only([.get, .head], .mySessions, allow: "GET, HEAD")
         case "/.gatehouse/account": return method == .post ? .accountAction : only([.get, .head], .accountPage, allow: "GET, HEAD, POST")
@@ -92,6 +99,11 @@ enum OwnEndpoint: Equatable {
         }
         if let page = AdminPageRoute.endpoint(path: path, method: method) { return page }
         let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        if parts.count == 6, parts[0].isEmpty, parts[1] == "admin", parts[2] == "users", parts[4] == "second-factor",
+           parts[5] == "reset", let user = FormFields.decode(Array(parts[3].utf8)[...]), !user.isEmpty
+        {
+            return method == .post ? .adminResetSecondFactor(user: user) : .methodNotAllowed(allow: "POST")
+        }
         // "", "admin", "users", user, action
         guard parts.count == 5, parts[0].isEmpty, parts[1] == "admin", parts[2] == "users",
             let user = FormFields.decode(Array(parts[3].utf8)[...]), !user.isEmpty
@@ -117,7 +129,8 @@ enum OwnEndpoint: Equatable {
     /// Whether the handler reads a request body.
     var readsBody: Bool {
         switch self {
-        case .login, .refresh, .logout, .accountAction, .adminPage(.action), .oidcBackchannelLogout: return true
+        case .login, .refresh, .logout, .accountAction, .adminPage(.action), .oidcBackchannelLogout, .secondFactor:
+            return true
         default: return false
         }
     }

@@ -44,6 +44,7 @@ struct SignInEndpoints: LocalResponder {
             out.member("expires_at", record.endsAt)
             out.member("user_agent", record.userAgent)
             out.member("address", record.clientAddress)
+            out.member("amr", strings: record.amr)
             if let current { out.member("current", record.handle == current) }
             out.endObject()
         }
@@ -89,6 +90,8 @@ struct SignInCall {
         switch request.endpoint {
         case .loginPage: loginPage(settings)
         case .login: login(settings, sessions)
+        case .secondFactorPage: secondFactorPage(settings, sessions)
+        case .secondFactor: secondFactor(settings, sessions)
         case .logout: logout(settings, sessions)
         case .mySessions: mySessions(settings, sessions)
         case .deleteMySession(let handle): deleteMySession(handle, settings, sessions)
@@ -259,10 +262,30 @@ struct SignInCall {
             refuseSignIn(settings, user: user, rd: rd, isForm: isForm, reason: "login-wrong-credentials")
             return
         }
+        if account.totpSecret != nil || settings.requireSecondFactor {
+            // The password alone signs nobody in: no session, and the user's count of failures stands until the
+            // code is right (a right password must not wipe the count of wrong codes). The attempt itself was no
+            // failure: given back.
+            if let reservedAt, let shared = store as? any SharedSignInThrottle {
+                shared.releaseSignIn(address: address, user: user, reservedAt: reservedAt, signedIn: false)
+            }
+            beginSecondFactor(settings, account: account, rd: rd, isForm: isForm)
+            return
+        }
         sessions.throttle.recordSuccess(address: address, user: user)
         if let reservedAt, let shared = store as? any SharedSignInThrottle {
             shared.releaseSignIn(address: address, user: user, reservedAt: reservedAt, signedIn: true)
         }
+        startSession(settings, sessions, account: account, amr: ["pwd"], rd: rd, isForm: isForm)
+    }
+
+    /// Creates the session of `account`, who proved themselves by `amr`, and answers: the cookie and a 303 to
+    /// `rd` (or the account page) for the form, the JSON description otherwise, tokens in token mode.
+    func startSession(_ settings: SignInSettings, _ sessions: SessionEndpointServices, account: UserAccount,
+                      amr: [String], rd: String?, isForm: Bool, extraHeaders: [(String, String)] = []) {
+        let store = sessions.store
+        let now = services.now()
+        let user = account.name
         let userAgent = String((request.header("user-agent") ?? "").prefix(256))
         let handle = Secrets.newHandle()
         // Session mode: the cookie's ID is the key. Token mode: the key is a random ID that never leaves the
@@ -277,8 +300,10 @@ struct SignInCall {
             idleTimeout: token ? 0 : settings.idleTTL, userAgent: userAgent,
             clientAddress: ClientAddress.text(clientAddressBytes),
             refreshKey: token ? secret.key : nil)
+        var withAMR = record
+        withAMR.amr = amr
         endPresentedSession(settings, store) {
-            store.create(record, maxPerUser: settings.maxPerUser, now: now) { result in
+            store.create(withAMR, maxPerUser: settings.maxPerUser, now: now) { result in
                 switch result {
                 case .failure(let error) where error.reason == "user-disabled":
                     refuseSignIn(settings, user: user, rd: rd, isForm: isForm, reason: "login-user-disabled")
@@ -287,12 +312,15 @@ struct SignInCall {
                 case .success:
                     services.count(.signIn)
                     if token {
-                        finish(tokenResponse(settings, account: account, handle: handle, refresh: secret.text, now: now))
+                        var response = tokenResponse(settings, account: account, handle: handle, refresh: secret.text,
+                                                     now: now, amr: amr)
+                        response.headers += extraHeaders
+                        finish(response)
                         return
                     }
                     let cookie = sessionCookie(settings, value: secret.text, maxAge: settings.absoluteTTL)
                     if isForm {
-                        finish(.seeOther(rd ?? AccountPage.path, headers: [("Set-Cookie", cookie)]))
+                        finish(.seeOther(rd ?? AccountPage.path, headers: [("Set-Cookie", cookie)] + extraHeaders))
                     } else {
                         var body = JSONWriter()
                         body.beginObject()
@@ -300,7 +328,7 @@ struct SignInCall {
                         body.member("session", handle)
                         body.member("expires_at", record.expiresAt)
                         body.endObject()
-                        finish(.json(200, body, headers: [("Set-Cookie", cookie)]))
+                        finish(.json(200, body, headers: [("Set-Cookie", cookie)] + extraHeaders))
                     }
                 }
             }
@@ -339,11 +367,13 @@ struct SignInCall {
 
     /// `{access_token, token_type, expires_in, refresh_token}` (RFC 6749 5.1).
     private func tokenResponse(_ settings: SignInSettings, account: UserAccount, handle: String, refresh: String,
-                               now: Int64) -> LocalResponse {
+                               now: Int64, amr: [String]) -> LocalResponse {
         guard let signer = settings.signer else { return .error(500, "server_error") }
-        let token = signer.sign(.init(subject: account.name, email: account.email, groups: account.groups,
-                                      name: account.displayName, sessionHandle: handle, issuedAt: now,
-                                      expiresAt: now + settings.accessTTL))
+        var claims = GatewayTokenSigner.Claims(subject: account.name, email: account.email, groups: account.groups,
+                                               name: account.displayName, sessionHandle: handle, issuedAt: now,
+                                               expiresAt: now + settings.accessTTL)
+        claims.amr = amr
+        let token = signer.sign(claims)
         var body = JSONWriter()
         body.beginObject()
         body.member("access_token", token)
@@ -390,7 +420,8 @@ struct SignInCall {
                     finish(.error(401, "invalid_grant"), error: "refresh-user-gone")
                     return
                 }
-                finish(tokenResponse(settings, account: account, handle: record.handle, refresh: next.text, now: now))
+                finish(tokenResponse(settings, account: account, handle: record.handle, refresh: next.text, now: now,
+                                     amr: record.amr))
             }
         }
     }
@@ -596,10 +627,10 @@ struct SignInCall {
     }
 
     /// What the sign-in throttle counts: the client's address, an IPv6 one by its /64.
-    private var throttleAddress: String { ClientAddress.throttleKey(clientAddressBytes) }
+    var throttleAddress: String { ClientAddress.throttleKey(clientAddressBytes) }
 
     /// The request came from the login page's form (answers are pages and redirects, not JSON).
-    private var wantsForm: Bool {
+    var wantsForm: Bool {
         (request.header("content-type") ?? "").lowercased().hasPrefix("application/x-www-form-urlencoded")
     }
 

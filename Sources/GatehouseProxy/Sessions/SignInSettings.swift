@@ -33,6 +33,9 @@ package struct SignInSettings: Sendable {
     /// `sessions.cookie.domain`: the session cookie carries `Domain=` this, and `rd` may be an absolute URL on it
     /// or below it (``RedirectTarget``). Nil: host-only cookie, `rd` a path on this site only.
     package var cookieDomain: String? = nil
+    /// `login.require_second_factor`: a users-file sign-in without a TOTP code is refused (a user with a
+    /// `totp_secret` always gets the second step, whatever this says).
+    package var requireSecondFactor = false
 
     package init(mode: Mode, cookieName: String, secureCookie: SecureCookie, sameSite: String, absoluteTTL: Int64,
                  idleTTL: Int64, maxPerUser: Int, accessTTL: Int64, refreshTTL: Int64, signer: GatewayTokenSigner?,

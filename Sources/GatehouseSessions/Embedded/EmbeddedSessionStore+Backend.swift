@@ -102,3 +102,30 @@ struct UncheckedEndedHandler: @unchecked Sendable {
     let body: ([String]) -> Void
     init(_ body: @escaping ([String]) -> Void) { self.body = body }
 }
+
+extension LoopFace: SecondFactorLedger {
+    func acceptSecondFactor(user: String, step: Int64, pending: String, pendingExpiresAt: Int64, now: Int64,
+                            _ done: @escaping (Result<SecondFactorOutcome, StoreError>) -> Void) {
+        withDelivery(done) {
+            store.acceptSecondFactor(user: user, step: step, pending: pending, pendingExpiresAt: pendingExpiresAt,
+                                     now: now, delivery: $0, done)
+        }
+    }
+
+    func resetSecondFactor(user: String, _ done: @escaping (Result<Void, StoreError>) -> Void) {
+        withDelivery(done) { store.resetSecondFactor(user: user, delivery: $0, done) }
+    }
+}
+
+/// Direct calls on the shared store (tests, tools): completions on the writer thread, as its other changes.
+extension EmbeddedSessionStore: SecondFactorLedger {
+    package func acceptSecondFactor(user: String, step: Int64, pending: String, pendingExpiresAt: Int64, now: Int64,
+                                    _ done: @escaping (Result<SecondFactorOutcome, StoreError>) -> Void) {
+        acceptSecondFactor(user: user, step: step, pending: pending, pendingExpiresAt: pendingExpiresAt, now: now,
+                           delivery: .writerThread, done)
+    }
+
+    package func resetSecondFactor(user: String, _ done: @escaping (Result<Void, StoreError>) -> Void) {
+        resetSecondFactor(user: user, delivery: .writerThread, done)
+    }
+}

@@ -52,7 +52,8 @@ package struct StoreClock: Sendable {
 ///              idle_timeout INTEGER, user_agent TEXT, client_address TEXT,
 ///              refresh_key BLOB NULL,      -- token kind: hash of the current refresh token
 ///              provider TEXT NULL, provider_sid TEXT NULL, provider_sub TEXT NULL,
-///              id_token TEXT NULL)         -- an OpenID provider's sign-in (`ProviderLink`); version 3
+///              id_token TEXT NULL,         -- an OpenID provider's sign-in (`ProviderLink`); version 3
+///              amr TEXT)                   -- space-joined (version 3; '' for older rows)
 ///     INDEX sessions_user ON sessions(user)
 ///     spent_refresh(key BLOB PRIMARY KEY, session_key BLOB, expires INTEGER)   -- at most 8 per session
 ///     INDEX spent_refresh_session ON spent_refresh(session_key)
@@ -62,7 +63,9 @@ package struct StoreClock: Sendable {
 ///     changes(seq INTEGER PRIMARY KEY, writer INTEGER, op TEXT, key BLOB NULL, name TEXT NULL, until INTEGER NULL,
 ///             at INTEGER)                 -- a minute of each process's changes, for another process on the file
 ///
-/// Version 1 files (no `revoked`) and version 2 files (no provider columns, no `logout_tokens`) are upgraded in place. Times are Unix seconds. `last_seen` lags memory by up to
+///     second_factor(user TEXT PRIMARY KEY, last_step INTEGER)  -- version 3: the last TOTP step accepted per user
+///
+/// Version 1 files (no `revoked`) and version 2 files (no provider columns, no `amr`, no `logout_tokens`, no `second_factor`) are upgraded in place. Times are Unix seconds. `last_seen` lags memory by up to
 /// `lastSeenWriteInterval`, so after a restart a session may idle out up to that much early; never late.
 package final class EmbeddedSessionStore: SessionStore, ProviderSessionStore, @unchecked Sendable {
     /// How far the in-memory `lastSeenAt` may run ahead of the file before a write is queued: sliding expiry
@@ -553,6 +556,38 @@ package final class EmbeddedSessionStore: SessionStore, ProviderSessionStore, @u
         return min(now, estimate)
     }
 
+    // MARK: Second factor (`SecondFactorLedger`)
+
+    /// Checks and records a TOTP step under the lock; answers once the step is in the file, so a restart cannot
+    /// accept the code again. Spent pending nonces stay in memory (they live five minutes).
+    func acceptSecondFactor(user: String, step: Int64, pending: String, pendingExpiresAt: Int64, now: Int64,
+                            delivery: Delivery, _ done: @escaping (Result<SecondFactorOutcome, StoreError>) -> Void) {
+        let outcome = state.withLock { s -> Result<(SecondFactorOutcome, UInt64), StoreError> in
+            guard !s.closed else { return .failure(Self.closedError) }
+            guard writer.healthy.load(ordering: .relaxed) else { return .failure(Self.writeFailedError) }
+            let verdict = s.tables.secondFactor.accept(user: user, step: step, pending: pending,
+                                                       pendingExpiresAt: pendingExpiresAt, now: now)
+            guard verdict == .accepted else { return .success((verdict, 0)) }
+            return .success((verdict, writer.queue.push(.secondFactorStep(user: user, step: step))))
+        }
+        switch outcome {
+        case .failure(let error): done(.failure(error))
+        case .success(let (verdict, ticket)): whenCommitted(ticket, verdict, delivery: delivery, done)
+        }
+    }
+
+    func resetSecondFactor(user: String, delivery: Delivery, _ done: @escaping (Result<Void, StoreError>) -> Void) {
+        let outcome = state.withLock { s -> Result<UInt64, StoreError> in
+            guard !s.closed else { return .failure(Self.closedError) }
+            _ = s.tables.secondFactor.reset(user: user)
+            return .success(writer.queue.push(.secondFactorStep(user: user, step: nil)))
+        }
+        switch outcome {
+        case .failure(let error): done(.failure(error))
+        case .success(let ticket): whenCommitted(ticket, (), delivery: delivery, done)
+        }
+    }
+
     // MARK: Answering once committed
 
     /// Where a change's completion runs: the calling worker's loop, or the writer thread (direct calls).
@@ -744,11 +779,14 @@ package final class EmbeddedSessionStore: SessionStore, ProviderSessionStore, @u
                     CREATE TABLE IF NOT EXISTS disabled_users (user TEXT PRIMARY KEY NOT NULL) WITHOUT ROWID;
                     """)
             }
-            // Version 3: the provider sign-in of a session, and the logout tokens seen. Columns are added only
-            // where missing (a file made by version 0's CREATE above already has them).
-            for column in ["provider", "provider_sid", "provider_sub", "id_token"] {
+            // Version 3: the provider sign-in of a session, how the user signed in (`amr`), the logout tokens seen
+            // and the TOTP steps already used. Columns are added only where missing (a file made by version 0's
+            // CREATE above already has the provider ones).
+            let columns = [("provider", "TEXT"), ("provider_sid", "TEXT"), ("provider_sub", "TEXT"),
+                           ("id_token", "TEXT"), ("amr", "TEXT NOT NULL DEFAULT ''")]
+            for (column, type) in columns {
                 let present = try db.int64("SELECT count(*) FROM pragma_table_info('sessions') WHERE name = '\(column)'")
-                if present == 0 { try db.exec("ALTER TABLE sessions ADD COLUMN \(column) TEXT") }
+                if present == 0 { try db.exec("ALTER TABLE sessions ADD COLUMN \(column) \(type)") }
             }
             // Version 2: revocations survive a restart; spent keys are found (and dropped) by their session.
             try db.exec("""
@@ -764,6 +802,7 @@ package final class EmbeddedSessionStore: SessionStore, ProviderSessionStore, @u
                 );
                 CREATE INDEX IF NOT EXISTS spent_refresh_session ON spent_refresh(session_key);
                 CREATE TABLE IF NOT EXISTS logout_tokens (id TEXT PRIMARY KEY NOT NULL, until INTEGER NOT NULL) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS second_factor (user TEXT PRIMARY KEY NOT NULL, last_step INTEGER NOT NULL) WITHOUT ROWID;
                 PRAGMA user_version = \(schemaVersion);
                 """)
         }
@@ -800,6 +839,9 @@ package final class EmbeddedSessionStore: SessionStore, ProviderSessionStore, @u
                 for key in extraSpent { try delete.execute(.blob(key.bytes)) }
             }
         }
+        try db.prepare("SELECT user, last_step FROM second_factor").forEachRow { row in
+            tables.secondFactor.restore(user: row.text(at: 0), step: row.int64(at: 1))
+        }
         try db.prepare("SELECT user FROM disabled_users").forEachRow { row in
             tables.disabledUsers.insert(row.text(at: 0))
         }
@@ -815,7 +857,7 @@ package final class EmbeddedSessionStore: SessionStore, ProviderSessionStore, @u
 
     /// The columns `decodeSession` reads, in its order.
     static let sessionColumns = "key, handle, kind, user, email, groups, display_name, created, last_seen, expires, "
-        + "idle_timeout, user_agent, client_address, refresh_key, provider, provider_sid, provider_sub, id_token"
+        + "idle_timeout, user_agent, client_address, refresh_key, provider, provider_sid, provider_sub, id_token, amr"
 
     static func decodeSession(_ row: SQLiteStatement) -> SessionRecord? {
         guard let key = SessionKey(bytes: row.blob(at: 0)), let kind = SessionRecord.Kind(rawValue: row.text(at: 2))
@@ -830,11 +872,13 @@ package final class EmbeddedSessionStore: SessionStore, ProviderSessionStore, @u
             provider = ProviderLink(name: row.text(at: 14), sid: row.isNull(at: 15) ? nil : row.text(at: 15),
                                     subject: row.text(at: 16), idToken: row.isNull(at: 17) ? nil : row.text(at: 17))
         }
-        return SessionRecord(
+        var record = SessionRecord(
             key: key, handle: row.text(at: 1), kind: kind, user: row.text(at: 3),
             email: row.isNull(at: 4) ? nil : row.text(at: 4), groups: SessionGroups.decode(row.text(at: 5)),
             displayName: row.isNull(at: 6) ? nil : row.text(at: 6), createdAt: row.int64(at: 7),
             lastSeenAt: row.int64(at: 8), expiresAt: row.int64(at: 9), idleTimeout: row.int64(at: 10),
             userAgent: row.text(at: 11), clientAddress: row.text(at: 12), refreshKey: refreshKey, provider: provider)
+        record.amr = row.text(at: 18).split(separator: " ").map(String.init)
+        return record
     }
 }

@@ -35,6 +35,8 @@ struct SessionTables {
     private(set) var keysByProviderSubject: [ProviderIndexKey: Set<SessionKey>] = [:]
     /// Logout tokens already used (their replay is refused).
     var usedLogoutTokens = UsedLogoutTokens()
+    /// The TOTP steps and pending sign-ins already used (`SecondFactorLedger`).
+    var secondFactor = SecondFactorSteps()
     /// Every session key in insertion order, plus keys of sessions removed since the last sweep (`sweep` drops
     /// them): lets the purge walk the table a bounded batch at a time, taking the lock once per batch.
     private(set) var order: [SessionKey] = []

@@ -26,6 +26,8 @@ enum SessionWrite: Sendable {
     case purgeRevoked(now: Int64)
     /// A back-channel logout token's ID, remembered until `until` (its replay is refused).
     case logoutToken(String, until: Int64)
+    /// The last TOTP step accepted for a user; `nil`: forget it (second-factor reset).
+    case secondFactorStep(user: String, step: Int64?)
 }
 
 /// A change another process committed to the file, for this one's memory.
@@ -145,13 +147,15 @@ private struct WriterStatements {
     let purgeChanges: SQLiteStatement
     let readChanges: SQLiteStatement
     let readSession: SQLiteStatement
+    let setSecondFactorStep: SQLiteStatement
+    let clearSecondFactorStep: SQLiteStatement
 
     init(_ db: SQLiteDatabase) throws(SQLiteError) {
         insert = try db.prepare("""
             INSERT OR REPLACE INTO sessions (key, handle, kind, user, email, groups, display_name, created, \
             last_seen, expires, idle_timeout, user_agent, client_address, refresh_key, provider, provider_sid, \
-            provider_sub, id_token) \
-            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+            provider_sub, id_token, amr) \
+            VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
             """)
         delete = try db.prepare("DELETE FROM sessions WHERE key = ?1")
         deleteSpentOfSession = try db.prepare("DELETE FROM spent_refresh WHERE session_key = ?1")
@@ -177,6 +181,11 @@ private struct WriterStatements {
             """)
         readChanges = try db.prepare(
             "SELECT seq, op, key, name, until FROM changes WHERE seq > ?1 AND writer != ?2 ORDER BY seq")
+        setSecondFactorStep = try db.prepare("""
+            INSERT INTO second_factor (user, last_step) VALUES (?1, ?2) \
+            ON CONFLICT(user) DO UPDATE SET last_step = max(last_step, ?2)
+            """)
+        clearSecondFactorStep = try db.prepare("DELETE FROM second_factor WHERE user = ?1")
         readSession = try db.prepare("SELECT \(EmbeddedSessionStore.sessionColumns) FROM sessions WHERE key = ?1")
         purgeChanges = try db.prepare(
             "DELETE FROM changes WHERE at <= CAST(strftime('%s', 'now') AS INTEGER) - \(SessionWriter.changeRetention)")
@@ -366,7 +375,7 @@ final class SessionWriter: @unchecked Sendable {
             try statements.logChange.execute(id, .text("revoke"), .null, .text(handle), .integer(until))
         case .logoutToken(let token, let until):
             try statements.logChange.execute(id, .text("logout-token"), .null, .text(token), .integer(until))
-        case .touch, .purge:
+        case .touch, .purge, .secondFactorStep:
             break
         case .purgeRevoked:
             try statements.purgeChanges.execute()
@@ -381,7 +390,8 @@ final class SessionWriter: @unchecked Sendable {
                 .text(SessionGroups.encode(r.groups)), optional(r.displayName), .integer(r.createdAt),
                 .integer(r.lastSeenAt), .integer(r.expiresAt), .integer(r.idleTimeout), .text(r.userAgent),
                 .text(r.clientAddress), r.refreshKey.map { .blob($0.bytes) } ?? .null, optional(r.provider?.name),
-                optional(r.provider?.sid), optional(r.provider?.subject), optional(r.provider?.idToken))
+                optional(r.provider?.sid), optional(r.provider?.subject), optional(r.provider?.idToken),
+                .text(r.amr.joined(separator: " ")))
         case .delete(let key):
             try deleteSession(key)
         case .deleteSessions(let user):
@@ -409,6 +419,10 @@ final class SessionWriter: @unchecked Sendable {
             try statements.purgeLogoutTokens.execute(.integer(now))
         case .logoutToken(let token, let until):
             try statements.logoutToken.execute(.text(token), .integer(until))
+        case .secondFactorStep(let user, let step?):
+            try statements.setSecondFactorStep.execute(.text(user), .integer(step))
+        case .secondFactorStep(let user, nil):
+            try statements.clearSecondFactorStep.execute(.text(user))
         }
     }
 

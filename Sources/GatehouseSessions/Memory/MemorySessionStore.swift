@@ -297,3 +297,22 @@ private struct HeldCompletion: @unchecked Sendable {
     let run: () -> Void
     init(_ run: @escaping () -> Void) { self.run = run }
 }
+
+extension MemorySessionStore: SecondFactorLedger {
+    package func acceptSecondFactor(user: String, step: Int64, pending: String, pendingExpiresAt: Int64, now: Int64,
+                                    _ done: @escaping (Result<SecondFactorOutcome, StoreError>) -> Void) {
+        let outcome = locked { s in
+            .success(s.tables.secondFactor.accept(user: user, step: step, pending: pending,
+                                                  pendingExpiresAt: pendingExpiresAt, now: now))
+        }
+        deliver { done(outcome) }
+    }
+
+    package func resetSecondFactor(user: String, _ done: @escaping (Result<Void, StoreError>) -> Void) {
+        let outcome = locked { s -> Result<Void, StoreError> in
+            _ = s.tables.secondFactor.reset(user: user)
+            return .success(())
+        }
+        deliver { done(outcome) }
+    }
+}

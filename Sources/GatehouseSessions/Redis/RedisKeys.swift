@@ -10,7 +10,7 @@ import GatehouseIO
 ///                                 n display name (absent: none)   c created   l last seen   x expires
 ///                                 i idle timeout (s, 0 = none)   a user agent   ip client address
 ///                                 r current refresh key (hex, token kind)   q creation sequence (orders sign-ins
-///                                 within one second)
+///                                 within one second)   m amr (space-joined, e.g. "pwd otp"; absent: none)
 ///                               TTL: the session's remaining life, min(x, l + i) - now, renewed when l moves
 ///                               (at most once a minute per session, or every idle/4 when that is shorter).
 ///     P h:<handle>      STRING  <id> of the session with that public handle (device lists, sign-out by handle).
@@ -30,6 +30,9 @@ import GatehouseIO
 ///     P tf:a:<address>  LIST    sign-in attempts from one client address (its /64 for IPv6), newest first:
 ///     P tf:u:<user>     LIST    ... and against one user name; at most `rate_limit.failures` Unix times each,
 ///                               expiring `rate_limit.window` after the newest (the shared sign-in throttle).
+///     P tf2:<user>      STRING  the last TOTP step accepted for the user (codes at or before it are refused);
+///                               expires 10 minutes after it was set, long after such a code stopped verifying.
+///     P tf2p:<nonce>    STRING  a pending second-factor sign-in already completed (until it would have expired).
 ///     P events          CHANNEL one message per session ended on purpose (sign-out, device revoked, sign-out
 ///                               everywhere, user disabled, max_per_user eviction, refresh-token replay):
 ///                               "end <kind> <id> <until> <handle> <user>" (the user name last: it may hold
@@ -60,6 +63,7 @@ struct RedisKeys {
         prefix + Array("pb:\(provider):".utf8) + Array(subject.utf8)
     }
     func logoutToken(_ id: String) -> [UInt8] { prefix + Array("lt:".utf8) + Array(id.utf8) }
+    func secondFactor(_ user: String) -> [UInt8] { prefix + Array("tf2:".utf8) + Array(user.utf8) }
     var disabled: [UInt8] { prefix + Array("disabled".utf8) }
     var revoked: [UInt8] { prefix + Array("revoked".utf8) }
     var events: [UInt8] { prefix + Array("events".utf8) }
@@ -93,6 +97,7 @@ enum RedisSessionFields {
             add("ob", link.subject)
             if let token = link.idToken { add("ot", token) }
         }
+        if !r.amr.isEmpty { add("m", r.amr.joined(separator: " ")) }
         return out
     }
 
@@ -126,7 +131,9 @@ enum RedisSessionFields {
             groups: SessionGroups.decode(groups), displayName: fields["n"], createdAt: created, lastSeenAt: lastSeen,
             expiresAt: expires, idleTimeout: idle, userAgent: fields["a"] ?? "", clientAddress: fields["ip"] ?? "",
             refreshKey: refreshKey, provider: provider)
-        return (record, fields["q"].flatMap { Int64($0) } ?? 0)
+        var withAMR = record
+        withAMR.amr = fields["m"].map { $0.split(separator: " ").map(String.init) } ?? []
+        return (withAMR, fields["q"].flatMap { Int64($0) } ?? 0)
     }
 }
 

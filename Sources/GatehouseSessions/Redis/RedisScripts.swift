@@ -372,4 +372,24 @@ struct RedisScript: Sendable {
         end
         return {0}
         """)
+
+    /// `KEYS[1]` = `P tf2:<user>`: the user's last accepted TOTP step. `ARGV`: prefix, step, pending nonce,
+    /// seconds the nonce stays spent. Refuses a step at or before the last one, or a spent nonce; otherwise records
+    /// both, in one atomic run (two gateways presented one code: exactly one accepts it).
+    static let secondFactor = RedisScript(name: "second-factor", body: """
+        local step = tonumber(ARGV[2])
+        local last = tonumber(redis.call('GET', KEYS[1]) or '')
+        if last and step <= last then return {'replayed'} end
+        local pkey = P .. 'tf2p:' .. ARGV[3]
+        if redis.call('EXISTS', pkey) == 1 then return {'spent'} end
+        redis.call('SET', KEYS[1], ARGV[2], 'EX', 600)
+        redis.call('SET', pkey, '1', 'EX', math.max(1, tonumber(ARGV[4])))
+        return {'accepted'}
+        """)
+
+    /// Forgets the user's last accepted TOTP step (`KEYS[1]` = `P tf2:<user>`).
+    static let resetSecondFactor = RedisScript(name: "second-factor-reset", body: """
+        redis.call('DEL', KEYS[1])
+        return {'ok'}
+        """)
 }

@@ -50,8 +50,8 @@ package final class RedisSessionStore: SessionStore, ProviderSessionStore {
 
     private unowned let loop: EventLoop
     private let settings: RedisSettings
-    private let keys: RedisKeys
-    private let prefix: [UInt8]
+    let keys: RedisKeys
+    let prefix: [UInt8]
     private let revocations: RevocationList
     private let accessTokenTTL: Int64
     private let clock: @Sendable () -> Int64
@@ -758,7 +758,7 @@ package final class RedisSessionStore: SessionStore, ProviderSessionStore {
     /// `WAIT n timeout`: the answer waits until that many replicas have the write, so a failover right after it
     /// cannot bring an ended session back or lose a new one. Too few in time: `replica-ack-timeout` (503; the
     /// write is on the master, and may or may not survive a failover that follows).
-    private func run(_ script: RedisScript, key: [UInt8], args: [[UInt8]], durable: Bool = false,
+    func run(_ script: RedisScript, key: [UInt8], args: [[UInt8]], durable: Bool = false,
                      _ done: @escaping (Result<RedisReply, StoreError>) -> Void) {
         guard let commands = durable ? (writer ?? self.commands) : self.commands, !closed else {
             done(.failure(closed ? Self.closedError : setupError ?? Self.downError(master: master)))

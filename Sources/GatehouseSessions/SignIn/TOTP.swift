@@ -1,7 +1,8 @@
 import Crypto
 
-/// Time-based one-time passwords (RFC 6238 over RFC 4226's HOTP): HMAC-SHA-1, 30-second steps. The core only:
-/// the users-file field, the second sign-in step and the used-code record are not built yet (issue 14).
+/// Time-based one-time passwords (RFC 6238 over RFC 4226's HOTP): HMAC-SHA-1, 30-second steps. Verification with
+/// drift is `TOTP+Verify.swift`; the second sign-in step is `SecondFactorSignIn` (GatehouseProxy), the used-code
+/// record `SecondFactorLedger`.
 package enum TOTP {
     /// The code for `secret` at Unix time `time` (`digits` long, zero-padded).
     package static func code(secret: [UInt8], time: Int64, step: Int64 = 30, digits: Int = 6) -> String {

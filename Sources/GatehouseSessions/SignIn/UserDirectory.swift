@@ -9,6 +9,8 @@ package struct UserAccount: Sendable, Equatable {
     package let displayName: String?
     /// A disabled account cannot sign in, and its sessions end at the reload that disables it.
     package let disabled: Bool
+    /// The TOTP secret (users file `totp_secret`): with one, a password alone never signs this user in.
+    package var totpSecret: [UInt8]? = nil
 
     package init(
         name: String, passwordHash: String, email: String? = nil, groups: [String] = [], displayName: String? = nil,
@@ -55,13 +57,16 @@ package final class UserDirectory: Sendable {
     }
 
     /// The users of `old` whose sessions must end now that this directory replaces it: removed, disabled,
-    /// or given a new password hash (a password reset must sign out the old holder). Sorted by name.
+    /// or given a new password hash or TOTP secret (a reset must sign out the old holder). Sorted by name.
     ///
     /// Changed groups, e-mail or display name do not end sessions; they apply from the next sign-in.
     package func diff(from old: UserDirectory) -> [String] {
         var ended: [String] = []
         for (key, previous) in old.accounts {
-            let stillValid = accounts[key].map { !$0.disabled && $0.passwordHash == previous.passwordHash } ?? false
+            // A new or removed TOTP secret is a re-enrolment: sessions signed in under the old one end too.
+            let stillValid = accounts[key].map {
+                !$0.disabled && $0.passwordHash == previous.passwordHash && $0.totpSecret == previous.totpSecret
+            } ?? false
             if !stillValid { ended.append(previous.name) }
         }
         return ended.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }

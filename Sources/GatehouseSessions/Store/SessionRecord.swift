@@ -37,6 +37,9 @@ package struct SessionRecord: Sendable, Equatable {
     /// A sign-in through an outside OpenID provider: which one, and its session (back-channel logout finds the
     /// session by it; RP-initiated logout sends the ID token back as `id_token_hint`). Nil for the users file.
     package let provider: ProviderLink?
+    /// How the user proved who they are (RFC 8176 `amr` values): `["pwd"]` for a password, `["pwd", "otp"]` with
+    /// a TOTP code after it; empty for a provider sign-in and for sessions stored before the field existed.
+    package var amr: [String] = []
 
     package init(key: SessionKey, handle: String, kind: Kind, user: String, email: String?, groups: [String],
                  displayName: String?, createdAt: Int64, lastSeenAt: Int64, expiresAt: Int64, idleTimeout: Int64,

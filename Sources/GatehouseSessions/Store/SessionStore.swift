@@ -14,7 +14,7 @@ package struct ActiveSession: Sendable {
     package let handle: String
     package let user: String
     package let kind: SessionRecord.Kind
-    /// `sub` = user name, `email`, `groups`, `name`, `sid` = handle.
+    /// `sub` = user name, `email`, `groups`, `name`, `sid` = handle, `amr` = how the user signed in.
     package let identity: Identity
     /// The provider sign-in behind this session, if any (logout reads it for the provider's end-session redirect).
     package let provider: ProviderLink?
@@ -35,6 +35,8 @@ package struct ActiveSession: Sendable {
         claims.append(("groups", .array(record.groups.map { .string($0) })))
         if let name = record.displayName { claims.append(("name", .string(name))) }
         claims.append(("sid", .string(record.handle)))
+        // Absent rather than empty (a provider sign-in, an older session): an `{amr}` header is then left out.
+        if !record.amr.isEmpty { claims.append(("amr", .array(record.amr.map { .string($0) }))) }
         self.init(handle: record.handle, user: record.user, kind: record.kind,
                   identity: Identity(source: .session, claims: claims, groupsClaim: "groups", expiresAt: record.expiresAt),
                   provider: record.provider)

@@ -73,6 +73,8 @@ package struct GatewayTokenSigner: Sendable {
         package let sessionHandle: String
         package let issuedAt: Int64
         package let expiresAt: Int64
+        /// How the session signed in (`["pwd"]`, `["pwd", "otp"]`); left out of the token when empty.
+        package var amr: [String] = []
 
         package init(subject: String, email: String?, groups: [String], name: String?, sessionHandle: String,
                      issuedAt: Int64, expiresAt: Int64) {
@@ -103,6 +105,7 @@ package struct GatewayTokenSigner: Sendable {
         body.member("groups", strings: claims.groups)
         if let name = claims.name { body.member("name", name) }
         body.member("sid", claims.sessionHandle)
+        if !claims.amr.isEmpty { body.member("amr", strings: claims.amr) }
         body.member("jti", Secrets.newHandle())
         body.member("iat", claims.issuedAt)
         body.member("exp", claims.expiresAt)

@@ -17,7 +17,7 @@ package enum ConfigLoader {
     /// The top-level keys of this build.
     static let rootKeys = [
         "server", "admin", "access_log", "upstreams", "sessions", "tokens", "login", "identity_headers",
-        "strip_header_prefixes", "routes",
+        "strip_header_prefixes", "routes", "assertion",
     ]
 
     /// Reads, parses and validates a configuration file.
@@ -99,6 +99,7 @@ package enum ConfigLoader {
             sessionSignIn: signIn?.mode == .session || isInvalid(login),
             tokenSignIn: signIn?.mode == .token || isInvalid(login))
         let routes = RouteSection.readAll(fields, context: context, reader: reader)
+        let assertion = AssertionSection.readRoot(fields.entries["assertion"], reader: reader)
         guard let server, let accessLog, let upstreamList = upstreams.upstreams, let identityHeaders,
             let stripHeaderPrefixes, let routes
         else { return nil }
@@ -126,10 +127,17 @@ package enum ConfigLoader {
         case .present(let section): adminSection = section
         case .invalid: return nil
         }
-        return GatewayConfig(
+        var config = GatewayConfig(
             server: server, accessLog: accessLog, upstreams: upstreamList, routes: routes, sourcePath: path,
             tokens: tokensSection, identityHeaders: identityHeaders, stripHeaderPrefixes: stripHeaderPrefixes,
             login: loginSection, sessions: sessionsSection, admin: adminSection)
+        switch assertion {
+        case .absent: break
+        case .present(let section): config.assertion = section
+        case .invalid: return nil
+        }
+        config.checkAssertions(reader: reader)
+        return config
     }
 
     /// A section that was present but refused: references to it are not reported a second time.

@@ -21,6 +21,8 @@ package struct RouteSection: Sendable, Equatable {
     /// `match.case_insensitive`: compare `pathPrefix` ignoring ASCII case; `nil` takes
     /// `server.case_insensitive_paths`.
     package var caseInsensitive: Bool? = nil
+    /// `assertion`: this route's signed identity assertion (AssertionSection.swift); nil takes the top level.
+    package var assertion: RouteAssertionSpec? = nil
     /// The name of the upstream that serves matching requests.
     package let upstream: String
     /// Where the route's entry starts in the file, for messages about it.
@@ -83,7 +85,7 @@ package struct RouteSection: Sendable, Equatable {
     /// The keys a route accepts.
     static let keys = [
         "name", "match", "upstream", "auth", "accept", "require", "unauthenticated", "identity_headers",
-        "forward_authorization", "strip_credential_cookies",
+        "forward_authorization", "strip_credential_cookies", "assertion",
     ]
     /// The keys `match` accepts.
     static let matchKeys = ["host", "path_prefix", "methods", "case_insensitive"]
@@ -166,6 +168,11 @@ package struct RouteSection: Sendable, Equatable {
                 text, node: upstreamNode, path: fields.path("upstream"), in: context.upstreamNames, reader)
         }
         let auth = readAuth(fields, context: context, reader: reader)
+        var assertion: RouteAssertionSpec?? = .some(nil)
+        if let node = fields.value("assertion") {
+            assertion = AssertionSection.readRoute(node, path: fields.path("assertion"), reader: reader).map { .some($0) }
+        }
+        guard let assertion else { return result }
         guard let name = result.name, let match, let upstream, let auth, let location = reader.location(of: node)
         else {
             return result
@@ -176,6 +183,7 @@ package struct RouteSection: Sendable, Equatable {
             unauthenticated: auth.unauthenticated, identityHeaders: auth.identityHeaders,
             forwardAuthorization: auth.forwardAuthorization, stripCredentialCookies: auth.stripCredentialCookies)
         result.route?.caseInsensitive = match.caseInsensitive
+        result.route?.assertion = assertion
         return result
     }
 

@@ -20,6 +20,8 @@ package struct UpstreamSection: Sendable, Equatable {
     package let failTimeout: Duration
     /// TLS toward the servers; `nil` for plain HTTP (the default).
     package let tls: UpstreamTLSSection?
+    /// `shared_secret_header`: a secret sent with every request to this upstream (AssertionSection.swift).
+    package var sharedSecretHeader: SharedSecretHeaderSection? = nil
 
     /// Creates an upstream section.
     ///
@@ -48,6 +50,7 @@ package struct UpstreamSection: Sendable, Equatable {
     /// The keys an upstream accepts.
     static let keys = [
         "servers", "connect_timeout", "response_timeout", "keepalive", "keepalive_timeout", "fail_timeout", "tls",
+        "shared_secret_header",
     ]
 
     /// What reading `upstreams` produced.
@@ -120,12 +123,19 @@ package struct UpstreamSection: Sendable, Equatable {
         if let node = fields.value("tls") {
             tls = UpstreamTLSSection.read(node, path: fields.path("tls"), reader: reader)
         }
+        var sharedSecret: SharedSecretHeaderSection?? = .some(nil)
+        if let node = fields.value("shared_secret_header") {
+            sharedSecret = SharedSecretHeaderSection.read(node, path: fields.path("shared_secret_header"), reader: reader)
+                .map { .some($0) }
+        }
         guard valid, let servers, let connectTimeout, let responseTimeout, let keepalive, let keepaliveTimeout,
-            let failTimeout, let tls
+            let failTimeout, let tls, let sharedSecret
         else { return nil }
-        return UpstreamSection(
+        var upstream = UpstreamSection(
             name: entry.key, servers: servers, connectTimeout: connectTimeout, responseTimeout: responseTimeout,
             keepalive: keepalive, keepaliveTimeout: keepaliveTimeout, failTimeout: failTimeout, tls: tls)
+        upstream.sharedSecretHeader = sharedSecret
+        return upstream
     }
 }
 

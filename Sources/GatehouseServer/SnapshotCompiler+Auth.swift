@@ -115,7 +115,7 @@ extension SnapshotCompiler {
 
     /// The route's policy: accepted credentials, requirement tree, identity templates.
     static func compilePolicy(_ route: RouteSection, config: GatewayConfig, groupsClaim: String,
-                              sessionCookie: [UInt8]? = nil) -> RoutePolicy {
+                              sessionCookie: [UInt8]? = nil, assertion: AssertionSettings? = nil) -> RoutePolicy {
         let mode: GatehouseProxy.AuthMode
         switch route.auth {
         case .none: return .open
@@ -144,7 +144,7 @@ extension SnapshotCompiler {
             mode: mode, acceptsBearer: bearer, tokenCookies: cookies, requirement: route.require.map(requirement),
             redirectsBrowsersToLogin: route.unauthenticated == .login, identityHeaders: templates,
             forwardsAuthorization: route.forwardAuthorization, stripsCredentialCookies: route.stripCredentialCookies,
-            sessionCookie: session ? sessionCookie : nil)
+            sessionCookie: session ? sessionCookie : nil, assertion: assertion)
     }
 
     private static func requirement(_ spec: RequirementSpec) -> Requirement {

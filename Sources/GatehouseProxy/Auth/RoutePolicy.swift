@@ -34,10 +34,14 @@ package final class RoutePolicy: Sendable {
     package let forwardsAuthorization: Bool
     /// Remove `tokenCookies` from the `Cookie` header sent upstream.
     package let stripsCredentialCookies: Bool
+    /// The signed identity assertion added upstream (IdentityAssertion.swift); nil: none on this route.
+    package let assertion: AssertionSettings?
 
     package init(mode: AuthMode, acceptsBearer: Bool, tokenCookies: [[UInt8]], requirement: Requirement?,
                  redirectsBrowsersToLogin: Bool, identityHeaders: [IdentityTemplate], forwardsAuthorization: Bool,
-                 stripsCredentialCookies: Bool, sessionCookie: [UInt8]? = nil) {
+                 stripsCredentialCookies: Bool, sessionCookie: [UInt8]? = nil,
+                 assertion: AssertionSettings? = nil) {
+        self.assertion = assertion
         self.mode = mode
         self.acceptsBearer = acceptsBearer
         self.tokenCookies = tokenCookies

@@ -40,6 +40,7 @@ private struct AdminCall {
             return
         }
         switch request.endpoint {
+        case .jwks: finish(SignInEndpoints.jwksAnswer(services.snapshot)); return
         case .metrics: metrics(); return
         case .ready: ready(); return
         case .reload: reload(); return
@@ -97,7 +98,7 @@ private struct AdminCall {
         }
         if request.isCrossSite { return (LocalRequest.crossSiteAnswer, "admin-cross-site") }
         switch request.endpoint {
-        case .health, .ready: return nil
+        case .health, .ready, .jwks: return nil  // probes, and public keys: no secret to protect
         default: break
         }
         if !access.admits(authorization: request.header("authorization")) {

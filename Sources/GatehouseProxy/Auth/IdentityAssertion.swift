@@ -1,0 +1,202 @@
+package import GatehouseAuth
+package import GatehouseSessions
+
+/// One route's signed identity assertion (`assertion:` in the config), compiled once per snapshot: a JWT naming
+/// the authenticated identity, signed by the gateway's own key, that the upstream verifies against the published
+/// JWKS instead of trusting `X-Auth-User` because the network says so.
+///
+/// Claims: `iss`, `aud`, `sub`, `email`, `groups`, `sid` (a session's handle, or the `sid` of the gateway's own
+/// access token), `amr` (when the identity has one), `iat`, `exp`. No `jti`: an assertion is reused for every
+/// request of one identity until it is near its end (that is the point of the cache), so a per-request `jti`
+/// would cost one signature per request; `iat` + `sub` + `sid` already say which signing it was.
+package final class AssertionSettings: Sendable {
+    package let signer: GatewayTokenSigner
+    /// The header's name as configured, and as bytes (`Name` of `Name: jwt`).
+    package let headerName: String
+    let headerPrefix: [UInt8]
+    package let ttlSeconds: Int64
+    package let audience: String
+    package let issuer: String
+    /// This settings' number among the snapshot's (part of the cache key: one identity, two audiences).
+    let slot: Int
+    /// Entries of each worker's cache (`assertion.cache_size`; the same for every route).
+    let cacheSize: Int
+    /// The JOSE header, encoded once: `{"alg":...,"typ":"JWT","kid":...}`.
+    private let joseHeader: [UInt8]
+
+    package init(signer: GatewayTokenSigner, header: String, ttlSeconds: Int64, audience: String, issuer: String,
+                 slot: Int, cacheSize: Int) {
+        self.cacheSize = cacheSize
+        self.signer = signer
+        headerName = header
+        headerPrefix = Array(header.utf8) + [UInt8(ascii: ":"), UInt8(ascii: " ")]
+        self.ttlSeconds = max(1, ttlSeconds)
+        self.audience = audience
+        self.issuer = issuer
+        self.slot = slot
+        var jose = JSONWriter()
+        jose.beginObject()
+        jose.member("alg", signer.algorithm.rawValue)
+        jose.member("typ", "JWT")
+        jose.member("kid", signer.kid)
+        jose.endObject()
+        joseHeader = jose.bytes
+    }
+
+    /// `Name: <jwt>\r\n` for `identity`, signed now; `expiresAt` is the assertion's `exp`.
+    func signedLine(_ claims: AssertionClaims, now: Int64, expiresAt: Int64) -> [UInt8] {
+        var body = JSONWriter()
+        body.beginObject()
+        body.member("iss", issuer)
+        body.member("aud", audience)
+        if case .string(let sub)? = claims.subject { body.member("sub", sub) }
+        if case .string(let email)? = claims.email { body.member("email", email) }
+        body.member("groups", strings: claims.groupList)
+        if case .string(let sid)? = claims.sid { body.member("sid", sid) }
+        if let amr = claims.amr {
+            switch amr {
+            case .string(let one): body.member("amr", strings: [one])
+            case .array: body.member("amr", strings: AssertionClaims.strings(amr))
+            default: break
+            }
+        }
+        body.member("iat", now)
+        body.member("exp", expiresAt)
+        body.endObject()
+        let jwt = signer.compact(header: joseHeader, payload: body.bytes)
+        var line: [UInt8] = []
+        line.reserveCapacity(headerPrefix.count + jwt.count + 2)
+        line.append(contentsOf: headerPrefix)
+        line.append(contentsOf: jwt)
+        line.append(13)
+        line.append(10)
+        return line
+    }
+
+    /// The JWT of a line `signedLine` made (for the forward-auth answer's header value).
+    func value(ofLine line: [UInt8]) -> String {
+        String(decoding: line[headerPrefix.count..<(line.count - 2)], as: UTF8.self)
+    }
+}
+
+/// The parts of an identity an assertion says, read from its claims without copying them.
+struct AssertionClaims {
+    let subject: ClaimValue?
+    let email: ClaimValue?
+    let groups: ClaimValue?
+    let sid: ClaimValue?
+    let amr: ClaimValue?
+    /// When the credential ends; an assertion never outlives it.
+    let credentialExpiry: Int64?
+
+    init(_ identity: Identity, issuer: String) {
+        subject = identity.claim("sub")
+        email = identity.claim("email")
+        groups = identity.claim(identity.groupsClaim)
+        amr = identity.claim("amr")
+        // A session's handle, or the `sid` of the gateway's own access token; an outside issuer's `sid` names a
+        // session at that issuer, not one the upstream could ask the gateway about.
+        switch identity.source {
+        case .session: sid = identity.claim("sid")
+        case .bearer, .cookie:
+            if case .string(let iss)? = identity.claim("iss"), iss == issuer { sid = identity.claim("sid") } else { sid = nil }
+        }
+        credentialExpiry = identity.expiresAt
+    }
+
+    var groupList: [String] { Self.strings(groups) }
+
+    static func strings(_ value: ClaimValue?) -> [String] {
+        switch value {
+        case .string(let s)?: return [s]
+        case .array(let items)?: return items.compactMap { if case .string(let s) = $0 { return s } else { return nil } }
+        default: return []
+        }
+    }
+
+    /// A hash of everything the assertion says (and the settings it is for): the cache's slot.
+    func hash(slot: Int) -> Int {
+        var hasher = Hasher()
+        hasher.combine(slot)
+        Self.combine(subject, into: &hasher)
+        Self.combine(email, into: &hasher)
+        Self.combine(groups, into: &hasher)
+        Self.combine(sid, into: &hasher)
+        Self.combine(amr, into: &hasher)
+        hasher.combine(credentialExpiry)
+        return hasher.finalize()
+    }
+
+    private static func combine(_ value: ClaimValue?, into hasher: inout Hasher) {
+        switch value {
+        case nil: hasher.combine(0 as UInt8)
+        case .string(let s)?: hasher.combine(1 as UInt8); hasher.combine(s)
+        case .integer(let n)?: hasher.combine(2 as UInt8); hasher.combine(n)
+        case .array(let items)?:
+            hasher.combine(3 as UInt8)
+            hasher.combine(items.count)
+            for item in items { combine(item, into: &hasher) }
+        case .number(let d)?: hasher.combine(4 as UInt8); hasher.combine(d)
+        case .bool(let b)?: hasher.combine(5 as UInt8); hasher.combine(b)
+        case .null?, .object?: hasher.combine(6 as UInt8)  // compared in full on a hit
+        }
+    }
+
+    /// Same assertion content: what decides a cache hit (never the hash alone).
+    func sameContent(as other: AssertionClaims) -> Bool {
+        subject == other.subject && email == other.email && groups == other.groups && sid == other.sid
+            && amr == other.amr && credentialExpiry == other.credentialExpiry
+    }
+}
+
+/// One worker's signed assertions, keyed by identity and route settings, so the cost is one signature per identity
+/// per TTL rather than one per request. Lives on one loop (no locks); replaced with the snapshot (new keys, new
+/// settings). Bounded: a fixed number of slots, direct-mapped by hash; a colliding identity takes the slot over
+/// (at worst one more signature), so a flood of distinct identities costs signatures, never memory.
+final class AssertionCache {
+    private struct Entry {
+        /// Compared by identity: a request still under the previous snapshot never gets the new one's line.
+        let settings: AssertionSettings
+        let hash: Int
+        let claims: AssertionClaims
+        let line: [UInt8]
+        /// Re-signed from this time on (a quarter of the TTL before `exp`, or `exp` itself when the credential ends
+        /// sooner).
+        let refreshAt: Int64
+    }
+
+    private var entries: [Entry?]
+    private let mask: Int
+    /// Assertions served from the cache, and signatures made.
+    private(set) var hits = 0
+    private(set) var signatures = 0
+
+    init(capacity: Int) {
+        var size = 16
+        while size < capacity, size < 1 << 20 { size <<= 1 }
+        entries = Array(repeating: nil, count: size)
+        mask = size - 1
+    }
+
+    /// `Name: <jwt>\r\n` for `identity` on a route with `settings`: the cached line while it is fresh, else a new one.
+    func line(_ settings: AssertionSettings, _ identity: Identity, now: Int64) -> [UInt8] {
+        let claims = AssertionClaims(identity, issuer: settings.issuer)
+        let hash = claims.hash(slot: settings.slot)
+        let index = hash & mask
+        if let entry = entries[index], entry.hash == hash, entry.settings === settings, now < entry.refreshAt,
+            entry.claims.sameContent(as: claims)
+        {
+            hits += 1
+            return entry.line
+        }
+        // `exp` is `now + ttl`, but never after the credential ends (a token past its `exp` within the leeway
+        // still gets one second, so the upstream is not handed an assertion that is already expired).
+        var expiresAt = now + settings.ttlSeconds
+        if let end = claims.credentialExpiry { expiresAt = min(expiresAt, max(end, now + 1)) }
+        let refreshAt = min(now + settings.ttlSeconds - settings.ttlSeconds / 4, expiresAt)
+        let line = settings.signedLine(claims, now: now, expiresAt: expiresAt)
+        signatures += 1
+        entries[index] = Entry(settings: settings, hash: hash, claims: claims, line: line, refreshAt: refreshAt)
+        return line
+    }
+}

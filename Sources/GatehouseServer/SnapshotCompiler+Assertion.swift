@@ -28,7 +28,7 @@ extension SnapshotCompiler {
             }
         }
         var routes: [AssertionSettings?] = []
-        var slot = 0
+        var count = 0
         for route in config.routes {
             guard let resolved = config.assertion(for: route) else {
                 routes.append(nil)
@@ -40,14 +40,14 @@ extension SnapshotCompiler {
             }
             routes.append(AssertionSettings(signer: signer, header: resolved.header,
                                             ttlSeconds: resolved.ttl.components.seconds, audience: resolved.audience,
-                                            issuer: resolved.issuer, slot: slot,
+                                            issuer: resolved.issuer,
                                             cacheSize: config.assertion?.cacheSize ?? AssertionSection().cacheSize))
-            slot += 1
+            count += 1
         }
         // Every public key the gateway signs with, each once (the login key may sign both).
         var keys: [GatewayTokenSigner] = []
         if let loginSigner { keys.append(loginSigner) }
-        if let signer, slot > 0, !keys.contains(where: { $0.kid == signer.kid }) { keys.append(signer) }
+        if let signer, count > 0, !keys.contains(where: { $0.kid == signer.kid }) { keys.append(signer) }
         var jwks: [UInt8]? = nil
         if !keys.isEmpty {
             var document = Array("{\"keys\":[".utf8)

@@ -17,15 +17,13 @@ package final class AssertionSettings: Sendable {
     package let ttlSeconds: Int64
     package let audience: String
     package let issuer: String
-    /// This settings' number among the snapshot's (part of the cache key: one identity, two audiences).
-    let slot: Int
     /// Entries of each worker's cache (`assertion.cache_size`; the same for every route).
     let cacheSize: Int
     /// The JOSE header, encoded once: `{"alg":...,"typ":"JWT","kid":...}`.
     private let joseHeader: [UInt8]
 
     package init(signer: GatewayTokenSigner, header: String, ttlSeconds: Int64, audience: String, issuer: String,
-                 slot: Int, cacheSize: Int) {
+                 cacheSize: Int) {
         self.cacheSize = cacheSize
         self.signer = signer
         headerName = header
@@ -33,7 +31,6 @@ package final class AssertionSettings: Sendable {
         self.ttlSeconds = max(1, ttlSeconds)
         self.audience = audience
         self.issuer = issuer
-        self.slot = slot
         var jose = JSONWriter()
         jose.beginObject()
         jose.member("alg", signer.algorithm.rawValue)
@@ -115,9 +112,9 @@ struct AssertionClaims {
     }
 
     /// A hash of everything the assertion says (and the settings it is for): the cache's slot.
-    func hash(slot: Int) -> Int {
+    func hash(for settings: AssertionSettings) -> Int {
         var hasher = Hasher()
-        hasher.combine(slot)
+        hasher.combine(ObjectIdentifier(settings))
         Self.combine(subject, into: &hasher)
         Self.combine(email, into: &hasher)
         Self.combine(groups, into: &hasher)
@@ -170,6 +167,8 @@ final class AssertionCache {
     /// Assertions served from the cache, and signatures made.
     private(set) var hits = 0
     private(set) var signatures = 0
+    /// The fixed number of slots.
+    var slotCount: Int { entries.count }
 
     init(capacity: Int) {
         var size = 16
@@ -181,7 +180,7 @@ final class AssertionCache {
     /// `Name: <jwt>\r\n` for `identity` on a route with `settings`: the cached line while it is fresh, else a new one.
     func line(_ settings: AssertionSettings, _ identity: Identity, now: Int64) -> [UInt8] {
         let claims = AssertionClaims(identity, issuer: settings.issuer)
-        let hash = claims.hash(slot: settings.slot)
+        let hash = claims.hash(for: settings)
         let index = hash & mask
         if let entry = entries[index], entry.hash == hash, entry.settings === settings, now < entry.refreshAt,
             entry.claims.sameContent(as: claims)

@@ -208,4 +208,35 @@ struct AssertionTests {
         #expect(refused.status == 401)
         #expect(refused.header("X-Gatehouse-Assertion") == nil)
     }
+
+    @Test("explain shows the signed assertion the upstream would get, and names the shared secret without printing it")
+    func explainShowsThem() throws {
+        let keys = try AuthKeyDirectory()
+        try keys.write("p256.pem", TokenKeys.p256.publicKeyPEM)
+        try keys.write("assert.pem", try SessionTokenModeTests.openssl(["genpkey", "-algorithm", "ed25519"]))
+        try keys.write("secret", Self.secret + "\n")
+        let config = try keys.write("gatehouse.yaml", """
+            upstreams:
+              app:
+                servers: ["127.0.0.1:9"]
+                shared_secret_header: { name: X-App-Key, secret_file: "\(keys.path)/secret" }
+            \(authStandardTokens().replacingOccurrences(of: "@KEYS@", with: keys.path))
+            assertion:
+              audience: legacy-app
+              signing_key: { pem_file: "\(keys.path)/assert.pem", kid: assert-1 }
+            routes:
+              - { name: api, match: { path_prefix: /api }, upstream: app, accept: [bearer] }
+            """)
+        let result = try AuthCommandResult.run(["explain", "--config", config, "--request", "GET https://app.test/api/x",
+                                                "-H", "Authorization: Bearer \(authToken())"])
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        #expect(result.stdout.contains("  X-App-Key: <shared secret>\n"))
+        #expect(!result.stdout.contains(Self.secret))
+        let line = try #require(result.stdout.split(separator: "\n").first { $0.hasPrefix("  X-Gatehouse-Assertion: ") })
+        let jwt = String(line.dropFirst("  X-Gatehouse-Assertion: ".count))
+        let payload = try #require(JWKSCheck.decode(jwt.split(separator: ".")[1]))
+        let claims = try #require(try JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any])
+        #expect(claims["sub"] as? String == "alice")
+        #expect(claims["aud"] as? String == "legacy-app")
+    }
 }

@@ -257,6 +257,11 @@ extension GatewayConfig {
             if identityHeaders(for: route).contains(where: { IdentityHeaderSection.folded($0.name) == folded }) {
                 reader.report(.invalidValue, at: at, key: key + ".header",
                               "\(resolved.header) is also an identity header of route \(route.name); pick another name")
+            } else if let secret = upstream(named: route.upstream)?.sharedSecretHeader,
+                IdentityHeaderSection.folded(secret.name) == folded
+            {
+                reader.report(.invalidValue, at: at, key: key + ".header",
+                              "\(resolved.header) is also upstreams.\(route.upstream).shared_secret_header; pick another name")
             }
         }
         if let assertion, assertion.signingKeyFile != nil, let login = login?.signIn, login.signingKeyFile != nil,

@@ -31,6 +31,8 @@ package final class ProxyEngine {
     private(set) var tokenCache: VerifiedTokenCache?
     /// Signed identity assertions of this worker (IdentityAssertion.swift); replaced with the snapshot.
     private var assertionCache: AssertionCache?
+    private var assertionSignaturesRetired = 0
+    private var assertionHitsRetired = 0
     /// Hits and misses of caches replaced by reloads (counters never go back).
     private var tokenCacheHitsRetired = 0
     private var tokenCacheMissesRetired = 0
@@ -133,6 +135,8 @@ package final class ProxyEngine {
         pools = snapshot.upstreams.map { UpstreamPool(settings: $0, loop: loop) }
         tokenCacheHitsRetired += tokenCache?.hits ?? 0
         tokenCacheMissesRetired += tokenCache?.misses ?? 0
+        assertionSignaturesRetired += assertionCache?.signatures ?? 0
+        assertionHitsRetired += assertionCache?.hits ?? 0
         tokenCache = Self.makeCache(snapshot)
         assertionCache = Self.makeAssertionCache(snapshot)
         sessionContext = makeSessionContext(snapshot)
@@ -240,6 +244,8 @@ package final class ProxyEngine {
         snapshot.activeConnections = clients.count
         snapshot.tokenCacheHits = tokenCacheHitsRetired + (tokenCache?.hits ?? 0)
         snapshot.tokenCacheMisses = tokenCacheMissesRetired + (tokenCache?.misses ?? 0)
+        snapshot.assertionSignatures = assertionSignaturesRetired + (assertionCache?.signatures ?? 0)
+        snapshot.assertionCacheHits = assertionHitsRetired + (assertionCache?.hits ?? 0)
         return snapshot
     }
 

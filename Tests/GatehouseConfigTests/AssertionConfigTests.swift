@@ -86,6 +86,17 @@ struct AssertionConfigTests {
         let clash = ConfigFixtures.singleError(Self.file(
             top: Self.key, routes: "- { name: a, upstream: app, accept: [bearer], assertion: { header: X-Auth-User } }"))
         #expect(clash?.key == "routes[0].assertion.header")
+        let secretClash = ConfigFixtures.singleError(Self.key + """
+            tokens:
+              issuers:
+                - { issuer: "https://idp.example.com", audiences: [a], keys: [{ jwks_file: k.json }] }
+            upstreams:
+              app: { servers: ["127.0.0.1:9000"], shared_secret_header: { name: X-Gatehouse-Assertion, secret_env: S } }
+            routes:
+              - { name: c, upstream: app, accept: [bearer] }
+            """)
+        #expect(secretClash?.key == "assertion.header")
+        #expect(secretClash?.message.contains("shared_secret_header") == true)
         let noKey = ConfigFixtures.singleError(Self.file(
             top: "", routes: "- { name: a, upstream: app, accept: [bearer], assertion: true }"))
         #expect(noKey?.key == "routes[0].assertion")

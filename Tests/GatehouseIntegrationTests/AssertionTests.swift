@@ -121,6 +121,13 @@ struct AssertionTests {
                                   "X-Gatehouse-Assertion")
         #expect(other.count == 1 && other != first)
         #expect(try Self.verified(other.first, jwks)["groups"] as? [String] == ["admins"])
+        // The admin listener's counters say the same: 3 signatures for 4 requests, 1 reused.
+        let port = try #require(gw.gateway.gateway.adminPort)
+        let client = try RawClient(port: port)
+        try client.send("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\n\r\n")
+        let metrics = try #require(client.readResponse(timeout: 10)).bodyText
+        #expect(metrics.contains("\ngatehouse_assertion_signatures_total 3\n"), "\(metrics)")
+        #expect(metrics.contains("\ngatehouse_assertion_cache_hits_total 1\n"))
     }
 
     @Test("a route's own header, audience and short ttl: reused within it, re-signed once it runs out")

@@ -60,13 +60,19 @@ struct AssertionCacheTests {
         let cache = AssertionCache(capacity: 1 << 16)  // direct-mapped: room enough that these never collide
         let settings = Self.settings()
         let base = cache.line(settings, Self.identity("alice"), now: 1000)
+        // Other claims (not in the assertion) do not matter.
+        #expect(cache.line(settings, Self.identity("alice", extra: [("scope", .string("read"))]), now: 1000) == base)
         #expect(cache.line(settings, Self.identity("alice", groups: ["ops"]), now: 1000) != base)
         #expect(cache.line(settings, Self.identity("bob"), now: 1000) != base)
         #expect(cache.line(settings, Self.identity("alice", extra: [("email", .string("a@x"))]), now: 1000) != base)
         #expect(cache.line(settings, Self.identity("alice", expiresAt: 5000), now: 1000) != base)
         #expect(cache.line(Self.settings(audience: "other"), Self.identity("alice"), now: 1000) != base)
-        // Other claims (not in the assertion) do not matter.
-        #expect(cache.line(settings, Self.identity("alice", extra: [("scope", .string("read"))]), now: 1000) == base)
+        // Same user, other groups: the same slot (sub, sid and the credential's end are hashed), compared in full.
+        #expect(cache.line(settings, Self.identity("alice", groups: ["ops"]), now: 1000)
+                    == cache.line(settings, Self.identity("alice", groups: ["ops"]), now: 1000))
+        let signed = cache.signatures
+        _ = cache.line(settings, Self.identity("alice"), now: 1000)
+        #expect(cache.signatures == signed + 1, "taken over, then signed anew")
     }
 
     @Test("exp never after the credential's end; a credential in its leeway gets one second")

@@ -63,6 +63,12 @@ package struct Identity: Sendable {
         return value
     }
 
+    /// The top-level claim named `name`, the name taken whole (no dotted path to walk): for readers of fixed
+    /// names on every request (the upstream assertion's `sub`, `email`, `sid`, ...).
+    package func member(_ name: String) -> ClaimValue? {
+        Self.member(name, in: claims)
+    }
+
     private static func member(_ name: String, in members: [(String, ClaimValue)]) -> ClaimValue? {
         members.withUnsafeBufferPointer { buffer in
             for i in buffer.indices where buffer[i].0 == name { return buffer[i].1 }

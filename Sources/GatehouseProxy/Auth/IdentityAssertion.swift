@@ -87,16 +87,18 @@ struct AssertionClaims {
     let credentialExpiry: Int64?
 
     init(_ identity: Identity, issuer: String) {
-        subject = identity.claim("sub")
-        email = identity.claim("email")
-        groups = identity.claim(identity.groupsClaim)
-        amr = identity.claim("amr")
+        // Whole-name lookups: `claim(_:)` walks a dotted path, several times the cost on every request.
+        subject = identity.member("sub")
+        email = identity.member("email")
+        let groupsClaim = identity.groupsClaim
+        groups = groupsClaim.utf8.contains(UInt8(ascii: ".")) ? identity.claim(groupsClaim) : identity.member(groupsClaim)
+        amr = identity.member("amr")
         // A session's handle, or the `sid` of the gateway's own access token; an outside issuer's `sid` names a
         // session at that issuer, not one the upstream could ask the gateway about.
         switch identity.source {
-        case .session: sid = identity.claim("sid")
+        case .session: sid = identity.member("sid")
         case .bearer, .cookie:
-            if case .string(let iss)? = identity.claim("iss"), iss == issuer { sid = identity.claim("sid") } else { sid = nil }
+            if case .string(let iss)? = identity.member("iss"), iss == issuer { sid = identity.member("sid") } else { sid = nil }
         }
         credentialExpiry = identity.expiresAt
     }
@@ -111,32 +113,15 @@ struct AssertionClaims {
         }
     }
 
-    /// A hash of everything the assertion says (and the settings it is for): the cache's slot.
+    /// The cache's slot: a hash of the settings, `sub`, `sid` and the credential's end. The rest (email, groups,
+    /// amr) is compared on a hit, not hashed: the same user with other groups takes the same slot over.
     func hash(for settings: AssertionSettings) -> Int {
         var hasher = Hasher()
         hasher.combine(ObjectIdentifier(settings))
-        Self.combine(subject, into: &hasher)
-        Self.combine(email, into: &hasher)
-        Self.combine(groups, into: &hasher)
-        Self.combine(sid, into: &hasher)
-        Self.combine(amr, into: &hasher)
-        hasher.combine(credentialExpiry)
+        if case .string(let s)? = subject { hasher.combine(s) }
+        if case .string(let s)? = sid { hasher.combine(s) }
+        hasher.combine(credentialExpiry ?? -1)
         return hasher.finalize()
-    }
-
-    private static func combine(_ value: ClaimValue?, into hasher: inout Hasher) {
-        switch value {
-        case nil: hasher.combine(0 as UInt8)
-        case .string(let s)?: hasher.combine(1 as UInt8); hasher.combine(s)
-        case .integer(let n)?: hasher.combine(2 as UInt8); hasher.combine(n)
-        case .array(let items)?:
-            hasher.combine(3 as UInt8)
-            hasher.combine(items.count)
-            for item in items { combine(item, into: &hasher) }
-        case .number(let d)?: hasher.combine(4 as UInt8); hasher.combine(d)
-        case .bool(let b)?: hasher.combine(5 as UInt8); hasher.combine(b)
-        case .null?, .object?: hasher.combine(6 as UInt8)  // compared in full on a hit
-        }
     }
 
     /// Same assertion content: what decides a cache hit (never the hash alone).
@@ -151,7 +136,8 @@ struct AssertionClaims {
 /// settings). Bounded: a fixed number of slots, direct-mapped by hash; a colliding identity takes the slot over
 /// (at worst one more signature), so a flood of distinct identities costs signatures, never memory.
 final class AssertionCache {
-    private struct Entry {
+    /// A class: a hit reads it through one reference instead of copying (and retaining) every field out.
+    private final class Entry {
         /// Compared by identity: a request still under the previous snapshot never gets the new one's line.
         let settings: AssertionSettings
         let hash: Int
@@ -160,6 +146,14 @@ final class AssertionCache {
         /// Re-signed from this time on (a quarter of the TTL before `exp`, or `exp` itself when the credential ends
         /// sooner).
         let refreshAt: Int64
+
+        init(settings: AssertionSettings, hash: Int, claims: AssertionClaims, line: [UInt8], refreshAt: Int64) {
+            self.settings = settings
+            self.hash = hash
+            self.claims = claims
+            self.line = line
+            self.refreshAt = refreshAt
+        }
     }
 
     private var entries: [Entry?]

@@ -91,7 +91,9 @@ struct AssertionClaims {
         subject = identity.member("sub")
         email = identity.member("email")
         let groupsClaim = identity.groupsClaim
-        groups = groupsClaim.utf8.contains(UInt8(ascii: ".")) ? identity.claim(groupsClaim) : identity.member(groupsClaim)
+        // "groups" (sessions, and the default) without scanning the name for a dot on every request.
+        groups = groupsClaim == "groups" || !groupsClaim.utf8.contains(UInt8(ascii: "."))
+            ? identity.member(groupsClaim) : identity.claim(groupsClaim)
         amr = identity.member("amr")
         // A session's handle, or the `sid` of the gateway's own access token; an outside issuer's `sid` names a
         // session at that issuer, not one the upstream could ask the gateway about.
@@ -113,13 +115,13 @@ struct AssertionClaims {
         }
     }
 
-    /// The cache's slot: a hash of the settings, `sub`, `sid` and the credential's end. The rest (email, groups,
-    /// amr) is compared on a hit, not hashed: the same user with other groups takes the same slot over.
+    /// The cache's slot: a hash (seeded per process) of the settings, the session's handle (or, without one, `sub`)
+    /// and the credential's end. The rest is compared on a hit, not hashed: the same user with other groups takes
+    /// the same slot over.
     func hash(for settings: AssertionSettings) -> Int {
         var hasher = Hasher()
         hasher.combine(ObjectIdentifier(settings))
-        if case .string(let s)? = subject { hasher.combine(s) }
-        if case .string(let s)? = sid { hasher.combine(s) }
+        if case .string(let s)? = sid ?? subject { hasher.combine(s) }
         hasher.combine(credentialExpiry ?? -1)
         return hasher.finalize()
     }

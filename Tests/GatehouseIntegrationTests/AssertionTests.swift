@@ -11,7 +11,7 @@ struct AssertionTests {
 
     /// One worker (so one cache: "the same assertion again" is deterministic), bearer tokens from the standard
     /// issuer, an Ed25519 assertion key, a shared secret on the upstream.
-    static func gateway() throws -> AuthGateway {
+    static func gateway(upstream: String = "@UPSTREAM@") throws -> AuthGateway {
         let key = try SessionTokenModeTests.openssl(["genpkey", "-algorithm", "ed25519"])
         let config = """
             server:
@@ -23,7 +23,7 @@ struct AssertionTests {
               path: stdout
             upstreams:
               app:
-                servers: ["@UPSTREAM@"]
+                servers: ["\(upstream)"]
                 shared_secret_header: { secret_env: APP_SECRET }
             \(authStandardTokens())
             assertion:
@@ -245,5 +245,29 @@ struct AssertionTests {
         let claims = try #require(try JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any])
         #expect(claims["sub"] as? String == "alice")
         #expect(claims["aud"] as? String == "legacy-app")
+    }
+
+    @Test("raw bytes: forged copies in headers and trailers never cross; the upstream's head is exactly this")
+    func rawBytesToTheUpstream() throws {
+        let upstream = try AuthCaptureUpstream()
+        let gw = try Self.gateway(upstream: upstream.address)
+        let token = authToken()
+        let response = try gw.send(
+            "POST /api/upload HTTP/1.1\r\nHost: app.test\r\nAuthorization: Bearer \(token)\r\n"
+                + "X-Gatehouse-Assertion: forged\r\nX-GATEHOUSE-SECRET: guess\r\n"
+                + "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n"
+                + "X-Gatehouse-Assertion: forged-trailer\r\nx_gatehouse_secret: guess\r\nX-Checksum: abc\r\n\r\n")
+        #expect(response?.status == 200)
+        let received = try #require(upstream.waitForRequests(1).first)
+        let prefix: String = "POST /api/upload HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n"
+            + "X-Forwarded-For: 127.0.0.1\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: app.test\r\n"
+            + "X-Real-IP: 127.0.0.1\r\n"
+            + "X-Auth-User: alice\r\nX-Auth-Email: alice@example.com\r\nX-Auth-Groups: staff\r\n"
+            + "X-Gatehouse-Assertion: "
+        let suffix = "\r\nX-Gatehouse-Secret: \(Self.secret)\r\n\r\n5\r\nhello\r\n0\r\nX-Checksum: abc\r\n\r\n"
+        #expect(received.hasPrefix(prefix) && received.hasSuffix(suffix), "\(received)")
+        guard received.hasPrefix(prefix), received.hasSuffix(suffix) else { return }
+        let jwt = String(received.dropFirst(prefix.count).dropLast(suffix.count))
+        #expect(try Self.verified(jwt, try Self.jwks(gw))["sub"] as? String == "alice")
     }
 }

@@ -128,8 +128,17 @@ struct AssertionClaims {
 
     /// Same assertion content: what decides a cache hit (never the hash alone).
     func sameContent(as other: AssertionClaims) -> Bool {
-        subject == other.subject && email == other.email && groups == other.groups && sid == other.sid
-            && amr == other.amr && credentialExpiry == other.credentialExpiry
+        credentialExpiry == other.credentialExpiry && Self.same(subject, other.subject) && Self.same(sid, other.sid)
+            && Self.same(email, other.email) && Self.same(groups, other.groups) && Self.same(amr, other.amr)
+    }
+
+    /// `==` on optional claims, calling `ClaimValue.==` directly (not through the generic `Optional` witness).
+    private static func same(_ a: ClaimValue?, _ b: ClaimValue?) -> Bool {
+        switch (a, b) {
+        case (nil, nil): return true
+        case (let x?, let y?): return x == y
+        default: return false
+        }
     }
 }
 
@@ -179,7 +188,7 @@ final class AssertionCache {
         let hash = claims.hash(for: settings)
         let index = hash & mask
         if let entry = entries[index], entry.hash == hash, entry.settings === settings, now < entry.refreshAt,
-            entry.claims.sameContent(as: claims)
+            claims.sameContent(as: entry.claims)
         {
             hits += 1
             return entry.line

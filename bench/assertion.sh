@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Assertion benchmark (issue 13 part 2, bar: "assertion on >= 0.95x req/s of the same route without it, same
 # run"): one gatehouse process (one worker), interleaved rounds of wrk on four routes of the same config:
-#   plain-jwt       ES256 bearer token, verified-token cache on, no assertion (`assertion: false`)
+#   plain-jwt       (/jw2/) ES256 bearer token, verified-token cache on, no assertion (`assertion: false`)
 #   jwt             the same route with the signed assertion (ES256, cached per identity: one signature per TTL)
-#   plain-session   the gateway's session cookie, no assertion
+#   plain-session   (/sessio2/) the gateway's session cookie, no assertion
 #   session         the same with the assertion
 # Reports medians, CPU time per request and the ratios jwt/plain-jwt and session/plain-session.
 #
@@ -41,15 +41,15 @@ COOKIE=$(curl -s -D - -o /dev/null --data-urlencode username=bench --data-urlenc
   "http://127.0.0.1:$PORT/.gatehouse/login" | tr -d '\r' | awk -F': ' 'tolower($1)=="set-cookie" {split($2,a,";"); print a[1]}')
 [[ $COOKIE == gatehouse_session=* ]] || die "sign-in failed: $(cat "$WORK/gh/stderr")"
 TOKEN=$(cat "$WORK/gh/es256.jwt")
-declare -A HEADER=()
+declare -A HEADER=() URLPATH=([plain-jwt]=/jw2/ [jwt]=/jwt/ [plain-session]=/sessio2/ [session]=/session/)
 TARGETS=(plain-jwt jwt plain-session session)
 HEADER[plain-jwt]="Authorization: Bearer $TOKEN"; HEADER[jwt]=${HEADER[plain-jwt]}
 HEADER[plain-session]="Cookie: $COOKIE"; HEADER[session]=${HEADER[plain-session]}
 for t in "${TARGETS[@]}"; do
-  [[ $(curl -fsS -m 5 -H "${HEADER[$t]}" "http://127.0.0.1:$PORT/$t/") == "hello from the upstream" ]] \
+  [[ $(curl -fsS -m 5 -H "${HEADER[$t]}" "http://127.0.0.1:$PORT${URLPATH[$t]}") == "hello from the upstream" ]] \
     || die "$t: pre-flight failed"
 done
-wrk_run() { pin "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$2" -H "${HEADER[$1]}" "${@:3}" "http://127.0.0.1:$PORT/$1/"; }
+wrk_run() { pin "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"$2" -H "${HEADER[$1]}" "${@:3}" "http://127.0.0.1:$PORT${URLPATH[$1]}"; }
 RAW="$WORK/raw.tsv"
 : > "$RAW"
 log "$ROUNDS rounds of wrk -t1 -c$CONNS -d$DURATION per target"

@@ -118,8 +118,8 @@ measure none /public/ ""
 measure jwt /jwt/ "Authorization: Bearer $TOKEN"
 measure session /session/ "Cookie: $COOKIE"
 if [[ ${ASSERTION:-0} == 1 ]]; then
-  measure plain-jwt /plain-jwt/ "Authorization: Bearer $TOKEN"
-  measure plain-session /plain-session/ "Cookie: $COOKIE"
+  measure plain-jwt /jw2/ "Authorization: Bearer $TOKEN"
+  measure plain-session /sessio2/ "Cookie: $COOKIE"
 fi
 callgrind_control -z "$GH_PID" >/dev/null
 sleep 5

@@ -126,14 +126,8 @@ struct AssertionClaims {
         return hasher.finalize()
     }
 
-    /// Same assertion content: what decides a cache hit (never the hash alone).
-    func sameContent(as other: AssertionClaims) -> Bool {
-        credentialExpiry == other.credentialExpiry && Self.same(subject, other.subject) && Self.same(sid, other.sid)
-            && Self.same(email, other.email) && Self.same(groups, other.groups) && Self.same(amr, other.amr)
-    }
-
     /// `==` on optional claims, calling `ClaimValue.==` directly (not through the generic `Optional` witness).
-    private static func same(_ a: ClaimValue?, _ b: ClaimValue?) -> Bool {
+    static func same(_ a: ClaimValue?, _ b: ClaimValue?) -> Bool {
         switch (a, b) {
         case (nil, nil): return true
         case (let x?, let y?): return x == y
@@ -157,6 +151,14 @@ final class AssertionCache {
         /// Re-signed from this time on (a quarter of the TTL before `exp`, or `exp` itself when the credential ends
         /// sooner).
         let refreshAt: Int64
+
+        /// Same assertion content: what decides a hit (never the hash alone). Field by field on the stored claims,
+        /// so a hit copies none of them.
+        func says(_ other: AssertionClaims) -> Bool {
+            claims.credentialExpiry == other.credentialExpiry && AssertionClaims.same(claims.subject, other.subject)
+                && AssertionClaims.same(claims.sid, other.sid) && AssertionClaims.same(claims.email, other.email)
+                && AssertionClaims.same(claims.groups, other.groups) && AssertionClaims.same(claims.amr, other.amr)
+        }
 
         init(settings: AssertionSettings, hash: Int, claims: AssertionClaims, line: [UInt8], refreshAt: Int64) {
             self.settings = settings
@@ -188,7 +190,7 @@ final class AssertionCache {
         let hash = claims.hash(for: settings)
         let index = hash & mask
         if let entry = entries[index], entry.hash == hash, entry.settings === settings, now < entry.refreshAt,
-            claims.sameContent(as: entry.claims)
+            entry.says(claims)
         {
             hits += 1
             return entry.line

@@ -117,4 +117,23 @@ struct AssertionCacheTests {
         #expect(cache.signatures == 2000)
         #expect(cache.slotCount == 16)
     }
+
+    @Test("the same identity again (one claims storage) and an equal one built apart get the same assertion")
+    func storageFastPath() {
+        let cache = AssertionCache(capacity: 16)
+        let settings = Self.settings(ttl: 60)
+        let alice = Self.identity("alice", source: .session, extra: [("sid", .string("h1"))])
+        let first = cache.line(settings, alice, now: 1000)
+        #expect(cache.line(settings, alice, now: 1001) == first)
+        let rebuilt = Self.identity("alice", source: .session, extra: [("sid", .string("h1"))])
+        #expect(cache.line(settings, rebuilt, now: 1002) == first)
+        // The same storage, but another source or end: not the same assertion.
+        let asBearer = Identity(source: .bearer, claims: alice.claims, groupsClaim: "groups", expiresAt: nil)
+        #expect(Self.claim(cache.line(settings, asBearer, now: 1003), "sid") == nil)
+        let ending = Identity(source: .session, claims: alice.claims, groupsClaim: "groups", expiresAt: 1010)
+        #expect(Self.claim(cache.line(settings, ending, now: 1003), "exp") == .integer(1010))
+        #expect(cache.signatures == 3 && cache.hits == 2)
+        // Past the refresh time, the fast path does not serve the old line.
+        #expect(cache.line(settings, alice, now: 1045) != first)
+    }
 }

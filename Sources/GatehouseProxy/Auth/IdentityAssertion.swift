@@ -148,6 +148,8 @@ final class AssertionCache {
         let hash: Int
         let claims: AssertionClaims
         let line: [UInt8]
+        /// The identity it was signed for, kept (its claims storage stays alive, so `sharesClaims` is sound).
+        let identity: Identity
         /// Re-signed from this time on (a quarter of the TTL before `exp`, or `exp` itself when the credential ends
         /// sooner).
         let refreshAt: Int64
@@ -160,7 +162,16 @@ final class AssertionCache {
                 && AssertionClaims.same(claims.groups, other.groups) && AssertionClaims.same(claims.amr, other.amr)
         }
 
-        init(settings: AssertionSettings, hash: Int, claims: AssertionClaims, line: [UInt8], refreshAt: Int64) {
+        /// The same identity as `other`, by its claims storage: what the assertion says is then the same without
+        /// reading a claim.
+        func isSame(_ other: Identity) -> Bool {
+            identity.sharesClaims(with: other) && identity.expiresAt == other.expiresAt && identity.source == other.source
+                && identity.groupsClaim == other.groupsClaim
+        }
+
+        init(settings: AssertionSettings, hash: Int, claims: AssertionClaims, line: [UInt8], identity: Identity,
+             refreshAt: Int64) {
+            self.identity = identity
             self.settings = settings
             self.hash = hash
             self.claims = claims
@@ -170,6 +181,9 @@ final class AssertionCache {
     }
 
     private var entries: [Entry?]
+    /// The same entries again, by the identity's claims storage: a session or a cached token presented again finds
+    /// its assertion without a claim lookup or a hash (the first look; `entries` is the second).
+    private var byStorage: [Entry?]
     private let mask: Int
     /// Assertions served from the cache, and signatures made.
     private(set) var hits = 0
@@ -181,11 +195,18 @@ final class AssertionCache {
         var size = 16
         while size < capacity, size < 1 << 20 { size <<= 1 }
         entries = Array(repeating: nil, count: size)
+        byStorage = entries
         mask = size - 1
     }
 
     /// `Name: <jwt>\r\n` for `identity` on a route with `settings`: the cached line while it is fresh, else a new one.
     func line(_ settings: AssertionSettings, _ identity: Identity, now: Int64) -> [UInt8] {
+        // Storage addresses are 16-byte aligned; the settings' address spreads routes apart.
+        let fast = ((identity.claimsStorageNumber >> 4) &+ (Int(bitPattern: ObjectIdentifier(settings)) >> 4) &* 31) & mask
+        if let entry = byStorage[fast], entry.settings === settings, now < entry.refreshAt, entry.isSame(identity) {
+            hits += 1
+            return entry.line
+        }
         let claims = AssertionClaims(identity, issuer: settings.issuer)
         let hash = claims.hash(for: settings)
         let index = hash & mask
@@ -193,6 +214,7 @@ final class AssertionCache {
             entry.says(claims)
         {
             hits += 1
+            byStorage[fast] = entry
             return entry.line
         }
         // `exp` is `now + ttl`, but never after the credential ends (a token past its `exp` within the leeway
@@ -202,7 +224,10 @@ final class AssertionCache {
         let refreshAt = min(now + settings.ttlSeconds - settings.ttlSeconds / 4, expiresAt)
         let line = settings.signedLine(claims, now: now, expiresAt: expiresAt)
         signatures += 1
-        entries[index] = Entry(settings: settings, hash: hash, claims: claims, line: line, refreshAt: refreshAt)
+        let entry = Entry(settings: settings, hash: hash, claims: claims, line: line, identity: identity,
+                          refreshAt: refreshAt)
+        entries[index] = entry
+        byStorage[fast] = entry
         return line
     }
 }

@@ -46,15 +46,8 @@ package struct AssertionSection: Sendable, Equatable {
         section.location = reader.location(of: entry.keyNode)
         var valid = readShared(fields, into: &section, reader: reader)
         if let node = fields.value("issuer") {
-            if let text = reader.text(node, path: fields.path("issuer"), expected: "an issuer name"),
-                isPrintableWord(text)
-            {
-                section.issuer = text
-            } else {
-                reader.report(.invalidValue, at: node, key: fields.path("issuer"),
-                              "expected printable ASCII without blanks, quotes or backslashes")
-                valid = false
-            }
+            section.issuer = readWord(node, path: fields.path("issuer"), expected: "an issuer name", reader: reader)
+            valid = valid && section.issuer != nil
         }
         if let node = fields.value("signing_key") {
             if let keyFields = reader.fields(of: node, path: fields.path("signing_key"), allowed: ["pem_file", "kid"],
@@ -64,13 +57,9 @@ package struct AssertionSection: Sendable, Equatable {
                 section.signingKeyFile = reader.filePath(pemNode, path: keyFields.path("pem_file"))
                 valid = valid && section.signingKeyFile != nil
                 if let kidNode = keyFields.value("kid") {
-                    if let kid = reader.text(kidNode, path: keyFields.path("kid"), expected: "a key id"),
-                        isPrintableWord(kid)
-                    {
+                    if let kid = readWord(kidNode, path: keyFields.path("kid"), expected: "a key id", reader: reader) {
                         section.signingKeyID = kid
                     } else {
-                        reader.report(.invalidValue, at: kidNode, key: keyFields.path("kid"),
-                                      "expected printable ASCII without quotes or backslashes")
                         valid = false
                     }
                 }
@@ -131,15 +120,9 @@ package struct AssertionSection: Sendable, Equatable {
             }
         }
         if let node = fields.value("audience") {
-            if let text = reader.text(node, path: fields.path("audience"), expected: "an audience name"),
-                isPrintableWord(text)
-            {
-                section.audience = text
-            } else {
-                reader.report(.invalidValue, at: node, key: fields.path("audience"),
-                              "expected printable ASCII without blanks, quotes or backslashes (e.g. the app's name)")
-                valid = false
-            }
+            section.audience = readWord(node, path: fields.path("audience"), expected: "an audience name (e.g. the app's)",
+                                        reader: reader)
+            valid = valid && section.audience != nil
         }
         return valid
     }
@@ -156,6 +139,17 @@ package struct AssertionSection: Sendable, Equatable {
             return nil
         }
         return name
+    }
+
+    /// A scalar of visible ASCII without quotes or backslashes (`iss`, `aud`, `kid`), reported once when it is not.
+    private static func readWord(_ node: Node, path: String, expected: String, reader: ConfigReader) -> String? {
+        guard let text = reader.text(node, path: path, expected: expected) else { return nil }
+        guard isPrintableWord(text) else {
+            reader.report(.invalidValue, at: node, key: path,
+                          "expected \(expected): printable ASCII without blanks, quotes or backslashes")
+            return nil
+        }
+        return text
     }
 
     /// Visible ASCII, no quote or backslash (what can go into a JSON string and a log line unescaped).

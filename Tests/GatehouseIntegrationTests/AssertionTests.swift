@@ -13,7 +13,12 @@ struct AssertionTests {
     /// issuer, an Ed25519 assertion key, a shared secret on the upstream.
     static func gateway(upstream: String = "@UPSTREAM@") throws -> AuthGateway {
         let key = try SessionTokenModeTests.openssl(["genpkey", "-algorithm", "ed25519"])
-        let config = """
+        return try AuthGateway(config(upstream: upstream), files: authStandardFiles.merging(["assert.pem": key]) { $1 },
+                               environment: ["APP_SECRET": secret])
+    }
+
+    static func config(upstream: String = "@UPSTREAM@", audience: String = "legacy-app") -> String {
+        """
             server:
               listen: ["127.0.0.1:0"]
               workers: 1
@@ -27,7 +32,7 @@ struct AssertionTests {
                 shared_secret_header: { secret_env: APP_SECRET }
             \(authStandardTokens())
             assertion:
-              audience: legacy-app
+              audience: \(audience)
               signing_key: { pem_file: "@KEYS@/assert.pem", kid: assert-1 }
             routes:
               - { name: probe, match: { path_prefix: /__probe }, upstream: app, auth: none }
@@ -40,8 +45,6 @@ struct AssertionTests {
                 assertion: { ttl: 2s, header: X-Short-Assertion, audience: short-app }
               - { name: api, match: { path_prefix: /api }, upstream: app, accept: [bearer] }
             """
-        return try AuthGateway(config, files: authStandardFiles.merging(["assert.pem": key]) { $1 },
-                               environment: ["APP_SECRET": secret])
     }
 
     /// The values of `name` the upstream received (any case).
@@ -269,5 +272,24 @@ struct AssertionTests {
         guard received.hasPrefix(prefix), received.hasSuffix(suffix) else { return }
         let jwt = String(received.dropFirst(prefix.count).dropLast(suffix.count))
         #expect(try Self.verified(jwt, try Self.jwks(gw))["sub"] as? String == "alice")
+    }
+
+    @Test("a reload with another audience: the next request's assertion says it (the cache goes with the snapshot)")
+    func reloadChangesTheAssertion() throws {
+        let gw = try Self.gateway()
+        let jwks = try Self.jwks(gw)
+        let token = authToken()
+        let before = try #require(Self.received(try gw.get("/api/1", bearer: token), "X-Gatehouse-Assertion").first)
+        #expect(try Self.verified(before, jwks)["aud"] as? String == "legacy-app")
+        try gw.reload(Self.config(audience: "billing"))
+        var after: [String: Any] = [:]
+        let deadline = Date().addingTimeInterval(5)
+        repeat {
+            let value = try #require(Self.received(try gw.get("/api/2", bearer: token), "X-Gatehouse-Assertion").first)
+            after = try Self.verified(value, jwks)
+            if after["aud"] as? String == "billing" { break }
+            usleep(50_000)
+        } while Date() < deadline
+        #expect(after["aud"] as? String == "billing")
     }
 }

@@ -14,6 +14,8 @@
 # interval, in the order printed), e.g. who allocates:
 #   callgrind_annotate --tree=caller OUT/cg.out.1 | swift demangle --simplified | grep -B8 '\* .*malloc.c:malloc '
 # Keep COUNT and CONNS the same when comparing two builds.
+# ASSERTION=1: /jwt and /session add the signed identity assertion (`assertion_bench_yaml`), and two more routes
+# are measured, plain-jwt and plain-session: the same without it (the assertion's cost is the difference).
 #
 #   bench/callgrind.sh                 COUNT=5000 CONNS=4 OUT=/tmp/gatehouse-callgrind
 #   GATEHOUSE=.build/release/gatehouse bench/callgrind.sh
@@ -40,6 +42,11 @@ rm -rf "$OUT"; mkdir -p "$OUT"
 UPSTREAM_PORT=$(free_port "$BASE_PORT")
 PORT=$(free_port $((UPSTREAM_PORT + 1)))
 session_bench_files 4  # bcrypt cost 4: the one sign-in runs under valgrind too
+ROUTES=(none jwt session)
+if [[ ${ASSERTION:-0} == 1 ]]; then
+  assertion_bench_yaml "$WORK/gh"
+  ROUTES+=(plain-jwt plain-session)
+fi
 spawn 0 nginx -p "$WORK/upstream" -c "$WORK/upstream/nginx.conf" -e "$WORK/upstream/error.log" & PIDS+=($!)
 # valgrind 3.19 cannot read the DWARF 5 the Swift toolchain writes: profile a copy without debug info (its
 # symbol table stays, so functions keep their names; `swift demangle` reads them).
@@ -110,6 +117,10 @@ declare -A IR=() ELAPSED=()
 measure none /public/ ""
 measure jwt /jwt/ "Authorization: Bearer $TOKEN"
 measure session /session/ "Cookie: $COOKIE"
+if [[ ${ASSERTION:-0} == 1 ]]; then
+  measure plain-jwt /jw2/ "Authorization: Bearer $TOKEN"
+  measure plain-session /sessio2/ "Cookie: $COOKIE"
+fi
 callgrind_control -z "$GH_PID" >/dev/null
 sleep 5
 IDLE=$(dump idle)
@@ -135,14 +146,14 @@ PY
 # Allocations are counted from the same dumps: every call into the C allocator during the interval, whoever
 # made it (Swift objects and arrays go through swift_slowAlloc to malloc, or to posix_memalign/aligned_alloc
 # when over-aligned; libevent's evbuffer chains and events call malloc, calloc and realloc directly).
-printf '%-8s %12s %8s %10s %9s %8s %8s %8s %8s\n' route Ir seconds Ir/request allocs/req malloc calloc realloc free
+printf '%-13s %12s %8s %10s %9s %8s %8s %8s %8s\n' route Ir seconds Ir/request allocs/req malloc calloc realloc free
 n=0
-for r in none jwt session; do
+for r in "${ROUTES[@]}"; do
   n=$((n + 1))
   read -r m c re pm aa f <<<"$(calls_of "$OUT/cg.out.$n" malloc calloc realloc posix_memalign aligned_alloc free)"
   per() { echo "$1 / $COUNT" | bc -l; }
-  printf '%-8s %12d %8.1f %10.0f %9.2f %8.2f %8.2f %8.2f %8.2f\n' "$r" "${IR[$r]}" "${ELAPSED[$r]}" \
+  printf '%-13s %12d %8.1f %10.0f %9.2f %8.2f %8.2f %8.2f %8.2f\n' "$r" "${IR[$r]}" "${ELAPSED[$r]}" \
     "$(echo "(${IR[$r]} - $IDLE * ${ELAPSED[$r]} / 5) / $COUNT" | bc -l)" \
     "$(per "($m + $c + $re + $pm + $aa)")" "$(per "$m")" "$(per "$c")" "$(per "$re")" "$(per "$f")"
 done
-log "idle: $IDLE Ir over 5 s; dumps in $OUT (cg.out.1 none, .2 jwt, .3 session, .4 idle)"
+log "idle: $IDLE Ir over 5 s; dumps in $OUT (cg.out.1 none, .2 jwt, .3 session, then plain-jwt and plain-session with ASSERTION=1, then idle)"

@@ -141,3 +141,16 @@ session_bench_files() {  # COST
   bench_users "$WORK/gh" "$PASSWORD" "$1"
   session_gateway_yaml "$WORK/gh" "$PORT" "$UPSTREAM_PORT" "$ISS" "$AUD"
 }
+
+# The assertion benches (bench/assertion.sh, callgrind.sh ASSERTION=1): DIR/gatehouse.yaml of
+# `session_gateway_yaml` gets a top-level `assertion` (an ES256 key made here), so /jwt and /session add the
+# signed assertion, and two more routes, /jw2 and /sessio2 (paths as long, so path work is equal), the same
+# without it (`assertion: false`).
+assertion_bench_yaml() {  # DIR
+  openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1/assert.pem" 2>/dev/null
+  sed -i 's|^routes:$|routes:\
+  - { name: plain-jwt, match: { path_prefix: /jw2 }, upstream: app, accept: [bearer], assertion: false }\
+  - { name: plain-session, match: { path_prefix: /sessio2 }, upstream: app, accept: [session], assertion: false }|' \
+    "$1/gatehouse.yaml"
+  printf 'assertion:\n  audience: bench-app\n  signing_key: { pem_file: %s/assert.pem }\n' "$1" >> "$1/gatehouse.yaml"
+}

@@ -48,6 +48,9 @@ pip_install "the auth tests" 'import joserfc, cryptography' joserfc cryptography
 pip_install "the third-party suite" \
   'import pytest, gunicorn, httpx, requests, django, websockets.asyncio.server, websockets.sync.client, selenium' \
   pytest gunicorn httpx requests django 'websockets>=13' selenium
+# PyJWT (with cryptography): the app of Tests/ThirdParty/test_assertion.py verifies the gateway's signed assertion
+# with it, a JOSE library independent of the gateway's and of joserfc.
+pip_install "the assertion tests" 'import jwt, cryptography' PyJWT cryptography
 # django-oidc-provider: a real OpenID provider (Django, under gunicorn over HTTPS) for Tests/ThirdParty/test_oidc_provider.py.
 pip_install "the OpenID provider tests" 'import oidc_provider' django-oidc-provider
 # qrcode (python-qrcode): an independent QR encoder whose symbols the gateway's own encoder must match module for

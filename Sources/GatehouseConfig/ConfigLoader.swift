@@ -17,7 +17,7 @@ package enum ConfigLoader {
     /// The top-level keys of this build.
     static let rootKeys = [
         "server", "admin", "access_log", "upstreams", "sessions", "tokens", "login", "identity_headers",
-        "strip_header_prefixes", "routes",
+        "strip_header_prefixes", "routes", "assertion",
     ]
 
     /// Reads, parses and validates a configuration file.
@@ -100,6 +100,7 @@ package enum ConfigLoader {
             tokenSignIn: signIn?.mode == .token || isInvalid(login),
             usersFile: signIn?.usersFile != nil || isInvalid(login))
         let routes = RouteSection.readAll(fields, context: context, reader: reader)
+        let assertion = AssertionSection.readRoot(fields.entries["assertion"], reader: reader)
         guard let server, let accessLog, let upstreamList = upstreams.upstreams, let identityHeaders,
             let stripHeaderPrefixes, let routes
         else { return nil }
@@ -130,10 +131,17 @@ package enum ConfigLoader {
         case .present(let section): adminSection = section
         case .invalid: return nil
         }
-        return GatewayConfig(
+        var config = GatewayConfig(
             server: server, accessLog: accessLog, upstreams: upstreamList, routes: routes, sourcePath: path,
             tokens: tokensSection, identityHeaders: identityHeaders, stripHeaderPrefixes: stripHeaderPrefixes,
             login: loginSection, sessions: sessionsSection, admin: adminSection)
+        switch assertion {
+        case .absent: break
+        case .present(let section): config.assertion = section
+        case .invalid: return nil
+        }
+        config.checkAssertions(reader: reader)
+        return config
     }
 
     /// `sessions.cookie.domain` must cover every host a route names (issue 12 part 6): a route on another host

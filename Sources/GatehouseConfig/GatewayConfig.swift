@@ -32,6 +32,8 @@ package struct GatewayConfig: Sendable, Equatable {
     package let sessions: SessionsSection?
     /// The operator's listener, if configured.
     package let admin: AdminSection?
+    /// The top-level `assertion` (signed identity for upstreams), if configured.
+    package var assertion: AssertionSection? = nil
 
     /// Creates a configuration from validated sections (the loader is the usual way in).
     ///
@@ -83,9 +85,10 @@ package struct GatewayConfig: Sendable, Equatable {
     package var strippedHeaderNames: [String] {
         var seen: Set<String> = []
         var names: [String] = []
-        for header in identityHeaders + routes.flatMap({ $0.identityHeaders ?? [] })
-        where seen.insert(IdentityHeaderSection.folded(header.name)).inserted {
-            names.append(header.name)
+        // Assertion and shared-secret headers too (AssertionSection.swift): the gateway's alone to send.
+        let injected = (identityHeaders + routes.flatMap({ $0.identityHeaders ?? [] })).map(\.name) + assertionHeaderNames
+        for name in injected where seen.insert(IdentityHeaderSection.folded(name)).inserted {
+            names.append(name)
         }
         return names
     }

@@ -28,6 +28,8 @@ package struct RouteSection: Sendable, Equatable {
     package var injectBasic: BasicInjectionSection? = nil
     /// Where `match.host` was written (`sessions.cookie.domain` is checked against it).
     package var hostLocation: SourceLocation? = nil
+    /// `assertion`: this route's signed identity assertion (AssertionSection.swift); nil takes the top level.
+    package var assertion: RouteAssertionSpec? = nil
     /// The name of the upstream that serves matching requests.
     package let upstream: String
     /// Where the route's entry starts in the file, for messages about it.
@@ -90,7 +92,7 @@ package struct RouteSection: Sendable, Equatable {
     /// The keys a route accepts.
     static let keys = [
         "name", "match", "upstream", "auth", "accept", "require", "unauthenticated", "identity_headers",
-        "forward_authorization", "strip_credential_cookies", "require_second_factor",
+        "forward_authorization", "strip_credential_cookies", "require_second_factor", "assertion",
     ] + RouteBasicSettings.keys
     /// The keys `match` accepts.
     static let matchKeys = ["host", "path_prefix", "methods", "case_insensitive"]
@@ -174,6 +176,11 @@ package struct RouteSection: Sendable, Equatable {
         }
         let auth = readAuth(fields, context: context, reader: reader)
         let basic = RouteBasicSettings.read(fields, accept: auth?.accept, reader: reader)
+        var assertion: RouteAssertionSpec?? = .some(nil)
+        if let node = fields.value("assertion") {
+            assertion = AssertionSection.readRoute(node, path: fields.path("assertion"), reader: reader).map { .some($0) }
+        }
+        guard let assertion else { return result }
         guard let name = result.name, let match, let upstream, let auth, let basic,
             let location = reader.location(of: node)
         else {
@@ -188,6 +195,7 @@ package struct RouteSection: Sendable, Equatable {
         result.route?.basic = basic.accept
         result.route?.injectBasic = basic.inject
         result.route?.hostLocation = match.hostLocation
+        result.route?.assertion = assertion
         return result
     }
 

@@ -23,6 +23,8 @@ package struct UpstreamSection: Sendable, Equatable {
     /// `inject_basic`: `Authorization: Basic` sent to this upstream on every authenticated request (a route may
     /// give its own); nil: none.
     package var injectBasic: BasicInjectionSection? = nil
+    /// `shared_secret_header`: a secret sent with every request to this upstream (AssertionSection.swift).
+    package var sharedSecretHeader: SharedSecretHeaderSection? = nil
 
     /// Creates an upstream section.
     ///
@@ -51,6 +53,7 @@ package struct UpstreamSection: Sendable, Equatable {
     /// The keys an upstream accepts.
     static let keys = [
         "servers", "connect_timeout", "response_timeout", "keepalive", "keepalive_timeout", "fail_timeout", "tls",
+        "shared_secret_header",
     ] + ["inject_basic"]
 
     /// What reading `upstreams` produced.
@@ -127,13 +130,19 @@ package struct UpstreamSection: Sendable, Equatable {
         if let node = fields.value("inject_basic") {
             injectBasic = BasicInjectionSection.read(node, path: fields.path("inject_basic"), reader: reader).map { .some($0) }
         }
+        var sharedSecret: SharedSecretHeaderSection?? = .some(nil)
+        if let node = fields.value("shared_secret_header") {
+            sharedSecret = SharedSecretHeaderSection.read(node, path: fields.path("shared_secret_header"), reader: reader)
+                .map { .some($0) }
+        }
         guard valid, let servers, let connectTimeout, let responseTimeout, let keepalive, let keepaliveTimeout,
-            let failTimeout, let tls, let injectBasic
+            let failTimeout, let tls, let injectBasic, let sharedSecret
         else { return nil }
         var section = UpstreamSection(
             name: entry.key, servers: servers, connectTimeout: connectTimeout, responseTimeout: responseTimeout,
             keepalive: keepalive, keepaliveTimeout: keepaliveTimeout, failTimeout: failTimeout, tls: tls)
         section.injectBasic = injectBasic
+        section.sharedSecretHeader = sharedSecret
         return section
     }
 }

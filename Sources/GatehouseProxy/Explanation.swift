@@ -33,11 +33,22 @@ package struct Explanation: Sendable {
         case .forward(let identity):
             var out: [UInt8] = []
             let peerInfo = PeerInfo(peer, under: snapshot)
+            // The assertion is signed as the data path would sign it; the shared secret is named, never printed.
+            var assertion: [UInt8]? = nil
+            if let settings = route.policy.assertion, let identity {
+                assertion = AssertionCache(capacity: 16).line(settings, identity, now: now)
+            }
+            var secret: [UInt8]? = nil
+            if let line = snapshot.upstreams[route.upstreamIndex].sharedSecretLine,
+                let colon = line.firstIndex(of: UInt8(ascii: ":"))
+            {
+                secret = Array(line[..<colon]) + Array(": <shared secret>\r\n".utf8)
+            }
             head.bytes.withUnsafeBytes { raw in
                 let host = UnsafeRawBufferPointer(rebasing: raw[RouteTable.hostRange(of: head) ?? 0..<0])
                 HeaderRewrite.writeRequest(head, host: host, peer: peerInfo, snapshot: snapshot, policy: route.policy,
                                            identity: identity, framing: head.framing, upgrade: head.upgradesToWebSocket,
-                                           into: &out)
+                                           assertion: assertion, sharedSecret: secret, into: &out)
             }
             return Explanation(route: route.name, steps: steps + ["forwarded"], localStatus: nil,
                                upstreamHead: String(decoding: out, as: UTF8.self))

@@ -31,6 +31,10 @@ package final class ProxyEngine {
     let sessionCalls = SessionCallCount()
     /// Verified JWTs of this worker (keys change with a reload, so the cache is replaced with the snapshot).
     private(set) var tokenCache: VerifiedTokenCache?
+    /// Signed identity assertions of this worker (IdentityAssertion.swift); replaced with the snapshot.
+    private var assertionCache: AssertionCache?
+    private var assertionSignaturesRetired = 0
+    private var assertionHitsRetired = 0
     /// Hits and misses of caches replaced by reloads (counters never go back).
     private var tokenCacheHitsRetired = 0
     private var tokenCacheMissesRetired = 0
@@ -69,6 +73,7 @@ package final class ProxyEngine {
         self.control = control
         pools = snapshot.upstreams.map { UpstreamPool(settings: $0, loop: loop) }
         tokenCache = Self.makeCache(snapshot)
+        assertionCache = Self.makeAssertionCache(snapshot)
         scratch.reserveCapacity(4096)
         accessLog = logSink.map { AccessLogBatch(sink: $0, loop: loop) }
         executor = try LoopExecutor(loop: loop)
@@ -144,11 +149,29 @@ package final class ProxyEngine {
         pools = snapshot.upstreams.map { UpstreamPool(settings: $0, loop: loop) }
         tokenCacheHitsRetired += tokenCache?.hits ?? 0
         tokenCacheMissesRetired += tokenCache?.misses ?? 0
+        assertionSignaturesRetired += assertionCache?.signatures ?? 0
+        assertionHitsRetired += assertionCache?.hits ?? 0
         tokenCache = Self.makeCache(snapshot)
+        assertionCache = Self.makeAssertionCache(snapshot)
         sessionContext = makeSessionContext(snapshot)
         for pool in old { pool.retire() }
         // A reload may raise the limit: accept again now rather than when the next connection closes.
         acceptGate.closed(open: proxyConnections, limit: snapshot.maxConnections)
+    }
+
+    private static func makeAssertionCache(_ snapshot: ProxySnapshot) -> AssertionCache? {
+        guard let settings = snapshot.routes.routes.lazy.compactMap(\.policy.assertion).first else { return nil }
+        return AssertionCache(capacity: settings.cacheSize)
+    }
+
+    /// `Name: <jwt>\r\n`, the signed assertion of `identity` for a route with `settings` (cached per identity).
+    func assertionLine(_ settings: AssertionSettings, _ identity: Identity, now: Int64) -> [UInt8] {
+        guard let cache = assertionCache else {
+            // Only a snapshot with no assertion has no cache, and its routes ask for none.
+            return settings.signedLine(AssertionClaims(identity, issuer: settings.issuer), now: now,
+                                       expiresAt: now + settings.ttlSeconds)
+        }
+        return cache.line(settings, identity, now: now)
     }
 
     private static func makeCache(_ snapshot: ProxySnapshot) -> VerifiedTokenCache? {
@@ -243,6 +266,8 @@ package final class ProxyEngine {
         snapshot.activeConnections = clients.count
         snapshot.tokenCacheHits = tokenCacheHitsRetired + (tokenCache?.hits ?? 0)
         snapshot.tokenCacheMisses = tokenCacheMissesRetired + (tokenCache?.misses ?? 0)
+        snapshot.assertionSignatures = assertionSignaturesRetired + (assertionCache?.signatures ?? 0)
+        snapshot.assertionCacheHits = assertionHitsRetired + (assertionCache?.hits ?? 0)
         return snapshot
     }
 

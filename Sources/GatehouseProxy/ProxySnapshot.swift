@@ -50,6 +50,8 @@ package struct UpstreamSettings: Sendable {
     /// TLS toward the servers (nil: plain HTTP), and per server the name its certificate must carry.
     package let tls: TLSClientContext?
     package let tlsServerNames: [String]
+    /// `shared_secret_header`: `Name: secret\r\n`, sent with every request to this upstream; nil: none.
+    package var sharedSecretLine: [UInt8]? = nil
 
     package init(name: String, servers: [SocketAddress], connectTimeout: Duration, responseTimeout: Duration,
                  keepalive: Int, keepaliveTimeout: Duration, failTimeout: Duration, tls: TLSClientContext? = nil,
@@ -121,13 +123,18 @@ package final class ProxySnapshot: Sendable {
     package let maxConnections: Int
     /// Who the admin listener answers (Host names, cross-site refusal, the bearer secret).
     package let admin: AdminAccess
+    /// `{"keys":[...]}`: the gateway's public signing keys (access tokens, assertions), for `/.gatehouse/jwks.json`
+    /// and the admin listener's `/jwks.json`; nil when the gateway signs nothing.
+    package let jwks: [UInt8]?
 
     package init(limits: HTTPLimits, timeouts: ClientTimeouts, trustedProxies: [IPNetwork],
                  upstreams: [UpstreamSettings], routes: RouteTable, accessLogEnabled: Bool,
                  strippedHeaderPrefixes: [[UInt8]] = ProxySnapshot.defaultStrippedPrefixes,
                  strippedHeaderNames: [[UInt8]] = [], tokens: TokenSettings? = nil, loginURL: [UInt8]? = nil,
                  tls: TLSServerContext? = nil, signIn: SignInSettings? = nil, forwardsUnderscoreHeaders: Bool = false,
-                 maxConnections: Int = .max, admin: AdminAccess = AdminAccess(), oidc: OIDCSettings? = nil) {
+                 maxConnections: Int = .max, admin: AdminAccess = AdminAccess(), oidc: OIDCSettings? = nil,
+                 jwks: [UInt8]? = nil) {
+        self.jwks = jwks
         self.oidc = oidc
         self.forwardsUnderscoreHeaders = forwardsUnderscoreHeaders
         self.maxConnections = maxConnections
@@ -153,7 +160,7 @@ package final class ProxySnapshot: Sendable {
                       routes: routes, accessLogEnabled: accessLogEnabled, strippedHeaderPrefixes: strippedHeaderPrefixes,
                       strippedHeaderNames: strippedHeaderNames, tokens: tokens, loginURL: loginURL, tls: tls,
                       signIn: signIn, forwardsUnderscoreHeaders: forwardsUnderscoreHeaders,
-                      maxConnections: maxConnections, admin: admin, oidc: oidc)
+                      maxConnections: maxConnections, admin: admin, oidc: oidc, jwks: jwks)
     }
 
     /// True when the peer's X-Forwarded-* headers are kept.

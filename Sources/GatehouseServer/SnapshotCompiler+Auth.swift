@@ -115,7 +115,8 @@ extension SnapshotCompiler {
 
     /// The route's policy: accepted credentials, requirement tree, identity templates.
     static func compilePolicy(_ route: RouteSection, config: GatewayConfig, groupsClaim: String,
-                              sessionCookie: [UInt8]? = nil, injectBasic: BasicInjection? = nil) -> RoutePolicy {
+                              sessionCookie: [UInt8]? = nil, injectBasic: BasicInjection? = nil,
+                              assertion: AssertionSettings? = nil) -> RoutePolicy {
         let mode: GatehouseProxy.AuthMode
         switch route.auth {
         case .none:
@@ -153,7 +154,7 @@ extension SnapshotCompiler {
             forwardsAuthorization: route.forwardAuthorization, stripsCredentialCookies: route.stripCredentialCookies,
             sessionCookie: session ? sessionCookie : nil,
             basic: route.basic.map { BasicPolicy(realm: $0.realm, cacheTTL: $0.cacheTTL.components.seconds) },
-            injectBasic: injectBasic)
+            injectBasic: injectBasic, assertion: assertion)
     }
 
     /// The route's `inject_basic` (else its upstream's), with the password read from the environment or the file

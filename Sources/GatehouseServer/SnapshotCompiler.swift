@@ -65,11 +65,13 @@ package enum SnapshotCompiler {
                     throw IOError("\(tlsSection.location): \(tlsSection.keyPath): \(error.message)")
                 }
             }
-            upstreams.append(UpstreamSettings(
+            var settings = UpstreamSettings(
                 name: section.name, servers: servers, connectTimeout: section.connectTimeout,
                 responseTimeout: section.responseTimeout, keepalive: section.keepalive,
                 keepaliveTimeout: section.keepaliveTimeout, failTimeout: section.failTimeout, tls: tls,
-                tlsServerNames: section.servers.map { section.tls?.serverName ?? $0.host }))
+                tlsServerNames: section.servers.map { section.tls?.serverName ?? $0.host })
+            settings.sharedSecretLine = try sharedSecretLine(section, configPath: config.sourcePath)
+            upstreams.append(settings)
         }
         let signIn = try compileSignIn(config)
         let blueprint = try tokenBlueprint(config, ownSigner: signIn?.0.signer)
@@ -81,12 +83,14 @@ package enum SnapshotCompiler {
         let groupsClaim = config.tokens?.groupsClaim ?? "groups"
         var injections: [BasicInjection?] = []
         for section in config.routes { injections.append(try compileInjectBasic(section, config: config)) }
-        let routes = zip(config.routes, injections).map { section, injectBasic in
+        let assertions = try compileAssertions(config, loginSigner: signIn?.0.signer)
+        let routes = config.routes.enumerated().map { index, section in
             Route(name: section.name, host: section.host.map(hostMatch), pathPrefix: Array(section.pathPrefix.utf8),
                   methods: section.methods.map { $0.map { Array($0.utf8) } },
                   upstreamIndex: config.upstreams.firstIndex { $0.name == section.upstream } ?? 0,
                   policy: compilePolicy(section, config: config, groupsClaim: groupsClaim,
-                                        sessionCookie: signIn?.0.cookieName, injectBasic: injectBasic),
+                                        sessionCookie: signIn?.0.cookieName, injectBasic: injections[index],
+                                        assertion: assertions.routes[index]),
                   caseInsensitive: section.caseInsensitive ?? config.server.caseInsensitivePaths)
         }
         var listen: [SocketAddress] = []
@@ -123,7 +127,7 @@ package enum SnapshotCompiler {
             tokens: tokens, loginURL: config.login.map { Array($0.url.utf8) }, tls: tls, signIn: signIn?.0,
             forwardsUnderscoreHeaders: config.server.underscoresInHeaders == .forward,
             maxConnections: l.maxConnections ?? budget.perWorker, admin: try compileAdminAccess(config),
-            oidc: oidcBlueprint?.assemble(keys))
+            oidc: oidcBlueprint?.assemble(keys), jwks: assertions.jwks)
         var admin: SocketAddress? = nil
         if let spec = config.admin?.listen {
             do {

@@ -80,7 +80,8 @@ final class EndpointHarness {
         return ProxySnapshot(
             limits: HTTPLimits(), timeouts: ClientTimeouts(header: .seconds(1), idle: .seconds(1), body: .seconds(1)),
             trustedProxies: [trustedProxy], upstreams: [], routes: RouteTable([]), accessLogEnabled: false,
-            tokens: tokens, signIn: signIn ? settings : nil, admin: admin)
+            tokens: tokens, signIn: signIn ? settings : nil, admin: admin,
+            jwks: signIn ? signer?.jwksDocument : nil)  // as the snapshot compiler publishes the key
     }
 
     /// The services as the engine would build them for one request.

@@ -243,11 +243,15 @@ struct SignInEndpointTests {
         let h = EndpointHarness()
         h.signsIn = false
         for head in ["GET /.gatehouse/login HTTP/1.1", "POST /.gatehouse/logout HTTP/1.1",
-                     "GET /.gatehouse/jwks.json HTTP/1.1", "GET /.gatehouse/anything HTTP/1.1"] {
+                     "GET /.gatehouse/anything HTTP/1.1"] {
             let answer = try h.one(head + "\nHost: app.test")
             #expect(answer.status == 404, "\(head)")
             #expect(answer.error == "sign-in-not-configured")
         }
+        // The JWKS is published whenever the gateway signs (an assertion key needs no sign-in); here it signs nothing.
+        let jwks = try h.one("GET /.gatehouse/jwks.json HTTP/1.1\nHost: app.test")
+        #expect(jwks.status == 404)
+        #expect(jwks.error == "no-signing-key")
     }
 
     // MARK: Logout

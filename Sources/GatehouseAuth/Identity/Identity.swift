@@ -66,6 +66,26 @@ package struct Identity: Sendable {
         return value
     }
 
+    /// True when `other` reads the very same claims storage: copies of one identity built once (a session's, when it
+    /// is loaded; a cached token's). Arrays are copy-on-write, so the same storage means the same claims. Sound only
+    /// while the caller keeps `other` alive (the storage cannot be freed and reused meanwhile).
+    package func sharesClaims(with other: Identity) -> Bool {
+        claims.withUnsafeBufferPointer { mine in
+            other.claims.withUnsafeBufferPointer { theirs in mine.count > 0 && mine.baseAddress == theirs.baseAddress }
+        }
+    }
+
+    /// A number for the claims storage, equal for identities that `sharesClaims`: a cache slot, never a pointer.
+    package var claimsStorageNumber: Int {
+        claims.withUnsafeBufferPointer { Int(bitPattern: $0.baseAddress) }
+    }
+
+    /// The top-level claim named `name`, the name taken whole (no dotted path to walk): for readers of fixed
+    /// names on every request (the upstream assertion's `sub`, `email`, `sid`, ...).
+    package func member(_ name: String) -> ClaimValue? {
+        Self.member(name, in: claims)
+    }
+
     private static func member(_ name: String, in members: [(String, ClaimValue)]) -> ClaimValue? {
         members.withUnsafeBufferPointer { buffer in
             for i in buffer.indices where buffer[i].0 == name { return buffer[i].1 }

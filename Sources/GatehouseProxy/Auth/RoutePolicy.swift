@@ -38,13 +38,16 @@ package final class RoutePolicy: Sendable {
     package let basic: BasicPolicy?
     /// `inject_basic` (the route's, else its upstream's): `Authorization: Basic` sent upstream (nil: none).
     package let injectBasic: BasicInjection?
+    /// The signed identity assertion added upstream (IdentityAssertion.swift); nil: none on this route.
+    package let assertion: AssertionSettings?
 
     package init(mode: AuthMode, acceptsBearer: Bool, tokenCookies: [[UInt8]], requirement: Requirement?,
                  redirectsBrowsersToLogin: Bool, identityHeaders: [IdentityTemplate], forwardsAuthorization: Bool,
                  stripsCredentialCookies: Bool, sessionCookie: [UInt8]? = nil, basic: BasicPolicy? = nil,
-                 injectBasic: BasicInjection? = nil) {
+                 injectBasic: BasicInjection? = nil, assertion: AssertionSettings? = nil) {
         self.basic = basic
         self.injectBasic = injectBasic
+        self.assertion = assertion
         self.mode = mode
         self.acceptsBearer = acceptsBearer
         self.tokenCookies = tokenCookies

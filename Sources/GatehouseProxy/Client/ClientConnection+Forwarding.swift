@@ -36,13 +36,20 @@ extension ClientConnection {
     func writeRequestHead(_ request: ExchangeRequest) {
         guard let upstream, case .route(let routeIndex) = request.target else { return }
         let head = request.head
+        let route = snapshot.routes.routes[routeIndex]
+        var assertion: [UInt8]? = nil
+        if let settings = route.policy.assertion, let identity = request.identity {
+            assertion = engine.assertionLine(settings, identity, now: Int64(Clocks.wallClock().seconds))
+        }
         engine.scratch.removeAll(keepingCapacity: true)
         head.bytes.withUnsafeBytes { raw in
             let host = UnsafeRawBufferPointer(rebasing: raw[RouteTable.hostRange(of: head) ?? 0..<0])
             HeaderRewrite.writeRequest(head, host: host, peer: peer, snapshot: snapshot,
-                                       policy: snapshot.routes.routes[routeIndex].policy,
+                                       policy: route.policy,
                                        identity: request.identity, framing: head.framing,
-                                       upgrade: request.wantsUpgrade, into: &engine.scratch)
+                                       upgrade: request.wantsUpgrade, assertion: assertion,
+                                       sharedSecret: snapshot.upstreams[route.upstreamIndex].sharedSecretLine,
+                                       into: &engine.scratch)
         }
         upstream.connection.write(engine.scratch)
         tally.bytesIn = Int64(head.bytes.count)

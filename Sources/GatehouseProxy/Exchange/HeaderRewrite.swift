@@ -160,7 +160,8 @@ enum HeaderRewrite {
     /// Writes the request head that goes to the upstream into `out`.
     static func writeRequest(_ head: RequestHead, host: UnsafeRawBufferPointer, peer: PeerInfo,
                              snapshot: ProxySnapshot, policy: RoutePolicy, identity: Identity?,
-                             framing: BodyFraming, upgrade: Bool, into out: inout [UInt8]) {
+                             framing: BodyFraming, upgrade: Bool, assertion: [UInt8]? = nil,
+                             sharedSecret: [UInt8]? = nil, into out: inout [UInt8]) {
         let keepForwarded = peer.trusted
         let bytes = head.bytes
         out.append(contentsOf: bytes[head.methodRange])
@@ -253,6 +254,9 @@ enum HeaderRewrite {
             for template in policy.identityHeaders { template.render(identity, into: &out) }
             if let inject = policy.injectBasic { appendBasic(inject, identity, into: &out) }
         }
+        // Whole `Name: value\r\n` lines the gateway made (a signed assertion, the upstream's shared secret).
+        if let assertion { out.append(contentsOf: assertion) }
+        if let sharedSecret { out.append(contentsOf: sharedSecret) }
         if upgrade, let value = upgradeValue {
             append("Connection: upgrade\r\nUpgrade: ", to: &out)
             out.append(contentsOf: fields.storage[value])

@@ -46,6 +46,7 @@ private struct AdminCall {
             return
         }
         switch request.endpoint {
+        case .jwks: finish(SignInEndpoints.jwksAnswer(services.snapshot)); return
         case .metrics: metrics(); return
         case .ready: ready(); return
         case .reload: reload(); return
@@ -106,8 +107,9 @@ private struct AdminCall {
         }
         if request.isCrossSite { return (LocalRequest.crossSiteAnswer, "admin-cross-site") }
         switch request.endpoint {
-        // The admin page checks its own cookie (a browser cannot send the bearer token).
-        case .health, .ready, .adminPage: return nil
+        // The admin page checks its own cookie (a browser cannot send the bearer token); probes and public keys
+        // have no secret to protect.
+        case .health, .ready, .adminPage, .jwks: return nil
         default: break
         }
         if !access.admits(authorization: request.header("authorization")) {

@@ -108,7 +108,15 @@ struct ForwardAuthEndpoint: LocalResponder {
         switch decision {
         case .forward(let identity):
             var headers: [(String, String)] = []
-            if let identity { headers = Self.identityHeaders(route.policy, identity) }
+            if let identity {
+                headers = Self.identityHeaders(route.policy, identity)
+                // The signed assertion too, from the same per-worker cache as the proxy mode (the proxy copies it:
+                // `auth_request_set`, `copy_headers`).
+                if let settings = route.policy.assertion, let decider = services.forwardAuth {
+                    let line = decider.assertion(settings, identity, services.now())
+                    headers.append((settings.headerName, settings.value(ofLine: line)))
+                }
+            }
             done(LocalResponse(status: 200, headers: headers), nil)
         case .unauthenticated(let reason, let invalidToken):
             done(unauthenticated(original, route: route, invalidToken: invalidToken), reason)
@@ -210,6 +218,8 @@ struct ForwardAuthServices {
         -> AuthDecision
     /// The store's answer for a session its cache does not hold; `done` runs on this worker's loop.
     let fetch: (_ key: SessionKey, _ now: Int64, _ done: @escaping (SessionLookup) -> Void) -> Void
+    /// `Name: <jwt>\r\n` for an identity on a route with an assertion (the worker's `AssertionCache`).
+    let assertion: (_ settings: AssertionSettings, _ identity: Identity, _ now: Int64) -> [UInt8]
 }
 
 /// The original request as the proxy describes it, rebuilt into a head the route table and pipeline read.
@@ -366,7 +376,8 @@ extension ProxyEngine {
                     return
                 }
                 store.fetch(key, now: now, done)
-            })
+            },
+            assertion: { settings, identity, now in self.assertionLine(settings, identity, now: now) })
     }
 
     /// The counters a proxied request's decision moves, so metrics count forward-auth decisions the same way.

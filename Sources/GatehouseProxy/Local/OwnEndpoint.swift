@@ -95,6 +95,8 @@ enum OwnEndpoint: Equatable {
         case "/readyz": return readable ? .ready : .methodNotAllowed(allow: "GET, HEAD")
         case "/metrics": return readable ? .metrics : .methodNotAllowed(allow: "GET, HEAD")
         case "/reload": return method == .post ? .reload : .methodNotAllowed(allow: "POST")
+        // The public keys, for upstreams that reach only the admin network (and the same path as the public one).
+        case "/jwks.json", "/.gatehouse/jwks.json": return readable ? .jwks : .methodNotAllowed(allow: "GET, HEAD")
         default: break
         }
         if let page = AdminPageRoute.endpoint(path: path, method: method) { return page }

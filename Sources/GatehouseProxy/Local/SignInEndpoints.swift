@@ -17,6 +17,10 @@ struct SignInEndpoints: LocalResponder {
             ForwardAuthEndpoint(services: services).respond(to: request, context: context, done)
             return
         }
+        if request.endpoint == .jwks {  // published whenever the gateway signs (access tokens or assertions)
+            done(Self.jwksAnswer(services.snapshot), services.snapshot.jwks == nil ? "no-signing-key" : nil)
+            return
+        }
         SignInCall(services: services, request: request, context: context, done: done).handle()
     }
 
@@ -24,6 +28,15 @@ struct SignInEndpoints: LocalResponder {
     static func humanSeconds(_ seconds: Int64) -> String {
         if seconds < 120 { return seconds == 1 ? "1 second" : "\(seconds) seconds" }
         return "\((seconds + 59) / 60) minutes"
+    }
+
+    /// The gateway's public keys (`ProxySnapshot.jwks`), or 404 when it signs nothing. Public keys: cacheable for a
+    /// while, unlike every other answer of the gateway's own.
+    static func jwksAnswer(_ snapshot: ProxySnapshot) -> LocalResponse {
+        guard var body = snapshot.jwks else { return .error(404, "not_found") }
+        body.append(10)
+        return LocalResponse(status: 200, headers: [("Content-Type", "application/json"),
+                                                    ("Cache-Control", "public, max-age=300")], body: body)
     }
 
     static let busyMessage = "Too many sign-ins are in progress. Try again in a moment."
@@ -99,15 +112,7 @@ struct SignInCall {
         case .accountAction: accountAction(settings, sessions)
         case .refresh: refresh(settings, sessions, store)
         case .jwks:
-            if let signer = settings.signer {
-                var body = signer.jwksDocument
-                body.append(10)
-                // Public keys: cacheable for a while, unlike every other answer here.
-                finish(LocalResponse(status: 200, headers: [("Content-Type", "application/json"),
-                                                            ("Cache-Control", "public, max-age=300")], body: body))
-            } else {
-                finish(.error(404, "not_found"), error: "no-signing-key")
-            }
+            finish(SignInEndpoints.jwksAnswer(snapshot))
         case .oidcStart: oidcStart(settings)
         case .oidcCallback(let provider): oidcCallback(provider, settings, sessions)
         case .oidcBackchannelLogout: backchannelLogout(sessions)

@@ -47,6 +47,12 @@ enum PrometheusText {
         out += "# HELP gatehouse_token_cache_misses_total Verified-token cache lookups that missed.\n"
         out += "# TYPE gatehouse_token_cache_misses_total counter\n"
         out += "gatehouse_token_cache_misses_total \(m.tokenCacheMisses)\n"
+        out += "# HELP gatehouse_assertion_signatures_total Identity assertions signed (one per identity per TTL).\n"
+        out += "# TYPE gatehouse_assertion_signatures_total counter\n"
+        out += "gatehouse_assertion_signatures_total \(m.assertionSignatures)\n"
+        out += "# HELP gatehouse_assertion_cache_hits_total Identity assertions reused from the cache.\n"
+        out += "# TYPE gatehouse_assertion_cache_hits_total counter\n"
+        out += "gatehouse_assertion_cache_hits_total \(m.assertionCacheHits)\n"
         if let sessionStoreUp {
             out += "# HELP gatehouse_session_store_up Whether the session store can answer (1) or not (0).\n"
             out += "# TYPE gatehouse_session_store_up gauge\ngatehouse_session_store_up \(sessionStoreUp ? 1 : 0)\n"

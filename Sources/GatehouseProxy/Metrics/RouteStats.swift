@@ -42,6 +42,9 @@ package struct MetricsSnapshot: Sendable {
     package var activeConnections = 0
     package var tokenCacheHits = 0
     package var tokenCacheMisses = 0
+    /// Signed identity assertions: signatures made, and served from the cache.
+    package var assertionSignatures = 0
+    package var assertionCacheHits = 0
 
     package init() {}
 
@@ -53,5 +56,7 @@ package struct MetricsSnapshot: Sendable {
         activeConnections += other.activeConnections
         tokenCacheHits += other.tokenCacheHits
         tokenCacheMisses += other.tokenCacheMisses
+        assertionSignatures += other.assertionSignatures
+        assertionCacheHits += other.assertionCacheHits
     }
 }

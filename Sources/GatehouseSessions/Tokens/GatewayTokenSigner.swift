@@ -110,10 +110,17 @@ package struct GatewayTokenSigner: Sendable {
         body.member("iat", claims.issuedAt)
         body.member("exp", claims.expiresAt)
         body.endObject()
+        return String(decoding: compact(header: header.bytes, payload: body.bytes), as: UTF8.self)
+    }
+
+    /// `base64url(header) . base64url(payload) . base64url(signature)`, signed with this key: the one place the
+    /// gateway signs (access tokens here, upstream assertions in GatehouseProxy's `AssertionSigner`).
+    package func compact(header: [UInt8], payload: [UInt8]) -> [UInt8] {
         var signingInput: [UInt8] = []
-        Base64URL.encode(header.bytes, into: &signingInput)
+        signingInput.reserveCapacity((header.count + payload.count) * 4 / 3 + 100)
+        Base64URL.encode(header, into: &signingInput)
         signingInput.append(UInt8(ascii: "."))
-        Base64URL.encode(body.bytes, into: &signingInput)
+        Base64URL.encode(payload, into: &signingInput)
         let signature: [UInt8]
         switch key {
         case .p256(let ec):
@@ -124,7 +131,13 @@ package struct GatewayTokenSigner: Sendable {
         }
         signingInput.append(UInt8(ascii: "."))
         Base64URL.encode(signature, into: &signingInput)
-        return String(decoding: signingInput, as: UTF8.self)
+        return signingInput
+    }
+
+    /// The one JWK of this key (`{"kty":...,"kid":...}`), for a JWKS that publishes several keys.
+    package var jwk: [UInt8] {
+        // `jwksDocument` is `{"keys":[` + the JWK + `]}`.
+        Array(jwksDocument.dropFirst(9).dropLast(2))
     }
 
     // MARK: Ed25519 PEM (swift-crypto 3 reads Ed25519 keys only as raw bytes)

@@ -101,6 +101,7 @@ struct AssertionClaims {
         case .session: sid = identity.member("sid")
         case .bearer, .cookie:
             if case .string(let iss)? = identity.member("iss"), iss == issuer { sid = identity.member("sid") } else { sid = nil }
+        case .basic: sid = nil  // a password on every request: no session to name
         }
         credentialExpiry = identity.expiresAt
     }

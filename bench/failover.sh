@@ -13,7 +13,7 @@
 #    PIPELINE, REQUESTS calls each.
 #
 #   bench/failover.sh            CONNS=64 DURATION=15s AT=5 DOWN_AFTER=1000 PIN=1
-#                                EVENTS="none failover kill" CACHES="cached nocache" KEEP_WORK=0
+#                                EVENTS="none failover kill" CACHES="cached nocache" REPLICA_ACK=auto KEEP_WORK=0
 #
 # PIN=1: gatehouse alone on CPU 1; wrk, the upstream, Redis and the sentinels on CPU 0. Loopback only; every
 # process started here is stopped on exit.
@@ -129,7 +129,7 @@ CONF
   gateway() {  # DIR PORT CACHE_TTL
     mkdir -p "$WORK/$1"
     sed -e "s|127.0.0.1:$PORT\"|127.0.0.1:$2\"|" \
-        -e "s|  embedded: { path: .* }|  store: redis\n  redis: { cache_ttl: $3, unknown_cookie_limit: { lookups: 0 }, sentinel: { master: bench, addresses: [\"127.0.0.1:$s1\", \"127.0.0.1:$s2\", \"127.0.0.1:$s3\"] } }|" \
+        -e "s|  embedded: { path: .* }|  store: redis\n  redis: { cache_ttl: $3, replica_ack: ${REPLICA_ACK:-auto}, unknown_cookie_limit: { lookups: 0 }, sentinel: { master: bench, addresses: [\"127.0.0.1:$s1\", \"127.0.0.1:$s2\", \"127.0.0.1:$s3\"] } }|" \
         "$WORK/gh/gatehouse.yaml" > "$WORK/$1/gatehouse.yaml"
     spawn "$PROXY_CPU" "$GATEHOUSE" run --config "$WORK/$1/gatehouse.yaml" >/dev/null 2>"$WORK/$1/stderr" & PIDS+=($!)
     for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$2/" && break; sleep 0.1; done

@@ -82,6 +82,9 @@ http {
     location /jwt/ {
       auth_request /_gatehouse;
       auth_request_set \$gatehouse_user \$upstream_http_x_auth_user;
+      # proxy_set_header here replaces every inherited one: Connection "" again, or each request to the app
+      # would open a new connection (the first run measured exactly that: 0.51x).
+      proxy_set_header Connection "";
       proxy_set_header X-Auth-User \$gatehouse_user;
       proxy_pass http://app;
     }

@@ -139,6 +139,25 @@ struct ForwardAuthTests {
         #expect(try Self.ask(gw, Self.nginx("https://other.test/api/x")).map(\.status) == 401)
     }
 
+    @Test("Envoy without path normalisation: a check path climbing out of /.gatehouse/ is 400, never routed")
+    func checkPathLeavingThePrefix() throws {
+        let gw = try Self.gateway()
+        // Envoy appends the original path to its path_prefix; `..` in it would land on the public route, whose
+        // upstream's 200 Envoy would read as "allowed".
+        // Out of the prefix: 400. Still inside it (`/.gatehouse/public/x`): the gateway's own 404. Never routed.
+        let cases = [("/.gatehouse/auth/../../public/x", 400), ("/.GATEHOUSE/auth/../public/x", 400),
+                     ("/.gatehouse/../public/x", 400), ("/.gatehouse/auth/%2e%2e/%2e%2e/public/x", 400),
+                     ("/.gatehouse/auth/../public/x", 404), ("/.gatehouse/auth/%2e%2e/public/x", 404)]
+        for (path, status) in cases {
+            let response = try Self.ask(gw, ["Authorization: Bearer \(authToken())"], path: path)
+            #expect(response?.status == status, "\(path): \(response?.status ?? 0)")
+            #expect(try gw.upstreamRequests().filter { $0.contains("/public/x") }.isEmpty, "\(path) reached the upstream")
+        }
+        // The route itself is still reachable by its own path, and the endpoint by a clean check path.
+        #expect(try Self.ask(gw, [], path: "/public/x")?.status == 200)
+        #expect(try Self.ask(gw, ["Authorization: Bearer \(authToken())"], path: "/.gatehouse/auth/api/x")?.status == 200)
+    }
+
     @Test("CR/LF smuggled into a description is refused by the parser; a huge X-Forwarded-Uri is refused too")
     func crlfAndHuge() throws {
         let gw = try Self.gateway()

@@ -281,6 +281,11 @@ final class ClientConnection: ConnectionDelegate {
                 perform(decideLocal(request, endpoint: OwnEndpoint.publicEndpoint(head)))
                 return
             }
+            if OwnEndpoint.leavesReservedPrefix(head) {
+                perform(machine.decided(.refuse(.auth(status: 400, reason: "path-leaves-gatehouse-prefix", invalidToken: false,
+                                                      loginRedirect: false), route: nil)))
+                return
+            }
             guard let matched = snapshot.routes.match(head) else {
                 perform(machine.decided(.refuse(.noRoute, route: nil)))
                 return

@@ -46,6 +46,22 @@ enum OwnEndpoint: Equatable {
         path.starts(with: prefix) || path.elementsEqual(prefix.dropLast())
     }
 
+    /// True when the request-target as sent starts in the gateway's own prefix but its normalised path leaves it
+    /// (`/.gatehouse/auth/../public`): an Envoy `ext_authz` that does not normalise paths appends the original path
+    /// to `/.gatehouse/auth`, and such a check must never be decided as an ordinary request to a route (whose
+    /// upstream's 200 Envoy would read as "allowed").
+    static func leavesReservedPrefix(_ head: RequestHead) -> Bool {
+        guard head.targetForm == .origin else { return false }
+        let target = head.bytes[head.targetRange]
+        let reserved = prefix.dropLast()  // "/.gatehouse"
+        guard target.count >= reserved.count,
+              target.prefix(reserved.count).elementsEqual(reserved, by: { $0 == $1 || ($0 >= 0x41 && $0 <= 0x5A && $0 | 0x20 == $1) })
+        else {
+            return false
+        }
+        return !isReserved(head.routingPath)
+    }
+
     /// Which public endpoint `head` asks for.
     static func publicEndpoint(_ head: RequestHead) -> OwnEndpoint {
         let path = String(decoding: head.normalizedPath, as: UTF8.self)

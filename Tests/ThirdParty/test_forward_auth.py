@@ -269,6 +269,29 @@ def test_browser_signs_in_and_comes_back_with_identity(proxy):
     assert browser.get(proxy + "/x", timeout=10, allow_redirects=False).status_code == 401
 
 
+def test_chromium_signs_in_through_the_proxy_and_lands_on_the_page_it_asked_for(proxy, tmp_path):
+    """A person in Chromium: the page, bounced to the login page on the proxy's host, types the password, back
+    on the page first asked for, which the app serves with the identity the proxy copied from the decision."""
+    from browser_support import fill_login_form, start_chromium, wait_for_url
+    from selenium.webdriver.common.by import By
+    driver = start_chromium(tmp_path / "profile", tmp_path / "chromedriver.log")
+    try:
+        driver.get(proxy + "/orders/7?tab=items")
+        wait_for_url(driver, lambda url: url.startswith(proxy + "/.gatehouse/login"), "the login page")
+        fill_login_form(driver, "alice", PASSWORD)
+        wait_for_url(driver, lambda url: url == proxy + "/orders/7?tab=items", "the page first asked for")
+        answer = json.loads(driver.find_element(By.TAG_NAME, "body").text)
+        assert answer["path"] == "/orders/7?tab=items"
+        assert identity_of(answer) == [("x-auth-email", "alice@example.com"), ("x-auth-groups", "staff"),
+                                       ("x-auth-user", "alice")]
+    finally:
+        driver.quit()
+
+
+def identity_of(body):
+    return sorted((k, v) for k, v in body["headers"] if k in IDENTITY)
+
+
 def test_api_client_without_or_with_a_bad_session_gets_401(proxy):
     assert requests.get(proxy + "/api/x", timeout=10).status_code == 401
     bad = requests.get(proxy + "/api/x", headers={"Cookie": "gatehouse_session=not-a-session"}, timeout=10)

@@ -109,21 +109,7 @@ enum AuthResponses {
     }
 
     private static func percentEncode(_ bytes: some Sequence<UInt8>, into out: inout [UInt8]) {
-        let hex: StaticString = "0123456789ABCDEF"
-        for b in bytes {
-            switch b {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                UInt8(ascii: "~"), UInt8(ascii: "/"):
-                out.append(b)
-            default:
-                out.append(UInt8(ascii: "%"))
-                hex.withUTF8Buffer { h in
-                    out.append(h[Int(b >> 4)])
-                    out.append(h[Int(b & 0xf)])
-                }
-            }
-        }
+        PercentEncoding.encode(bytes, alsoKeeping: UInt8(ascii: "/"), into: &out)
     }
 
     private static func contains(_ haystack: ArraySlice<UInt8>, _ needle: StaticString) -> Bool {

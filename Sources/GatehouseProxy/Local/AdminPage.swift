@@ -1,3 +1,4 @@
+import GatehouseHTTP
 import GatehouseSessions
 
 /// The admin page's HTML (`/admin/` on the admin listener): the user list, one user's sessions, the sign-in form.
@@ -179,19 +180,5 @@ enum AdminPage {
     }
 
     /// `text` for a query value: unreserved characters as they are, every other byte as `%XX`.
-    static func percentEncoded(_ text: String) -> String {
-        let hex = Array("0123456789ABCDEF".utf8)
-        var out: [UInt8] = []
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                 UInt8(ascii: "~"):
-                out.append(byte)
-            default:
-                out += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0xf)]]
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    static func percentEncoded(_ text: String) -> String { PercentEncoding.encoded(text) }
 }

@@ -1,3 +1,5 @@
+import GatehouseHTTP
+
 /// What `gatehouse totp enroll USER` prints: a new random secret, in base32 for the users file and an
 /// authenticator app, and the `otpauth://` URI (Google Authenticator's Key Uri Format) its QR code carries.
 ///
@@ -66,18 +68,6 @@ package struct TOTPEnrolment: Sendable, Equatable {
     /// `text`'s UTF-8 with every byte but the RFC 3986 unreserved characters (ALPHA DIGIT - . _ ~) and `@`
     /// written as `%XX` (upper-case hex).
     package static func percentEncoded(_ text: String) -> String {
-        let hex = Array("0123456789ABCDEF".utf8)
-        var out: [UInt8] = []
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                UInt8(ascii: "~"), UInt8(ascii: "@"):
-                out.append(byte)
-            default:
-                out += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 15)]]
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
+        PercentEncoding.encoded(text, alsoKeeping: UInt8(ascii: "@"))
     }
 }

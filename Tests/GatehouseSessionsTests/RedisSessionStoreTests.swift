@@ -103,7 +103,7 @@ final class TestGateway {
         let store = self.store
         let deadline = Date() + seconds
         while Date() < deadline {
-            if try loop.sync({ $0(store.isConnected && store.isSubscribed) }) { return }
+            if try loop.sync({ $0(store.isConnected && store.isSubscribed && store.isWriterReady) }) { return }
             usleep(10_000)
         }
         throw RedisTestError("store not connected within \(seconds) s")

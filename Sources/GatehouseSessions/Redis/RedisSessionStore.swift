@@ -285,6 +285,8 @@ package final class RedisSessionStore: SessionStore, ProviderSessionStore {
 
     /// True when the command connection is up.
     package var isConnected: Bool { commands?.isReady ?? false }
+    /// True when the connection for writes that wait for replicas is up (or there is none: they go on `commands`).
+    package var isWriterReady: Bool { writer?.isReady ?? true }
     /// True when invalidations are being received (the cache is in use only then).
     package var isSubscribed: Bool { subscriber?.isReady ?? false }
     /// Commands sent on the command connection so far (one per store call, two after a `NOSCRIPT`).
